@@ -1,0 +1,3 @@
+from specsize.cli import main
+
+main()

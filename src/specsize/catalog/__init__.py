@@ -1,0 +1,41 @@
+"""The bundled catalog: model configs (models/*.json), each a verbatim config.json plus its source."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+CATALOG = resources.files("specsize.catalog")
+
+
+@cache
+def _entries(kind: str) -> dict[str, dict[str, Any]]:
+    """All entries of a catalog folder, keyed by canonical name."""
+    out = {}
+    for f in sorted(CATALOG.joinpath(kind).iterdir(), key=lambda p: p.name):
+        if f.name.endswith(".json"):
+            entry = json.loads(f.read_text(encoding="utf-8"))
+            out[entry.get("name", f.name[:-5])] = entry
+    return dict(sorted(out.items(), key=lambda kv: (kv[1].get("order", 999), kv[0])))
+
+
+@cache
+def _aliases(kind: str) -> dict[str, str]:
+    table = {}
+    for name, entry in _entries(kind).items():
+        table[name.lower()] = name
+        for alias in entry.get("aliases", []):
+            table[alias.lower()] = name
+    return table
+
+
+def model_names() -> list[str]:
+    return list(_entries("models"))
+
+
+def find_model(name: str) -> dict[str, Any] | None:
+    """The catalog entry for a name or alias (case-insensitive), or None."""
+    canonical = _aliases("models").get(name.lower())
+    return _entries("models")[canonical] if canonical else None

@@ -1,0 +1,83 @@
+"""What `specsize inspect` and `specsize models` report, as plain dicts (the --json output)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specsize.config import ModelArch
+from specsize.kvcache import KV_DTYPE_BYTES, kv_bytes_per_token, mtp_kv_bytes_per_token
+from specsize.params import count_params
+from specsize.quant import PRECISIONS, checkpoint_bytes
+from specsize.tensors import tensor_groups
+
+
+def architecture_summary(a: ModelArch) -> dict[str, Any]:
+    s: dict[str, Any] = {
+        "hidden_size": a.hidden_size,
+        "num_layers": a.num_layers,
+        "num_heads": a.num_heads,
+        "num_kv_heads": a.num_kv_heads,
+        "head_dim": a.head_dim,
+        "vocab_size": a.vocab_size,
+        "max_position_embeddings": a.max_position_embeddings,
+        "tie_word_embeddings": a.tie_word_embeddings,
+        "rope": {"theta": a.rope.theta, "type": a.rope.type, "factor": a.rope.factor},
+        "attention": "MLA" if a.mla else ("MHA" if a.num_kv_heads == a.num_heads else "GQA"),
+    }
+    if a.mla:
+        s["mla"] = {
+            "q_lora_rank": a.mla.q_lora_rank,
+            "kv_lora_rank": a.mla.kv_lora_rank,
+            "qk_nope_head_dim": a.mla.qk_nope_head_dim,
+            "qk_rope_head_dim": a.mla.qk_rope_head_dim,
+            "v_head_dim": a.mla.v_head_dim,
+        }
+    if a.moe:
+        s["moe"] = {
+            "num_experts": a.moe.num_experts,
+            "top_k": a.moe.top_k,
+            "expert_intermediate_size": a.moe.expert_intermediate_size,
+            "shared_intermediate_size": a.moe.shared_intermediate_size,
+            "moe_layers": len([i for i in a.moe.layers if i < a.num_layers]),
+            "scoring_func": a.moe.scoring_func,
+            "topk_method": a.moe.topk_method,
+        }
+    s["mtp_layers"] = a.num_mtp_layers
+    return s
+
+
+def inspect_report(a: ModelArch) -> dict[str, Any]:
+    groups = tensor_groups(a)
+    p = count_params(a)
+    main = [g for g in groups if g.scope == "model"]
+    return {
+        "name": a.name,
+        "family": a.family,
+        "source": a.source,
+        "architecture": architecture_summary(a),
+        "params_total": p.total,
+        "params_active": p.active,
+        "params_mtp": p.mtp,
+        "params_mtp_active": p.mtp_active,
+        "params_mtp_stored_copies": p.mtp_stored_copies,
+        "components": [{"name": n, "params": c} for n, c in p.components],
+        "mtp_components": [{"name": n, "params": c} for n, c in p.mtp_components],
+        # the whole checkpoint as stored (MTP layer and its copies included) and the main model alone
+        "checkpoint_bytes": {name: round(checkpoint_bytes(groups, prec)) for name, prec in PRECISIONS.items()},
+        "main_model_bytes": {name: round(checkpoint_bytes(main, prec)) for name, prec in PRECISIONS.items()},
+        "kv_bytes_per_token": {d: kv_bytes_per_token(a, d) for d in KV_DTYPE_BYTES},
+        "mtp_kv_bytes_per_token": {d: mtp_kv_bytes_per_token(a, d) for d in KV_DTYPE_BYTES},
+    }
+
+
+def model_row(a: ModelArch) -> dict[str, Any]:
+    p = count_params(a)
+    return {
+        "name": a.name,
+        "family": a.family,
+        "params_total": p.total,
+        "params_active": p.active,
+        "params_mtp": p.mtp,
+        "kv_bytes_per_token_bf16": kv_bytes_per_token(a, "bf16"),
+        "max_position_embeddings": a.max_position_embeddings,
+    }
