@@ -93,3 +93,36 @@ def test_calculator_imports_no_engine_stack():
 def test_python_dash_m():
     out = subprocess.run([sys.executable, "-m", "specsize", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "specsize" in out.stdout
+
+
+def test_fit_json_has_every_gpu_and_the_breakdown():
+    r = run("fit", "deepseek-r1", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    rows = {x["gpu"]: x for x in d["results"]}
+    assert rows["h200"]["min_gpus"] == 8 and rows["h200"]["layout"]["tp"] == 8
+    assert {t["term"] for t in rows["h200"]["breakdown"]} >= {"weights", "kv_cache", "activations", "runtime"}
+    assert not rows["rtx-3060"]["fits"] and "short by" in rows["rtx-3060"]["reason"]
+
+
+def test_fit_table_and_explain():
+    r = run("fit", "r1", "--spec", "mtp:1", "--gpu", "h200", "--explain", "--engine", "sglang")
+    assert r.exit_code == 0, r.output
+    assert "spec_weights" in r.output and "mem_fraction_static" in r.output
+
+
+def test_fit_bad_input_is_one_line():
+    _one_line_error(run("fit", "r1", "--gpu", "h9000"), "unknown GPU")
+    _one_line_error(run("fit", "r1", "--concurrency", "-2"), "concurrency")
+    _one_line_error(run("fit", "r1", "--context", "999999"), "exceeds")
+    _one_line_error(run("fit", "r1", "--spec", "draft:llama-3.2-1b-instruct"), "tokenizer")
+    _one_line_error(run("fit", "r1", "--weights", "int3"), "unknown weight precision")
+
+
+def test_hw_reports_no_gpu_here():
+    r = run("hw", "--json")
+    assert r.exit_code == 0
+    d = json.loads(r.output)
+    assert d["cpu"]["cores"] >= 1 and isinstance(d["gpus"], list)
+    r = run("hw")
+    assert r.exit_code == 0 and "GPU" in r.output

@@ -92,6 +92,158 @@ def inspect(model: str, as_json: bool) -> None:
         inspect_tables(report)
 
 
+def scenario_options(f):
+    """Options shared by fit and plan: the model's precision, KV dtype, workload, speculation, engine, GPUs."""
+    opts = [
+        click.option(
+            "--weights",
+            "weights",
+            default=None,
+            help="Weight precision (default: the checkpoint's own; "
+            "bf16 fp16 fp8 int8 awq-int4 gptq-int4 nvfp4 q8_0 q6_k q5_k_m q4_k_m q3_k_m q2_k ud-iq1_s ...).",
+        ),
+        click.option(
+            "--kv-cache", "kv_cache", default="bf16", show_default=True, help="KV cache dtype: bf16 fp16 fp8."
+        ),
+        click.option(
+            "--context",
+            type=int,
+            default=None,
+            help="Total tokens per sequence (sets --input to it and --output to 0 unless they are given).",
+        ),
+        click.option("--input", "input_tokens", type=int, default=None, help="Input tokens per request [4096]."),
+        click.option("--output", "output_tokens", type=int, default=None, help="Output tokens per request [4096]."),
+        click.option("--concurrency", type=int, default=1, show_default=True, help="Concurrent requests."),
+        click.option(
+            "--spec",
+            default="none",
+            show_default=True,
+            help="Speculative decoding: none | mtp[:k] | draft:MODEL[:k] | ngram[:k] | eagle[:k].",
+        ),
+        click.option(
+            "--engine",
+            default="vllm",
+            show_default=True,
+            help="vllm | sglang | trtllm | llamacpp | ktransformers | mlx.",
+        ),
+        click.option("--gpu", "gpus", multiple=True, help="GPU id (repeatable; default: the whole catalog)."),
+        click.option(
+            "--offload-experts",
+            is_flag=True,
+            help="Routed experts in host RAM (ktransformers, "
+            "llama.cpp -ot exps=CPU): attention, shared experts and KV on the GPU.",
+        ),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def build_workload(context, input_tokens, output_tokens, concurrency):
+    from specsize.scenario import Workload
+
+    if context is not None:
+        if input_tokens is None and output_tokens is None:
+            input_tokens, output_tokens = context, 0
+        elif input_tokens is None:
+            input_tokens = context - output_tokens
+        elif output_tokens is None:
+            output_tokens = context - input_tokens
+    return Workload(
+        concurrency=concurrency,
+        input_tokens=4096 if input_tokens is None else input_tokens,
+        output_tokens=4096 if output_tokens is None else output_tokens,
+    )
+
+
+@cli.command()
+@click.argument("model", default="deepseek-r1")
+@scenario_options
+@click.option("--explain", is_flag=True, help="Show every memory term per GPU and what it assumes.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def fit(
+    model,
+    weights,
+    kv_cache,
+    context,
+    input_tokens,
+    output_tokens,
+    concurrency,
+    spec,
+    engine,
+    gpus,
+    offload_experts,
+    explain,
+    as_json,
+):
+    """What fits where: for each GPU type, the fewest GPUs (and nodes) that serve MODEL, the layout,
+    the memory per GPU, the headroom, the most concurrent requests at this context and the longest
+    context for one request. Speculative decoding's memory (MTP/draft weights, their KV cache,
+    verification buffers) is counted when --spec asks for it.
+
+    \b
+    Examples:
+      specsize fit deepseek-r1
+      specsize fit deepseek-r1 --spec mtp:1 --gpu h200 --gpu h100-sxm --explain
+      specsize fit r1-distill-qwen-32b --weights q4_k_m --context 4096 --engine llamacpp --gpu rtx-4090
+      specsize fit r1-distill-qwen-7b --spec draft:r1-distill-qwen-1.5b:4 --json
+    """
+    from specsize.fit import default_precision, fit_all
+    from specsize.render import fit_table
+    from specsize.report import fit_row
+    from specsize.resolve import load_model
+    from specsize.scenario import parse_spec
+
+    a = load_model(model)
+    w = build_workload(context, input_tokens, output_tokens, concurrency)
+    sp = parse_spec(spec, a)
+    prec = weights or default_precision(a)
+    rows = [fit_row(r) for r in fit_all(a, list(gpus), prec, kv_cache, w, engine, sp, offload_experts)]
+    if as_json:
+        emit_json(
+            {
+                "model": a.name,
+                "weights": prec,
+                "kv_cache": kv_cache,
+                "engine": engine,
+                "workload": {
+                    "concurrency": w.concurrency,
+                    "input_tokens": w.input_tokens,
+                    "output_tokens": w.output_tokens,
+                },
+                "spec": sp.describe(),
+                "results": rows,
+            }
+        )
+    else:
+        title = (
+            f"{a.name} {prec}, KV {kv_cache}, {w.concurrency} x ({w.input_tokens:,} + {w.output_tokens:,}) "
+            f"tokens, spec {sp.describe()}, {engine}"
+        )
+        fit_table(rows, title, explain)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def hw(as_json):
+    """Detect this machine: CPU, RAM, GPUs (NVML, else torch.cuda, else none), Apple silicon,
+    each matched to the hardware catalog."""
+    from specsize.hardware import detect
+    from specsize.units import human_bytes
+
+    info = detect()
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"CPU: {info['cpu']['model']} ({info['cpu']['cores']} cores, {info['cpu']['arch']})")
+    click.echo(f"RAM: {human_bytes(info['ram_bytes']) if info['ram_bytes'] else 'unknown'}")
+    if not info["gpus"]:
+        click.echo("GPU: no GPU detected")
+    for i, g in enumerate(info["gpus"]):
+        mem = human_bytes(g["memory_bytes"]) if g.get("memory_bytes") else "?"
+        click.echo(f"GPU {i}: {g['name']} ({mem}, via {g['via']}) -> catalog: {g['catalog_id'] or 'no match'}")
+
+
 def main() -> None:
     cli(prog_name="specsize")
 

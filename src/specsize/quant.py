@@ -76,6 +76,107 @@ def int4_group_bytes(g: TensorGroup, g_idx: bool) -> float:
     return per * g.count
 
 
+def nvfp4_bytes(g: TensorGroup) -> float:
+    """NVIDIA's FP4 R1 (nvidia/DeepSeek-R1-FP4): routed-expert linears in NVFP4 (4-bit e2m1 + one FP8 scale per
+    16 weights = 4.5 bits) plus one FP32 global scale per tensor; other linears FP8 block-scaled; the rest BF16."""
+    if g.component == "moe_routed" and quantised(g):
+        return g.numel * 4.5 / 8 + g.count * FP32
+    return fp8_block_bytes(g)
+
+
+# --- GGUF (llama.cpp) ----------------------------------------------------------------------------
+# Bits per weight of the ggml block types: block bytes x 8 / block size (ggml-common.h block_* structs).
+GGML_BPW = {
+    "f32": 32.0, "f16": 16.0, "bf16": 16.0, "q8_0": 8.5, "q6_k": 6.5625, "q5_k": 5.5, "q4_k": 4.5,
+    "q3_k": 3.4375, "q2_k": 2.625, "iq4_xs": 4.25, "iq3_xxs": 3.0625, "iq2_xs": 2.3125, "iq2_xxs": 2.0625,
+    "iq1_m": 1.75, "iq1_s": 1.5625,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GGUFRecipe:
+    """Per-role ggml types, after llama.cpp's llama_tensor_get_type (src/llama-quant.cpp) for a file type.
+
+    base: most linears; output: lm_head; embd: token embedding; more_bits: the type that attn_v and ffn_down
+    get in the layers use_more_bits() picks (about half), or None; experts / down_exps / shexp override the
+    type of routed experts (gate/up), routed down_proj and shared experts (Unsloth's dynamic quants);
+    down_exps_high, down_exps_high_share: a fraction of routed down_proj kept at a higher type.
+    """
+
+    base: str
+    output: str = "q6_k"
+    embd: str | None = None
+    more_bits: str | None = None
+    attn: str | None = None
+    dense_mlp: str | None = None
+    experts: str | None = None
+    down_exps: str | None = None
+    down_exps_high: str | None = None
+    down_exps_high_share: float = 0.0
+    shexp: str | None = None
+
+    def bits(self, g: TensorGroup) -> float:
+        role, comp = g.role, g.component
+        if g.kind in ("norm", "bias", "router_bias") or comp == "moe_router":
+            return GGML_BPW["f32"]
+        if g.kind == "embedding":
+            return GGML_BPW[self.embd or self.base]
+        if g.kind == "lm_head":
+            return GGML_BPW[self.output]
+        if comp == "moe_routed":
+            if role.startswith("down"):
+                if not self.down_exps:
+                    return self._more(self.experts or self.base)
+                hi, share = self.down_exps_high or self.down_exps, self.down_exps_high_share
+                return (1 - share) * GGML_BPW[self.down_exps] + share * GGML_BPW[hi]
+            return GGML_BPW[self.experts or self.base]
+        if comp == "moe_shared":
+            t = self.shexp or self.base
+            return self._more(t) if role.startswith("down") and not self.shexp else GGML_BPW[t]
+        if comp == "attention":
+            t = self.attn or self.base
+            return self._more(t) if role == "v" and not self.attn else GGML_BPW[t]
+        t = self.dense_mlp or self.base
+        return self._more(t) if role.startswith("down") and not self.dense_mlp else GGML_BPW[t]
+
+    def _more(self, t: str) -> float:
+        if not self.more_bits:
+            return GGML_BPW[t]
+        # llama.cpp's use_more_bits(i, n): i < n/8 or i >= 7n/8 or (i - n/8) % 3 == 2 -> about half the layers
+        return 0.5 * GGML_BPW[t] + 0.5 * GGML_BPW[self.more_bits]
+
+
+def gguf_bytes(recipe: GGUFRecipe) -> Callable[[TensorGroup], float]:
+    """GGUF files from llama.cpp's converter hold the main model only: DeepSeek's MTP layer is not exported."""
+
+    def rule(g: TensorGroup) -> float:
+        if g.scope != "model":
+            return 0.0
+        return g.numel * recipe.bits(g) / 8
+
+    return rule
+
+
+GGUF_RECIPES = {
+    "q8_0": GGUFRecipe("q8_0", output="q8_0"),
+    "q6_k": GGUFRecipe("q6_k", output="q6_k"),
+    "q5_k_m": GGUFRecipe("q5_k", more_bits="q6_k"),
+    "q4_k_m": GGUFRecipe("q4_k", more_bits="q6_k"),
+    "q3_k_m": GGUFRecipe("q3_k", more_bits="q4_k", attn="q4_k"),
+    "q2_k": GGUFRecipe("q2_k", more_bits="q3_k", embd="q2_k"),
+    # Unsloth dynamic R1 quants (unsloth.ai/blog/deepseekr1-dynamic, 2025-01-27): attention and the dense
+    # layers at 4/6 bit, shared experts 6 bit, embedding 4 bit, head 6 bit; routed experts low, with
+    # down_proj mixed. The share of down_proj at the higher type is an assumption read off "mixture of".
+    "ud-iq1_s": GGUFRecipe("q4_k", more_bits="q6_k", experts="iq1_s", down_exps="iq1_s",
+                           down_exps_high="iq2_xxs", down_exps_high_share=0.1, shexp="q6_k"),
+    "ud-iq1_m": GGUFRecipe("q4_k", more_bits="q6_k", experts="iq1_m", down_exps="iq2_xxs", shexp="q6_k"),
+    "ud-iq2_xxs": GGUFRecipe("q4_k", more_bits="q6_k", experts="iq2_xxs", down_exps="iq2_xxs",
+                             down_exps_high="q2_k", down_exps_high_share=0.5, shexp="q6_k"),
+    "ud-q2_k_xl": GGUFRecipe("q4_k", more_bits="q6_k", experts="q2_k", down_exps="q2_k",
+                             down_exps_high="q3_k", down_exps_high_share=0.5, shexp="q6_k"),
+}  # fmt: skip
+
+
 PRECISIONS: dict[str, Precision] = {
     p.name: p
     for p in (
@@ -111,8 +212,23 @@ PRECISIONS: dict[str, Precision] = {
             lambda g: int4_group_bytes(g, g_idx=True),
             "bf16",
         ),
+        Precision(
+            "nvfp4",
+            "NVFP4 routed experts, FP8 block-scaled attention/dense, BF16 rest",
+            "nvidia/DeepSeek-R1-FP4 model card",
+            nvfp4_bytes,
+            "fp4",
+            False,
+        ),
     )
 }
+PRECISIONS.update(
+    {
+        name: Precision(name, f"GGUF {name.upper()} (llama.cpp type per tensor role)",
+                        "llama.cpp src/llama-quant.cpp; Unsloth blog for ud-*", gguf_bytes(r), "bf16")
+        for name, r in GGUF_RECIPES.items()
+    }
+)  # fmt: skip
 
 
 def get_precision(name: str) -> Precision:

@@ -79,3 +79,53 @@ def inspect_tables(r: dict[str, Any]) -> None:
     for d, b in r["kv_bytes_per_token"].items():
         t.add_row(d, f"{b:,} B", f"{r['mtp_kv_bytes_per_token'][d]:,} B" if arch["mtp_layers"] else "-")
     console.print(t)
+
+
+def _gb(b: float) -> str:
+    return f"{b / 1e9:,.1f}"
+
+
+def fit_table(rows: list[dict[str, Any]], title: str, explain: bool = False) -> None:
+    t = Table(title=title)
+    for col in (
+        "GPU",
+        "GPUs",
+        "nodes",
+        "layout",
+        "weights GB",
+        "KV GB",
+        "spec GB",
+        "headroom GB",
+        "max conc.",
+        "max context",
+    ):
+        t.add_column(col, justify="left" if col in ("GPU", "layout") else "right", no_wrap=col == "GPU")
+    for r in rows:
+        if not r["fits"]:
+            t.add_row(r["gpu"], "-", "-", "[red]does not fit[/red]", "", "", "", "", "", "")
+            continue
+        b = {x["term"]: 0.0 for x in r["breakdown"]}
+        for x in r["breakdown"]:
+            b[x["term"]] += x["bytes"]
+        spec = b.get("spec_weights", 0) + b.get("spec_kv", 0) + b.get("spec_buffers", 0)
+        t.add_row(r["gpu"], str(r["min_gpus"]), str(r["nodes"]), r["layout"]["text"], _gb(b["weights"]),
+                  _gb(b["kv_cache"]), _gb(spec) if spec else "-", _gb(r["headroom_bytes"]),
+                  f"{r['max_concurrency']:,}", f"{r['max_context']:,}")  # fmt: skip
+    console.print(t)
+    for r in rows:
+        if not r["fits"]:
+            console.print(f"[red]{r['gpu']}[/red]: {r.get('reason', '')}")
+    if explain:
+        for r in rows:
+            if "breakdown" not in r:
+                continue
+            e = Table(title=f"{r['gpu']} x {r.get('gpus_tried')} ({r['layout']['text']}): per-GPU memory")
+            e.add_column("term")
+            e.add_column("GB", justify="right")
+            e.add_column("what it assumes")
+            for x in r["breakdown"]:
+                e.add_row(x["term"], f"{x['bytes'] / 1e9:,.3f}", x["note"])
+            e.add_row("capacity", _gb(r["capacity_bytes"]), r["budget_rule"])
+            console.print(e)
+            for n in r.get("notes", []):
+                console.print(f"  note: {n}")

@@ -81,3 +81,23 @@ def model_row(a: ModelArch) -> dict[str, Any]:
         "kv_bytes_per_token_bf16": kv_bytes_per_token(a, "bf16"),
         "max_position_embeddings": a.max_position_embeddings,
     }
+
+
+def fit_row(r) -> dict[str, Any]:
+    """One FitResult as the JSON row of `specsize fit` (bytes are per GPU, the most loaded one)."""
+    row: dict[str, Any] = {"gpu": r.gpu.id, "gpu_name": r.gpu.name, "engine": r.engine, "fits": r.fits}
+    if r.layout is not None:
+        row.update(min_gpus=r.gpus if r.fits else None, gpus_tried=r.gpus, nodes=r.nodes,
+                   layout={"tp": r.layout.tp, "pp": r.layout.pp, "ep": r.layout.ep, "dp": r.layout.dp,
+                           "attention": r.layout.attention, "text": r.layout.describe()})  # fmt: skip
+    if r.memory is not None:
+        m = r.memory
+        row.update(
+            capacity_bytes=m.capacity, memory_fraction=m.fraction, budget_rule=m.budget_rule,
+            headroom_bytes=m.headroom, max_concurrency=r.max_concurrency if r.fits else 0,
+            max_context=r.max_context if r.fits else 0, host_ram_bytes=m.host_ram_needed,
+            breakdown=[{"term": t.name, "bytes": t.bytes, "note": t.note} for t in m.terms], notes=m.notes,
+        )  # fmt: skip
+    if r.reason:
+        row["reason"] = r.reason
+    return row

@@ -31,6 +31,7 @@ class TensorGroup:
     role: str = ""
     scope: str = "model"
     layers: int = 0  # how many decoder layers the count spans (0: not per layer)
+    block: str = ""  # "dense" | "moe": which run of decoder layers it belongs to ("" outside the layers)
 
     @property
     def numel(self) -> int:
@@ -46,9 +47,9 @@ def _linear(
     return groups
 
 
-def _attention(a: ModelArch, p: str, n: int, scope: str) -> list[TensorGroup]:
+def _attention(a: ModelArch, p: str, n: int, scope: str, block: str) -> list[TensorGroup]:
     """Self-attention of n layers under key prefix p."""
-    kw = dict(scope=scope, layers=n)
+    kw = dict(scope=scope, layers=n, block=block)
     h, c = a.hidden_size, "attention"
     if a.mla is not None:
         m = a.mla
@@ -106,7 +107,7 @@ def _moe(a: ModelArch, p: str, n: int, scope: str) -> list[TensorGroup]:
     """The MoE block of n layers: router, routed experts, shared expert(s), with each family's key names."""
     m = a.moe
     assert m is not None
-    kw = dict(scope=scope, layers=n)
+    kw = dict(scope=scope, layers=n, block="moe")
     E, h = m.num_experts, a.hidden_size
     if a.family == "mixtral":
         g = [TensorGroup(f"{p}.block_sparse_moe.gate.weight", (E, h), n, "router", "moe_router", "router", **kw)]
@@ -157,16 +158,16 @@ def _layers(a: ModelArch, indices: list[int], scope: str) -> list[TensorGroup]:
     dense = [i for i in indices if not a.is_moe_layer(i)]
     sparse = [i for i in indices if a.is_moe_layer(i)]
     h = a.hidden_size
-    for kind_layers in (dense, sparse):
+    for block, kind_layers in (("dense", dense), ("moe", sparse)):
         n = len(kind_layers)
         if not n:
             continue
         p = "model.layers.{i}"
-        kw = dict(scope=scope, layers=n)
+        kw = dict(scope=scope, layers=n, block=block)
         groups.append(TensorGroup(f"{p}.input_layernorm.weight", (h,), n, "norm", "norm", **kw))
         groups.append(TensorGroup(f"{p}.post_attention_layernorm.weight", (h,), n, "norm", "norm", **kw))
-        groups += _attention(a, p, n, scope)
-        if kind_layers is sparse:
+        groups += _attention(a, p, n, scope, block)
+        if block == "moe":
             groups += _moe(a, p, n, scope)
         else:
             groups += _swiglu(a, f"{p}.mlp", a.intermediate_size, n, "mlp", "", **kw)

@@ -39,3 +39,21 @@ def find_model(name: str) -> dict[str, Any] | None:
     """The catalog entry for a name or alias (case-insensitive), or None."""
     canonical = _aliases("models").get(name.lower())
     return _entries("models")[canonical] if canonical else None
+
+
+@cache
+def hardware_entries(kind: str) -> dict[str, dict[str, Any]]:
+    """Entries of catalog/hardware/<kind>.json keyed by id (gpus, links, host_memory)."""
+    data = json.loads(CATALOG.joinpath("hardware", f"{kind}.json").read_text(encoding="utf-8"))
+    return {e["id"]: e for e in data}
+
+
+def find_hardware(kind: str, name: str) -> dict[str, Any] | None:
+    key = name.lower().strip()
+    entries = hardware_entries(kind)
+    if key in entries:
+        return entries[key]
+    for e in entries.values():
+        if key in (a.lower() for a in e.get("aliases", [])):
+            return e
+    return None

@@ -1,0 +1,145 @@
+"""Fit search: for each GPU type, the fewest GPUs and a valid layout under the engine's rules.
+
+Layout rules (the engines' documented behaviour):
+- TP is a power of two that divides the attention heads (vLLM and SGLang check num_heads % tp == 0).
+- Within a node TP covers the node's GPUs. Across nodes SGLang keeps TP (TP16 over 2 x 8); vLLM and
+  TensorRT-LLM put TP in the node and PP across nodes, except that vLLM cannot combine PP with speculative
+  decoding, so speculative plans span nodes with TP.
+- llama.cpp splits layers over the GPUs of one machine; ktransformers and MLX run one device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from specsize.config import ModelArch
+from specsize.engines import EngineProfile, get_engine
+from specsize.errors import PlanError
+from specsize.hardware import GPU, get_gpu
+from specsize.memory import MemoryBreakdown, memory_per_gpu
+from specsize.quant import get_precision
+from specsize.scenario import Layout, Speculative, Workload
+
+MAX_NODES = 16  # search bound (assumption: larger clusters are out of scope for a sizing tool)
+
+
+@dataclass
+class FitResult:
+    gpu: GPU
+    engine: str
+    fits: bool
+    gpus: int = 0
+    nodes: int = 0
+    layout: Layout | None = None
+    memory: MemoryBreakdown | None = None
+    reason: str = ""  # when it does not fit: what is short, by how much
+    model_max_context: int = 0
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.memory.max_concurrency if self.memory else 0
+
+    @property
+    def max_context(self) -> int:
+        if not self.memory:
+            return 0
+        return min(self.memory.max_context, self.model_max_context or self.memory.max_context)
+
+
+def _tp_ok(a: ModelArch, tp: int) -> bool:
+    return a.num_heads % tp == 0
+
+
+def candidate_layouts(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Speculative) -> Iterator[Layout]:
+    """Layouts in increasing GPU count, the engine's usual choice for each count."""
+    per_node = gpu.gpus_per_node
+    if engine.multi_node == "none":
+        n = 1
+        while n <= min(per_node, engine.max_gpus):
+            if engine.name == "llamacpp":
+                yield Layout(pp=n)  # llama.cpp: layer split across the machine's GPUs
+            elif _tp_ok(a, n):
+                yield Layout(tp=n)
+            n *= 2
+        return
+    n = 1
+    while n <= per_node:
+        if _tp_ok(a, n):
+            yield Layout(tp=n)
+        n *= 2
+    for nodes in range(2, MAX_NODES + 1):
+        total = nodes * per_node
+        if engine.multi_node == "tp" or spec.enabled:
+            if total & (total - 1) == 0 and _tp_ok(a, total):
+                yield Layout(tp=total)
+        elif _tp_ok(a, per_node):
+            yield Layout(tp=per_node, pp=nodes)
+
+
+def nodes_for(layout: Layout, gpu: GPU) -> int:
+    return -(-layout.gpus // gpu.gpus_per_node)
+
+
+def _shortfall(m: MemoryBreakdown) -> str:
+    return f"short by {-m.headroom / 1e9:.1f} GB per GPU ({m.budget_rule})"
+
+
+def fit_gpu(
+    a: ModelArch,
+    gpu: GPU | str,
+    precision: str,
+    kv_dtype: str,
+    workload: Workload,
+    engine: str | EngineProfile,
+    spec: Speculative = Speculative(),
+    offload_experts: bool = False,
+    capacity: float | None = None,
+    layout: Layout | None = None,
+) -> FitResult:
+    """The smallest layout of `gpu` that serves the workload (or the given layout, checked)."""
+    g = get_gpu(gpu) if isinstance(gpu, str) else gpu
+    eng = get_engine(engine) if isinstance(engine, str) else engine
+    get_precision(precision)
+    workload.check_against(a)
+    if spec.method not in eng.spec_methods:
+        raise PlanError(f"{eng.name} does not support speculative method {spec.method!r} "
+                        f"(it supports: {', '.join(eng.spec_methods)})")  # fmt: skip
+    last = None
+    layouts = [layout] if layout is not None else candidate_layouts(a, g, eng, spec)
+    for lay in layouts:
+        m = memory_per_gpu(a, g, precision, kv_dtype, lay, workload, eng, spec, offload_experts, capacity)
+        if m.fits:
+            return FitResult(
+                g, eng.name, True, lay.gpus, nodes_for(lay, g), lay, m, model_max_context=a.max_position_embeddings
+            )
+        last = (lay, m)
+    if last is None:
+        return FitResult(g, eng.name, False, reason=f"no valid layout for {a.num_heads} attention heads")
+    lay, m = last
+    return FitResult(g, eng.name, False, lay.gpus, nodes_for(lay, g), lay, m,
+                     reason=f"does not fit even on {lay.gpus} GPUs ({lay.describe()}): {_shortfall(m)}")  # fmt: skip
+
+
+def default_precision(a: ModelArch) -> str:
+    """The precision the model's own checkpoint is stored in (R1: FP8 block-scaled)."""
+    return "fp8" if a.quant_method == "fp8" else "bf16"
+
+
+def fit_all(
+    a: ModelArch,
+    gpus: list[str] | None = None,
+    precision: str | None = None,
+    kv_dtype: str = "bf16",
+    workload: Workload = Workload(),
+    engine: str = "vllm",
+    spec: Speculative = Speculative(),
+    offload_experts: bool = False,
+) -> list[FitResult]:
+    """fit_gpu for each GPU asked for (default: every GPU in the catalog the engine can drive)."""
+    from specsize.hardware import gpu_ids
+
+    eng = get_engine(engine)
+    ids = list(gpus) if gpus else [g for g in gpu_ids() if get_gpu(g).unified_memory == (eng.name == "mlx")]
+    prec = precision or default_precision(a)
+    return [fit_gpu(a, g, prec, kv_dtype, workload, eng, spec, offload_experts) for g in ids]

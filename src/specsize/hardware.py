@@ -1,0 +1,194 @@
+"""GPUs, links and host memory from the catalog (every figure with its source), and local detection."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+from specsize import catalog
+from specsize.errors import CatalogError
+from specsize.units import GB, GiB, MiB
+
+
+@dataclass(frozen=True)
+class GPU:
+    id: str
+    name: str
+    vendor: str
+    kind: str  # datacenter | workstation | consumer | unified
+    memory_bytes: float  # nominal capacity
+    usable_bytes: float  # what the driver reports as total
+    bandwidth: float  # bytes/s
+    flops: dict[str, float] = field(hash=False)  # dense FLOP/s per dtype
+    native_dtypes: tuple[str, ...] = ()
+    gpus_per_node: int = 8
+    intra_node_link: str = "nvlink4"
+    inter_node_link: str = "ib-ndr"
+    unified_memory: bool = False
+    default_wired_fraction: float = 1.0
+    source: str = ""
+
+    def peak_flops(self, dtype: str) -> float:
+        """Dense peak for a compute dtype; falls back to BF16 where the tensor cores lack it (A100 + FP8)."""
+        if dtype in self.flops and dtype in self.native_dtypes:
+            return self.flops[dtype]
+        return self.flops["bf16"]
+
+    def supports(self, dtype: str) -> bool:
+        return dtype in self.native_dtypes
+
+
+@dataclass(frozen=True)
+class Link:
+    id: str
+    name: str
+    bandwidth: float  # bytes/s per direction
+    latency: float  # seconds
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class HostMemory:
+    id: str
+    name: str
+    channel_bandwidth: float  # bytes/s per channel
+    source: str = ""
+
+    def bandwidth(self, channels_per_socket: int, sockets: int = 1) -> float:
+        return self.channel_bandwidth * channels_per_socket * sockets
+
+
+def _unknown(kind: str, name: str) -> CatalogError:
+    ids = ", ".join(catalog.hardware_entries(kind))
+    what = {"gpus": "GPU", "links": "link", "host_memory": "host memory"}[kind]
+    return CatalogError(f"unknown {what} {name!r}; choose one of: {ids}")
+
+
+def get_gpu(name: str) -> GPU:
+    e = catalog.find_hardware("gpus", name)
+    if e is None:
+        raise _unknown("gpus", name)
+    return GPU(
+        id=e["id"], name=e["name"], vendor=e["vendor"], kind=e["kind"],
+        memory_bytes=e["memory_GiB"] * GiB, usable_bytes=e["usable_memory_MiB"] * MiB,
+        bandwidth=e["hbm_bandwidth_GB_per_s"] * GB,
+        flops={k: v * 1e12 for k, v in e["dense_tflops"].items()},
+        native_dtypes=tuple(e["native_dtypes"]), gpus_per_node=e["gpus_per_node"],
+        intra_node_link=e["intra_node_link"], inter_node_link=e["inter_node_link"],
+        unified_memory=e.get("unified_memory", False), default_wired_fraction=e.get("default_wired_fraction", 1.0),
+        source=e["source"],
+    )  # fmt: skip
+
+
+def gpu_ids() -> list[str]:
+    return list(catalog.hardware_entries("gpus"))
+
+
+def get_link(name: str) -> Link:
+    e = catalog.find_hardware("links", name)
+    if e is None:
+        raise _unknown("links", name)
+    return Link(e["id"], e["name"], e["bandwidth_GB_per_s"] * GB, e["latency_us"] * 1e-6, e["source"])
+
+
+def get_host_memory(name: str) -> HostMemory:
+    e = catalog.find_hardware("host_memory", name)
+    if e is None:
+        raise _unknown("host_memory", name)
+    return HostMemory(e["id"], e["name"], e["MT_per_s"] * 1e6 * e["bytes_per_transfer"], e["source"])
+
+
+# --- detection of this machine ------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _ram_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def match_gpu(name: str, memory_bytes: float | None = None) -> str | None:
+    """Best catalog id for a device name as the driver reports it ('NVIDIA H100 80GB HBM3' -> 'h100-sxm')."""
+    n = name.lower().replace("geforce", "").replace("nvidia", "").replace("amd", "").strip()
+    best, best_score = None, 0
+    for gid, e in catalog.hardware_entries("gpus").items():
+        tokens = [t for t in gid.replace("apple-", "").split("-") if t not in ("rtx",)]
+        score = sum(len(t) for t in tokens if t in n)
+        if tokens and tokens[0] not in n:
+            continue
+        if memory_bytes and abs(e["memory_GiB"] * GiB - memory_bytes) > 0.15 * memory_bytes:
+            score -= 5
+        if score > best_score:
+            best, best_score = gid, score
+    return best
+
+
+def _nvml_gpus() -> list[dict[str, Any]] | None:
+    try:
+        import pynvml  # nvidia-ml-py
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # no driver: nvidia-ml-py raises its own NVMLError subclasses
+        return None
+    out = []
+    for i in range(pynvml.nvmlDeviceGetCount()):
+        h = pynvml.nvmlDeviceGetHandleByIndex(i)
+        name = pynvml.nvmlDeviceGetName(h)
+        name = name.decode() if isinstance(name, bytes) else name
+        out.append({"name": name, "memory_bytes": pynvml.nvmlDeviceGetMemoryInfo(h).total, "via": "nvml"})
+    return out
+
+
+def _torch_gpus() -> list[dict[str, Any]] | None:
+    """Only when torch is already importable; the calculator never requires it."""
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            return None
+        import torch
+    except Exception:
+        return None
+    if not torch.cuda.is_available():
+        return []
+    return [
+        {"name": torch.cuda.get_device_name(i), "memory_bytes": torch.cuda.get_device_properties(i).total_memory,
+         "via": "torch"}
+        for i in range(torch.cuda.device_count())
+    ]  # fmt: skip
+
+
+def detect(use_torch: bool = True) -> dict[str, Any]:
+    """This machine: CPU, RAM, GPUs (NVML, else torch.cuda, else none), Apple silicon; matched to the catalog."""
+    info: dict[str, Any] = {
+        "cpu": {"model": _cpu_model(), "cores": os.cpu_count(), "arch": platform.machine()},
+        "ram_bytes": _ram_bytes(),
+        "os": platform.system(),
+    }
+    gpus = _nvml_gpus()
+    if gpus is None and use_torch:
+        gpus = _torch_gpus()
+    gpus = gpus or []
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        chip = _cpu_model()
+        gpus = [{"name": chip, "memory_bytes": info["ram_bytes"], "via": "unified memory"}]
+    for g in gpus:
+        g["catalog_id"] = match_gpu(g["name"], g.get("memory_bytes"))
+    info["gpus"] = gpus
+    return info

@@ -1,0 +1,146 @@
+"""What a plan is about: layout (how GPUs are used), workload, speculative method. Validated on construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from specsize.config import ModelArch
+from specsize.errors import PlanError
+
+SPEC_METHODS = ("none", "mtp", "draft", "ngram", "eagle")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """tp: tensor parallel (experts are split over the same GPUs: EP x MoE-TP = tp); pp: pipeline stages;
+    ep: expert-parallel degree inside the TP group (performance only: bytes per GPU are the same);
+    dp: replicas; attention: "tp" (heads split, MLA latent replicated) or "dp" (SGLang DP attention:
+    sequences split across the TP ranks, attention weights replicated)."""
+
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    dp: int = 1
+    attention: str = "tp"
+
+    def __post_init__(self):
+        for name in ("tp", "pp", "ep", "dp"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise PlanError(f"layout {name} must be a positive integer, got {v!r}")
+        if self.tp % self.ep:
+            raise PlanError(f"layout ep ({self.ep}) must divide tp ({self.tp}): experts are split inside the TP group")
+        if self.attention not in ("tp", "dp"):
+            raise PlanError(f"layout attention must be 'tp' or 'dp', got {self.attention!r}")
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    @property
+    def attn_tp(self) -> int:
+        return self.tp if self.attention == "tp" else 1
+
+    def describe(self) -> str:
+        parts = [f"TP{self.tp}"]
+        if self.ep > 1:
+            parts.append(f"EP{self.ep}")
+        if self.pp > 1:
+            parts.append(f"PP{self.pp}")
+        if self.dp > 1:
+            parts.append(f"DP{self.dp}")
+        if self.attention == "dp":
+            parts.append("DP-attention")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Workload:
+    concurrency: int = 1
+    input_tokens: int = 4096
+    output_tokens: int = 4096
+
+    def __post_init__(self):
+        for name in ("concurrency", "input_tokens", "output_tokens"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < (1 if name != "output_tokens" else 0):
+                raise PlanError(f"workload {name} must be a positive integer, got {v!r}")
+
+    @property
+    def context(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def check_against(self, arch: ModelArch) -> None:
+        if self.context > arch.max_position_embeddings:
+            raise PlanError(
+                f"context {self.context:,} tokens (input {self.input_tokens:,} + output {self.output_tokens:,}) "
+                f"exceeds {arch.name}'s maximum of {arch.max_position_embeddings:,}; shorten --input/--output"
+            )
+
+
+@dataclass(frozen=True)
+class Speculative:
+    method: str = "none"
+    k: int = 1  # num_speculative_tokens
+    draft: ModelArch | None = None  # method "draft"
+    draft_tp: int | None = None  # None: the target's TP (vLLM's default for draft_tensor_parallel_size)
+    acceptance: tuple[float, ...] | None = None  # per-position conditional acceptance; None: the default
+
+    def __post_init__(self):
+        if self.method not in SPEC_METHODS:
+            raise PlanError(f"unknown speculative method {self.method!r}; choose one of: {', '.join(SPEC_METHODS)}")
+        if not isinstance(self.k, int) or self.k < 1:
+            raise PlanError(f"number of speculative tokens k must be >= 1, got {self.k!r}")
+        if self.method == "draft" and self.draft is None:
+            raise PlanError("method 'draft' needs a draft model: --spec draft:MODEL[:k]")
+        for a in self.acceptance or ():
+            if not 0 < a <= 1:
+                raise PlanError(f"acceptance rates must be in (0, 1], got {a}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.method != "none"
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "none"
+        name = f"draft:{self.draft.name}" if self.method == "draft" and self.draft else self.method
+        return f"{name} k={self.k}"
+
+
+def check_draft_vocab(target: ModelArch, draft: ModelArch) -> None:
+    """A draft must share the target's tokenizer; vocab sizes may differ only by padding (R1-Distill-Qwen-1.5B
+    has 151,936 rows, the 7B 152,064: same tokenizer, padded to a multiple of 128/256)."""
+    if abs(target.vocab_size - draft.vocab_size) > 256:
+        raise PlanError(
+            f"draft {draft.name} has a vocabulary of {draft.vocab_size:,} tokens and target {target.name} "
+            f"{target.vocab_size:,}: they do not share a tokenizer; pick a draft of the same family"
+        )
+
+
+def parse_spec(text: str, target: ModelArch, load=None) -> Speculative:
+    """'none' | 'mtp[:k]' | 'ngram[:k]' | 'eagle[:k]' | 'draft:MODEL[:k]' -> Speculative."""
+    parts = text.split(":")
+    method = parts[0].lower()
+    if method not in SPEC_METHODS:
+        raise PlanError(f"unknown speculative method {method!r}; choose one of: {', '.join(SPEC_METHODS)}")
+    draft = None
+    if method == "draft":
+        if len(parts) < 2 or not parts[1]:
+            raise PlanError("--spec draft needs a model: draft:MODEL[:k], e.g. draft:deepseek-r1-distill-qwen-1.5b:4")
+        if load is None:
+            from specsize.resolve import load_model as load
+        draft = load(parts[1])
+        check_draft_vocab(target, draft)
+        rest = parts[2:]
+    else:
+        rest = parts[1:]
+    k = 1 if method in ("mtp", "none") else 4
+    if rest:
+        try:
+            k = int(rest[0])
+        except ValueError:
+            raise PlanError(f"--spec {text!r}: k must be an integer, got {rest[0]!r}") from None
+    if method == "mtp" and not target.has_mtp:
+        raise PlanError(f"{target.name} has no MTP layer (num_nextn_predict_layers is 0); use draft, ngram or none")
+    return Speculative(method=method, k=k, draft=draft)

@@ -1,0 +1,93 @@
+"""Memory per GPU: sharding rules, KV replication, and what speculative decoding adds."""
+
+import pytest
+
+from specsize.engines import get_engine
+from specsize.hardware import get_gpu
+from specsize.memory import kv_bytes_per_gpu, memory_per_gpu, weight_bytes_per_gpu
+from specsize.quant import checkpoint_bytes, get_precision
+from specsize.resolve import load_model
+from specsize.scenario import Layout, Speculative, Workload, parse_spec
+from specsize.tensors import tensor_groups
+
+R1 = load_model("deepseek-r1")
+W = Workload(concurrency=4, input_tokens=4096, output_tokens=4096)
+
+
+def breakdown(a=R1, spec=Speculative(), layout=Layout(tp=8), precision="fp8", gpu="h200", engine="vllm", w=W):
+    return memory_per_gpu(a, get_gpu(gpu), precision, "bf16", layout, w, get_engine(engine), spec)
+
+
+def test_tp8_weights_are_an_eighth_plus_the_replicated_parts():
+    fp8 = get_precision("fp8")
+    main = [g for g in tensor_groups(R1) if g.scope == "model"]
+    per_gpu = weight_bytes_per_gpu(R1, fp8, Layout(tp=8))
+    replicated = sum(fp8.group_bytes(g) for g in main if g.role in ("q_a", "kv_a") or g.kind in ("norm", "router",
+                     "router_bias"))  # fmt: skip
+    assert per_gpu == pytest.approx((checkpoint_bytes(main, fp8) - replicated) / 8 + replicated, rel=1e-9)
+
+
+def test_mtp_adds_its_module_share_and_its_kv():
+    base, mtp = breakdown(), breakdown(spec=parse_spec("mtp:1", R1))
+    added = mtp.term("spec_weights")
+    mtp_bytes = checkpoint_bytes([g for g in tensor_groups(R1) if g.scope == "mtp"], "fp8")
+    # about 1.5 GB: the FP8 module over 8 GPUs, plus the BF16 eh_proj and router each GPU keeps whole
+    assert mtp_bytes / 8 < added < mtp_bytes / 8 + 0.3e9
+    assert 1.4e9 < added < 1.8e9
+    # its own KV: one more MLA layer for every cached token (4 x 8192 tokens x 576 values x 2 B)
+    assert mtp.term("spec_kv") == 4 * 8192 * 576 * 2
+    assert mtp.headroom == pytest.approx(base.headroom - added - mtp.term("spec_kv") - mtp.term("spec_buffers"))
+    assert base.term("weights") == mtp.term("weights")
+
+
+def test_draft_model_adds_weights_and_kv():
+    target = load_model("deepseek-r1-distill-qwen-7b")
+    spec = parse_spec("draft:deepseek-r1-distill-qwen-1.5b:4", target)
+    m = breakdown(target, spec, Layout(tp=1), "bf16", "h100-sxm")
+    draft = load_model("deepseek-r1-distill-qwen-1.5b")
+    assert m.term("spec_weights") == pytest.approx(checkpoint_bytes(tensor_groups(draft), "bf16"))
+    assert m.term("spec_kv") == 4 * 8192 * 28 * 1024  # 28 KiB per token in BF16
+    assert m.term("spec_buffers") > 0
+
+
+def test_mla_kv_is_replicated_and_gqa_kv_is_sharded_up_to_the_kv_heads():
+    seq, ctx = 2, 1000
+    assert kv_bytes_per_gpu(R1, "bf16", Layout(tp=8), seq, ctx) == kv_bytes_per_gpu(R1, "bf16", Layout(tp=1), seq, ctx)
+    assert kv_bytes_per_gpu(R1, "bf16", Layout(tp=8, attention="dp"), 16, ctx) == \
+        kv_bytes_per_gpu(R1, "bf16", Layout(tp=1), 2, ctx)  # fmt: skip
+    q7 = load_model("deepseek-r1-distill-qwen-7b")  # 4 KV heads
+    one = kv_bytes_per_gpu(q7, "bf16", Layout(tp=1), seq, ctx)
+    assert kv_bytes_per_gpu(q7, "bf16", Layout(tp=2), seq, ctx) == one / 2
+    assert kv_bytes_per_gpu(q7, "bf16", Layout(tp=4), seq, ctx) == one / 4
+    assert kv_bytes_per_gpu(load_model("r1-distill-qwen-1.5b"), "bf16", Layout(tp=4), seq, ctx) == kv_bytes_per_gpu(
+        load_model("r1-distill-qwen-1.5b"), "bf16", Layout(tp=2), seq, ctx
+    )  # 2 KV heads
+    assert (
+        kv_bytes_per_gpu(R1, "fp8", Layout(tp=8), seq, ctx) == kv_bytes_per_gpu(R1, "bf16", Layout(tp=8), seq, ctx) / 2
+    )
+
+
+def test_engine_fraction_changes_what_fits():
+    vllm, sglang = breakdown(engine="vllm"), breakdown(engine="sglang")
+    assert vllm.fraction == 0.9 and sglang.fraction == 0.81
+    assert sglang.kv_budget < vllm.kv_budget
+
+
+def test_offload_moves_routed_experts_to_host_ram():
+    m = memory_per_gpu(R1, get_gpu("rtx-4090"), "q4_k_m", "bf16", Layout(), Workload(1, 500, 300),
+                       get_engine("ktransformers"), offload_experts=True)  # fmt: skip
+    # tutorial: ~14 GB of VRAM and ~382 GB of DRAM for Q4_K_M (kvcache-ai/ktransformers DeepseekR1_V3_tutorial)
+    assert m.term("weights") < 14e9
+    assert m.host_ram_needed == pytest.approx(382e9, rel=0.05)
+    assert m.fits
+
+
+def test_unified_memory_uses_the_wired_limit():
+    m = breakdown(gpu="apple-m3-ultra", engine="mlx", precision="q4_k_m", layout=Layout(), w=Workload(1, 100, 500))
+    assert m.capacity == pytest.approx(512 * 2**30 * 0.75)
+    # 406 GB of Q4_K_M weights against 412 GB of default wired limit: less than 10 GB to spare, which is why
+    # users raise iogpu.wired_limit_mb (reference/deepseek-r1.md); raising it to 90% frees ~80 GB more
+    assert 0 < m.headroom < 10e9
+    raised = memory_per_gpu(R1, get_gpu("apple-m3-ultra"), "q4_k_m", "bf16", Layout(), Workload(1, 100, 500),
+                            get_engine("mlx"), capacity=0.9 * 512 * 2**30)  # fmt: skip
+    assert raised.headroom == pytest.approx(m.headroom + 0.15 * 512 * 2**30)
