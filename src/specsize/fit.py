@@ -118,7 +118,8 @@ def fit_gpu(
         return FitResult(g, eng.name, False, reason=f"no valid layout for {a.num_heads} attention heads")
     lay, m = last
     return FitResult(g, eng.name, False, lay.gpus, nodes_for(lay, g), lay, m,
-                     reason=f"does not fit even on {lay.gpus} GPUs ({lay.describe()}): {_shortfall(m)}")  # fmt: skip
+                     reason=f"does not fit even on {lay.gpus} GPU{'s' if lay.gpus > 1 else ''} ({lay.describe()}): "
+                            f"{_shortfall(m)}")  # fmt: skip
 
 
 def default_precision(a: ModelArch) -> str:
