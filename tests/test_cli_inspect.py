@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from specsize.cli import cli
@@ -126,3 +127,11 @@ def test_hw_reports_no_gpu_here():
     assert d["cpu"]["cores"] >= 1 and isinstance(d["gpus"], list)
     r = run("hw")
     assert r.exit_code == 0 and "GPU" in r.output
+
+
+def test_fit_offload_reports_host_ram():
+    r = run("fit", "r1", "--weights", "q4_k_m", "--engine", "ktransformers", "--offload-experts", "--gpu", "rtx-4090",
+            "--sockets", "2", "--ram", "512", "--json")  # fmt: skip
+    row = json.loads(r.output)["results"][0]
+    assert not row["fits"] and "host RAM short by" in row["reason"]
+    assert row["host_ram_bytes"] == pytest.approx(2 * 382e9, rel=0.05)

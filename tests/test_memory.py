@@ -7,7 +7,7 @@ from specsize.hardware import get_gpu
 from specsize.memory import kv_bytes_per_gpu, memory_per_gpu, weight_bytes_per_gpu
 from specsize.quant import checkpoint_bytes, get_precision
 from specsize.resolve import load_model
-from specsize.scenario import Layout, Speculative, Workload, parse_spec
+from specsize.scenario import Host, Layout, Speculative, Workload, parse_spec
 from specsize.tensors import tensor_groups
 
 R1 = load_model("deepseek-r1")
@@ -74,12 +74,19 @@ def test_engine_fraction_changes_what_fits():
 
 
 def test_offload_moves_routed_experts_to_host_ram():
-    m = memory_per_gpu(R1, get_gpu("rtx-4090"), "q4_k_m", "bf16", Layout(), Workload(1, 500, 300),
-                       get_engine("ktransformers"), offload_experts=True)  # fmt: skip
+    def run(**host):
+        return memory_per_gpu(R1, get_gpu("rtx-4090"), "q4_k_m", "bf16", Layout(), Workload(1, 500, 300),
+                              get_engine("ktransformers"), host=Host(offload_experts=True, **host))  # fmt: skip
+
+    m = run()
     # tutorial: ~14 GB of VRAM and ~382 GB of DRAM for Q4_K_M (kvcache-ai/ktransformers DeepseekR1_V3_tutorial)
     assert m.term("weights") < 14e9
     assert m.host_ram_needed == pytest.approx(382e9, rel=0.05)
     assert m.fits
+    # dual socket with USE_NUMA: one copy per NUMA node, ~1 TB (same tutorial)
+    two = run(numa_copies=2, ram_bytes=512e9)
+    assert two.host_ram_needed == 2 * m.host_ram_needed and not two.fits
+    assert run(numa_copies=2, ram_bytes=1024e9).fits
 
 
 def test_unified_memory_uses_the_wired_limit():

@@ -128,6 +128,16 @@ def scenario_options(f):
         ),
         click.option("--gpu", "gpus", multiple=True, help="GPU id (repeatable; default: the whole catalog)."),
         click.option(
+            "--ram", "ram_gb", type=float, default=None, help="Host RAM in GB, checked with --offload-experts."
+        ),
+        click.option(
+            "--sockets",
+            type=int,
+            default=1,
+            show_default=True,
+            help="NUMA nodes holding a copy of the offloaded experts (ktransformers USE_NUMA).",
+        ),
+        click.option(
             "--offload-experts",
             is_flag=True,
             help="Routed experts in host RAM (ktransformers, "
@@ -172,6 +182,8 @@ def fit(
     spec,
     engine,
     gpus,
+    ram_gb,
+    sockets,
     offload_experts,
     explain,
     as_json,
@@ -192,13 +204,14 @@ def fit(
     from specsize.render import fit_table
     from specsize.report import fit_row
     from specsize.resolve import load_model
-    from specsize.scenario import parse_spec
+    from specsize.scenario import Host, parse_spec
 
     a = load_model(model)
     w = build_workload(context, input_tokens, output_tokens, concurrency)
     sp = parse_spec(spec, a)
     prec = weights or default_precision(a)
-    rows = [fit_row(r) for r in fit_all(a, list(gpus), prec, kv_cache, w, engine, sp, offload_experts)]
+    host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
+    rows = [fit_row(r) for r in fit_all(a, list(gpus), prec, kv_cache, w, engine, sp, host)]
     if as_json:
         emit_json(
             {

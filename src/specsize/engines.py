@@ -47,6 +47,7 @@ class EngineProfile:
     offload: bool = False  # routed experts in host RAM (ktransformers; llama.cpp -ot exps=CPU)
     spec_methods: tuple[str, ...] = ("none", "mtp", "draft", "ngram", "eagle")
     version: str = ""
+    runtime_source: str = "assumption: CUDA context and compute buffers of a local runtime"
 
     def memory_fraction(self, tp: int) -> float:
         return sglang_mem_fraction_static(tp) if self.name == "sglang" else self.fraction
@@ -97,6 +98,7 @@ ENGINES: dict[str, EngineProfile] = {
             "pp",
             spec_methods=("none", "mtp", "draft", "ngram", "eagle"),
             version="1.0",
+            runtime_source=_RUNTIME_SOURCE,
         ),
         EngineProfile(
             "llamacpp",
@@ -167,6 +169,3 @@ def get_engine(name: str) -> EngineProfile:
         return ENGINES[name.lower()]
     except KeyError:
         raise CatalogError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}") from None
-
-
-RUNTIME_SOURCE = _RUNTIME_SOURCE

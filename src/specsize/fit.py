@@ -19,7 +19,7 @@ from specsize.errors import PlanError
 from specsize.hardware import GPU, get_gpu
 from specsize.memory import MemoryBreakdown, memory_per_gpu
 from specsize.quant import get_precision
-from specsize.scenario import Layout, Speculative, Workload
+from specsize.scenario import Host, Layout, Speculative, Workload
 
 MAX_NODES = 16  # search bound (assumption: larger clusters are out of scope for a sizing tool)
 
@@ -82,6 +82,11 @@ def nodes_for(layout: Layout, gpu: GPU) -> int:
 
 
 def _shortfall(m: MemoryBreakdown) -> str:
+    if m.host_ram_short:
+        return (
+            f"host RAM short by {m.host_ram_short / 1e9:.1f} GB (the offloaded experts need "
+            f"{m.host_ram_needed / 1e9:.1f} GB)"
+        )
     return f"short by {-m.headroom / 1e9:.1f} GB per GPU ({m.budget_rule})"
 
 
@@ -93,7 +98,7 @@ def fit_gpu(
     workload: Workload,
     engine: str | EngineProfile,
     spec: Speculative = Speculative(),
-    offload_experts: bool = False,
+    host: Host = Host(),
     capacity: float | None = None,
     layout: Layout | None = None,
 ) -> FitResult:
@@ -108,7 +113,7 @@ def fit_gpu(
     last = None
     layouts = [layout] if layout is not None else candidate_layouts(a, g, eng, spec)
     for lay in layouts:
-        m = memory_per_gpu(a, g, precision, kv_dtype, lay, workload, eng, spec, offload_experts, capacity)
+        m = memory_per_gpu(a, g, precision, kv_dtype, lay, workload, eng, spec, host, capacity)
         if m.fits:
             return FitResult(
                 g, eng.name, True, lay.gpus, nodes_for(lay, g), lay, m, model_max_context=a.max_position_embeddings
@@ -135,7 +140,7 @@ def fit_all(
     workload: Workload = Workload(),
     engine: str = "vllm",
     spec: Speculative = Speculative(),
-    offload_experts: bool = False,
+    host: Host = Host(),
 ) -> list[FitResult]:
     """fit_gpu for each GPU asked for (default: every GPU in the catalog the engine can drive)."""
     from specsize.hardware import gpu_ids
@@ -143,4 +148,4 @@ def fit_all(
     eng = get_engine(engine)
     ids = list(gpus) if gpus else [g for g in gpu_ids() if get_gpu(g).unified_memory == (eng.name == "mlx")]
     prec = precision or default_precision(a)
-    return [fit_gpu(a, g, prec, kv_dtype, workload, eng, spec, offload_experts) for g in ids]
+    return [fit_gpu(a, g, prec, kv_dtype, workload, eng, spec, host) for g in ids]

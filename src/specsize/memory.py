@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from math import ceil
 
 from specsize.config import ModelArch
-from specsize.engines import RUNTIME_SOURCE, EngineProfile
+from specsize.engines import EngineProfile
 from specsize.hardware import GPU
 from specsize.kvcache import kv_dtype_bytes, kv_values_per_layer
 from specsize.quant import Precision, get_precision
-from specsize.scenario import Layout, Speculative, Workload
+from specsize.scenario import Host, Layout, Speculative, Workload
 from specsize.tensors import TensorGroup, tensor_groups
 
 
@@ -126,6 +126,7 @@ class MemoryBreakdown:
     kv_bytes_per_token: float  # per GPU, one sequence (for max context)
     kv_budget: float  # bytes the engine's rule leaves for KV after everything else
     host_ram_needed: float = 0.0  # CPU/GPU hybrid: routed experts in host memory
+    host_ram_short: float = 0.0  # bytes of host RAM missing (0 when it fits or was not given)
     notes: list[str] = field(default_factory=list)
 
     def term(self, name: str) -> float:
@@ -213,7 +214,7 @@ def memory_per_gpu(
     workload: Workload,
     engine: EngineProfile,
     spec: Speculative = Speculative(),
-    offload_experts: bool = False,
+    host: Host = Host(),
     capacity: float | None = None,
 ) -> MemoryBreakdown:
     """The memory breakdown of the most loaded GPU and whether it fits under the engine's rule."""
@@ -227,6 +228,7 @@ def memory_per_gpu(
             f"unified memory: the GPU may wire {gpu.default_wired_fraction:.0%} of RAM by default "
             "(raise iogpu.wired_limit_mb for more)"
         )
+    offload_experts = host.offload_experts
     weights = weight_bytes_per_gpu(a, prec, layout, offload_experts=offload_experts)
     kv = kv_bytes_per_gpu(a, kv_dtype, layout, workload.concurrency, workload.context)
     chunk = min(engine.prefill_chunk, max(workload.input_tokens, 1))
@@ -239,7 +241,7 @@ def memory_per_gpu(
         ),
         Term("kv_cache", kv, f"{workload.concurrency} x {workload.context:,} tokens, KV {kv_dtype}"),
         Term("activations", act, f"prefill chunk of {chunk} tokens (assumption, see memory.activation_bytes)"),
-        Term("runtime", engine.runtime_bytes + (engine.nccl_bytes if layout.gpus > 1 else 0), RUNTIME_SOURCE),
+        Term("runtime", engine.runtime_bytes + (engine.nccl_bytes if layout.gpus > 1 else 0), engine.runtime_source),
     ]
     if engine.cuda_graph_bytes and not gpu.unified_memory:
         terms.append(Term("cuda_graphs", engine.cuda_graph_bytes, "assumption: ~1 GB at default capture sizes"))
@@ -277,11 +279,19 @@ def memory_per_gpu(
         headroom = kv_budget - kv_all
         rule = "everything <= memory" + (" (wired limit)" if gpu.unified_memory else "")
     per_seq = kv_all / workload.concurrency
-    host = 0.0
+    host_ram, ram_short = 0.0, 0.0
     if offload_experts:
-        host = sum(prec.group_bytes(g) for g in tensor_groups(a) if g.component == "moe_routed" and g.scope == "model")
+        experts = sum(
+            prec.group_bytes(g) for g in tensor_groups(a) if g.component == "moe_routed" and g.scope == "model"
+        )
+        host_ram = experts * host.numa_copies
+        if host.numa_copies > 1:
+            notes.append(f"routed experts duplicated on {host.numa_copies} NUMA nodes")
+        if host.ram_bytes is not None and host_ram > host.ram_bytes:
+            fits = False
+            ram_short = host_ram - host.ram_bytes
     return MemoryBreakdown(
         terms=terms, capacity=cap, budget_rule=rule, fraction=frac, fits=fits, headroom=headroom,
         kv_bytes_per_sequence=per_seq, kv_bytes_per_token=per_seq / workload.context, kv_budget=kv_budget,
-        host_ram_needed=host, notes=notes,
+        host_ram_needed=host_ram, host_ram_short=ram_short, notes=notes,
     )  # fmt: skip

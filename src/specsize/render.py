@@ -126,6 +126,8 @@ def fit_table(rows: list[dict[str, Any]], title: str, explain: bool = False) -> 
             for x in r["breakdown"]:
                 e.add_row(x["term"], f"{x['bytes'] / 1e9:,.3f}", x["note"])
             e.add_row("capacity", _gb(r["capacity_bytes"]), r["budget_rule"])
+            if r.get("host_ram_bytes"):
+                e.add_row("host RAM", _gb(r["host_ram_bytes"]), "routed experts offloaded to the CPU")
             console.print(e)
             for n in r.get("notes", []):
                 console.print(f"  note: {n}")

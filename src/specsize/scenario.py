@@ -108,6 +108,23 @@ class Speculative:
         return f"{name} k={self.k}"
 
 
+@dataclass(frozen=True)
+class Host:
+    """CPU/GPU hybrid serving: routed experts in host RAM (ktransformers; llama.cpp -ot exps=CPU).
+    numa_copies: engines that keep one copy of the experts per NUMA node (ktransformers USE_NUMA=1 on a
+    dual-socket server) need that many times the RAM."""
+
+    offload_experts: bool = False
+    ram_bytes: float | None = None  # checked when given
+    numa_copies: int = 1
+
+    def __post_init__(self):
+        if not isinstance(self.numa_copies, int) or self.numa_copies < 1:
+            raise PlanError(f"NUMA copies (sockets) must be a positive integer, got {self.numa_copies!r}")
+        if self.ram_bytes is not None and self.ram_bytes <= 0:
+            raise PlanError(f"host RAM must be positive, got {self.ram_bytes!r}")
+
+
 def check_draft_vocab(target: ModelArch, draft: ModelArch) -> None:
     """A draft must share the target's tokenizer; vocab sizes may differ only by padding (R1-Distill-Qwen-1.5B
     has 151,936 rows, the 7B 152,064: same tokenizer, padded to a multiple of 128/256)."""
