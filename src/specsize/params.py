@@ -10,6 +10,7 @@ Conventions (stated because published figures differ by ~1B depending on them):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from specsize.config import ModelArch
@@ -47,7 +48,7 @@ def active_numel(a: ModelArch, g: TensorGroup) -> float:
     return g.numel
 
 
-def _by_component(groups: list[TensorGroup]) -> tuple[tuple[str, int], ...]:
+def _by_component(groups: Iterable[TensorGroup]) -> tuple[tuple[str, int], ...]:
     sums: dict[str, int] = {}
     for g in groups:
         sums[g.component] = sums.get(g.component, 0) + g.numel

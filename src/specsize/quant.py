@@ -8,7 +8,7 @@ GGUF recipes choose a type per tensor role) express that in their rule.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from math import ceil, prod
 
@@ -238,6 +238,6 @@ def get_precision(name: str) -> Precision:
         raise CatalogError(f"unknown weight precision {name!r}; choose one of: {', '.join(PRECISIONS)}") from None
 
 
-def checkpoint_bytes(groups: list[TensorGroup], precision: str | Precision) -> float:
+def checkpoint_bytes(groups: Iterable[TensorGroup], precision: str | Precision) -> float:
     p = get_precision(precision) if isinstance(precision, str) else precision
     return sum(p.group_bytes(g) for g in groups)

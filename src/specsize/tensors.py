@@ -16,6 +16,7 @@ Classification used everywhere else:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from math import prod
 
 from specsize.config import ModelArch
@@ -192,8 +193,10 @@ def _mtp(a: ModelArch) -> list[TensorGroup]:
     return groups
 
 
-def tensor_groups(a: ModelArch) -> list[TensorGroup]:
-    """All tensors of the checkpoint: main model, then the MTP module(s) if the config declares them."""
+@cache
+def tensor_groups(a: ModelArch) -> tuple[TensorGroup, ...]:
+    """All tensors of the checkpoint: main model, then the MTP module(s) if the config declares them.
+    Cached: ModelArch is frozen, and the planner asks for the same inventory many times per plan."""
     V, h = a.vocab_size, a.hidden_size
     groups = [TensorGroup("model.embed_tokens.weight", (V, h), 1, "embedding", "embedding", "token_embd")]
     groups += _layers(a, list(range(a.num_layers)), "model")
@@ -202,4 +205,4 @@ def tensor_groups(a: ModelArch) -> list[TensorGroup]:
         groups.append(TensorGroup("lm_head.weight", (V, h), 1, "lm_head", "lm_head", "output"))
     if a.num_mtp_layers:
         groups += _mtp(a)
-    return groups
+    return tuple(groups)
