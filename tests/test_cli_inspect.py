@@ -72,6 +72,7 @@ def _one_line_error(r, needle):
 def test_errors_are_one_line(tmp_path):
     _one_line_error(run("inspect", "no-such-model"), "unknown model 'no-such-model'")
     _one_line_error(run("inspect", str(tmp_path)), "no config.json")
+    _one_line_error(run("inspect", str(tmp_path / "missing" / "config.json")), "no such file or directory")
     bad = tmp_path / "config.json"
     bad.write_text("{ not json")
     _one_line_error(run("inspect", str(bad)), "not valid JSON")

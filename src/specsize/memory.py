@@ -75,11 +75,12 @@ def weight_bytes_per_gpu(
 
 
 def kv_bytes_per_gpu(
-    a: ModelArch, kv_dtype: str, layout: Layout, sequences: int, context: int, mtp_layers: int = 0
+    a: ModelArch, kv_dtype: str, layout: Layout, sequences: int, context: int, layers: int | None = None
 ) -> float:
-    """KV cache on one GPU for `sequences` of `context` tokens (plus MTP layers' own KV if asked)."""
-    per_stage, _ = _stage_layers(a, layout.pp)
-    layers = per_stage + mtp_layers
+    """KV cache on one GPU for `sequences` of `context` tokens over `layers` attention layers
+    (default: the main-model layers of the most loaded pipeline stage)."""
+    if layers is None:
+        layers, _ = _stage_layers(a, layout.pp)
     if layout.attention == "dp":
         sequences = ceil(sequences / layout.tp)  # DP attention: each rank holds its own sequences
         per_layer = kv_values_per_layer(a)
@@ -164,10 +165,7 @@ def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, gpu
         terms.append(
             Term(
                 "spec_kv",
-                kv_bytes_per_gpu(
-                    a, kv_dtype, Layout(layout.tp, attention=layout.attention), seqs, ctx, mtp_layers=a.num_mtp_layers
-                )
-                - kv_bytes_per_gpu(a, kv_dtype, Layout(layout.tp, attention=layout.attention), seqs, ctx),
+                kv_bytes_per_gpu(a, kv_dtype, layout, seqs, ctx, layers=a.num_mtp_layers),
                 "MTP layer's own KV cache",
             )
         )
@@ -187,8 +185,7 @@ def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, gpu
         terms.append(
             Term(
                 "spec_kv",
-                kv_bytes_per_gpu(a, kv_dtype, Layout(layout.tp, attention=layout.attention), seqs, ctx)
-                / max(a.num_layers, 1),
+                kv_bytes_per_gpu(a, kv_dtype, layout, seqs, ctx, layers=1),
                 "EAGLE layer KV",
             )
         )

@@ -72,6 +72,12 @@ def load_model(spec: str) -> ModelArch:
     if entry is not None:
         return parse_config(entry["config"], name=entry["name"], source=entry["source"])
     path = find_config_file(spec)
+    looks_like_path = spec.startswith((".", "/", "~")) or spec.endswith(".json") or spec.count("/") > 1
+    if path is None and looks_like_path:
+        raise ConfigError(
+            f"{spec}: no such file or directory (give a config.json, a model directory, or a "
+            "catalog name from `specsize models`)"
+        )
     if path is None:
         names = ", ".join(catalog.model_names())
         raise ConfigError(
