@@ -92,8 +92,12 @@ def inspect(model: str, as_json: bool) -> None:
         inspect_tables(report)
 
 
-def scenario_options(f):
+def scenario_options(engine_default: str = "vllm", spec_default: str | None = "none", gpu_help: str = ""):
     """Options shared by fit and plan: the model's precision, KV dtype, workload, speculation, engine, GPUs."""
+    return lambda f: _apply_scenario_options(f, engine_default, spec_default, gpu_help)
+
+
+def _apply_scenario_options(f, engine_default, spec_default, gpu_help):
     opts = [
         click.option(
             "--weights",
@@ -116,17 +120,21 @@ def scenario_options(f):
         click.option("--concurrency", type=int, default=1, show_default=True, help="Concurrent requests."),
         click.option(
             "--spec",
-            default="none",
-            show_default=True,
-            help="Speculative decoding: none | mtp[:k] | draft:MODEL[:k] | ngram[:k] | eagle[:k].",
+            default=spec_default,
+            show_default=spec_default is not None,
+            help="Speculative decoding: none | mtp[:k] | draft:MODEL[:k] | ngram[:k] | eagle[:k]"
+            + ("" if spec_default else " [default: mtp:1 when the model has an MTP layer, else none]")
+            + ".",
         ),
         click.option(
             "--engine",
-            default="vllm",
+            default=engine_default,
             show_default=True,
             help="vllm | sglang | trtllm | llamacpp | ktransformers | mlx.",
         ),
-        click.option("--gpu", "gpus", multiple=True, help="GPU id (repeatable; default: the whole catalog)."),
+        click.option(
+            "--gpu", "gpus", multiple=True, help=gpu_help or "GPU id (repeatable; default: the whole catalog)."
+        ),
         click.option(
             "--ram", "ram_gb", type=float, default=None, help="Host RAM in GB, checked with --offload-experts."
         ),
@@ -168,7 +176,7 @@ def build_workload(context, input_tokens, output_tokens, concurrency):
 
 @cli.command()
 @click.argument("model", default="deepseek-r1")
-@scenario_options
+@scenario_options()
 @click.option("--explain", is_flag=True, help="Show every memory term per GPU and what it assumes.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def fit(
@@ -234,6 +242,103 @@ def fit(
             f"tokens, spec {sp.describe()}, {engine}"
         )
         fit_table(rows, title, explain)
+
+
+@cli.command()
+@click.argument("model", default="deepseek-r1")
+@scenario_options(engine_default="sglang", spec_default=None,
+                  gpu_help="GPU id (repeatable; default: h200 b200 h100-sxm mi300x a100-80gb).")  # fmt: skip
+@click.option("--acceptance", default=None,
+              help="Per-position acceptance rates, comma-separated (e.g. 0.85,0.72); later positions extend the last "
+                   "[default: the method's documented default, see --explain].")  # fmt: skip
+@click.option("--repeat-fraction", type=float, default=None,
+              help="n-gram: share of the output that repeats the input, 0..1 [0.3].")  # fmt: skip
+@click.option("--inter-node", default=None, help="Link between nodes (ib-ndr, roce-400g, eth-100g, ...).")
+@click.option("--plot", "plot_file", default=None, help="Write the speedup and throughput-latency plots to a PNG.")
+@click.option("--explain", is_flag=True, help="Every step-time and memory term, and every constant with its source.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurrency, spec, engine, gpus, ram_gb,
+         sockets, offload_experts, acceptance, repeat_fraction, inter_node, plot_file, explain, as_json):  # fmt: skip
+    """How fast MODEL goes and on what: for each GPU type, the minimum and a recommended layout, nodes and
+    network, memory per GPU, TTFT, TPOT, tokens/s per user and per GPU, with and without speculative decoding,
+    the best k, the break-even concurrency and the MoE penalty; the speedup-vs-concurrency curve; and the
+    launch command for vllm, sglang or llamacpp.
+
+    \b
+    Examples:
+      specsize plan
+      specsize plan deepseek-r1 --gpu h200 --concurrency 32 --spec mtp:3 --explain
+      specsize plan deepseek-r1 --gpu h100-sxm --inter-node eth-100g --engine vllm
+      specsize plan r1-distill-qwen-32b --spec draft:r1-distill-qwen-1.5b:4 --gpu rtx-4090 --engine llamacpp \\
+          --weights q4_k_m --plot plan.png
+    """
+    from dataclasses import replace
+
+    from specsize.errors import PlanError
+    from specsize.fit import default_precision
+    from specsize.hardware import get_link
+    from specsize.launch import plan_commands
+    from specsize.perf_constants import NGRAM_REPEAT_FRACTION
+    from specsize.plan import plan as make_plan
+    from specsize.render import plan_tables
+    from specsize.report import plan_report
+    from specsize.resolve import load_model
+    from specsize.scenario import Host, parse_spec
+
+    a = load_model(model)
+    w = build_workload(context, input_tokens, output_tokens, concurrency)
+    sp = parse_spec(spec or ("mtp:1" if a.has_mtp else "none"), a)
+    if acceptance:
+        try:
+            rates = tuple(float(x) for x in acceptance.split(","))
+        except ValueError:
+            msg = f"--acceptance {acceptance!r}: give comma-separated numbers in (0, 1], e.g. 0.85,0.7"
+            raise PlanError(msg) from None
+        sp = replace(sp, acceptance=rates)
+    rf = NGRAM_REPEAT_FRACTION if repeat_fraction is None else repeat_fraction
+    if not 0 < rf <= 1:
+        raise PlanError(f"--repeat-fraction must be in (0, 1], got {rf}")
+    if inter_node:
+        get_link(inter_node)
+    host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
+    prec = weights or default_precision(a)
+    p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, inter_node=inter_node,
+                  repeat_fraction=rf)  # fmt: skip
+    report = plan_report(p, plan_commands(p, model, offload_experts))
+    if plot_file:
+        from specsize.plot import plan_plot
+
+        report["plot"] = str(plan_plot(report, plot_file))
+    if as_json:
+        emit_json(report)
+    else:
+        plan_tables(report, explain)
+        if plot_file:
+            click.echo(f"plot: {report['plot']}")
+
+
+@cli.command()
+@click.argument("files", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="A list of {id, metric, predicted, expected, error, passed}.")
+def validate(files, as_json):
+    """Predict every metric of every case in FILES (the format of shared/validation/README.md; default: the
+    bundled published.json) and print predicted vs published with the relative error. Exits 0 even when
+    cases fail (it is a report); non-zero only when a file cannot be read.
+
+    \b
+    Examples:
+      specsize validate
+      specsize validate my-cluster-measurements.json --json
+    """
+    from specsize.render import validate_table
+    from specsize.validate import run_files, summary
+
+    outcomes = run_files(list(files))
+    rows = [o.to_json() for o in outcomes]
+    if as_json:
+        emit_json(rows)
+    else:
+        validate_table(rows, summary(outcomes))
 
 
 @cli.command()

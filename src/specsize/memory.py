@@ -146,6 +146,21 @@ class MemoryBreakdown:
         return int(self.kv_budget // self.kv_bytes_per_token) if self.kv_bytes_per_token else 0
 
 
+def draft_precision(target: Precision, draft: ModelArch) -> Precision:
+    """A draft model runs in the target's precision when that is a plain dtype or the draft ships quantised;
+    otherwise in BF16 (nobody publishes FP8/NVFP4/INT8 R1-Distill drafts: assumption)."""
+    if target.name in ("fp8", "nvfp4", "int8") and not draft.quant_method:
+        return get_precision("bf16")
+    return target
+
+
+def eagle_head_params(a: ModelArch) -> int:
+    """An EAGLE head: fc(2h -> h), one decoder layer (attention ~4h^2, SwiGLU MLP 3 h I); the embedding and
+    output head are the target's (assumption: EAGLE-1/2 layout)."""
+    h = a.hidden_size
+    return 2 * h * h + 4 * h * h + 3 * h * a.intermediate_size
+
+
 def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, gpu_count) -> list[Term]:
     """What speculative decoding adds on the most loaded GPU."""
     if not spec.enabled:
@@ -173,14 +188,13 @@ def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, gpu
         d = spec.draft
         dtp = min(spec.draft_tp or layout.tp, gpu_count)
         dlayout = Layout(tp=dtp)
-        dprec = precision if precision.name not in ("fp8", "nvfp4", "int8") or d.quant_method else get_precision("bf16")
+        dprec = draft_precision(precision, d)
         terms.append(
             Term("spec_weights", weight_bytes_per_gpu(d, dprec, dlayout), f"draft {d.name} in {dprec.name}, TP{dtp}")
         )
         terms.append(Term("spec_kv", kv_bytes_per_gpu(d, kv_dtype, dlayout, seqs, ctx), "draft KV cache"))
     elif spec.method == "eagle":
-        h = a.hidden_size
-        head = (2 * h * h + 4 * h * h + 3 * h * a.intermediate_size) * 2 / layout.tp  # fc + attention + MLP, BF16
+        head = eagle_head_params(a) * 2 / layout.tp
         terms.append(Term("spec_weights", head, "EAGLE head: one decoder layer + fc(2h->h), BF16 (assumption)"))
         terms.append(
             Term(

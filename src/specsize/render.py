@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -131,3 +132,128 @@ def fit_table(rows: list[dict[str, Any]], title: str, explain: bool = False) -> 
             console.print(e)
             for n in r.get("notes", []):
                 console.print(f"  note: {n}")
+
+
+def _f(x: float | None, nd: int = 1) -> str:
+    return "-" if x is None else f"{x:,.{nd}f}"
+
+
+def plan_tables(r: dict[str, Any], explain: bool = False) -> None:
+    w = r["workload"]
+    title = (f"{r['model']} {r['weights']}, KV {r['kv_cache']}, {w['concurrency']} x ({w['input_tokens']:,} + "
+             f"{w['output_tokens']:,}) tokens, spec {r['spec']}, {r['engine']}")  # fmt: skip
+    spec = r["spec"] != "none"
+    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    cols = ["GPU", "GPUs", "layout", "nodes", "GB/\nGPU", "TTFT\nms", "TPOT\nms", "user\ntok/s", "GPU\ntok/s"]
+    if spec:
+        cols += ["+spec\nuser", "speed-\nup", "best k", "break-\neven"]
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("GPU", "layout") else "right", no_wrap=True)
+    for g in r["gpus"]:
+        if not g["fits"]:
+            t.add_row(g["gpu"], "-", "[red]does not fit[/red]", *[""] * (len(cols) - 3))
+            continue
+        o, m = g["recommended"], g["minimum"]
+        gpus = str(o["gpus"]) if o["gpus"] == m["gpus"] else f"{m['gpus']}->{o['gpus']}"
+        lay = o["layout"]["text"] if o["gpus"] == m["gpus"] else f"{m['layout']['text']}->{o['layout']['text']}"
+        row = [g["gpu"], gpus, lay, str(o["nodes"]), _gb(o["memory_per_gpu_bytes"]), _f(o["ttft_ms"], 0),
+               _f(o["tpot_ms"], 1), _f(o["tok_s_per_user"]), _f(o["tok_s_per_gpu"])]  # fmt: skip
+        if spec:
+            s, b = o["spec"], o["best"]
+            be = o["break_even_concurrency"]
+            row += [_f(s["tok_s_per_user"]), f"{s['speedup']:.2f}x", f"{b['k']} {b['speedup']:.2f}x",
+                    f"{be:,}" if be else f">{o['max_concurrency']:,}"]  # fmt: skip
+        t.add_row(*row)
+    console.print(t)
+    console.print(
+        "[dim]GPUs, layout: minimum->recommended (KV room for 4x the concurrency) where they differ. "
+        "+spec user: tok/s per user with speculation. break-even: the concurrency from which speculation "
+        "loses (>N: it still pays at the KV limit N).[/dim]"
+    )
+    for g in r["gpus"]:
+        if not g["fits"]:
+            console.print(f"[red]{g['gpu']}[/red]: {g.get('reason', '')}")
+        elif "network" in g["recommended"]:
+            n = g["recommended"]["network"]
+            console.print(f"{g['gpu']}: {g['recommended']['nodes']} nodes; TPOT{' with ' + r['spec'] if spec else ''} "
+                          f"{n['tpot_ms']:,.1f} ms over {n['inter_node']}, {n['slow_network_tpot_ms']:,.1f} ms "
+                          f"over 10 GbE")  # fmt: skip
+    first = next((g for g in r["gpus"] if g["fits"]), None)
+    if first:
+        _curve_table(first, spec)
+    if r.get("commands"):
+        c = r["commands"]
+        console.print(f"\n[bold]launch ({c['version']}) for {c['plan']}[/bold]")
+        for line in c["lines"]:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if explain:
+        _explain(r)
+
+
+def _curve_table(g: dict[str, Any], spec: bool) -> None:
+    o = g["recommended"]
+    t = Table(title=f"throughput vs latency: {g['gpu']} x {o['gpus']} ({o['layout']['text']})")
+    cols = ["concurrency", "user tok/s", "GPU tok/s", "bound"]
+    if spec:
+        cols += ["+spec user", "+spec GPU", "speedup", "MoE penalty", "best k"]
+    for c in cols:
+        t.add_column(c, justify="right")
+    for p in g["curve"]:
+        row = [f"{p['concurrency']:,}", _f(p["tok_s_per_user"]), _f(p["tok_s_per_gpu"]), p["bound"]]
+        if spec:
+            pen = p["moe_penalty"]
+            row += [_f(p["spec_tok_s_per_user"]), _f(p["spec_tok_s_per_gpu"]), f"{p['speedup']:.2f}x",
+                    f"{pen:.2f}x" if pen else "-", f"{p['best_k']} {p['best_speedup']:.2f}x"]  # fmt: skip
+        t.add_row(*row)
+    console.print(t)
+
+
+def _explain(r: dict[str, Any]) -> None:
+    for g in r["gpus"]:
+        if not g["fits"]:
+            continue
+        o = g["recommended"]
+        st = o["decode_step"]
+        e = Table(title=f"{g['gpu']} x {o['gpus']} ({o['layout']['text']}): one decode step and memory per GPU")
+        e.add_column("term")
+        e.add_column("value", justify="right")
+        e.add_column("what it is")
+        e.add_row(
+            "memory",
+            f"{st['memory_ms']:.3f} ms",
+            f"{st['weight_bytes'] / 1e9:,.2f} GB weights + {st['kv_bytes'] / 1e9:,.3f} GB KV read",
+        )
+        e.add_row("compute", f"{st['compute_ms']:.3f} ms", f"{st['flops'] / 1e12:,.3f} TFLOP")
+        e.add_row("communication", f"{st['communication_ms']:.3f} ms", "TP all-reduce / EP all-to-all / PP hand-off")
+        e.add_row("overhead", f"{st['overhead_ms']:.3f} ms", "engine: step + per layer + per token")
+        e.add_row("bound", st["bound"], "T = max(memory, compute) + communication + overhead")
+        if "spec" in o:
+            s = o["spec"]
+            e.add_row("verify k+1", f"{s['verify_ms']:.3f} ms", f"acceptance {s['acceptance']}")
+            e.add_row("draft", f"{s['draft_ms']:.3f} ms", f"E[L] = {s['expected_length']:.3f} tokens per round")
+        for x in o["memory_breakdown"]:
+            e.add_row(x["term"], f"{x['bytes'] / 1e9:,.3f} GB", x["note"])
+        console.print(e)
+    a = Table(title="assumptions and constants (perf_constants.py)")
+    for c in ("constant", "value", "source"):
+        a.add_column(c)
+    for x in r["assumptions"]:
+        a.add_row(x["name"], x["value"], x["source"])
+    console.print(a)
+
+
+def validate_table(outcomes: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    t = Table(title="predicted vs published")
+    for c in ("case", "metric", "predicted", "published", "error", "tolerance", ""):
+        t.add_column(c, justify="left" if c in ("case", "metric", "") else "right")
+    for o in outcomes:
+        exp = o["expected"]
+        exp_s = f"{exp.get('min', '')}..{exp.get('max', '')}" if isinstance(exp, dict) else f"{exp:,.6g}"
+        t.add_row(o["id"], o["metric"], "-" if o["predicted"] is None else f"{o['predicted']:,.6g}", exp_s,
+                  "-" if o["error"] is None else f"{o['error']:+.1%}", f"{o['tolerance']:.0%}",
+                  "[green]pass[/green]" if o["passed"] else f"[red]FAIL[/red] {o['message']}")  # fmt: skip
+    console.print(t)
+    med, perf = summary["median_error"], summary["median_perf_error"]
+    console.print(f"{summary['passed']} passed, {summary['failed']} failed; median |error| "
+                  f"{'-' if med is None else f'{med:.1%}'}, performance cases "
+                  f"{'-' if perf is None else f'{perf:.1%}'}")  # fmt: skip

@@ -101,3 +101,79 @@ def fit_row(r) -> dict[str, Any]:
     if r.reason:
         row["reason"] = r.reason
     return row
+
+
+# --- plan -------------------------------------------------------------------------------------------------------
+
+
+def _layout_json(lay) -> dict[str, Any]:
+    return {"tp": lay.tp, "pp": lay.pp, "ep": lay.ep, "dp": lay.dp, "attention": lay.attention,
+            "text": lay.describe()}  # fmt: skip
+
+
+def _spec_json(r, plain, gpus: int) -> dict[str, Any]:
+    b, out = plain.concurrency, max(plain.output_tokens, 1)
+    return {
+        "k": r.k, "acceptance": [round(a, 4) for a in r.alphas], "expected_length": round(r.expected_length, 4),
+        "tpot_ms": r.tpot * 1e3, "tok_s_per_user": 1 / r.tpot,
+        "tok_s_per_gpu": b * out / (b * plain.ttft + out * r.tpot) / gpus, "speedup": r.speedup,
+        "verify_ms": r.verify * 1e3, "draft_ms": r.draft * 1e3, "round_overhead_ms": r.overhead * 1e3,
+        "moe_penalty": r.moe_penalty,
+    }  # fmt: skip
+
+
+def option_json(o) -> dict[str, Any]:
+    st = o.plain.step
+    row: dict[str, Any] = {
+        "layout": _layout_json(o.layout), "gpus": o.layout.gpus, "nodes": o.nodes,
+        "memory_per_gpu_bytes": o.memory.total, "headroom_bytes": o.memory.headroom,
+        "max_concurrency": o.memory.max_concurrency, "ttft_ms": o.plain.ttft * 1e3, "tpot_ms": o.plain.tpot * 1e3,
+        "tok_s_per_user": o.plain.tok_s_per_user, "tok_s_per_gpu": o.plain.tok_s_per_gpu,
+        "decode_step": {"bound": st.bound, "memory_ms": st.memory * 1e3, "compute_ms": st.compute * 1e3,
+                        "communication_ms": st.communication * 1e3, "overhead_ms": st.overhead * 1e3,
+                        "weight_bytes": st.weight_bytes, "kv_bytes": st.kv_bytes, "flops": st.flops},
+        "memory_breakdown": [{"term": t.name, "bytes": t.bytes, "note": t.note} for t in o.memory.terms],
+    }  # fmt: skip
+    if o.spec:
+        row["spec"] = _spec_json(o.spec, o.plain, o.layout.gpus)
+        row["best"] = _spec_json(o.best, o.plain, o.layout.gpus)
+        row["break_even_concurrency"] = o.break_even
+    if o.nodes > 1:
+        m = o.deployment.machine
+        row["network"] = {"inter_node": m.inter.id if m.inter else None, "slow_network": "eth-10g",
+                          "slow_network_tpot_ms": o.slow_network_tpot * 1e3, "tpot_ms": o.tpot * 1e3}  # fmt: skip
+    return row
+
+
+def curve_json(points) -> list[dict[str, Any]]:
+    rows = []
+    for p in points:
+        r = {"concurrency": p.concurrency, "tok_s_per_user": p.plain.tok_s_per_user,
+             "tok_s_per_gpu": p.plain.tok_s_per_gpu, "bound": p.plain.step.bound}  # fmt: skip
+        if p.spec:
+            s = _spec_json(p.spec, p.plain, p.plain.gpus)
+            r.update(spec_tok_s_per_user=s["tok_s_per_user"], spec_tok_s_per_gpu=s["tok_s_per_gpu"],
+                     speedup=p.spec.speedup, moe_penalty=p.spec.moe_penalty, best_k=p.best.k,
+                     best_speedup=p.best.speedup)  # fmt: skip
+        rows.append(r)
+    return rows
+
+
+def plan_report(p, commands: dict[str, Any] | None = None) -> dict[str, Any]:
+    from specsize.perf_constants import assumptions
+
+    w = p.workload
+    gpus = []
+    for g in p.gpus:
+        row: dict[str, Any] = {"gpu": g.gpu, "fits": g.fit.fits}
+        if not g.recommended:
+            row["reason"] = g.fit.reason
+        else:
+            row.update(minimum=option_json(g.minimum), recommended=option_json(g.recommended),
+                       curve=curve_json(g.curve))  # fmt: skip
+        gpus.append(row)
+    return {
+        "model": p.arch.name, "weights": p.precision, "kv_cache": p.kv_dtype, "engine": p.engine,
+        "workload": {"concurrency": w.concurrency, "input_tokens": w.input_tokens, "output_tokens": w.output_tokens},
+        "spec": p.spec.describe(), "gpus": gpus, "commands": commands, "assumptions": assumptions(),
+    }  # fmt: skip

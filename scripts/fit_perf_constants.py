@@ -1,0 +1,74 @@
+"""Reproduce the fitted constants of specsize/perf_constants.py from the published performance cases.
+
+Four constants, three independent grid searches, each minimising the largest |relative error| / tolerance
+over the performance figures of its engine(s) (the cases themselves: shared/validation/published.json):
+- SGLang per-layer and per-token overhead (5 figures), TensorRT-LLM per-layer overhead (2 figures),
+- the achieved-bandwidth efficiency of local MoE runtimes, llama.cpp / ktransformers / MLX (2 figures).
+Everything else in the model is physical (datasheets) or a named assumption.
+
+    python scripts/fit_perf_constants.py [published.json]
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from specsize import perf_constants as pc
+from specsize.validate import BUNDLED, PERF_METRICS, load_cases, run_case
+
+MS = 1e-3
+
+
+def perf_cases(path):
+    return [c for c in load_cases(path) if any(m in PERF_METRICS for m in c["expect"])]
+
+
+def worst_error(cases) -> float:
+    """The largest |relative error| / tolerance: below 1 every figure passes (the validate criterion)."""
+    worst = 0.0
+    for c in cases:
+        for o in run_case(c):
+            if o.metric in PERF_METRICS:
+                worst = max(worst, abs(o.error) / o.tolerance if o.error is not None else math.inf)
+    return worst
+
+
+def with_perf(engines, **changes):
+    for e in engines:
+        pc.ENGINE_PERF[e] = replace(pc.ENGINE_PERF[e], **changes)
+
+
+def search(label, cases, engines, grid):
+    keys = list(grid)
+    best = (float("inf"), None)
+    original = {e: pc.ENGINE_PERF[e] for e in engines}
+    for values in itertools.product(*grid.values()):
+        with_perf(engines, **dict(zip(keys, values, strict=True)))
+        err = worst_error(cases)
+        if err < best[0]:
+            best = (err, values)
+    pc.ENGINE_PERF.update(original)
+    err, values = best
+    pairs = zip(keys, values, strict=True)
+    shown = ", ".join(f"{k} = {v / MS:.3f} ms" if "overhead" in k else f"{k} = {v:.2f}" for k, v in pairs)
+    print(f"{label}: {shown}  (worst |error| / tolerance {err:.2f})")
+
+
+def main(path: Path) -> None:
+    cases = perf_cases(path)
+    by = {e: [c for c in cases if c["scenario"]["engine"] == e] for e in ("sglang", "trtllm")}
+    local = [c for c in cases if c["scenario"]["engine"] in ("llamacpp", "ktransformers", "mlx")]
+    steps = [i * 0.005 * MS for i in range(1, 61)]
+    search("sglang", by["sglang"], ["sglang"], {"layer_overhead": steps, "token_overhead": [
+        i * 0.002 * MS for i in range(0, 51)]})  # fmt: skip
+    search("trtllm", by["trtllm"], ["trtllm"], {"layer_overhead": steps})
+    search("local MoE", local, ["llamacpp", "ktransformers", "mlx"],
+           {"bw_efficiency": [i / 100 for i in range(20, 101)]})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else BUNDLED)

@@ -1,0 +1,275 @@
+"""Roofline step time T(n): one engine step that processes n tokens for some sequences at some context.
+
+T = max(memory, compute) + communication + overhead, every term named (StepTime), where
+- memory: bytes read on the busiest GPU / achieved bandwidth. Weights: everything but the embedding and the
+  routed experts once; routed experts only those the step's tokens touch: E (1 - (1 - top_k/E)^n_eff) per MoE
+  layer, n_eff = B (1 + c (q - 1)) for B sequences of q tokens, c the routing correlation of consecutive
+  tokens (perf_constants; different sequences route independently). EP puts E/ep experts on a
+  GPU, MoE-TP splits each. KV: the cache of every sequence in flight (MLA latent or GQA heads).
+  CPU/GPU hybrid: routed experts stream from host DRAM at its bandwidth instead.
+- compute: matmul FLOPs with the active parameters + attention (MLA absorbed for decode, expanded for
+  prefill) / (peak of the compute dtype x efficiency).
+- communication: per layer, two TP all-reduces (attention TP) or an EP dispatch + combine (DP attention),
+  latency (hops x (link + software)) + bandwidth (ring volume); PP hand-offs between stages.
+- overhead: the engine's per-step, per-layer and per-token costs (perf_constants.EnginePerf).
+
+Pipeline parallelism: a decode cycle runs pp micro-batches of B/pp through every stage, so it costs
+T_full(B/pp) plus the hand-offs, where T_full uses the whole model's TP-sharded bytes (see step_time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from math import ceil, log2
+
+from specsize.config import ModelArch
+from specsize.hardware import GPU, Link, get_link
+from specsize.kvcache import kv_dtype_bytes, kv_values_per_layer
+from specsize.memory import shard_divisor
+from specsize.perf_constants import (
+    COLLECTIVE_LATENCY,
+    COMPUTE_EFFICIENCY,
+    HBM_EFFICIENCY,
+    INTER_NODE_STEP_LATENCY,
+    PCIE_TOKEN_HANDOFF,
+    ROUTING_CORRELATION,
+    EnginePerf,
+)
+from specsize.quant import Precision
+from specsize.scenario import Layout
+from specsize.tensors import tensor_groups
+
+ACT_BYTES = 2  # BF16 activations on the wire (assumption: engines communicate hidden states in BF16)
+
+
+def distinct_experts(tokens: float, experts: int, top_k: int, seqs: float = 1,
+                     correlation: float = ROUTING_CORRELATION) -> float:  # fmt: skip
+    """Expected distinct experts a step's tokens touch in one MoE layer: E (1 - (1 - k/E)^n_eff).
+    Tokens of different sequences route independently; consecutive tokens of one sequence (a verification
+    block, a prompt) are correlated: n_eff = seqs (1 + c (q - 1)) for q tokens per sequence (c: perf_constants).
+    c = 1 is uniform routing (reference/speculative.md: 8, 15.8, 30.5, 57, 163, 252 for n = 1 ... 128 on V3)."""
+    if tokens <= 0:
+        return 0.0
+    seqs = min(max(seqs, 1), tokens)
+    n_eff = seqs * (1 + correlation * (tokens / seqs - 1))
+    return experts * (1 - (1 - top_k / experts) ** n_eff)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Per-GPU quantities of one network (main model, MTP module, draft, EAGLE head) that do not depend on the
+    batch: what one step reads and computes per token, on one GPU of the layout (PP folded in: whole model)."""
+
+    name: str
+    layers: int
+    dense_bytes: float  # read once per step: all weights but the embedding and the routed experts
+    dense_flops: float  # per token
+    moe_layers: int = 0
+    experts: int = 0
+    top_k: int = 0
+    expert_bytes: float = 0.0  # one routed expert's share on one GPU (1/moe_tp of it)
+    experts_per_gpu: float = 0.0  # E / ep
+    expert_flops: float = 0.0  # per token on one GPU (top_k experts, balanced over the TP group)
+    kv_bytes_per_token: float = 0.0  # per sequence per context token on one GPU, all layers
+    attn_flops_decode: float = 0.0  # per query token per context token on one GPU (MLA absorbed / GQA)
+    attn_flops_prefill: float = 0.0  # same, prefill form (MLA expanded to heads)
+    hidden: int = 0
+    vocab: int = 0
+    experts_on_host: bool = False
+
+
+def _attn_pair_flops(a: ModelArch, layers: int) -> tuple[float, float]:
+    """FLOPs per (query token, context token) over `layers` layers, all heads: (decode, prefill)."""
+    h = a.num_heads
+    if a.mla is not None:
+        m = a.mla
+        decode = 2 * h * (m.kv_lora_rank + m.qk_rope_head_dim) + 2 * h * m.kv_lora_rank  # absorbed: in latent space
+        prefill = 2 * h * (m.qk_head_dim + m.v_head_dim)
+    else:
+        decode = prefill = 2 * h * 2 * a.head_dim
+    return decode * layers, prefill * layers
+
+
+def build_stack(
+    a: ModelArch,
+    precision: Precision,
+    layout: Layout,
+    kv_dtype: str,
+    scope: str = "model",
+    offload_experts: bool = False,
+) -> Stack:
+    """The Stack of the main model (scope "model") or of its MTP module (scope "mtp": the module's own layer,
+    projections and its copy of the output head) on one GPU of `layout` (pp ignored: see module docstring)."""
+    lay = Layout(tp=layout.tp, ep=layout.ep, attention=layout.attention)
+    groups = [g for g in tensor_groups(a) if g.scope == scope or (scope == "mtp" and g.kind == "lm_head")]
+    dense_b = dense_f = routed_b = routed_p = 0.0
+    for g in groups:
+        if g.kind == "embedding":
+            continue  # a lookup reads n rows, not the table
+        div = shard_divisor(a, g, lay)
+        if g.component == "moe_routed":
+            routed_b += precision.group_bytes(g)
+            routed_p += g.numel
+            continue
+        dense_b += precision.group_bytes(g) / div
+        if g.kind in ("linear", "lm_head"):
+            # DP attention replicates attention weights but splits the tokens: FLOPs still divide by TP
+            dense_f += 2 * g.numel / (lay.tp if g.component == "attention" else div)
+    layers = a.num_layers if scope == "model" else a.num_mtp_layers
+    moe_layers = len([i for i in range(a.num_layers) if a.is_moe_layer(i)]) if scope == "model" else a.num_mtp_layers
+    kv_token = layers * kv_values_per_layer(a) * kv_dtype_bytes(kv_dtype)
+    if a.mla is None and lay.attention == "tp":
+        kv_token /= min(lay.tp, a.num_kv_heads)  # GQA heads split; MLA's latent is whole on every rank
+    dec, pre = _attn_pair_flops(a, layers)
+    st = Stack(scope if scope != "model" else a.name, layers, dense_b, dense_f, kv_bytes_per_token=kv_token,
+               attn_flops_decode=dec / lay.tp, attn_flops_prefill=pre / lay.tp, hidden=a.hidden_size,
+               vocab=a.vocab_size)  # fmt: skip
+    if a.moe is None or not moe_layers:
+        return st
+    e, moe_tp = a.moe.num_experts, lay.tp // lay.ep
+    per_expert_b = routed_b / (moe_layers * e)
+    per_expert_p = routed_p / (moe_layers * e)
+    return replace(
+        st, moe_layers=moe_layers, experts=e, top_k=a.moe.top_k,
+        expert_bytes=per_expert_b / (1 if offload_experts else moe_tp),
+        experts_per_gpu=e / (1 if offload_experts else lay.ep),
+        expert_flops=a.moe.top_k * 2 * per_expert_p / (1 if offload_experts else lay.tp),
+        experts_on_host=offload_experts,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where a Stack runs: the GPU, the layout, the links, the engine's constants, the host for hybrids."""
+
+    gpu: GPU
+    layout: Layout
+    engine: EnginePerf
+    compute_dtype: str = "bf16"
+    intra: Link | None = None
+    inter: Link | None = None
+    host_bandwidth: float = 0.0  # bytes/s of host DRAM serving offloaded experts
+    host_flops: float = 0.0  # FLOP/s of the CPU cores computing offloaded experts
+
+    @property
+    def nodes(self) -> int:
+        return ceil(self.layout.gpus / self.gpu.gpus_per_node)
+
+
+def make_machine(gpu: GPU, layout: Layout, engine: EnginePerf, precision: Precision, inter_node: str | None = None,
+                 host_bandwidth: float = 0.0, host_flops: float = 0.0) -> Machine:  # fmt: skip
+    compute = "bf16" if precision.weight_only else precision.compute
+    intra = get_link(gpu.intra_node_link) if gpu.intra_node_link != "none" else None
+    inter = get_link(inter_node or gpu.inter_node_link)
+    return Machine(gpu, layout, engine, compute, intra, inter, host_bandwidth, host_flops)
+
+
+@dataclass(frozen=True)
+class StepTime:
+    memory: float
+    compute: float
+    communication: float
+    overhead: float
+    weight_bytes: float
+    kv_bytes: float
+    expert_bytes: float  # the routed-expert part of weight_bytes (the MoE penalty's numerator / denominator)
+    flops: float
+
+    @property
+    def total(self) -> float:
+        return max(self.memory, self.compute) + self.communication + self.overhead
+
+    @property
+    def bound(self) -> str:
+        parts = {"memory": self.memory, "compute": self.compute, "communication": self.communication,
+                 "overhead": self.overhead}  # fmt: skip
+        return max(parts, key=parts.get)
+
+
+def allreduce_time(m: Machine, group: int, nbytes: float) -> float:
+    """Inside a node: the engines' one-shot custom all-reduce for decode-sized messages (one hop + software);
+    across nodes NCCL adds 2 log2(nodes) inter-node steps on the NICs (one per GPU, or one per node for
+    Ethernet). Bandwidth: the ring volume 2 (p-1)/p of the message per level."""
+    if group <= 1:
+        return 0.0
+    per_node = min(group, m.gpu.gpus_per_node)
+    nodes = ceil(group / per_node)
+    intra_lat, intra_bw = (m.intra.latency, m.intra.bandwidth) if m.intra else (0.0, 1e12)
+    t = intra_lat + COLLECTIVE_LATENCY + 2 * (per_node - 1) / per_node * nbytes / intra_bw
+    if nodes > 1 and m.inter is not None:
+        nics = 1 if m.inter.id.startswith("eth") else per_node  # Ethernet ids are per node in the catalog
+        hop = m.inter.latency + INTER_NODE_STEP_LATENCY
+        t += 2 * log2(nodes) * hop + 2 * (nodes - 1) / nodes * nbytes / (m.inter.bandwidth * nics)
+    return t
+
+
+def all_to_all_time(m: Machine, group: int, nbytes: float) -> float:
+    """One EP dispatch (or combine): each GPU sends (p-1)/p of its bytes; over NICs when the group spans nodes."""
+    if group <= 1:
+        return 0.0
+    nodes = ceil(group / m.gpu.gpus_per_node)
+    link = m.inter if nodes > 1 and m.inter is not None else m.intra
+    bw = link.bandwidth if link else 1e12
+    lat = (link.latency if link else 0.0) + COLLECTIVE_LATENCY + (INTER_NODE_STEP_LATENCY if nodes > 1 else 0.0)
+    return lat + (group - 1) / group * nbytes / bw
+
+
+def communication_time(s: Stack, m: Machine, tokens: float) -> float:
+    """Per step: two collectives per layer inside the TP group plus the vocab-parallel logits gather."""
+    tp = m.layout.tp
+    if tp <= 1:
+        return 0.0
+    act = tokens * s.hidden * ACT_BYTES
+    if m.layout.attention == "dp":
+        per_tok = act / tp * max(s.top_k, 1)
+        per_layer = 2 * all_to_all_time(m, tp, per_tok)
+    else:
+        per_layer = 2 * allreduce_time(m, tp, act)
+    logits = all_to_all_time(m, tp, tokens * s.vocab * ACT_BYTES / tp)
+    return s.layers * per_layer + logits
+
+
+def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, prefill: bool = False) -> StepTime:
+    """T(n) of one engine step: `tokens` tokens of `seqs` sequences whose cache holds `context` tokens each."""
+    pp = m.layout.pp
+    n = ceil(tokens / pp)  # a PP cycle: pp micro-batches, each through the whole model (module docstring)
+    b = ceil(seqs / pp)
+    bw = m.gpu.bandwidth * HBM_EFFICIENCY
+    experts_touched = distinct_experts(n, s.experts, s.top_k, b) * s.experts_per_gpu / s.experts if s.experts else 0.0
+    expert_b = s.moe_layers * experts_touched * s.expert_bytes
+    seqs_gpu = ceil(b / m.layout.tp) if m.layout.attention == "dp" else b
+    kv_b = seqs_gpu * context * s.kv_bytes_per_token
+    attn = s.attn_flops_prefill if prefill else s.attn_flops_decode
+    gpu_flops = n * s.dense_flops + n * context * attn
+    expert_f = n * s.expert_flops
+    peak = m.gpu.peak_flops(m.compute_dtype) * COMPUTE_EFFICIENCY
+    memory = (s.dense_bytes + kv_b) / bw
+    compute = gpu_flops / peak
+    comm = communication_time(s, m, n)
+    if s.experts_on_host:
+        host_bw = m.host_bandwidth * HBM_EFFICIENCY * m.engine.bw_efficiency
+        memory += expert_b / host_bw
+        compute += expert_f / m.host_flops if m.host_flops else 0.0
+        comm += 2 * s.moe_layers * PCIE_TOKEN_HANDOFF
+    else:
+        memory += expert_b / (bw * m.engine.bw_efficiency)
+        compute += expert_f / peak
+    if pp > 1:
+        link = m.inter if m.nodes > 1 else m.intra
+        comm += pp * ((link.latency if link else 0.0) + n * s.hidden * ACT_BYTES / (link.bandwidth if link else 1e12))
+    e = m.engine
+    layer = e.layer_overhead + (0.0 if e.cuda_graphs or prefill else e.eager_penalty)
+    overhead = e.step_overhead + s.layers * layer + n * e.token_overhead
+    return StepTime(memory, compute, comm, overhead, s.dense_bytes + expert_b, kv_b, expert_b,
+                    gpu_flops + expert_f)  # fmt: skip
+
+
+def prefill_time(s: Stack, m: Machine, input_tokens: int, chunk: int) -> float:
+    """TTFT of one request arriving alone: the prompt in chunks of `chunk` tokens (the engine's chunked prefill),
+    each chunk attending to the tokens before it and half of its own (causal)."""
+    t, done = 0.0, 0
+    while done < input_tokens:
+        c = min(chunk, input_tokens - done)
+        t += step_time(s, m, c, 1, done + c / 2, prefill=True).total
+        done += c
+    return t

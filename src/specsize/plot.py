@@ -1,0 +1,57 @@
+"""PNG plots of a plan report (matplotlib, the optional extra `specsize[plot]`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from specsize.errors import SpecsizeError
+
+
+def plan_plot(report: dict[str, Any], path: str | Path) -> Path:
+    """Left: speedup vs concurrency per GPU type. Right: tokens/s per GPU vs tokens/s per user (the
+    throughput-latency frontier), plain and speculative."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SpecsizeError("--plot needs matplotlib: pip install 'specsize[plot]'") from None
+    out = Path(path)
+    if out.suffix.lower() != ".png":
+        raise SpecsizeError(f"--plot writes a PNG: give a file name ending in .png, got {out.name!r}")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    spec = report["spec"] != "none"
+    for g in report["gpus"]:
+        if not g["fits"]:
+            continue
+        c = g["curve"]
+        label = f"{g['gpu']} {g['recommended']['layout']['text']}"
+        b = [p["concurrency"] for p in c]
+        if spec:
+            left.plot(b, [p["speedup"] for p in c], marker="o", label=label)
+        right.plot([p["tok_s_per_user"] for p in c], [p["tok_s_per_gpu"] for p in c], marker=".", label=label)
+        if spec:
+            right.plot([p["spec_tok_s_per_user"] for p in c], [p["spec_tok_s_per_gpu"] for p in c], marker="o",
+                       linestyle="--", label=f"{label} + {report['spec']}")  # fmt: skip
+    left.axhline(1.0, color="grey", linewidth=0.8)
+    left.set_xscale("log", base=2)
+    left.set_xlabel("concurrent requests")
+    left.set_ylabel(f"speedup of {report['spec']}" if spec else "no speculative method")
+    left.set_title("speculative speedup vs concurrency")
+    right.set_xlabel("output tokens/s per user")
+    right.set_ylabel("output tokens/s per GPU")
+    right.set_title("throughput vs latency")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{report['model']} {report['weights']} on {report['engine']}")
+    fig.tight_layout()
+    try:
+        fig.savefig(out, dpi=110)
+    except OSError as e:
+        raise SpecsizeError(f"cannot write {out}: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
+    return out

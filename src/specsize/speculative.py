@@ -1,0 +1,134 @@
+"""The speculative-decoding model: tokens per round, round time, speedup, the best k, break-even concurrency and
+the MoE penalty. Formulas: reference/speculative.md (Leviathan et al. 2023, arXiv 2211.17192).
+
+    E[L]        = 1 + sum_{j=1..k} prod_{i<=j} alpha_i            (bonus token included)
+    round(B, k) = T(B (k+1)) + T_draft + round overhead             (one verification of k+1 tokens per sequence)
+    speedup     = E[L] T(B) / round(B, k)                           (same concurrency, same engine)
+
+T_draft: MTP / EAGLE: one step over the B (k+1) tokens the target just verified (the module catches up on
+them), then k - 1 steps of B tokens; a draft model: a step of 2 B tokens (the bonus token and the first draft),
+then k - 1 of B; n-gram: 0 (a CPU lookup).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from specsize.deployment import Deployment
+from specsize.errors import PlanError
+from specsize.perf import step_time
+from specsize.perf_constants import (
+    DRAFT_ACCEPTANCE,
+    EAGLE_ACCEPTANCE,
+    MAX_K,
+    MTP_ACCEPTANCE_DECAY,
+    MTP_FIRST_ACCEPTANCE,
+    NGRAM_REPEAT_FRACTION,
+)
+from specsize.scenario import Speculative
+
+
+def default_acceptance(method: str, k: int, repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> tuple[float, ...]:
+    """Per-position conditional acceptance rates, the documented defaults (perf_constants)."""
+    if method == "mtp":
+        return tuple(MTP_FIRST_ACCEPTANCE * MTP_ACCEPTANCE_DECAY**i for i in range(k))
+    if method == "draft":
+        return (DRAFT_ACCEPTANCE,) * k
+    if method == "eagle":
+        return (EAGLE_ACCEPTANCE,) * k
+    if method == "ngram":
+        return (repeat_fraction,) * k
+    raise PlanError(f"no acceptance model for method {method!r}")
+
+
+def acceptance_rates(spec: Speculative, k: int, repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> tuple[float, ...]:
+    """Rates for k positions: the given ones, extended past their end with the method's default shape
+    (MTP keeps decaying from the last given rate; the others repeat it)."""
+    given = spec.acceptance
+    if not given:
+        return default_acceptance(spec.method, k, repeat_fraction)
+    rates = list(given[:k])
+    while len(rates) < k:
+        rates.append(rates[-1] * (MTP_ACCEPTANCE_DECAY if spec.method == "mtp" else 1.0))
+    return tuple(rates)
+
+
+def expected_length(alphas: tuple[float, ...]) -> float:
+    """E[L] = 1 + sum_j prod_{i<=j} alpha_i: tokens emitted per round, bonus included."""
+    total, p = 1.0, 1.0
+    for a in alphas:
+        p *= a
+        total += p
+    return total
+
+
+@dataclass(frozen=True)
+class SpecResult:
+    k: int
+    concurrency: int
+    alphas: tuple[float, ...]
+    expected_length: float
+    plain_step: float  # T(B), s
+    verify: float  # T(B (k+1)), s
+    draft: float  # k draft steps, s
+    overhead: float  # per round, s
+    moe_penalty: float | None  # routed-expert bytes of the verification step / of a plain step (None: dense)
+
+    @property
+    def round_time(self) -> float:
+        return self.verify + self.draft + self.overhead
+
+    @property
+    def tpot(self) -> float:
+        return self.round_time / self.expected_length
+
+    @property
+    def speedup(self) -> float:
+        return self.plain_step / self.tpot
+
+
+def _draft_time(dep: Deployment, b: int, k: int, context: float) -> float:
+    if dep.drafter is None:
+        return 0.0
+    m = dep.draft_machine or dep.machine
+    first = b * (k + 1) if dep.spec.method in ("mtp", "eagle") else 2 * b
+    t = step_time(dep.drafter, m, first, b, context).total
+    if k > 1:
+        t += (k - 1) * step_time(dep.drafter, m, b, b, context).total
+    return t
+
+
+def evaluate(dep: Deployment, concurrency: int, context: float, k: int | None = None,
+             repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> SpecResult:  # fmt: skip
+    """One speculative configuration at one concurrency (k defaults to the deployment's)."""
+    spec = dep.spec
+    if not spec.enabled:
+        raise PlanError("speculative method is 'none': nothing to evaluate")
+    k = k or spec.k
+    alphas = acceptance_rates(spec, k, repeat_fraction)
+    plain = dep.decode_step(concurrency, context)
+    verify = dep.decode_step(concurrency, context, tokens_per_seq=k + 1)
+    penalty = verify.expert_bytes / plain.expert_bytes if plain.expert_bytes else None
+    return SpecResult(k, concurrency, alphas, expected_length(alphas), plain.total, verify.total,
+                      _draft_time(dep, concurrency, k, context), dep.machine.engine.spec_round_overhead,
+                      penalty)  # fmt: skip
+
+
+def best_k(dep: Deployment, concurrency: int, context: float, max_k: int = MAX_K,
+           repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> SpecResult:  # fmt: skip
+    """The k in 1..max_k with the highest speedup (no closed form: argmax, reference/speculative.md)."""
+    return max((evaluate(dep, concurrency, context, k, repeat_fraction) for k in range(1, max_k + 1)),
+               key=lambda r: r.speedup)  # fmt: skip
+
+
+def break_even(dep: Deployment, context: float, limit: int, k: int | None = None,
+               repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> int | None:  # fmt: skip
+    """The smallest concurrency (powers of two up to `limit`) at which speculation stops paying (speedup < 1)
+    at k (None: at the best k for each concurrency); None when it still pays at `limit`."""
+    b = 1
+    while b <= limit:
+        r = evaluate(dep, b, context, k, repeat_fraction) if k else best_k(dep, b, context, MAX_K, repeat_fraction)
+        if r.speedup < 1.0:
+            return b
+        b *= 2
+    return None

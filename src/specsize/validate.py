@@ -1,0 +1,236 @@
+"""`specsize validate`: predict every `expect` metric of every case in files of the format of
+shared/validation/README.md (the bundled published.json by default) and compare.
+
+Defaults for keys a case leaves out (the format's documented defaults):
+kv_cache bf16; workload 1 x (4096 + 4096) tokens (scenario.Workload); layout: the engine's usual layout for
+hardware.count GPUs (fit.candidate_layouts); speculative method none, k = 1 for mtp and 4 otherwise,
+acceptance the method's default (perf_constants); hardware.memory_gb: the unified memory of an Apple GPU
+(its capacity), else the host RAM (checked when experts are offloaded); hardware.inter_node: the GPU's usual.
+Extensions (optional keys): speculative.draft (a model name for method "draft"), speculative.repeat_fraction
+(n-gram: share of the output that repeats the input).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from specsize.deployment import HostCPU, build_deployment
+from specsize.engines import get_engine
+from specsize.errors import SpecsizeError
+from specsize.fit import candidate_layouts, fit_gpu
+from specsize.hardware import get_gpu
+from specsize.kvcache import kv_bytes_per_token
+from specsize.memory import memory_per_gpu
+from specsize.perf_constants import NGRAM_REPEAT_FRACTION
+from specsize.quant import checkpoint_bytes, get_precision
+from specsize.resolve import load_model
+from specsize.scenario import Host, Layout, Speculative, Workload, check_draft_vocab
+from specsize.speculative import evaluate
+from specsize.tensors import tensor_groups
+
+BUNDLED = Path(__file__).parent / "catalog" / "validation" / "published.json"
+PERF_METRICS = ("speedup", "tpot_ms", "ttft_ms", "output_tok_s_per_user", "output_tok_s_per_gpu")
+
+
+class ValidationInputError(SpecsizeError):
+    """A validation file that cannot be read as the format (the only error that makes validate exit non-zero)."""
+
+
+@dataclass
+class Outcome:
+    id: str
+    metric: str
+    predicted: float | None
+    expected: Any  # a number or {"min": a, "max": b}
+    error: float | None  # relative: (predicted - expected) / expected
+    passed: bool
+    tolerance: float = 0.0
+    message: str = ""  # why a case could not be predicted
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_cases(path: str | Path) -> list[dict[str, Any]]:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValidationInputError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValidationInputError(f"{p}: cannot read it ({e})") from None
+    except json.JSONDecodeError as e:
+        raise ValidationInputError(f"{p}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    if not isinstance(data, list) or not all(isinstance(c, dict) for c in data):
+        raise ValidationInputError(f"{p}: expected a JSON list of cases (objects), see the format's README")
+    for i, c in enumerate(data):
+        for key in ("id", "scenario", "expect"):
+            if key not in c:
+                raise ValidationInputError(f"{p}: case {i} has no {key!r}")
+        if not isinstance(c["expect"], dict) or not isinstance(c["scenario"], dict):
+            raise ValidationInputError(f"{p}: case {c['id']!r}: scenario and expect must be objects")
+    return data
+
+
+@dataclass
+class Scenario:
+    """A case's scenario resolved into specsize's objects."""
+
+    raw: dict[str, Any]
+
+    def __post_init__(self):
+        s = self.raw
+        for key in ("model", "weights", "hardware", "engine"):
+            if key not in s:
+                raise SpecsizeError(f"scenario has no {key!r} (required)")
+        hw = s["hardware"]
+        if "gpu" not in hw:
+            raise SpecsizeError("scenario hardware has no 'gpu' (required)")
+        self.arch = load_model(s["model"])
+        self.precision = get_precision(s["weights"]).name
+        self.kv = s.get("kv_cache", "bf16")
+        self.gpu = get_gpu(hw["gpu"])
+        self.engine = get_engine(s["engine"])
+        self.count = hw.get("count")
+        self.inter_node = hw.get("inter_node")
+        self.workload = Workload(**s.get("workload", {}))
+        self.spec, self.repeat_fraction = _speculative(s.get("speculative", {}), self.arch)
+        cpu = hw.get("cpu") or {}
+        self.cpu = HostCPU(**{k: v for k, v in {"memory": cpu.get("memory"), "sockets": cpu.get("sockets"),
+                                                 "channels_per_socket": cpu.get("channels_per_socket"),
+                                                 "cores_per_socket": cpu.get("cores_per_socket")}.items()
+                              if v is not None})  # fmt: skip
+        offload = (s.get("offload") or {}).get("experts") == "cpu"
+        memory_gb = hw.get("memory_gb")
+        self.capacity = None
+        ram = None
+        if memory_gb is not None:
+            if self.gpu.unified_memory:
+                self.capacity = memory_gb * 1e9 * self.gpu.default_wired_fraction
+            else:
+                ram = memory_gb * 1e9
+        copies = self.cpu.sockets if offload and self.engine.name == "ktransformers" else 1
+        self.host = Host(offload, ram, copies)
+        self.layout = self._layout(s.get("layout"))
+
+    def _layout(self, raw: dict[str, Any] | None) -> Layout | None:
+        if raw:
+            return Layout(**{k: raw[k] for k in ("tp", "pp", "ep", "dp", "attention") if k in raw})
+        if self.count is None:
+            return None
+        for lay in candidate_layouts(self.arch, self.gpu, self.engine, self.spec):
+            if lay.gpus == self.count:
+                return lay
+        return Layout(pp=self.count) if self.engine.name == "llamacpp" else Layout(tp=self.count)
+
+    def require_layout(self) -> Layout:
+        if self.layout is None:
+            raise SpecsizeError("this metric needs hardware.count or a layout")
+        return self.layout
+
+    def deployment(self, spec: Speculative | None = None):
+        return build_deployment(self.arch, self.gpu, self.precision, self.kv, self.require_layout(), self.engine,
+                                spec or self.spec, self.host, self.cpu, self.inter_node)  # fmt: skip
+
+
+def _speculative(raw: dict[str, Any], arch) -> tuple[Speculative, float]:
+    method = raw.get("method", "none")
+    k = raw.get("num_speculative_tokens", 1 if method in ("mtp", "none") else 4)
+    acc = raw.get("acceptance")
+    draft = None
+    if method == "draft":
+        if "draft" not in raw:
+            raise SpecsizeError("speculative method 'draft' needs speculative.draft (a model)")
+        draft = load_model(raw["draft"])
+        check_draft_vocab(arch, draft)
+    spec = Speculative(method, k, draft, raw.get("draft_tp"), tuple(acc) if acc else None)
+    return spec, raw.get("repeat_fraction", NGRAM_REPEAT_FRACTION)
+
+
+def predict(sc: Scenario, metric: str) -> float:
+    """The planner's prediction of one metric for one scenario."""
+    a, w = sc.arch, sc.workload
+    if metric == "checkpoint_gb":
+        return checkpoint_bytes(tensor_groups(a), sc.precision) / 1e9
+    if metric == "kv_bytes_per_token":
+        return float(kv_bytes_per_token(a, sc.kv))
+    if metric == "min_gpus":
+        r = fit_gpu(a, sc.gpu, sc.precision, sc.kv, w, sc.engine, sc.spec, sc.host, sc.capacity)
+        if not r.fits:
+            raise SpecsizeError(r.reason)
+        return float(r.gpus)
+    if metric in ("weights_gb_per_gpu", "max_concurrency"):
+        m = memory_per_gpu(a, sc.gpu, sc.precision, sc.kv, sc.require_layout(), w, sc.engine, sc.spec, sc.host,
+                           sc.capacity)  # fmt: skip
+        return m.term("weights") / 1e9 if metric == "weights_gb_per_gpu" else float(m.max_concurrency)
+    if metric in PERF_METRICS:
+        return _perf(sc, metric)
+    raise SpecsizeError(f"unknown metric {metric!r}")
+
+
+def _perf(sc: Scenario, metric: str) -> float:
+    w = sc.workload
+    dep = sc.deployment()
+    plain = dep.performance(w)
+    if metric == "ttft_ms":
+        return plain.ttft * 1e3
+    tpot = plain.tpot
+    if sc.spec.enabled:
+        r = evaluate(dep, w.concurrency, w.input_tokens + w.output_tokens / 2, repeat_fraction=sc.repeat_fraction)
+        if metric == "speedup":
+            return r.speedup
+        tpot = r.tpot
+    elif metric == "speedup":
+        raise SpecsizeError("speedup needs a speculative method")
+    if metric == "tpot_ms":
+        return tpot * 1e3
+    if metric == "output_tok_s_per_user":
+        return 1.0 / tpot
+    b, out = w.concurrency, max(w.output_tokens, 1)
+    return b * out / (b * plain.ttft + out * tpot) / dep.gpus
+
+
+def _judge(predicted: float, expected: Any, tol: float) -> tuple[float | None, bool]:
+    if isinstance(expected, dict):
+        lo, hi = expected.get("min", float("-inf")), expected.get("max", float("inf"))
+        return None, lo <= predicted <= hi
+    err = (predicted - expected) / expected if expected else predicted - expected
+    return err, abs(predicted - expected) <= tol * abs(expected)
+
+
+def run_case(case: dict[str, Any]) -> list[Outcome]:
+    tol = float(case.get("tolerance", 0.0))
+    outs = []
+    try:
+        sc = Scenario(case["scenario"])
+    except (SpecsizeError, TypeError) as e:
+        return [Outcome(case["id"], m, None, v, None, False, tol, f"scenario: {e}") for m, v in case["expect"].items()]
+    for metric, expected in case["expect"].items():
+        try:
+            p = predict(sc, metric)
+        except (SpecsizeError, TypeError, ValueError) as e:
+            outs.append(Outcome(case["id"], metric, None, expected, None, False, tol, str(e)))
+            continue
+        err, ok = _judge(p, expected, tol)
+        outs.append(Outcome(case["id"], metric, p, expected, err, ok, tol))
+    return outs
+
+
+def run_files(paths: list[str | Path]) -> list[Outcome]:
+    cases = [c for p in (paths or [BUNDLED]) for c in load_cases(p)]  # read all first: bad input fails early
+    return [o for c in cases for o in run_case(c)]
+
+
+def summary(outcomes: list[Outcome]) -> dict[str, Any]:
+    errs = [abs(o.error) for o in outcomes if o.error is not None]
+    perf = [abs(o.error) for o in outcomes if o.error is not None and o.metric in PERF_METRICS]
+    return {
+        "passed": sum(o.passed for o in outcomes),
+        "failed": sum(not o.passed for o in outcomes),
+        "median_error": statistics.median(errs) if errs else None,
+        "median_perf_error": statistics.median(perf) if perf else None,
+    }
