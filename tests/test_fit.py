@@ -1,44 +1,11 @@
 """Fit search against the published minimum setups, the consumer-GPU distill question, and bad input."""
 
-import json
-from pathlib import Path
-
 import pytest
 
 from specsize.errors import CatalogError, PlanError
 from specsize.fit import fit_all, fit_gpu
 from specsize.resolve import load_model
 from specsize.scenario import Layout, Workload, parse_spec
-
-# The shared contract file beside the checkout (as CI lays it out), else the copy bundled with the package.
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "validation" / "published.json"
-BUNDLED = Path(__file__).resolve().parents[1] / "src" / "specsize" / "catalog" / "validation" / "published.json"
-PUBLISHED = SHARED if SHARED.exists() else BUNDLED
-
-
-def min_gpu_cases():
-    cases = json.loads(PUBLISHED.read_text())
-    return [pytest.param(c, id=c["id"]) for c in cases if "min_gpus" in c["expect"]]
-
-
-# Known disagreement, kept visible: SGLang documents 8 x MI300X, our memory model finds that 4 x MI300X hold
-# R1's 673 GB of FP8 weights (169 GB per GPU) under mem_fraction_static 0.85 of 206 GB with ~1.6 GB to spare.
-KNOWN = {"r1-min-gpus-fp8-mi300x": "4 x MI300X fits by 1.6 GB per GPU in our model; SGLang documents 8"}
-
-
-@pytest.mark.parametrize("case", min_gpu_cases())
-def test_published_minimum_setups(case, request):
-    if case["id"] in KNOWN:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN[case["id"]], strict=True))
-    s = case["scenario"]
-    r = fit_gpu(load_model(s["model"]), s["hardware"]["gpu"], s["weights"], s.get("kv_cache", "bf16"),
-                Workload(**s["workload"]), s["engine"])  # fmt: skip
-    assert r.fits and r.gpus == case["expect"]["min_gpus"], r.reason
-
-
-def test_the_published_file_is_there():
-    assert len(min_gpu_cases()) >= 8
-
 
 # Which distills fit a 12 GB RTX 3060, a 24 GB RTX 4090 and a 32 GB RTX 5090 at 4K context on one GPU
 # (llama.cpp). Explained by the breakdown: e.g. 14B BF16 is 29.5 GB of weights (> 24 GB, < 32 GB);

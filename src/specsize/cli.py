@@ -123,7 +123,7 @@ def _apply_scenario_options(f, engine_default, spec_default, gpu_help):
             default=spec_default,
             show_default=spec_default is not None,
             help="Speculative decoding: none | mtp[:k] | draft:MODEL[:k] | ngram[:k] | eagle[:k]"
-            + ("" if spec_default else " [default: mtp:1 when the model has an MTP layer, else none]")
+            + ("" if spec_default else " [default: mtp:1 when the model has an MTP layer and the engine can use it]")
             + ".",
         ),
         click.option(
@@ -285,9 +285,17 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     from specsize.resolve import load_model
     from specsize.scenario import Host, parse_spec
 
+    if plot_file:
+        from specsize.plot import check_plot_path
+
+        check_plot_path(plot_file)
     a = load_model(model)
     w = build_workload(context, input_tokens, output_tokens, concurrency)
-    sp = parse_spec(spec or ("mtp:1" if a.has_mtp else "none"), a)
+    if spec is None:  # the embedded default: the model's own MTP head where the engine can use it
+        from specsize.engines import get_engine
+
+        spec = "mtp:1" if a.has_mtp and "mtp" in get_engine(engine).spec_methods else "none"
+    sp = parse_spec(spec, a)
     if acceptance:
         try:
             rates = tuple(float(x) for x in acceptance.split(","))
@@ -304,17 +312,22 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     prec = weights or default_precision(a)
     p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, inter_node=inter_node,
                   repeat_fraction=rf)  # fmt: skip
+    if p.chosen is None:
+        reasons = "; ".join(f"{g.gpu}: {g.fit.reason}" for g in p.gpus)
+        raise PlanError(f"{a.name} ({prec}) does not fit on any GPU type asked for: {reasons}")
     report = plan_report(p, plan_commands(p, model, offload_experts))
     if plot_file:
-        from specsize.plot import plan_plot
-
-        report["plot"] = str(plan_plot(report, plot_file))
+        report["plot"] = plot_file
     if as_json:
         emit_json(report)
     else:
         plan_tables(report, explain)
-        if plot_file:
-            click.echo(f"plot: {report['plot']}")
+    if plot_file:
+        from specsize.plot import plan_plot
+
+        plan_plot(report, plot_file)
+        if not as_json:
+            click.echo(f"plot: {plot_file}")
 
 
 @cli.command()

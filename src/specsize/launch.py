@@ -38,6 +38,12 @@ def model_path(name: str) -> str:
     return name
 
 
+def canonical(name: str) -> str:
+    """The catalog's own name for a model (GGUF file names follow it), else the name as given."""
+    entry = catalog.find_model(name)
+    return entry["name"] if entry else name
+
+
 def _kv_flag(kv_dtype: str, engine: str) -> list[str]:
     if kv_dtype != "fp8":
         return []
@@ -117,14 +123,14 @@ def sglang_commands(model: str, layout: Layout, nodes: int, spec: Speculative, k
 
 def llamacpp_commands(model: str, layout: Layout, spec: Speculative, precision: str, max_len: int, max_seqs: int,
                       offload_experts: bool) -> list[str]:  # fmt: skip
-    gguf = f"{model}-{precision.upper()}.gguf"
+    gguf = f"{canonical(model)}-{precision.upper()}.gguf"
     args = ["llama-server", "-m", gguf, "-c", str(max_len * max_seqs), "-np", str(max_seqs), "-ngl", "99"]
     if layout.gpus > 1:
         args += ["--split-mode", "layer"]
     if offload_experts:
         args += ["-ot", "exps=CPU"]
     if spec.method == "draft":
-        args += ["--model-draft", f"{spec.draft.name}-{precision.upper()}.gguf", "-ngld", "99",
+        args += ["--model-draft", f"{canonical(spec.draft.name)}-{precision.upper()}.gguf", "-ngld", "99",
                  "--draft-max", str(spec.k), "--draft-min", "0"]  # fmt: skip
     elif spec.enabled:
         raise PlanError(f"llama-server ({VERSIONS['llamacpp']}) drafts only with a draft model, not {spec.method!r}")
@@ -153,7 +159,12 @@ def plan_commands(p, model: str, offload_experts: bool = False) -> dict | None:
     from specsize.engines import get_engine
 
     fraction = get_engine(p.engine).memory_fraction(o.layout.tp)
-    max_seqs = max(p.workload.concurrency, min(o.memory.max_concurrency, 1024))
+    # servers admit as many requests as the KV budget holds; a local llama-server gets the asked concurrency
+    max_seqs = (
+        p.workload.concurrency
+        if p.engine == "llamacpp"
+        else max(p.workload.concurrency, min(o.memory.max_concurrency, 1024))
+    )
     try:
         lines = commands(p.engine, model, o.layout, o.nodes, p.spec, p.precision, p.kv_dtype, p.workload.context,
                          max_seqs, fraction, offload_experts)  # fmt: skip

@@ -11,7 +11,7 @@ T = max(memory, compute) + communication + overhead, every term named (StepTime)
   prefill) / (peak of the compute dtype x efficiency).
 - communication: per layer, two TP all-reduces (attention TP) or an EP dispatch + combine (DP attention),
   latency (hops x (link + software)) + bandwidth (ring volume); PP hand-offs between stages.
-- overhead: the engine's per-step, per-layer and per-token costs (perf_constants.EnginePerf).
+- overhead: the engine's per-step, per-layer and per-token-per-MoE-layer costs (perf_constants.EnginePerf).
 
 Pipeline parallelism: a decode cycle runs pp micro-batches of B/pp through every stage, so it costs
 T_full(B/pp) plus the hand-offs, where T_full uses the whole model's TP-sharded bytes (see step_time).
@@ -259,7 +259,9 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
         comm += pp * ((link.latency if link else 0.0) + n * s.hidden * ACT_BYTES / (link.bandwidth if link else 1e12))
     e = m.engine
     layer = e.layer_overhead + (0.0 if e.cuda_graphs or prefill else e.eager_penalty)
-    overhead = e.step_overhead + s.layers * layer + n * e.token_overhead
+    # per token per MoE layer: routing, permutation, small grouped GEMMs (decode only: prefill is compute)
+    moe_tokens = 0.0 if prefill else n * s.moe_layers
+    overhead = e.step_overhead + s.layers * layer + moe_tokens * e.moe_token_overhead
     return StepTime(memory, compute, comm, overhead, s.dense_bytes + expert_b, kv_b, expert_b,
                     gpu_flops + expert_f)  # fmt: skip
 

@@ -1,7 +1,7 @@
 """Every constant of the performance model, in one place, each with its source, "assumption", or
 "fitted to" and the published cases it was fitted to (scripts/fit_perf_constants.py reproduces the fit).
 
-Fitted constants: 4 (SGLang per-layer and per-token overheads, TensorRT-LLM per-layer overhead, the
+Fitted constants: 4 (SGLang per-layer and per-token-per-MoE-layer overheads, TensorRT-LLM per-layer overhead, the
 achieved-bandwidth efficiency of local MoE runtimes), against 9 published performance figures and 21 cases.
 """
 
@@ -50,7 +50,7 @@ class EnginePerf:
 
     step_overhead: scheduling, sampling, input preparation per engine step (s);
     layer_overhead: per decoder layer per step with CUDA graphs (kernel floors, launch gaps) (s);
-    token_overhead: per token per step that grows with the batch (MoE permutation, top-k, sampling) (s);
+    moe_token_overhead: per token per MoE layer per decode step (routing, permutation, small grouped GEMMs) (s);
     bw_efficiency: multiplies HBM_EFFICIENCY for engines that stream expert weights less efficiently;
     eager_penalty: extra per-layer cost without CUDA graphs (kernel launches, ~20 kernels x ~5 us).
     spec_round_overhead: per speculative round (rejection sampling, draft bookkeeping) (s).
@@ -59,7 +59,7 @@ class EnginePerf:
     name: str
     step_overhead: float
     layer_overhead: float
-    token_overhead: float
+    moe_token_overhead: float
     bw_efficiency: float
     cuda_graphs: bool
     eager_penalty: float
@@ -67,10 +67,10 @@ class EnginePerf:
     source: str
 
 
-# SGLang: layer 0.130 ms and token 0.012 ms were fitted to sglang-16xh100-ib-bs1-tpot, sglang-8xh200-fp8-mtp1-bs1
-# and inferencex-8xb200-sglang-fp4-c4/c16/c64 (scripts/fit_perf_constants.py).
-SGLANG_LAYER_OVERHEAD = 0.130 * MS
-SGLANG_TOKEN_OVERHEAD = 0.012 * MS
+# SGLang: 125 us per layer and 1.70 us per token per MoE layer were fitted to sglang-16xh100-ib-bs1-tpot,
+# sglang-8xh200-fp8-mtp1-bs1 and inferencex-8xb200-sglang-fp4-c4/c16/c64 (scripts/fit_perf_constants.py).
+SGLANG_LAYER_OVERHEAD = 0.125 * MS
+SGLANG_MOE_TOKEN_OVERHEAD = 1.70 * US
 # TensorRT-LLM min-latency path: fitted to trtllm-8xb200-fp4-mtp3-bs1 (one constant, two figures).
 TRTLLM_LAYER_OVERHEAD = 0.060 * MS
 # llama.cpp / ktransformers / MLX stream MoE experts at a fraction of the bandwidth: fitted to
@@ -80,13 +80,13 @@ LOCAL_MOE_BW_EFFICIENCY = 0.42
 ENGINE_PERF: dict[str, EnginePerf] = {
     p.name: p
     for p in (
-        EnginePerf("sglang", 1.0 * MS, SGLANG_LAYER_OVERHEAD, SGLANG_TOKEN_OVERHEAD, 1.0, True, 100 * US, 0.5 * MS,
+        EnginePerf("sglang", 1.0 * MS, SGLANG_LAYER_OVERHEAD, SGLANG_MOE_TOKEN_OVERHEAD, 1.0, True, 100 * US, 0.5 * MS,
                    "step: assumption; layer and token overheads fitted (see above)"),
         # vLLM: no published R1 figure in the validation set; assumption: the same class of Python scheduler
         # and CUDA-graph runtime as SGLang.
-        EnginePerf("vllm", 1.0 * MS, SGLANG_LAYER_OVERHEAD, SGLANG_TOKEN_OVERHEAD, 1.0, True, 100 * US, 0.5 * MS,
+        EnginePerf("vllm", 1.0 * MS, SGLANG_LAYER_OVERHEAD, SGLANG_MOE_TOKEN_OVERHEAD, 1.0, True, 100 * US, 0.5 * MS,
                    "assumption: SGLang's fitted constants (no vLLM R1 case to fit)"),
-        EnginePerf("trtllm", 0.3 * MS, TRTLLM_LAYER_OVERHEAD, 0.005 * MS, 1.0, True, 100 * US, 0.2 * MS,
+        EnginePerf("trtllm", 0.3 * MS, TRTLLM_LAYER_OVERHEAD, 0.1 * US, 1.0, True, 100 * US, 0.2 * MS,
                    "step and token: assumption (C++ runtime); layer overhead fitted"),
         EnginePerf("llamacpp", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, False, 0.0, 0.5 * MS,
                    "ggml graph per token (assumption); MoE bandwidth efficiency fitted"),
@@ -124,8 +124,8 @@ def assumptions() -> list[dict[str, str]]:
         {"name": "EAGLE acceptance", "value": f"{EAGLE_ACCEPTANCE:.2f}", "source": "assumption"},
         {"name": "n-gram repeat fraction", "value": f"{NGRAM_REPEAT_FRACTION:.2f}", "source": "assumption (chat)"},
     ] + [
-        {"name": f"{p.name}: step / layer / token overhead, expert-bandwidth factor",
-         "value": f"{p.step_overhead / MS:.2f} ms / {p.layer_overhead / MS:.3f} ms / {p.token_overhead / MS:.3f} ms"
+        {"name": f"{p.name}: step / layer / token-per-MoE-layer overhead, expert-bandwidth factor",
+         "value": f"{p.step_overhead / MS:.2f} ms / {p.layer_overhead / MS:.3f} ms / {p.moe_token_overhead / US:.2f} us"
                   f" / {p.bw_efficiency:.2f}", "source": p.source}
         for p in ENGINE_PERF.values()
     ]  # fmt: skip

@@ -21,7 +21,7 @@ from specsize.speculative import SpecResult, best_k, break_even, evaluate
 DEFAULT_GPUS = ("h200", "b200", "h100-sxm", "mi300x", "a100-80gb")  # the usual R1 serving choices
 DEFAULT_ENGINE = "sglang"  # DeepSeek's recommended engine for R1 (deepseek-ai/DeepSeek-R1 README)
 SLOW_NETWORK = "eth-10g"  # what a plain 10 GbE link between nodes would cost
-# assumption: a recommended layout keeps KV room for 4x the asked concurrency (bursts, prefix cache)
+# assumption: a server's recommended layout keeps KV room for 4x the asked concurrency (bursts, prefix cache)
 RECOMMENDED_KV_MULTIPLE = 4
 CURVE_LIMIT = 1024  # largest concurrency on the curve
 
@@ -99,8 +99,9 @@ class _Ask:
     repeat_fraction: float
 
 
-def _option(q: _Ask, gpu, layout: Layout, max_b: int) -> Option:
+def _option(q: _Ask, gpu, layout: Layout) -> Option:
     mem = memory_per_gpu(q.a, gpu, q.precision, q.kv, layout, q.w, q.eng, q.spec, q.host)
+    max_b = min(mem.max_concurrency, CURVE_LIMIT)
     dep = build_deployment(q.a, gpu, q.precision, q.kv, layout, q.eng, q.spec, q.host, q.cpu, q.inter_node)
     ctx = q.w.input_tokens + q.w.output_tokens / 2
     rf = q.repeat_fraction
@@ -109,7 +110,7 @@ def _option(q: _Ask, gpu, layout: Layout, max_b: int) -> Option:
         opt.spec = evaluate(dep, q.w.concurrency, ctx, repeat_fraction=rf)
         opt.best = best_k(dep, q.w.concurrency, ctx, repeat_fraction=rf)
         opt.break_even = break_even(dep, ctx, max(max_b, q.w.concurrency), k=q.spec.k, repeat_fraction=rf)
-    if opt.nodes > 1:
+    if opt.nodes > 1 and dep.machine.inter is not None and dep.machine.inter.id != SLOW_NETWORK:
         slow = dep.with_inter_node(SLOW_NETWORK)
         opt.slow_network_tpot = (evaluate(slow, q.w.concurrency, ctx, repeat_fraction=rf).tpot if q.spec.enabled
                                  else slow.performance(q.w).tpot)  # fmt: skip
@@ -121,7 +122,8 @@ def _recommended_layout(q: _Ask, gpu, fit: FitResult) -> Layout:
         if lay.gpus < fit.gpus or lay.gpus > 4 * fit.gpus:
             continue
         m = memory_per_gpu(q.a, gpu, q.precision, q.kv, lay, q.w, q.eng, q.spec, q.host)
-        if m.fits and m.max_concurrency >= RECOMMENDED_KV_MULTIPLE * q.w.concurrency:
+        multiple = RECOMMENDED_KV_MULTIPLE if q.eng.budget != "none" else 1  # local runtimes serve one user
+        if m.fits and m.max_concurrency >= multiple * q.w.concurrency:
             return lay
     return fit.layout
 
@@ -162,10 +164,9 @@ def plan(
         fit = fit_gpu(a, gpu, precision, kv_dtype, workload, eng, spec, host)
         gp = GPUPlan(gpu.id, fit)
         if fit.fits:
-            max_b = min(fit.max_concurrency, CURVE_LIMIT)
-            gp.minimum = _option(q, gpu, fit.layout, max_b)
+            gp.minimum = _option(q, gpu, fit.layout)
             rec = _recommended_layout(q, gpu, fit)
-            gp.recommended = gp.minimum if rec == fit.layout else _option(q, gpu, rec, max_b)
+            gp.recommended = gp.minimum if rec == fit.layout else _option(q, gpu, rec)
             limit = max(1, min(gp.recommended.memory.max_concurrency, CURVE_LIMIT))
             gp.curve = curve(gp.recommended.deployment, workload, limit, repeat_fraction)
         result.append(gp)

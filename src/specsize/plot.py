@@ -8,33 +8,43 @@ from typing import Any
 from specsize.errors import SpecsizeError
 
 
-def plan_plot(report: dict[str, Any], path: str | Path) -> Path:
-    """Left: speedup vs concurrency per GPU type. Right: tokens/s per GPU vs tokens/s per user (the
-    throughput-latency frontier), plain and speculative."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise SpecsizeError("--plot needs matplotlib: pip install 'specsize[plot]'") from None
+def check_plot_path(path: str | Path) -> Path:
+    """Refuse a bad --plot target before any work is done (so no report is lost to it)."""
     out = Path(path)
     if out.suffix.lower() != ".png":
         raise SpecsizeError(f"--plot writes a PNG: give a file name ending in .png, got {out.name!r}")
+    if not out.parent.resolve().is_dir():
+        raise SpecsizeError(f"--plot {out}: the folder {out.parent} does not exist")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise SpecsizeError("--plot needs matplotlib: pip install 'specsize[plot]'") from None
+    return out
+
+
+def plan_plot(report: dict[str, Any], path: str | Path) -> Path:
+    """Left: speedup vs concurrency per GPU type. Right: tokens/s per GPU vs tokens/s per user (the
+    throughput-latency frontier), plain and speculative."""
+    out = check_plot_path(path)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
     spec = report["spec"] != "none"
-    for g in report["gpus"]:
-        if not g["fits"]:
-            continue
+    fitting = [g for g in report["gpus"] if g["fits"]]
+    for g, color in zip(fitting, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4, strict=False):
         c = g["curve"]
         label = f"{g['gpu']} {g['recommended']['layout']['text']}"
         b = [p["concurrency"] for p in c]
         if spec:
-            left.plot(b, [p["speedup"] for p in c], marker="o", label=label)
-        right.plot([p["tok_s_per_user"] for p in c], [p["tok_s_per_gpu"] for p in c], marker=".", label=label)
+            left.plot(b, [p["speedup"] for p in c], marker="o", color=color, label=label)
+        right.plot([p["tok_s_per_user"] for p in c], [p["tok_s_per_gpu"] for p in c], marker=".", color=color,
+                   label=label)  # fmt: skip
         if spec:
             right.plot([p["spec_tok_s_per_user"] for p in c], [p["spec_tok_s_per_gpu"] for p in c], marker="o",
-                       linestyle="--", label=f"{label} + {report['spec']}")  # fmt: skip
+                       linestyle="--", color=color, label=f"{label} + {report['spec']}")  # fmt: skip
     left.axhline(1.0, color="grey", linewidth=0.8)
     left.set_xscale("log", base=2)
     left.set_xlabel("concurrent requests")

@@ -138,7 +138,7 @@ def option_json(o) -> dict[str, Any]:
         row["spec"] = _spec_json(o.spec, o.plain, o.layout.gpus)
         row["best"] = _spec_json(o.best, o.plain, o.layout.gpus)
         row["break_even_concurrency"] = o.break_even
-    if o.nodes > 1:
+    if o.slow_network_tpot is not None:
         m = o.deployment.machine
         row["network"] = {"inter_node": m.inter.id if m.inter else None, "slow_network": "eth-10g",
                           "slow_network_tpot_ms": o.slow_network_tpot * 1e3, "tpot_ms": o.tpot * 1e3}  # fmt: skip

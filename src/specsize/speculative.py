@@ -62,6 +62,13 @@ def expected_length(alphas: tuple[float, ...]) -> float:
     return total
 
 
+def ideal_speedup(alphas: tuple[float, ...], c: float) -> float:
+    """Leviathan et al. Theorem 3.8 generalised to per-position rates: E[L] / (k c + 1), c = draft step time /
+    target step time. Assumes verifying k+1 tokens costs one target step: true only for a dense, memory-bound
+    step at small batch; evaluate() replaces it with the step-time model."""
+    return expected_length(alphas) / (len(alphas) * c + 1)
+
+
 @dataclass(frozen=True)
 class SpecResult:
     k: int

@@ -1,0 +1,180 @@
+"""Launch commands: golden files (reviewed against each engine's documentation at the pinned version), and
+every emitted command parsed with that engine's flags (a parser per engine built from its docs)."""
+
+import argparse
+import json
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from specsize.cli import cli
+
+GOLDEN = Path(__file__).parent / "golden" / "launch"
+UPDATE = os.environ.get("SPECSIZE_UPDATE_GOLDEN") == "1"
+
+CASES = {
+    "sglang_r1_h200_mtp1": ["plan", "--gpu", "h200"],
+    "sglang_r1_h100_2nodes_mtp3": ["plan", "--gpu", "h100-sxm", "--spec", "mtp:3", "--concurrency", "8"],
+    "sglang_r1_b200_fp8kv_dp_none": ["plan", "--gpu", "b200", "--spec", "none", "--kv-cache", "fp8"],
+    "vllm_r1_h200_mtp1_fp8kv": ["plan", "--gpu", "h200", "--engine", "vllm", "--kv-cache", "fp8"],
+    "vllm_r1_h100_2nodes_mtp1": ["plan", "--gpu", "h100-sxm", "--engine", "vllm"],
+    "vllm_r1_h100_2nodes_pp": ["plan", "--gpu", "h100-sxm", "--engine", "vllm", "--spec", "none"],
+    "vllm_qwen32b_draft": [
+        "plan",
+        "r1-distill-qwen-32b",
+        "--gpu",
+        "h100-sxm",
+        "--engine",
+        "vllm",
+        "--spec",
+        "draft:r1-distill-qwen-1.5b:4",
+    ],
+    "vllm_qwen7b_ngram": ["plan", "r1-distill-qwen-7b", "--gpu", "l40s", "--engine", "vllm", "--spec", "ngram:4"],
+    "sglang_qwen32b_standalone": [
+        "plan",
+        "r1-distill-qwen-32b",
+        "--gpu",
+        "h200",
+        "--spec",
+        "draft:r1-distill-qwen-1.5b:3",
+    ],
+    "llamacpp_qwen32b_draft_4090": [
+        "plan",
+        "r1-distill-qwen-32b",
+        "--gpu",
+        "rtx-4090",
+        "--engine",
+        "llamacpp",
+        "--weights",
+        "q4_k_m",
+        "--spec",
+        "draft:r1-distill-qwen-1.5b:8",
+        "--context",
+        "8192",
+    ],
+    "llamacpp_r1_q4_offload_4090": [
+        "plan",
+        "--gpu",
+        "rtx-4090",
+        "--engine",
+        "llamacpp",
+        "--weights",
+        "q4_k_m",
+        "--offload-experts",
+        "--context",
+        "8192",
+    ],
+}
+
+
+def emitted(args):
+    r = CliRunner().invoke(cli, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)["commands"]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_golden(name):
+    c = emitted(CASES[name])
+    text = f"# {c['version']}: {c['plan']}\n" + "\n".join(c["lines"]) + "\n"
+    path = GOLDEN / f"{name}.txt"
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+# --- each engine's flags, as documented for the pinned version ----------------------------------------------------
+
+
+def vllm_parser():
+    # docs.vllm.ai/en/v0.11.0: serve arguments; vllm/config/speculative.py SpeculativeMethod
+    p = argparse.ArgumentParser(prog="vllm", exit_on_error=False)
+    p.add_argument("serve", choices=["serve"])
+    p.add_argument("model")
+    for f in ("--tensor-parallel-size", "--pipeline-parallel-size", "--data-parallel-size", "--max-model-len",
+              "--max-num-seqs"):  # fmt: skip
+        p.add_argument(f, type=int)
+    p.add_argument("--enable-expert-parallel", action="store_true")
+    p.add_argument("--gpu-memory-utilization", type=float)
+    p.add_argument("--kv-cache-dtype", choices=["auto", "fp8", "fp8_e4m3", "fp8_e5m2"])
+    p.add_argument("--speculative-config", type=json.loads)
+    p.add_argument("--distributed-executor-backend", choices=["ray", "mp", "uni", "external_launcher"])
+    return p
+
+
+VLLM_SPEC_KEYS = {"method", "model", "num_speculative_tokens", "draft_tensor_parallel_size", "prompt_lookup_min",
+                  "prompt_lookup_max"}  # fmt: skip
+VLLM_METHODS = {"ngram", "eagle", "eagle3", "medusa", "mlp_speculator", "draft_model", "deepseek_mtp", "mtp"}
+
+
+def sglang_parser():
+    # SGLang 0.5 server arguments (docs.sglang.ai/advanced_features/server_arguments.html)
+    p = argparse.ArgumentParser(prog="sglang", exit_on_error=False)
+    p.add_argument("-m", choices=["sglang.launch_server"])
+    p.add_argument("--model-path", required=True)
+    for f in ("--tp", "--dp", "--ep-size", "--context-length", "--max-running-requests", "--speculative-num-steps",
+              "--speculative-eagle-topk", "--speculative-num-draft-tokens", "--nnodes", "--node-rank"):  # fmt: skip
+        p.add_argument(f, type=int)
+    p.add_argument("--enable-dp-attention", action="store_true")
+    p.add_argument("--mem-fraction-static", type=float)
+    p.add_argument("--kv-cache-dtype", choices=["auto", "fp8_e5m2", "fp8_e4m3"])
+    p.add_argument("--speculative-algorithm", choices=["EAGLE", "EAGLE3", "NEXTN", "STANDALONE", "NGRAM"])
+    p.add_argument("--speculative-draft-model-path")
+    p.add_argument("--dist-init-addr")
+    return p
+
+
+def llamacpp_parser():
+    # llama.cpp tools/server/README.md (b6000)
+    p = argparse.ArgumentParser(prog="llama-server", exit_on_error=False)
+    p.add_argument("-m", "--model", required=True)
+    for f in ("-c", "-np", "-ngl", "-ngld", "--draft-max", "--draft-min"):
+        p.add_argument(f, type=int)
+    p.add_argument("--split-mode", choices=["none", "layer", "row"])
+    p.add_argument("-ot", "--override-tensor")
+    p.add_argument("--model-draft")
+    return p
+
+
+def commands_of(lines):
+    return [shlex.split(x) for x in lines if x and not x.startswith("#") and not x.startswith("ray start")]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_emitted_commands_parse_as_the_engine_flags(name):
+    c = emitted(CASES[name])
+    for argv in commands_of(c["lines"]):
+        if argv[0] == "vllm":
+            ns = vllm_parser().parse_args(argv[1:])
+            if ns.speculative_config:
+                assert set(ns.speculative_config) <= VLLM_SPEC_KEYS
+                assert ns.speculative_config["method"] in VLLM_METHODS
+        elif argv[0] == "python":
+            ns = sglang_parser().parse_args(argv[1:])
+            trio = [ns.speculative_num_steps, ns.speculative_eagle_topk, ns.speculative_num_draft_tokens]
+            if ns.speculative_algorithm in ("EAGLE", "EAGLE3", "STANDALONE"):
+                assert None not in trio  # SGLang: set all three or none
+                assert ns.speculative_num_draft_tokens == ns.speculative_num_steps + 1  # chain: topk 1
+        else:
+            assert argv[0] == "llama-server"
+            llamacpp_parser().parse_args(argv[1:])
+
+
+def test_multi_node_commands_name_every_node():
+    sg = emitted(CASES["sglang_r1_h100_2nodes_mtp3"])["lines"]
+    assert sum("--node-rank" in x for x in sg) == 2 and all("--nnodes 2" in x for x in sg if "sglang" in x)
+    vl = emitted(CASES["vllm_r1_h100_2nodes_mtp1"])["lines"]
+    assert any(x.startswith("ray start --head") for x in vl)
+    assert "--tensor-parallel-size 16" in vl[-1]  # vLLM cannot pipeline with speculation: TP spans the nodes
+    pp = emitted(CASES["vllm_r1_h100_2nodes_pp"])["lines"]
+    assert "--pipeline-parallel-size 2" in pp[-1] and "--tensor-parallel-size 8" in pp[-1]
+
+
+def test_a_method_the_engine_cannot_express_is_a_comment_not_a_crash():
+    c = emitted(["plan", "r1-distill-qwen-7b", "--gpu", "rtx-4090", "--engine", "llamacpp", "--spec", "ngram:4",
+                 "--weights", "q4_k_m", "--context", "4096"])  # fmt: skip
+    assert c["lines"][0].startswith("# llama-server") and "draft model" in c["lines"][0]

@@ -1,0 +1,109 @@
+"""The roofline step-time model: each term against an exact identity or a sourced figure."""
+
+import pytest
+
+from specsize.deployment import HostCPU, build_deployment
+from specsize.engines import get_engine
+from specsize.hardware import get_gpu
+from specsize.perf import allreduce_time, build_stack, distinct_experts, make_machine, step_time
+from specsize.perf_constants import HBM_EFFICIENCY, engine_perf
+from specsize.quant import checkpoint_bytes, get_precision
+from specsize.resolve import load_model
+from specsize.scenario import Host, Layout, Workload
+from specsize.tensors import tensor_groups
+
+
+@pytest.fixture(scope="module")
+def r1():
+    return load_model("deepseek-r1")
+
+
+@pytest.mark.parametrize("n, expected", [(1, 8), (2, 15.8), (4, 30.5), (8, 57), (32, 163), (128, 252)])
+def test_uniform_routing_matches_the_reference_table(n, expected):
+    # reference/speculative.md: E (1 - (1 - k/E)^n) for DeepSeek-V3, E = 256, top-8
+    assert distinct_experts(n, 256, 8, seqs=n) == pytest.approx(expected, abs=0.6)
+    assert distinct_experts(n, 256, 8, correlation=1.0) == pytest.approx(expected, abs=0.6)
+
+
+def test_correlated_tokens_of_one_sequence_touch_the_measured_2_5x():
+    # reference/speculative.md: ~2.5x unique expert weights for 4 tokens where uniform routing gives 3.8x
+    assert distinct_experts(4, 256, 8) / distinct_experts(1, 256, 8) == pytest.approx(2.5, abs=0.05)
+    assert distinct_experts(4, 256, 8, seqs=4) / 8 == pytest.approx(3.8, abs=0.05)
+
+
+def test_a_dense_stack_reads_every_weight_but_the_embedding():
+    a = load_model("deepseek-r1-distill-qwen-7b")
+    groups = tensor_groups(a)
+    emb = sum(g.numel * 2 for g in groups if g.kind == "embedding")
+    s = build_stack(a, get_precision("bf16"), Layout(tp=1), "bf16")
+    assert s.dense_bytes == pytest.approx(checkpoint_bytes(groups, "bf16") - emb)
+    assert s.dense_flops == pytest.approx(2 * sum(g.numel for g in groups if g.kind in ("linear", "lm_head")))
+    s2 = build_stack(a, get_precision("bf16"), Layout(tp=2), "bf16")
+    assert s2.dense_bytes == pytest.approx(s.dense_bytes / 2, rel=1e-4)  # norms are replicated: tiny
+    assert s2.kv_bytes_per_token == s.kv_bytes_per_token / 2  # 4 KV heads split over 2 ranks
+
+
+def test_r1_one_token_reads_its_active_experts_once(r1):
+    """Per GPU at TP8, one token reads 1/8 of its 8 routed experts in each of the 58 MoE layers."""
+    prec = get_precision("fp8")
+    s = build_stack(r1, prec, Layout(tp=8), "bf16")
+    m = make_machine(get_gpu("h200"), Layout(tp=8), engine_perf("sglang"), prec)
+    st = step_time(s, m, 1, 1, 0)
+    routed = sum(prec.group_bytes(g) for g in tensor_groups(r1) if g.component == "moe_routed" and g.scope == "model")
+    assert st.expert_bytes == pytest.approx(routed * 8 / 256 / 8)
+    assert s.kv_bytes_per_token == 70272  # MLA latent: whole on every TP rank
+    assert st.memory == pytest.approx((s.dense_bytes + st.expert_bytes) / (4.8e12 * HBM_EFFICIENCY))
+
+
+def test_bounds_follow_the_regime(r1):
+    d = build_deployment(r1, get_gpu("h200"), "fp8", "bf16", Layout(tp=8), get_engine("sglang"))
+    assert d.decode_step(1, 1024).bound == "overhead"  # 61 layers of kernel floors dwarf 5 GB at 4.8 TB/s
+    assert d.decode_step(256, 4096).bound == "memory"  # every expert and 256 caches read
+    # an 8K-token prefill chunk: TP8 all-reduces of 117 MB per layer rival the matmuls (no overlap assumed)
+    assert step_time(d.main, d.machine, 8192, 1, 4096, prefill=True).bound in ("compute", "communication")
+    dense = build_deployment(load_model("r1-distill-qwen-7b"), get_gpu("h200"), "bf16", "bf16", Layout(),
+                             get_engine("vllm"))  # fmt: skip
+    assert step_time(dense.main, dense.machine, 8192, 1, 4096, prefill=True).bound == "compute"
+
+
+def test_expert_parallel_reads_fewer_experts_per_gpu(r1):
+    tp8 = build_deployment(r1, get_gpu("b200"), "nvfp4", "fp8", Layout(tp=8), get_engine("sglang"))
+    ep8 = build_deployment(r1, get_gpu("b200"), "nvfp4", "fp8", Layout(tp=8, ep=8), get_engine("sglang"))
+    # one token: TP8 reads 1/8 of 8 experts; EP8 reads ~1 whole expert of its 32: the same bytes on average
+    assert ep8.decode_step(1, 0).expert_bytes == pytest.approx(tp8.decode_step(1, 0).expert_bytes, rel=1e-6)
+    assert ep8.main.experts_per_gpu == 32
+
+
+def test_communication_grows_across_nodes_and_on_slow_links(r1):
+    m8 = make_machine(get_gpu("h100-sxm"), Layout(tp=8), engine_perf("sglang"), get_precision("fp8"))
+    m16 = make_machine(get_gpu("h100-sxm"), Layout(tp=16), engine_perf("sglang"), get_precision("fp8"))
+    slow = make_machine(get_gpu("h100-sxm"), Layout(tp=16), engine_perf("sglang"), get_precision("fp8"), "eth-10g")
+    nbytes = 64 * 7168 * 2
+    assert allreduce_time(m8, 1, nbytes) == 0
+    assert allreduce_time(m8, 8, nbytes) < allreduce_time(m16, 16, nbytes) < allreduce_time(slow, 16, nbytes)
+
+
+def test_ttft_grows_with_the_prompt_and_prefill_chunks(r1):
+    d = build_deployment(r1, get_gpu("h200"), "fp8", "bf16", Layout(tp=8), get_engine("sglang"))
+    t1, t4, t16 = d.ttft(1024), d.ttft(4096), d.ttft(16384)
+    assert t1 < t4 < t16
+    assert t16 > 2 * t4  # attention over a longer prefix on top of 4x the tokens
+
+
+def test_cpu_hybrid_streams_experts_from_host_memory(r1):
+    def tpot(channels):
+        d = build_deployment(r1, get_gpu("rtx-4090"), "q4_k_m", "bf16", Layout(), get_engine("ktransformers"),
+                             host=Host(offload_experts=True), cpu=HostCPU(channels_per_socket=channels))  # fmt: skip
+        return d.performance(Workload(1, 500, 300)).tpot
+
+    assert tpot(4) > 1.8 * tpot(8) * 0.9  # the routed experts dominate: half the channels, ~twice the time
+    assert tpot(12) < tpot(8)
+
+
+def test_pipeline_parallel_overlaps_micro_batches():
+    a = load_model("deepseek-r1-distill-llama-70b")
+    pp1 = build_deployment(a, get_gpu("a100-80gb"), "bf16", "bf16", Layout(tp=4), get_engine("vllm"))
+    pp2 = build_deployment(a, get_gpu("a100-80gb"), "bf16", "bf16", Layout(tp=4, pp=2), get_engine("vllm"))
+    # one sequence crosses both stages: no faster; many sequences: two micro-batches in flight
+    assert pp2.decode_step(1, 2048).total >= pp1.decode_step(1, 2048).total * 0.99
+    assert pp2.decode_step(64, 2048).total < pp1.decode_step(64, 2048).total

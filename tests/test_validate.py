@@ -1,0 +1,116 @@
+"""`specsize validate` on the published R1 figures (the contract file), and the format's edge cases."""
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from specsize.cli import cli
+from specsize.validate import BUNDLED, PERF_METRICS, ValidationInputError, load_cases, run_case, run_files
+
+# The shared contract file beside the checkout (as CI lays it out), else the copy bundled with the package.
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "validation" / "published.json"
+PUBLISHED = SHARED if SHARED.exists() else BUNDLED
+
+# Known disagreements, kept visible (strict: they must fail, so a fix is noticed):
+KNOWN = {
+    # SGLang documents 8 x MI300X; our memory model finds that 4 hold R1's FP8 weights (172 GB per GPU) under
+    # mem_fraction_static 0.85 of 206 GB with ~1.6 GB to spare. A recommendation, not a measured minimum.
+    ("r1-min-gpus-fp8-mi300x", "min_gpus"): "4 x MI300X fits by 1.6 GB per GPU in our model; SGLang documents 8",
+    # Unsloth's "131GB" is GiB: the routed experts alone at IQ1_S take 127.7e9 bytes (tests/test_quant.py);
+    # ours is 140.0e9 bytes = 130.4 GiB.
+    ("r1-unsloth-iq1_s-size", "checkpoint_gb"): "the published 131 is GiB; ours is 130.4 GiB = 140.0 GB",
+}
+
+
+def outcomes():
+    return [o for c in load_cases(PUBLISHED) for o in run_case(c)]
+
+
+@pytest.mark.parametrize("outcome", [pytest.param(o, id=f"{o.id}:{o.metric}") for o in outcomes()])
+def test_published_case(outcome, request):
+    key = (outcome.id, outcome.metric)
+    if key in KNOWN:
+        request.applymarker(pytest.mark.xfail(reason=KNOWN[key], strict=True))
+    assert outcome.passed, f"predicted {outcome.predicted} vs {outcome.expected} {outcome.message}"
+
+
+def test_the_contract_file_has_every_kind_of_case():
+    metrics = {o.metric for o in outcomes()}
+    assert {"checkpoint_gb", "kv_bytes_per_token", "min_gpus", "speedup", "tpot_ms", "output_tok_s_per_user",
+            "output_tok_s_per_gpu"} <= metrics  # fmt: skip
+
+
+def test_median_error_of_the_performance_cases_is_what_the_readme_says():
+    errs = [abs(o.error) for o in outcomes() if o.metric in PERF_METRICS]
+    assert len(errs) >= 9
+    assert statistics.median(errs) < 0.10  # README: 8.4%
+
+
+def test_bundled_copy_is_the_contract_file():
+    if SHARED.exists():
+        assert json.loads(SHARED.read_text()) == json.loads(BUNDLED.read_text())
+
+
+def _write(tmp_path, data, name="cases.json"):
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else json.dumps(data))
+    return p
+
+
+CASE = {"id": "c", "scenario": {"model": "deepseek-r1", "weights": "fp8", "hardware": {"gpu": "h200", "count": 8},
+                                "engine": "vllm"}, "expect": {"kv_bytes_per_token": 70272}}  # fmt: skip
+
+
+def test_ranges_unknown_metrics_and_bad_scenarios_are_outcomes_not_crashes(tmp_path):
+    cases = [
+        {**CASE, "id": "range", "expect": {"checkpoint_gb": {"min": 680, "max": 700}}},
+        {**CASE, "id": "unknown", "expect": {"joules_per_token": 1.0}},
+        {**CASE, "id": "bad-gpu", "scenario": {**CASE["scenario"], "hardware": {"gpu": "tpu-v9"}}},
+        {
+            **CASE,
+            "id": "no-layout",
+            "expect": {"tpot_ms": 10},
+            "scenario": {**CASE["scenario"], "hardware": {"gpu": "h200"}},
+        },
+    ]
+    got = {o.id: o for o in run_files([_write(tmp_path, cases)])}
+    assert got["range"].passed and got["range"].error is None
+    assert not got["unknown"].passed and "unknown metric" in got["unknown"].message
+    assert not got["bad-gpu"].passed and "unknown GPU" in got["bad-gpu"].message
+    assert not got["no-layout"].passed and "hardware.count" in got["no-layout"].message
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [("{not json", "not valid JSON"), ('{"id": 1}', "a JSON list"), ('[{"id": "x"}]', "has no 'scenario'")],
+)
+def test_unreadable_files_are_errors(tmp_path, content, needle):
+    with pytest.raises(ValidationInputError, match=needle):
+        run_files([_write(tmp_path, content)])
+    r = CliRunner().invoke(cli, ["validate", str(tmp_path / "cases.json")])
+    assert r.exit_code != 0 and needle in r.output and "Traceback" not in r.output
+
+
+def test_cli_reports_failures_with_exit_code_zero(tmp_path):
+    bad = {**CASE, "id": "wrong", "expect": {"kv_bytes_per_token": 1}}
+    p = _write(tmp_path, [CASE, bad])
+    r = CliRunner().invoke(cli, ["validate", str(p)])
+    assert r.exit_code == 0
+    assert "1 passed, 1 failed" in r.output
+    r = CliRunner().invoke(cli, ["validate", str(p), "--json"])
+    rows = json.loads(r.output)
+    assert [set(x) >= {"id", "metric", "predicted", "expected", "error", "passed"} for x in rows] == [True, True]
+    assert [x["passed"] for x in rows] == [True, False]
+
+
+def test_cli_default_runs_the_bundled_file():
+    r = CliRunner().invoke(cli, ["validate"])
+    assert r.exit_code == 0 and "passed" in r.output and "sglang-8xh200-fp8-mtp1-bs1" in r.output
+
+
+def test_missing_file(tmp_path):
+    r = CliRunner().invoke(cli, ["validate", str(tmp_path / "nope.json")])
+    assert r.exit_code != 0 and "no such file" in r.output
