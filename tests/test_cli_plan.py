@@ -46,6 +46,13 @@ def test_explain_lists_every_term_and_constant():
         assert needle in r.output
 
 
+def test_eager_mode_costs_kernel_launches():
+    def tpot(*extra):
+        return json.loads(run("plan", "--gpu", "h200", "--json", *extra).output)["gpus"][0]["recommended"]["tpot_ms"]
+
+    assert tpot("--no-cuda-graphs") > tpot()
+
+
 def test_plot_writes_a_png(tmp_path):
     out = tmp_path / "plan.png"
     r = run("plan", "--gpu", "h200", "--gpu", "b200", "--plot", str(out))
@@ -65,6 +72,8 @@ def test_plot_writes_a_png(tmp_path):
         (["--engine", "mlx", "--gpu", "h200", "--spec", "mtp"], "does not support speculative method"),
         (["--inter-node", "carrier-pigeon"], "unknown link"),
         (["--plot", "plan.svg"], "writes a PNG"),
+        (["--draft-tp", "2"], "--draft-tp applies to a draft model"),
+        (["r1-distill-qwen-7b", "--spec", "draft:r1-distill-qwen-1.5b", "--draft-tp", "0"], "positive integer"),
     ],
 )
 def test_bad_input_is_one_line(args, needle):

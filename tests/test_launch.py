@@ -32,6 +32,8 @@ CASES = {
         "--spec",
         "draft:r1-distill-qwen-1.5b:4",
     ],
+    "vllm_r1_h200_eager": ["plan", "--gpu", "h200", "--engine", "vllm", "--no-cuda-graphs"],
+    "sglang_r1_h200_eager": ["plan", "--gpu", "h200", "--no-cuda-graphs"],
     "vllm_qwen7b_ngram": ["plan", "r1-distill-qwen-7b", "--gpu", "l40s", "--engine", "vllm", "--spec", "ngram:4"],
     "sglang_qwen32b_standalone": [
         "plan",
@@ -99,6 +101,7 @@ def vllm_parser():
               "--max-num-seqs"):  # fmt: skip
         p.add_argument(f, type=int)
     p.add_argument("--enable-expert-parallel", action="store_true")
+    p.add_argument("--enforce-eager", action="store_true")
     p.add_argument("--gpu-memory-utilization", type=float)
     p.add_argument("--kv-cache-dtype", choices=["auto", "fp8", "fp8_e4m3", "fp8_e5m2"])
     p.add_argument("--speculative-config", type=json.loads)
@@ -120,6 +123,7 @@ def sglang_parser():
               "--speculative-eagle-topk", "--speculative-num-draft-tokens", "--nnodes", "--node-rank"):  # fmt: skip
         p.add_argument(f, type=int)
     p.add_argument("--enable-dp-attention", action="store_true")
+    p.add_argument("--disable-cuda-graph", action="store_true")
     p.add_argument("--mem-fraction-static", type=float)
     p.add_argument("--kv-cache-dtype", choices=["auto", "fp8_e5m2", "fp8_e4m3"])
     p.add_argument("--speculative-algorithm", choices=["EAGLE", "EAGLE3", "NEXTN", "STANDALONE", "NGRAM"])

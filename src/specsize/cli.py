@@ -127,6 +127,12 @@ def _apply_scenario_options(f, engine_default, spec_default, gpu_help):
             + ".",
         ),
         click.option(
+            "--draft-tp",
+            type=int,
+            default=None,
+            help="Tensor parallel size of a draft model [the target's TP] (vLLM draft_tensor_parallel_size).",
+        ),
+        click.option(
             "--engine",
             default=engine_default,
             show_default=True,
@@ -188,6 +194,7 @@ def fit(
     output_tokens,
     concurrency,
     spec,
+    draft_tp,
     engine,
     gpus,
     ram_gb,
@@ -216,7 +223,7 @@ def fit(
 
     a = load_model(model)
     w = build_workload(context, input_tokens, output_tokens, concurrency)
-    sp = parse_spec(spec, a)
+    sp = parse_spec(spec, a, draft_tp=draft_tp)
     prec = weights or default_precision(a)
     host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
     rows = [fit_row(r) for r in fit_all(a, list(gpus), prec, kv_cache, w, engine, sp, host)]
@@ -254,11 +261,18 @@ def fit(
 @click.option("--repeat-fraction", type=float, default=None,
               help="n-gram: share of the output that repeats the input, 0..1 [0.3].")  # fmt: skip
 @click.option("--inter-node", default=None, help="Link between nodes (ib-ndr, roce-400g, eth-100g, ...).")
+@click.option(
+    "--cuda-graphs/--no-cuda-graphs",
+    default=True,
+    show_default=True,
+    help="Decode steps replayed as CUDA graphs (off: eager kernel launches, vLLM --enforce-eager).",
+)
 @click.option("--plot", "plot_file", default=None, help="Write the speedup and throughput-latency plots to a PNG.")
 @click.option("--explain", is_flag=True, help="Every step-time and memory term, and every constant with its source.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurrency, spec, engine, gpus, ram_gb,
-         sockets, offload_experts, acceptance, repeat_fraction, inter_node, plot_file, explain, as_json):  # fmt: skip
+def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurrency, spec, draft_tp, engine, gpus,
+         ram_gb, sockets, offload_experts, acceptance, repeat_fraction, inter_node, cuda_graphs, plot_file, explain,
+         as_json):  # fmt: skip
     """How fast MODEL goes and on what: for each GPU type, the minimum and a recommended layout, nodes and
     network, memory per GPU, TTFT, TPOT, tokens/s per user and per GPU, with and without speculative decoding,
     the best k, the break-even concurrency and the MoE penalty; the speedup-vs-concurrency curve; and the
@@ -295,7 +309,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         from specsize.engines import get_engine
 
         spec = "mtp:1" if a.has_mtp and "mtp" in get_engine(engine).spec_methods else "none"
-    sp = parse_spec(spec, a)
+    sp = parse_spec(spec, a, draft_tp=draft_tp)
     if acceptance:
         try:
             rates = tuple(float(x) for x in acceptance.split(","))
@@ -311,7 +325,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
     prec = weights or default_precision(a)
     p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, inter_node=inter_node,
-                  repeat_fraction=rf)  # fmt: skip
+                  repeat_fraction=rf, cuda_graphs=cuda_graphs)  # fmt: skip
     if p.chosen is None:
         reasons = "; ".join(f"{g.gpu}: {g.fit.reason}" for g in p.gpus)
         raise PlanError(f"{a.name} ({prec}) does not fit on any GPU type asked for: {reasons}")

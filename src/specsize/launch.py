@@ -2,6 +2,7 @@
 
 - vLLM 0.11 (`vllm serve`; docs.vllm.ai/en/v0.11.0): --tensor-parallel-size, --pipeline-parallel-size,
   --data-parallel-size, --enable-expert-parallel, --max-model-len, --gpu-memory-utilization, --max-num-seqs,
+  --enforce-eager,
   --kv-cache-dtype, --speculative-config JSON (method mtp | draft_model | ngram | eagle; num_speculative_tokens;
   draft_tensor_parallel_size; prompt_lookup_min/max). Multi-node: a Ray cluster (ray start --head / --address)
   and --distributed-executor-backend ray.
@@ -51,7 +52,7 @@ def _kv_flag(kv_dtype: str, engine: str) -> list[str]:
 
 
 def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_dtype: str, max_len: int,
-                  max_seqs: int, fraction: float) -> list[str]:  # fmt: skip
+                  max_seqs: int, fraction: float, eager: bool = False) -> list[str]:  # fmt: skip
     args = ["vllm", "serve", model_path(model), "--tensor-parallel-size", str(layout.tp)]
     if layout.pp > 1:
         args += ["--pipeline-parallel-size", str(layout.pp)]
@@ -62,11 +63,13 @@ def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_
     args += ["--max-model-len", str(max_len), "--gpu-memory-utilization", f"{fraction:.2f}",
              "--max-num-seqs", str(max_seqs)]  # fmt: skip
     args += _kv_flag(kv_dtype, "vllm")
+    if eager:
+        args += ["--enforce-eager"]
     if spec.enabled:
         cfg: dict = {"method": {"mtp": "mtp", "draft": "draft_model", "ngram": "ngram", "eagle": "eagle"}[spec.method]}
         if spec.method == "draft":
             cfg["model"] = model_path(spec.draft.name)
-            cfg["draft_tensor_parallel_size"] = spec.draft_tp or 1
+            cfg["draft_tensor_parallel_size"] = spec.draft_tp or layout.tp  # the plan's (memory.py, deployment.py)
         if spec.method == "eagle":
             cfg["model"] = "EAGLE_HEAD_PATH"
         cfg["num_speculative_tokens"] = spec.k
@@ -88,7 +91,7 @@ def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_
 
 
 def sglang_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_dtype: str, max_len: int,
-                    max_seqs: int, fraction: float) -> list[str]:  # fmt: skip
+                    max_seqs: int, fraction: float, eager: bool = False) -> list[str]:  # fmt: skip
     args = ["python", "-m", "sglang.launch_server", "--model-path", model_path(model), "--tp", str(layout.tp)]
     if layout.pp > 1:
         raise PlanError("this plan uses pipeline parallelism; SGLang plans span nodes with TP (--tp) instead")
@@ -99,6 +102,8 @@ def sglang_commands(model: str, layout: Layout, nodes: int, spec: Speculative, k
     args += ["--mem-fraction-static", f"{fraction:.2f}", "--context-length", str(max_len),
              "--max-running-requests", str(max_seqs)]  # fmt: skip
     args += _kv_flag(kv_dtype, "sglang")
+    if eager:
+        args += ["--disable-cuda-graph"]
     if spec.enabled:
         if spec.method == "ngram":
             args += ["--speculative-algorithm", "NGRAM", "--speculative-num-draft-tokens", str(spec.k)]
@@ -138,12 +143,13 @@ def llamacpp_commands(model: str, layout: Layout, spec: Speculative, precision: 
 
 
 def commands(engine: str, model: str, layout: Layout, nodes: int, spec: Speculative, precision: str, kv_dtype: str,
-             max_len: int, max_seqs: int, fraction: float, offload_experts: bool = False) -> list[str]:  # fmt: skip
+             max_len: int, max_seqs: int, fraction: float, offload_experts: bool = False,
+             eager: bool = False) -> list[str]:  # fmt: skip
     """The command lines (and comments) that start `engine` for this plan."""
     if engine == "vllm":
-        return vllm_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction)
+        return vllm_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager)
     if engine == "sglang":
-        return sglang_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction)
+        return sglang_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager)
     if engine == "llamacpp":
         return llamacpp_commands(model, layout, spec, precision, max_len, max_seqs, offload_experts)
     raise PlanError(f"no launch commands for engine {engine!r}; specsize emits them for {', '.join(VERSIONS)}")
@@ -167,7 +173,7 @@ def plan_commands(p, model: str, offload_experts: bool = False) -> dict | None:
     )
     try:
         lines = commands(p.engine, model, o.layout, o.nodes, p.spec, p.precision, p.kv_dtype, p.workload.context,
-                         max_seqs, fraction, offload_experts)  # fmt: skip
+                         max_seqs, fraction, offload_experts, eager=not p.cuda_graphs)  # fmt: skip
     except PlanError as e:
         lines = [f"# {e}"]
     return {"engine": p.engine, "version": VERSIONS[p.engine], "plan": f"{g.gpu} x {o.layout.gpus} "

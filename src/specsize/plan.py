@@ -6,7 +6,7 @@ concurrency curve. Composes fit.py (memory), deployment.py (roofline) and specul
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from specsize.config import ModelArch
 from specsize.deployment import Deployment, HostCPU, Performance, build_deployment
@@ -14,7 +14,7 @@ from specsize.engines import get_engine
 from specsize.fit import FitResult, candidate_layouts, fit_gpu, nodes_for
 from specsize.hardware import get_gpu
 from specsize.memory import MemoryBreakdown, memory_per_gpu
-from specsize.perf_constants import NGRAM_REPEAT_FRACTION
+from specsize.perf_constants import NGRAM_REPEAT_FRACTION, EnginePerf, engine_perf
 from specsize.scenario import Host, Layout, Speculative, Workload
 from specsize.speculative import SpecResult, best_k, break_even, evaluate
 
@@ -76,6 +76,7 @@ class Plan:
     workload: Workload
     spec: Speculative
     gpus: list[GPUPlan]
+    cuda_graphs: bool = True
 
     @property
     def chosen(self) -> GPUPlan | None:
@@ -97,12 +98,13 @@ class _Ask:
     cpu: HostCPU | None
     inter_node: str | None
     repeat_fraction: float
+    perf: EnginePerf
 
 
 def _option(q: _Ask, gpu, layout: Layout) -> Option:
     mem = memory_per_gpu(q.a, gpu, q.precision, q.kv, layout, q.w, q.eng, q.spec, q.host)
     max_b = min(mem.max_concurrency, CURVE_LIMIT)
-    dep = build_deployment(q.a, gpu, q.precision, q.kv, layout, q.eng, q.spec, q.host, q.cpu, q.inter_node)
+    dep = build_deployment(q.a, gpu, q.precision, q.kv, layout, q.eng, q.spec, q.host, q.cpu, q.inter_node, q.perf)
     ctx = q.w.input_tokens + q.w.output_tokens / 2
     rf = q.repeat_fraction
     opt = Option(layout, nodes_for(layout, gpu), mem, dep, dep.performance(q.w))
@@ -155,9 +157,13 @@ def plan(
     cpu: HostCPU | None = None,
     inter_node: str | None = None,
     repeat_fraction: float = NGRAM_REPEAT_FRACTION,
+    cuda_graphs: bool = True,
 ) -> Plan:
     eng = get_engine(engine)
-    q = _Ask(a, precision, kv_dtype, workload, eng, spec, host, cpu, inter_node, repeat_fraction)
+    perf = engine_perf(eng.name)
+    if not cuda_graphs:
+        perf = replace(perf, cuda_graphs=False)
+    q = _Ask(a, precision, kv_dtype, workload, eng, spec, host, cpu, inter_node, repeat_fraction, perf)
     result = []
     for gid in gpus or DEFAULT_GPUS:
         gpu = get_gpu(gid)
@@ -170,4 +176,4 @@ def plan(
             limit = max(1, min(gp.recommended.memory.max_concurrency, CURVE_LIMIT))
             gp.curve = curve(gp.recommended.deployment, workload, limit, repeat_fraction)
         result.append(gp)
-    return Plan(a, precision, kv_dtype, eng.name, workload, spec, result)
+    return Plan(a, precision, kv_dtype, eng.name, workload, spec, result, cuda_graphs)

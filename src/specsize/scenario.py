@@ -93,6 +93,8 @@ class Speculative:
             raise PlanError(f"number of speculative tokens k must be >= 1, got {self.k!r}")
         if self.method == "draft" and self.draft is None:
             raise PlanError("method 'draft' needs a draft model: --spec draft:MODEL[:k]")
+        if self.draft_tp is not None and (not isinstance(self.draft_tp, int) or self.draft_tp < 1):
+            raise PlanError(f"draft tensor parallel size must be a positive integer, got {self.draft_tp!r}")
         for a in self.acceptance or ():
             if not 0 < a <= 1:
                 raise PlanError(f"acceptance rates must be in (0, 1], got {a}")
@@ -135,7 +137,7 @@ def check_draft_vocab(target: ModelArch, draft: ModelArch) -> None:
         )
 
 
-def parse_spec(text: str, target: ModelArch, load=None) -> Speculative:
+def parse_spec(text: str, target: ModelArch, load=None, draft_tp: int | None = None) -> Speculative:
     """'none' | 'mtp[:k]' | 'ngram[:k]' | 'eagle[:k]' | 'draft:MODEL[:k]' -> Speculative."""
     parts = text.split(":")
     method = parts[0].lower()
@@ -160,4 +162,6 @@ def parse_spec(text: str, target: ModelArch, load=None) -> Speculative:
             raise PlanError(f"--spec {text!r}: k must be an integer, got {rest[0]!r}") from None
     if method == "mtp" and not target.has_mtp:
         raise PlanError(f"{target.name} has no MTP layer (num_nextn_predict_layers is 0); use draft, ngram or none")
-    return Speculative(method=method, k=k, draft=draft)
+    if draft_tp is not None and method != "draft":
+        raise PlanError(f"--draft-tp applies to a draft model (--spec draft:MODEL), not to {method!r}")
+    return Speculative(method=method, k=k, draft=draft, draft_tp=draft_tp)
