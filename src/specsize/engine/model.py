@@ -1,0 +1,397 @@
+"""Our PyTorch implementations of the dense decoders (llama, mistral, qwen2, qwen3) and of DeepSeek-V3 / R1
+(MLA + MoE + MTP), built from the planner's ModelArch. Module and parameter names mirror the Hugging Face
+checkpoints, so a state dict is a checkpoint (loader.py, saver.py).
+
+Forward modes (Transformer.forward):
+- start=None: full sequence, no cache, causal (training, the reference comparison);
+- start=p: the tokens sit at positions p..p+S-1; keys/values are written into the static cache and
+  attention reads positions 0..p+S-1: a prompt (prefill), one token (decode), or k+1 tokens (verification).
+Shapes: B batch, S tokens in the step, T cached positions, H heads, D head dim, R latent rank, r RoPE dim.
+`rope` is the step's (cos, sin) tables, computed once per step by Transformer.forward.
+Inference speed: Transformer.fuse() concatenates weights that read the same input (gate+up; MLA's q_a+kv_a)
+into one matmul each, keeping the parameters as views of the fused tensor (state dicts are unchanged).
+
+DeepSeek-V3 references: MLA (DeepSeek-V2 report §2.1; decode in the weight-absorbed form: scores =
+(q_nope W_UK) c^T + q_pe k_pe^T, output = (P c) W_UV), MoE routing (DeepSeek-V3 report §2.1.2: sigmoid scores,
+bias-corrected group-limited top-k, weights normalised and scaled), MTP (§2.2, the MTP module below).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from specsize.config import ModelArch
+from specsize.engine.cache import KVCache, LatentCache
+from specsize.engine.rope import Rotary, rotate, softmax_scale
+
+ENGINE_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "deepseek_v3")
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * F.rms_norm(x.float(), self.weight.shape, eps=self.eps).to(x.dtype)
+
+
+class MLP(nn.Module):
+    """SwiGLU: down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, hidden: int, inter: int, bias: bool = False):
+        super().__init__()
+        self.gate_proj = nn.Linear(hidden, inter, bias=bias)
+        self.up_proj = nn.Linear(hidden, inter, bias=bias)
+        self.down_proj = nn.Linear(inter, hidden, bias=bias)
+        self.gate_up: tuple | None = None  # fused weight [2 I, hidden] and bias (fuse())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gate_up is not None:
+            g, u = F.linear(x, *self.gate_up).chunk(2, dim=-1)
+            return self.down_proj(F.silu(g) * u)
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+    def fuse(self) -> None:
+        self.gate_up = _fuse(self.gate_proj, self.up_proj)
+
+
+@torch.no_grad()
+def _fuse(*linears: nn.Linear) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """One weight (and bias) tensor for linears that read the same input; their parameters become views into
+    it, so state dicts and training see the same parameters. None when only some of them have a bias."""
+    biased = [m.bias is not None for m in linears]
+    if any(biased) and not all(biased):
+        return None
+    weight = torch.cat([m.weight.detach() for m in linears])
+    bias = torch.cat([m.bias.detach() for m in linears]) if all(biased) else None
+    row = 0
+    for m in linears:
+        n = m.weight.shape[0]
+        m.weight = nn.Parameter(weight[row : row + n], requires_grad=m.weight.requires_grad)
+        if bias is not None:
+            m.bias = nn.Parameter(bias[row : row + n], requires_grad=m.bias.requires_grad)
+        row += n
+    return weight, bias
+
+
+def _causal_mask(start: int, s: int, end: int, device) -> torch.Tensor | None:
+    """[S, T] True where query start+i may attend key j (j <= start+i); None when every key is visible."""
+    if s == 1:
+        return None
+    q = torch.arange(start, start + s, device=device)[:, None]
+    return torch.arange(end, device=device)[None, :] <= q
+
+
+class Attention(nn.Module):
+    """GQA self-attention with optional q/k/v/o biases (qwen2, llama attention_bias) and q/k RMSNorm (qwen3)."""
+
+    def __init__(self, a: ModelArch):
+        super().__init__()
+        h, d = a.hidden_size, a.head_dim
+        self.n_heads, self.n_kv, self.head_dim = a.num_heads, a.num_kv_heads, d
+        self.q_proj = nn.Linear(h, a.num_heads * d, bias=a.qkv_bias)
+        self.k_proj = nn.Linear(h, a.num_kv_heads * d, bias=a.qkv_bias)
+        self.v_proj = nn.Linear(h, a.num_kv_heads * d, bias=a.qkv_bias)
+        self.o_proj = nn.Linear(a.num_heads * d, h, bias=a.o_bias)
+        if a.qk_norm:
+            self.q_norm = RMSNorm(d, a.rms_norm_eps)
+            self.k_norm = RMSNorm(d, a.rms_norm_eps)
+        self.qk_norm = a.qk_norm
+        self.scale = d**-0.5
+        self.cache: KVCache | None = None
+        self.qkv: tuple | None = None  # fused weight and bias (fuse())
+
+    def fuse(self) -> None:
+        self.qkv = _fuse(self.q_proj, self.k_proj, self.v_proj)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | None) -> torch.Tensor:
+        b, s, _ = x.shape
+        hq, hk, d = self.n_heads, self.n_kv, self.head_dim
+        if self.qkv is not None and not self.qk_norm:  # one matmul, one rotation for q and k together
+            qk, v = F.linear(x, *self.qkv).view(b, s, hq + 2 * hk, d).split([hq + hk, hk], dim=2)
+            q, k = rotate(qk.transpose(1, 2), *rope, False).split([hq, hk], dim=1)  # [B, H, S, D], [B, H_kv, S, D]
+            v = v.transpose(1, 2)
+        else:
+            q = self.q_proj(x).view(b, s, hq, d)
+            k = self.k_proj(x).view(b, s, hk, d)
+            v = self.v_proj(x).view(b, s, hk, d).transpose(1, 2)  # [B, H_kv, S, D]
+            if self.qk_norm:
+                q, k = self.q_norm(q), self.k_norm(k)
+            q = rotate(q.transpose(1, 2), *rope, False)  # [B, H, S, D]
+            k = rotate(k.transpose(1, 2), *rope, False)
+        if start is None:
+            o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=True)
+        else:
+            k, v = self.cache.update(start, k, v)  # [B, H_kv, T, D]
+            mask = _causal_mask(start, s, k.shape[2], x.device)
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale, enable_gqa=True)
+        return self.o_proj(o.transpose(1, 2).reshape(b, s, -1))
+
+
+class MLAttention(nn.Module):
+    """Multi-head latent attention. The cache holds the latent c = kv_a_layernorm(kv_a(x)[:R]) and the rotated
+    shared key k_pe; with the cache, attention runs in the weight-absorbed form (no per-head keys built)."""
+
+    def __init__(self, a: ModelArch, interleave: bool):
+        super().__init__()
+        m, h = a.mla, a.hidden_size
+        self.n_heads = a.num_heads
+        self.nope, self.rope_dim, self.v_dim, self.rank = (
+            m.qk_nope_head_dim,
+            m.qk_rope_head_dim,
+            m.v_head_dim,
+            m.kv_lora_rank,
+        )
+        qk = m.qk_head_dim
+        if m.q_lora_rank is None:
+            self.q_proj = nn.Linear(h, a.num_heads * qk, bias=False)
+        else:
+            self.q_a_proj = nn.Linear(h, m.q_lora_rank, bias=a.qkv_bias)
+            self.q_a_layernorm = RMSNorm(m.q_lora_rank, 1e-6)
+            self.q_b_proj = nn.Linear(m.q_lora_rank, a.num_heads * qk, bias=False)
+        self.q_lora = m.q_lora_rank is not None
+        self.kv_a_proj_with_mqa = nn.Linear(h, m.kv_lora_rank + m.qk_rope_head_dim, bias=a.qkv_bias)
+        self.kv_a_layernorm = RMSNorm(m.kv_lora_rank, 1e-6)
+        self.kv_b_proj = nn.Linear(m.kv_lora_rank, a.num_heads * (m.qk_nope_head_dim + m.v_head_dim), bias=False)
+        self.o_proj = nn.Linear(a.num_heads * m.v_head_dim, h, bias=a.o_bias)
+        self.scale = softmax_scale(qk, a.rope)
+        self.interleave = interleave
+        self.cache: LatentCache | None = None
+        self.qkv_a: tuple | None = None  # fused [q_lora + R + r, hidden] weight and bias (fuse())
+
+    def fuse(self) -> None:
+        if self.q_lora:
+            self.qkv_a = _fuse(self.q_a_proj, self.kv_a_proj_with_mqa)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | None) -> torch.Tensor:
+        b, s, _ = x.shape
+        H, n, r = self.n_heads, self.nope, self.rope_dim
+        if self.qkv_a is not None:
+            q_a, kv_a = F.linear(x, *self.qkv_a).split([self.q_a_proj.weight.shape[0], self.rank + r], dim=-1)
+            q = self.q_b_proj(self.q_a_layernorm(q_a))
+        else:
+            q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x))) if self.q_lora else self.q_proj(x)
+            kv_a = self.kv_a_proj_with_mqa(x)
+        q = q.view(b, s, H, n + r).transpose(1, 2)  # [B, H, S, n + r]
+        q_nope, q_pe = q.split([n, r], dim=-1)
+        q_pe = rotate(q_pe, *rope, self.interleave)
+        c, k_pe = kv_a.split([self.rank, r], dim=-1)
+        c = self.kv_a_layernorm(c)  # [B, S, R]
+        k_pe = rotate(k_pe, *rope, self.interleave)  # [B, S, r]: one head shared by all
+        if start is None:
+            kv = self.kv_b_proj(c).view(b, s, H, n + self.v_dim).transpose(1, 2)
+            k_nope, v = kv.split([n, self.v_dim], dim=-1)
+            k = torch.cat((k_nope, k_pe.unsqueeze(1).expand(b, H, s, r)), dim=-1)
+            o = F.scaled_dot_product_attention(torch.cat((q_nope, q_pe), -1), k, v, is_causal=True, scale=self.scale)
+        else:
+            c_all, pe_all = self.cache.update(start, c, k_pe)  # [B, T, R], [B, T, r]
+            w = self.kv_b_proj.weight.view(H, n + self.v_dim, self.rank)
+            q_lat = q_nope @ w[:, :n]  # [B, H, S, R]: W_UK absorbed into the query
+            scores = q_lat @ c_all.unsqueeze(1).transpose(-1, -2) + q_pe @ pe_all.unsqueeze(1).transpose(-1, -2)
+            scores = scores * self.scale  # [B, H, S, T]
+            mask = _causal_mask(start, s, c_all.shape[1], x.device)
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            p = torch.softmax(scores.float(), dim=-1).to(x.dtype)
+            o = (p @ c_all.unsqueeze(1)) @ w[:, n:].transpose(1, 2)  # [B, H, S, v]: W_UV absorbed on the way out
+        return self.o_proj(o.transpose(1, 2).reshape(b, s, H * self.v_dim))
+
+
+class Router(nn.Module):
+    """DeepSeek-V3 routing: sigmoid scores; choice by score + e_score_correction_bias, limited to the topk_group
+    groups with the best sum of their top-2; weights are the unbiased scores, normalised, times the scaling."""
+
+    def __init__(self, a: ModelArch):
+        super().__init__()
+        moe = a.moe
+        self.weight = nn.Parameter(torch.zeros(moe.num_experts, a.hidden_size))
+        self.register_buffer("e_score_correction_bias", torch.zeros(moe.num_experts))
+        self.top_k, self.n_group, self.topk_group = moe.top_k, moe.n_group or 1, moe.topk_group or 1
+        self.norm, self.scaling = moe.norm_topk_prob, moe.routed_scaling_factor
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: [N, hidden] -> weights [N, k] (float32), expert ids [N, k]."""
+        scores = F.linear(x.float(), self.weight.float()).sigmoid()
+        choice = scores + self.e_score_correction_bias.float()
+        if self.topk_group < self.n_group:  # keep the topk_group groups with the best sum of their top-2
+            n, e = choice.shape
+            groups = choice.view(n, self.n_group, e // self.n_group).topk(2, dim=-1)[0].sum(-1)  # [N, groups]
+            keep = torch.zeros_like(groups).scatter_(1, groups.topk(self.topk_group, dim=-1)[1], 1.0)
+            keep = keep.unsqueeze(-1).expand(n, self.n_group, e // self.n_group).reshape(n, e).bool()
+            choice = choice.masked_fill(~keep, float("-inf"))
+        idx = choice.topk(self.top_k, dim=-1)[1]
+        w = scores.gather(1, idx)
+        if self.norm:
+            w = w / (w.sum(-1, keepdim=True) + 1e-20)
+        return w * self.scaling, idx
+
+
+class MoE(nn.Module):
+    def __init__(self, a: ModelArch):
+        super().__init__()
+        m = a.moe
+        self.gate = Router(a)
+        self.experts = nn.ModuleList(MLP(a.hidden_size, m.expert_intermediate_size) for _ in range(m.num_experts))
+        self.shared_experts = MLP(a.hidden_size, m.shared_intermediate_size) if m.shared_intermediate_size else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        flat = x.reshape(-1, shape[-1])  # [N, hidden]
+        w, idx = self.gate(flat)
+        w = w.to(flat.dtype)
+        out = self.shared_experts(flat) if self.shared_experts is not None else torch.zeros_like(flat)
+        if flat.shape[0] == 1:  # decode: one token, its top-k experts in turn
+            for j, e in enumerate(idx[0].tolist()):
+                out = out + self.experts[e](flat) * w[:, j : j + 1]
+            return out.view(shape)
+        for e in idx.unique().tolist():  # only the experts some token chose
+            rows, slot = (idx == e).nonzero(as_tuple=True)
+            out.index_add_(0, rows, self.experts[e](flat[rows]) * w[rows, slot, None])
+        return out.view(shape)
+
+
+class Block(nn.Module):
+    def __init__(self, a: ModelArch, i: int, interleave: bool):
+        super().__init__()
+        self.input_layernorm = RMSNorm(a.hidden_size, a.rms_norm_eps)
+        self.self_attn = MLAttention(a, interleave) if a.mla is not None else Attention(a)
+        self.post_attention_layernorm = RMSNorm(a.hidden_size, a.rms_norm_eps)
+        self.mlp = MoE(a) if a.is_moe_layer(i) else MLP(a.hidden_size, a.intermediate_size, a.mlp_bias)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | None) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), rope, start)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class SharedHead(nn.Module):
+    def __init__(self, a: ModelArch):
+        super().__init__()
+        self.norm = RMSNorm(a.hidden_size, a.rms_norm_eps)
+        self.head = nn.Linear(a.hidden_size, a.vocab_size, bias=False)
+
+
+class MTPLayer(Block):
+    """DeepSeek's MTP module at checkpoint index num_hidden_layers: enorm, hnorm, eh_proj over the concatenation
+    [enorm(Emb(t_{i+1})); hnorm(h_i)] (embedding first, as the checkpoint's eh_proj is laid out and as vLLM and
+    SGLang load it), one decoder block, and its own copies of the embedding and the output head."""
+
+    def __init__(self, a: ModelArch, i: int, interleave: bool):
+        super().__init__(a, i, interleave)
+        self.enorm = RMSNorm(a.hidden_size, a.rms_norm_eps)
+        self.hnorm = RMSNorm(a.hidden_size, a.rms_norm_eps)
+        self.eh_proj = nn.Linear(2 * a.hidden_size, a.hidden_size, bias=False)
+        self.shared_head = SharedHead(a)
+        self.embed_tokens = nn.Embedding(a.vocab_size, a.hidden_size)
+
+    def predict(self, hidden: torch.Tensor, next_tokens: torch.Tensor, rope: tuple, start: int | None):
+        """hidden: [B, S, hidden] the main model's final-normed states at positions p..p+S-1; next_tokens: [B, S]
+        the tokens at p+1..p+S -> logits [B, S, V] for the tokens at p+2..p+S+1, and the MTP states [B, S, h]."""
+        x = self.eh_proj(torch.cat((self.enorm(self.embed_tokens(next_tokens)), self.hnorm(hidden)), dim=-1))
+        x = Block.forward(self, x, rope, start)
+        return self.shared_head.head(self.shared_head.norm(x)), x
+
+
+class Decoder(nn.Module):
+    def __init__(self, a: ModelArch, interleave: bool, with_mtp: bool):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(a.vocab_size, a.hidden_size)
+        layers: list[nn.Module] = [Block(a, i, interleave) for i in range(a.num_layers)]
+        if with_mtp:
+            layers.append(MTPLayer(a, a.num_layers, interleave))
+        self.layers = nn.ModuleList(layers)
+        self.norm = RMSNorm(a.hidden_size, a.rms_norm_eps)
+
+
+class Transformer(nn.Module):
+    def __init__(self, a: ModelArch, rope_interleave: bool = True, with_mtp: bool | None = None):
+        super().__init__()
+        self.arch = a
+        mla = a.mla is not None
+        with_mtp = a.has_mtp if with_mtp is None else with_mtp
+        self.model = Decoder(a, rope_interleave and mla, with_mtp)
+        self.tied = a.tie_word_embeddings
+        if not self.tied:
+            self.lm_head = nn.Linear(a.hidden_size, a.vocab_size, bias=False)
+        self.rope_dim = a.mla.qk_rope_head_dim if mla else a.head_dim
+        self.interleave = rope_interleave and mla
+        self.reset_rotary()
+
+    def reset_rotary(self) -> None:
+        """(Re)build the cos/sin tables (after materialising a model built on the meta device)."""
+        device = self.model.embed_tokens.weight.device
+        device = None if device.type == "meta" else device
+        self.rotary = Rotary(self.arch.rope, self.rope_dim, self.arch.max_position_embeddings, self.interleave)
+        if device is not None:
+            self.rotary.to(device)
+
+    @property
+    def mtp(self) -> MTPLayer | None:
+        last = self.model.layers[-1]
+        return last if isinstance(last, MTPLayer) else None
+
+    def drop_mtp(self) -> None:
+        if self.mtp is not None:
+            del self.model.layers[-1]
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return F.linear(h, self.model.embed_tokens.weight) if self.tied else self.lm_head(h)
+
+    def setup_cache(self, batch: int, max_len: int, dtype: torch.dtype | None = None) -> None:
+        """Preallocate every layer's cache (the MTP layer's too) for `batch` sequences of `max_len` positions
+        (the caller includes room for k+1 verification tokens)."""
+        a = self.arch
+        p = next(self.parameters())
+        dtype = dtype or p.dtype
+        if max_len > a.max_position_embeddings:
+            raise ValueError(f"cache of {max_len} positions exceeds the model's {a.max_position_embeddings}")
+        for layer in self.model.layers:
+            attn = layer.self_attn
+            if a.mla is not None:
+                attn.cache = LatentCache(batch, max_len, a.mla.kv_lora_rank, a.mla.qk_rope_head_dim, dtype, p.device)
+            else:
+                attn.cache = KVCache(batch, max_len, a.num_kv_heads, a.head_dim, dtype, p.device)
+
+    def forward(self, tokens: torch.Tensor, start: int | None = None, return_hidden: bool = False,
+                last_only: bool = False):  # fmt: skip
+        """tokens: [B, S] -> logits [B, S, V] ([B, 1, V] with last_only), and the final-normed states [B, S, h]
+        with return_hidden (what the MTP module reads)."""
+        x = self.model.embed_tokens(tokens)
+        rope = self.rotary.tables(start or 0, tokens.shape[1], x.dtype)
+        for layer in self.model.layers[: self.arch.num_layers]:
+            x = layer(x, rope, start)
+        h = self.model.norm(x)
+        logits = self.head(h[:, -1:] if last_only else h)
+        return (logits, h) if return_hidden else logits
+
+    def mtp_forward(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int | None = None):
+        """The MTP module's prediction (MTPLayer.predict) with its own cache at positions start.."""
+        if self.mtp is None:
+            raise ValueError(f"{self.arch.name} has no MTP layer loaded")
+        rope = self.rotary.tables(start or 0, next_tokens.shape[1], hidden.dtype)
+        return self.mtp.predict(hidden, next_tokens, rope, start)
+
+    def fuse(self) -> Transformer:
+        """Fuse same-input weights for inference (MLP.fuse, MLAttention.fuse); returns self."""
+        for mod in self.modules():
+            if isinstance(mod, (MLP, MLAttention, Attention)):
+                mod.fuse()
+        return self
+
+
+@torch.no_grad()
+def init_weights(model: Transformer, std: float = 0.02, seed: int | None = None) -> Transformer:
+    """Random initialisation for training from scratch (and random-weight tests): normal(0, std) weights, zero
+    biases, unit norms, zero router bias correction (GPT-2 / DeepSeek style)."""
+    g = torch.Generator().manual_seed(seed) if seed is not None else None
+    for name, p in model.named_parameters():
+        if name.endswith("bias"):
+            p.zero_()
+        elif "norm" in name.rsplit(".", 1)[0].rsplit(".", 1)[-1]:
+            p.fill_(1.0)
+        else:
+            p.copy_(torch.randn(p.shape, generator=g) * std)
+    return model
