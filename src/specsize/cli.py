@@ -369,6 +369,88 @@ def validate(files, as_json):
 
 
 @cli.command()
+@click.argument("prompt", required=False)
+@click.option(
+    "--model",
+    "-m",
+    "model",
+    default="tiny-r1",
+    show_default=True,
+    help="A local model directory (HF layout), ORG/NAME in the local HF cache, or a bundled model.",
+)
+@click.option(
+    "--method",
+    default="auto",
+    show_default=True,
+    help="mtp | draft | ngram | none (auto: mtp when the model has an MTP layer, draft with --draft).",
+)
+@click.option("--draft", default=None, help="Draft model directory for --method draft (same tokenizer).")
+@click.option(
+    "-k",
+    "--num-speculative-tokens",
+    "k",
+    type=int,
+    default=None,
+    help="Draft tokens per round [mtp 2, draft 4, ngram 4].",
+)
+@click.option("--adaptive-k", is_flag=True, help="Raise k after fully accepted rounds, lower it after rejections.")
+@click.option("--temperature", type=float, default=0.0, show_default=True, help="0 means greedy.")
+@click.option("--top-p", type=float, default=1.0, show_default=True)
+@click.option("--top-k", type=int, default=0, show_default=True, help="0: off.")
+@click.option("--seed", type=int, default=None, help="Seed for sampling (reproducible output).")
+@click.option("--max-new-tokens", type=int, default=256, show_default=True)
+@click.option("--chat", is_flag=True, help="Wrap the prompt in the model's chat template.")
+@click.option("--stop", multiple=True, help="Stop string (repeatable).")
+@click.option(
+    "--file", "prompt_file", type=click.Path(dir_okay=False), default=None, help="Read the prompt from a file."
+)
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print {text, token_ids, finish_reason, stats} at the end.")
+def generate(prompt, model, method, draft, k, adaptive_k, temperature, top_p, top_k, seed, max_new_tokens, chat,
+             stop, prompt_file, dtype, as_json):  # fmt: skip
+    """Generate text with lossless speculative decoding (MTP, a draft model, n-gram lookup, or none),
+    streaming to the terminal, with the acceptance statistics at the end.
+
+    The prompt comes from PROMPT, --file, or standard input.
+
+    \b
+    Examples:
+      specsize generate "12 + 35 = ?" --chat
+      specsize generate --model ./my-r1-distill --method ngram -k 6 --file article.txt
+      specsize generate --model ./qwen-7b --method draft --draft ./qwen-1.5b --temperature 0.6 --seed 1
+    """
+    from specsize.engine.run import Request, run, stats_line
+    from specsize.engine.sampling import SamplingParams
+    from specsize.errors import SpecsizeError
+
+    if prompt is None and prompt_file:
+        try:
+            with open(prompt_file, encoding="utf-8") as f:
+                prompt = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise SpecsizeError(f"{prompt_file}: cannot read the prompt ({e})") from None
+    elif prompt is None and not sys.stdin.isatty():
+        prompt = sys.stdin.read()
+    if not prompt:
+        raise SpecsizeError("no prompt: give it as an argument, with --file, or on standard input")
+    req = Request(model, prompt, method, draft, k, SamplingParams(temperature, top_k, top_p), seed, max_new_tokens,
+                  chat, tuple(stop), adaptive_k, dtype)  # fmt: skip
+
+    def stream(text: str) -> None:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+
+    result = run(req, None if as_json else stream)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo()
+        click.echo(stats_line(result), err=True)
+    if result.generation.finish_reason == "interrupted":
+        sys.exit(130)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def hw(as_json):
     """Detect this machine: CPU, RAM, GPUs (NVML, else torch.cuda, else none), Apple silicon,

@@ -157,3 +157,23 @@ def router_fp32(model: Transformer) -> None:
     for name, mod in model.named_modules():
         if name.endswith("mlp.gate") and hasattr(mod, "e_score_correction_bias"):
             mod.float()
+
+
+def find_model_dir(spec: str) -> Path:
+    """A model directory with weights: a path, a models--ORG--NAME cache directory or ORG/NAME in the local
+    Hugging Face cache (resolve.find_config_file), or a bundled model's name (specsize.assets)."""
+    from specsize.assets import bundled_model_dir
+    from specsize.errors import ConfigError
+    from specsize.resolve import find_config_file
+
+    bundled = bundled_model_dir(spec)
+    if bundled is not None:
+        return bundled
+    try:
+        f = find_config_file(spec)
+    except ConfigError as e:
+        raise EngineError(str(e)) from None
+    if f is None:
+        raise EngineError(f"{spec}: no model directory with weights there (give a local Hugging Face model "
+                          "directory; catalog names without weights can be planned, not run)")  # fmt: skip
+    return f.parent
