@@ -47,7 +47,7 @@ def ours(model: Transformer, prompt: torch.Tensor, n: int) -> tuple[list[int], f
 def theirs(model, prompt: torch.Tensor, n: int) -> tuple[list[int], float]:
     t0 = time.perf_counter()
     g = model.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
-    return g[0, prompt.shape[1]:].tolist(), time.perf_counter() - t0
+    return g[0, prompt.shape[1] :].tolist(), time.perf_counter() - t0
 
 
 def main() -> None:
@@ -71,8 +71,10 @@ def main() -> None:
         a_tok, a_t = min((ours(m, prompt, args.tokens) for _ in range(3)), key=lambda r: r[1])
         b_tok, b_t = min((theirs(hf, prompt, args.tokens) for _ in range(3)), key=lambda r: r[1])
         same = "identical" if a_tok == b_tok else "DIFFERENT"
-        print(f"{name}: specsize {args.tokens / a_t:,.0f} tok/s, transformers {args.tokens / b_t:,.0f} tok/s, "
-              f"ratio {b_t / a_t:.2f}x (best of 3; greedy outputs {same})")
+        print(
+            f"{name}: specsize {args.tokens / a_t:,.0f} tok/s, transformers {args.tokens / b_t:,.0f} tok/s, "
+            f"ratio {b_t / a_t:.2f}x (best of 3; greedy outputs {same})"
+        )
 
 
 if __name__ == "__main__":

@@ -258,6 +258,12 @@ def fit(
 @click.option("--acceptance", default=None,
               help="Per-position acceptance rates, comma-separated (e.g. 0.85,0.72); later positions extend the last "
                    "[default: the method's documented default, see --explain].")  # fmt: skip
+@click.option(
+    "--calibration",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A `specsize bench --out` bench.json: use its measured acceptance per position.",
+)
 @click.option("--repeat-fraction", type=float, default=None,
               help="n-gram: share of the output that repeats the input, 0..1 [0.3].")  # fmt: skip
 @click.option("--inter-node", default=None, help="Link between nodes (ib-ndr, roce-400g, eth-100g, ...).")
@@ -271,8 +277,8 @@ def fit(
 @click.option("--explain", is_flag=True, help="Every step-time and memory term, and every constant with its source.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurrency, spec, draft_tp, engine, gpus,
-         ram_gb, sockets, offload_experts, acceptance, repeat_fraction, inter_node, cuda_graphs, plot_file, explain,
-         as_json):  # fmt: skip
+         ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, cuda_graphs, plot_file,
+         explain, as_json):  # fmt: skip
     """How fast MODEL goes and on what: for each GPU type, the minimum and a recommended layout, nodes and
     network, memory per GPU, TTFT, TPOT, tokens/s per user and per GPU, with and without speculative decoding,
     the best k, the break-even concurrency and the MoE penalty; the speedup-vs-concurrency curve; and the
@@ -317,6 +323,10 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
             msg = f"--acceptance {acceptance!r}: give comma-separated numbers in (0, 1], e.g. 0.85,0.7"
             raise PlanError(msg) from None
         sp = replace(sp, acceptance=rates)
+    elif calibration and sp.enabled:
+        from specsize.calibration import measured_acceptance
+
+        sp = replace(sp, acceptance=measured_acceptance(calibration, sp.method, sp.k))
     rf = NGRAM_REPEAT_FRACTION if repeat_fraction is None else repeat_fraction
     if not 0 < rf <= 1:
         raise PlanError(f"--repeat-fraction must be in (0, 1], got {rf}")
@@ -399,7 +409,11 @@ def validate(files, as_json):
 @click.option("--top-k", type=int, default=0, show_default=True, help="0: off.")
 @click.option("--seed", type=int, default=None, help="Seed for sampling (reproducible output).")
 @click.option("--max-new-tokens", type=int, default=256, show_default=True)
-@click.option("--chat", is_flag=True, help="Wrap the prompt in the model's chat template.")
+@click.option(
+    "--chat/--raw",
+    default=None,
+    help="Wrap the prompt in the model's chat template (default when the tokenizer has one) or not.",
+)
 @click.option("--stop", multiple=True, help="Stop string (repeatable).")
 @click.option(
     "--file", "prompt_file", type=click.Path(dir_okay=False), default=None, help="Read the prompt from a file."
@@ -415,7 +429,7 @@ def generate(prompt, model, method, draft, k, adaptive_k, temperature, top_p, to
 
     \b
     Examples:
-      specsize generate "12 + 35 = ?" --chat
+      specsize generate "How many r are in strawberry?"
       specsize generate --model ./my-r1-distill --method ngram -k 6 --file article.txt
       specsize generate --model ./qwen-7b --method draft --draft ./qwen-1.5b --temperature 0.6 --seed 1
     """
@@ -445,8 +459,64 @@ def generate(prompt, model, method, draft, k, adaptive_k, temperature, top_p, to
         emit_json(result.to_json())
     else:
         click.echo()
+        sys.stdout.flush()
         click.echo(stats_line(result), err=True)
     if result.generation.finish_reason == "interrupted":
+        sys.exit(130)
+
+
+@cli.command()
+@click.option("--model", "-m", default="tiny-r1", show_default=True, help="Target model directory or bundled name.")
+@click.option("--draft", default=None, help="Draft model for --method draft [tiny-r1-draft for tiny-r1].")
+@click.option("--method", "methods", multiple=True, help="mtp | draft | ngram (repeatable) [all that apply]; "
+              "plain decoding is always measured as the baseline.")  # fmt: skip
+@click.option("-k", "ks", type=int, multiple=True, help="Draft tokens per round (repeatable) [1 2 3 4].")
+@click.option(
+    "--prompts",
+    "prompts_file",
+    default=None,
+    help='JSONL prompts: Spec-Bench question.jsonl or {"prompt", "category"} lines [tiny-r1 test split].',
+)
+@click.option("--max-prompts", type=int, default=14, show_default=True)
+@click.option("--max-new-tokens", type=int, default=128, show_default=True)
+@click.option("--repeats", type=int, default=3, show_default=True, help="Measured runs per configuration.")
+@click.option("--no-peers", is_flag=True, help="Skip the transformers comparison.")
+@click.option("--no-steps", is_flag=True, help="Skip the step-time curve (and so the predicted speedups).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Write bench.json and bench.csv here.")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None, help="Write PNG plots here.")
+@click.option("--threads", type=int, default=None, help="torch threads [torch's default].")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
+def bench(model, draft, methods, ks, prompts_file, max_prompts, max_new_tokens, repeats, no_peers, no_steps, out,
+          plot_dir, threads, as_json):  # fmt: skip
+    """Measure speculative decoding on this machine: tokens/s and speedup over plain decoding for each method
+    and k, acceptance per position, draft vs verify time, the step-time curve T(n), the planner's predicted
+    speedup from those measurements, and the same target and draft through transformers.
+
+    \b
+    Examples:
+      specsize bench
+      specsize bench --method mtp -k 1 -k 2 -k 3 --out results/ --plot results/
+      specsize bench --model ./my-target --draft ./my-draft --method draft --prompts question.jsonl
+    """
+    from pathlib import Path
+
+    from specsize.bench.run import BenchOptions, run_bench
+    from specsize.render import bench_tables
+
+    o = BenchOptions(model=model, draft=draft, ks=tuple(ks) or (1, 2, 3, 4), prompts_file=prompts_file,
+                     max_prompts=max_prompts, max_new_tokens=max_new_tokens, repeats=repeats, steps=not no_steps,
+                     peers=not no_peers, out=Path(out) if out else None, plot=Path(plot_dir) if plot_dir else None,
+                     threads=threads)  # fmt: skip
+    if methods:
+        o.methods = tuple(methods)
+    elif draft is None and model != "tiny-r1":
+        o.methods = ("mtp", "ngram")
+    report = run_bench(o, progress=None if as_json else lambda msg: click.echo(f"... {msg}", err=True))
+    if as_json:
+        emit_json(report)
+    else:
+        bench_tables(report)
+    if report["interrupted"]:
         sys.exit(130)
 
 

@@ -257,3 +257,48 @@ def validate_table(outcomes: list[dict[str, Any]], summary: dict[str, Any]) -> N
     console.print(f"{summary['passed']} passed, {summary['failed']} failed; median |error| "
                   f"{'-' if med is None else f'{med:.1%}'}, performance cases "
                   f"{'-' if perf is None else f'{perf:.1%}'}")  # fmt: skip
+
+
+def bench_tables(r: dict[str, Any]) -> None:
+    b = r["baseline"]
+    s = r["settings"]
+    console.print(f"[bold]{r['model']}[/bold] on {r['machine']['cpu']} ({r['machine']['threads']} threads), "
+                  f"{r['prompts']['count']} prompts ({r['prompts']['source']}), {s['max_new_tokens']} new tokens, "
+                  f"greedy, median of {s['repeats']} runs")  # fmt: skip
+    if b:
+        console.print(f"plain decoding: {b['tokens_per_s']['median']:,.1f} tok/s "
+                      f"(runs {b['tokens_per_s']['min']:,.1f}-{b['tokens_per_s']['max']:,.1f})")  # fmt: skip
+    t = Table(title="speculative decoding vs plain, same prompts", box=box.SIMPLE_HEAD, pad_edge=False)
+    for c in ("method", "k", "tok/s", "spread", "speedup", "predicted", "error", "E[L]", "accept per pos",
+              "draft s", "verify s", "same out"):  # fmt: skip
+        t.add_column(c, justify="left" if c in ("method", "accept per pos") else "right", no_wrap=True)
+    for c in r["configs"]:
+        tps = c["tokens_per_s"]
+        pred, err = c.get("predicted_speedup"), c.get("prediction_error")
+        t.add_row(c["method"], str(c["k"]), f"{tps['median']:,.1f}", f"{tps['min']:,.0f}-{tps['max']:,.0f}",
+                  f"{c['speedup']:.2f}x", "-" if pred is None else f"{pred:.2f}x",
+                  "-" if err is None else f"{err:+.0%}", f"{c['mean_acceptance_length']:.2f}",
+                  " ".join(f"{a:.2f}" for a in c["acceptance_per_position"]), f"{c['draft_time_s']:.2f}",
+                  f"{c['verify_time_s']:.2f}", "yes" if c["outputs_identical"] else "[red]NO[/red]")  # fmt: skip
+    console.print(t)
+    if r.get("step_times"):
+        st = r["step_times"]
+        e = Table(title="step time T(n), ms (one forward over n tokens at a 64-token context)", box=box.SIMPLE_HEAD)
+        e.add_column("n", justify="right")
+        for name in st:
+            e.add_column(name, justify="right")
+        for i in range(len(st["target"])):
+            e.add_row(str(i + 1), *(f"{st[name][i] * 1e3:.2f}" for name in st))
+        console.print(e)
+    if r.get("peers"):
+        p = Table(title=f"specsize vs transformers {r['peers']['transformers']} (end to end, same prompts)",
+                  box=box.SIMPLE_HEAD)  # fmt: skip
+        for c in ("method", "k", "specsize tok/s", "transformers tok/s", "ratio", "identical outputs"):
+            p.add_column(c, justify="left" if c == "method" else "right")
+        for row in r["peers"]["rows"]:
+            p.add_row(row["method"], str(row["k"]), f"{row['specsize_tokens_per_s']:,.1f}",
+                      f"{row['transformers_tokens_per_s']:,.1f}", f"{row['ratio']:.2f}x",
+                      f"{row['same_outputs']}/{row['prompts']}")  # fmt: skip
+        console.print(p)
+    if r.get("interrupted"):
+        console.print("[yellow]interrupted: the results above are those measured so far[/yellow]")

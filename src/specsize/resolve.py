@@ -1,5 +1,5 @@
-"""Find a model's config.json, offline: a catalog name, a config.json path, a model directory,
-or a repository in the local Hugging Face cache (ORG/NAME or a models--ORG--NAME directory)."""
+"""Find a model's config.json, offline: a catalog name, a bundled model (tiny-r1, tiny-r1-draft), a config.json
+path, a model directory, or a repository in the local Hugging Face cache (ORG/NAME or models--ORG--NAME)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,11 @@ def load_model(spec: str) -> ModelArch:
     entry = catalog.find_model(spec)
     if entry is not None:
         return parse_config(entry["config"], name=entry["name"], source=entry["source"])
+    from specsize.assets import bundled_model_dir
+
+    bundled = bundled_model_dir(spec)
+    if bundled is not None:
+        return parse_config(read_json(bundled / "config.json"), name=spec, source=f"bundled model {spec}")
     path = find_config_file(spec)
     looks_like_path = spec.startswith((".", "/", "~")) or spec.endswith(".json") or spec.count("/") > 1
     if path is None and looks_like_path:

@@ -43,6 +43,21 @@ class SpecStats:
         for i in range(num_accepted_tokens):
             self.num_accepted_tokens_per_pos[i] += 1
 
+    def add(self, other: SpecStats) -> None:
+        """Accumulate another generation's counters and times (a benchmark over many prompts)."""
+        self.num_drafts += other.num_drafts
+        self.num_draft_tokens += other.num_draft_tokens
+        self.num_accepted_tokens += other.num_accepted_tokens
+        for i, n in enumerate(other.num_accepted_tokens_per_pos):
+            if i == len(self.num_accepted_tokens_per_pos):
+                self.num_accepted_tokens_per_pos.append(0)
+            self.num_accepted_tokens_per_pos[i] += n
+        self.num_rounds += other.num_rounds
+        self.num_generated_tokens += other.num_generated_tokens
+        self.prefill_time += other.prefill_time
+        self.draft_time += other.draft_time
+        self.verify_time += other.verify_time
+
     @property
     def draft_acceptance_rate(self) -> float:
         return self.num_accepted_tokens / self.num_draft_tokens if self.num_draft_tokens else 0.0

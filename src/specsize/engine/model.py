@@ -242,6 +242,8 @@ class MoE(nn.Module):
         shape = x.shape
         flat = x.reshape(-1, shape[-1])  # [N, hidden]
         w, idx = self.gate(flat)
+        if self.training:  # tokens per expert, for the aux-loss-free balancing of train/trainer.py
+            self.load = torch.bincount(idx.flatten(), minlength=len(self.experts))
         w = w.to(flat.dtype)
         out = self.shared_experts(flat) if self.shared_experts is not None else torch.zeros_like(flat)
         if flat.shape[0] == 1:  # decode: one token, its top-k experts in turn

@@ -30,7 +30,7 @@ class Request:
     params: SamplingParams = field(default_factory=SamplingParams)
     seed: int | None = None
     max_new_tokens: int = 256
-    chat: bool = False
+    chat: bool | None = None  # None: the chat template when the tokenizer has one
     stop: tuple[str, ...] = ()
     adaptive: bool = False
     dtype: str = "float32"
@@ -76,8 +76,9 @@ def run(req: Request, on_text: Callable[[str], None] | None = None) -> Result:
     target = load_model(root, dtype=dtype).model.fuse()
     tok = Tokenizer.from_dir(root)
     method = resolve_method(req, target)
-    text = tok.apply_chat_template([{"role": "user", "content": req.prompt}]) if req.chat else req.prompt
-    ids = tok.encode(text, add_special=not req.chat)
+    chat = bool(tok.chat_template) if req.chat is None else req.chat
+    text = tok.apply_chat_template([{"role": "user", "content": req.prompt}]) if chat else req.prompt
+    ids = tok.encode(text, add_special=not chat)
     if not ids:
         raise EngineError("the prompt is empty")
     limit = target.arch.max_position_embeddings

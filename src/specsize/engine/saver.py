@@ -22,7 +22,7 @@ def checkpoint_tensors(
     """The state dict under HF names (tied heads omitted, as HF saves them), FP8-quantised where R1 is."""
     out: dict[str, torch.Tensor] = {}
     for key, t in model.state_dict().items():
-        t = t.detach().cpu()
+        t = t.detach().cpu().clone()  # own storage: tied tensors (MTP copies of the embedding/head) are saved apart
         if fp8 and fp8_eligible(key, t):
             q, s = quantize(t)
             out[key], out[key.removesuffix("weight") + "weight_scale_inv"] = q, s

@@ -1,0 +1,1 @@
+"""`specsize bench`: measure speculative decoding on this machine and compare with the planner and the peers."""

@@ -1,0 +1,73 @@
+"""Prompt sets for `specsize bench`: the bundled tiny-r1 test split by default, or a JSONL file, either
+Spec-Bench's question.jsonl ({"question_id", "category", "turns": [...]}: the first turn is used) or lines of
+{"prompt": ..., "category": ...} (category optional)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from specsize.errors import SpecsizeError
+
+
+@dataclass(frozen=True)
+class BenchPrompt:
+    id: str
+    category: str
+    text: str  # the user's message (the chat template is applied by the runner when the model has one)
+
+
+def default_prompts(n: int, seed: int = 0) -> list[BenchPrompt]:
+    """Held-out prompts of the tiny-r1 corpus (its test split), spread over the task families."""
+    from specsize.train.corpus import splits
+
+    test = splits(30000, seed)["test"]
+    by_family: dict[str, list] = {}
+    for ex in test:
+        by_family.setdefault(ex.family, []).append(ex)
+    out, i = [], 0
+    while len(out) < n and any(i < len(v) for v in by_family.values()):
+        for fam in sorted(by_family):
+            if i < len(by_family[fam]) and len(out) < n:
+                ex = by_family[fam][i]
+                out.append(BenchPrompt(f"{fam}-{i}", fam, ex.question))
+        i += 1
+    return out
+
+
+def load_prompts(path: str | Path, limit: int | None = None) -> list[BenchPrompt]:
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise SpecsizeError(f"{p}: no such prompt file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecsizeError(f"{p}: cannot read it ({e})") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SpecsizeError(f"{p}:{n}: not a JSON object ({e.msg}); expected JSONL") from None
+        if not isinstance(row, dict):
+            raise SpecsizeError(f"{p}:{n}: expected a JSON object per line")
+        if "turns" in row:
+            turns = row["turns"]
+            if not isinstance(turns, list) or not turns or not isinstance(turns[0], str):
+                raise SpecsizeError(f"{p}:{n}: 'turns' must be a non-empty list of strings (Spec-Bench format)")
+            text = turns[0]
+        elif isinstance(row.get("prompt"), str):
+            text = row["prompt"]
+        else:
+            raise SpecsizeError(f"{p}:{n}: needs 'turns' (Spec-Bench) or 'prompt'")
+        if not text.strip():
+            raise SpecsizeError(f"{p}:{n}: empty prompt")
+        out.append(BenchPrompt(str(row.get("question_id", n)), str(row.get("category", "all")), text))
+        if limit and len(out) >= limit:
+            break
+    if not out:
+        raise SpecsizeError(f"{p}: no prompts in it")
+    return out

@@ -1,0 +1,155 @@
+"""Bench results as JSON (a stable shape), CSV, rich tables and PNG plots."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+from typing import Any
+
+from specsize.bench.runner import ConfigResult, predicted_speedup
+
+
+def conditional_rates(per_pos: list[int], drafts: int) -> list[float]:
+    """alpha_i = P(draft i accepted | drafts before it accepted), from the per-position counters."""
+    rates, prev = [], drafts
+    for n in per_pos:
+        rates.append(n / prev if prev else 0.0)
+        prev = n
+    return rates
+
+
+def config_json(res: ConfigResult, base: ConfigResult, steps: dict[str, list[float]] | None) -> dict[str, Any]:
+    s = res.stats
+    rates = res.rates
+    row: dict[str, Any] = {
+        "method": res.method, "k": res.k,
+        "tokens_per_s": {"median": res.tokens_per_s, "min": min(rates), "max": max(rates), "runs": rates},
+        "speedup": res.tokens_per_s / base.tokens_per_s if base.tokens_per_s else None,
+        "e2e_tokens_per_s": statistics.median(r.e2e_tokens_per_s for r in res.runs),
+        "outputs_identical": res.runs[-1].outputs == base.runs[-1].outputs,
+        "num_drafts": s.num_drafts, "num_draft_tokens": s.num_draft_tokens,
+        "num_accepted_tokens": s.num_accepted_tokens, "num_accepted_tokens_per_pos": s.num_accepted_tokens_per_pos,
+        "acceptance_per_position": [n / s.num_drafts for n in s.num_accepted_tokens_per_pos] if s.num_drafts else [],
+        "conditional_acceptance": conditional_rates(s.num_accepted_tokens_per_pos, s.num_drafts),
+        "draft_acceptance_rate": s.draft_acceptance_rate, "mean_acceptance_length": s.mean_acceptance_length,
+        "draft_time_s": s.draft_time, "verify_time_s": s.verify_time,
+        "by_category": {},
+    }  # fmt: skip
+    last, base_last = res.runs[-1], base.runs[-1]
+    for cat, (n, t) in last.by_category.items():
+        bn, bt = base_last.by_category.get(cat, (0, 0))
+        rate, brate = (n / t if t else 0.0), (bn / bt if bt else 0.0)
+        row["by_category"][cat] = {"tokens_per_s": rate, "speedup": rate / brate if brate else None}
+    if steps and res.method != "none" and res.k < len(steps["target"]):
+        base_run = base.runs[-1]
+        plain_tpot = base_run.decode_time / base_run.tokens if base_run.tokens else 0.0
+        overhead = max(plain_tpot - steps["target"][0], 0.0)  # the loop's own cost per round, measured
+        pred = predicted_speedup(res.method, res.k, row["conditional_acceptance"], steps["target"],
+                                 steps.get(res.method), overhead)  # fmt: skip
+        row["predicted_speedup"] = pred
+        row["prediction_error"] = (pred - row["speedup"]) / row["speedup"] if row["speedup"] else None
+    return row
+
+
+def bench_json(meta: dict[str, Any], results: list[ConfigResult], steps: dict[str, list[float]] | None,
+               peers: dict | None, interrupted: bool) -> dict[str, Any]:  # fmt: skip
+    base = results[0] if results else None
+    configs = [config_json(r, base, steps) for r in results[1:]] if base else []
+    out = {**meta, "baseline": None, "configs": configs, "step_times": steps, "peers": None,
+           "interrupted": interrupted}  # fmt: skip
+    if base:
+        out["baseline"] = {"tokens_per_s": {"median": base.tokens_per_s, "min": min(base.rates),
+                                            "max": max(base.rates), "runs": base.rates},
+                           "e2e_tokens_per_s": statistics.median(r.e2e_tokens_per_s for r in base.runs)}  # fmt: skip
+    if peers and base:
+        ours = {"none": out["baseline"]["e2e_tokens_per_s"]}
+        ours_out = {"none": base.runs[-1].outputs}
+        for r in results[1:]:
+            if r.k == peers["k"] and r.method in ("draft", "ngram"):
+                ours[r.method] = statistics.median(x.e2e_tokens_per_s for x in r.runs)
+                ours_out[r.method] = r.runs[-1].outputs
+        rows = []
+        for mode in ("none", "draft", "ngram"):
+            if mode in peers and mode in ours:
+                theirs = peers[mode]["tokens_per_s"]
+                rows.append({"method": mode, "k": 0 if mode == "none" else peers["k"],
+                             "specsize_tokens_per_s": ours[mode], "transformers_tokens_per_s": theirs,
+                             "ratio": ours[mode] / theirs if theirs else None,
+                             "same_outputs": sum(a == b for a, b in zip(peers[mode]["outputs"], ours_out[mode],
+                                                                          strict=False)),
+                             "prompts": len(ours_out[mode])})  # fmt: skip
+        out["peers"] = {"transformers": peers["version"], "rows": rows}
+    return out
+
+
+CSV_FIELDS = ("method", "k", "tokens_per_s", "tokens_per_s_min", "tokens_per_s_max", "speedup", "predicted_speedup",
+              "prediction_error", "mean_acceptance_length", "draft_acceptance_rate", "acceptance_per_position",
+              "draft_time_s", "verify_time_s", "outputs_identical")  # fmt: skip
+
+
+def write_csv(report: dict[str, Any], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        for c in report["configs"]:
+            w.writerow({"method": c["method"], "k": c["k"], "tokens_per_s": c["tokens_per_s"]["median"],
+                        "tokens_per_s_min": c["tokens_per_s"]["min"], "tokens_per_s_max": c["tokens_per_s"]["max"],
+                        "speedup": c["speedup"], "predicted_speedup": c.get("predicted_speedup"),
+                        "prediction_error": c.get("prediction_error"),
+                        "mean_acceptance_length": c["mean_acceptance_length"],
+                        "draft_acceptance_rate": c["draft_acceptance_rate"],
+                        "acceptance_per_position": " ".join(f"{a:.3f}" for a in c["acceptance_per_position"]),
+                        "draft_time_s": c["draft_time_s"], "verify_time_s": c["verify_time_s"],
+                        "outputs_identical": c["outputs_identical"]})  # fmt: skip
+
+
+def best_per_method(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    best: dict[str, dict[str, Any]] = {}
+    for c in report["configs"]:
+        if c["speedup"] is not None and (c["method"] not in best or c["speedup"] > best[c["method"]]["speedup"]):
+            best[c["method"]] = c
+    return best
+
+
+def write_plots(report: dict[str, Any], folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method in sorted({c["method"] for c in report["configs"]}):
+        cs = sorted((c for c in report["configs"] if c["method"] == method), key=lambda c: c["k"])
+        ax.plot([c["k"] for c in cs], [c["speedup"] for c in cs], marker="o", label=f"{method} measured")
+        if all("predicted_speedup" in c for c in cs):
+            ax.plot(
+                [c["k"] for c in cs], [c["predicted_speedup"] for c in cs], linestyle="--", label=f"{method} predicted"
+            )
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set_xlabel("k (draft tokens per round)")
+    ax.set_ylabel("speedup over plain decoding")
+    ax.set_title(f"{report['model']}: speedup vs k")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(folder / "speedup_vs_k.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, c in best_per_method(report).items():
+        ax.plot(range(1, len(c["acceptance_per_position"]) + 1), c["acceptance_per_position"], marker="o",
+                label=f"{method} k={c['k']}")  # fmt: skip
+    ax.set_xlabel("draft position")
+    ax.set_ylabel("P(accepted)")
+    ax.set_ylim(0, 1)
+    ax.set_title("acceptance per position (best k per method)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(folder / "acceptance_per_position.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,132 @@
+"""`specsize bench` as a library: load, measure, time steps, run the peers, close the loop, write the outputs.
+Results are written after every configuration, so an interrupted bench keeps what it measured."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from specsize.bench.prompts import BenchPrompt, default_prompts, load_prompts
+from specsize.bench.report import bench_json, write_csv, write_plots
+from specsize.bench.runner import ConfigResult, measure, mtp_forward, step_times, target_forward
+from specsize.engine.loader import EngineError, find_model_dir, load_model
+from specsize.engine.tokenizer import Tokenizer
+
+BENCH_METHODS = ("none", "mtp", "draft", "ngram")
+
+
+@dataclass
+class BenchOptions:
+    model: str = "tiny-r1"
+    draft: str | None = None  # default: tiny-r1-draft for tiny-r1
+    methods: tuple[str, ...] = ("mtp", "draft", "ngram")
+    ks: tuple[int, ...] = (1, 2, 3, 4)
+    prompts_file: str | None = None
+    max_prompts: int = 14
+    max_new_tokens: int = 128
+    repeats: int = 3
+    warmup: int = 1
+    steps: bool = True
+    peers: bool = True
+    out: Path | None = None
+    plot: Path | None = None
+    threads: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _check(o: BenchOptions) -> None:
+    for m in o.methods:
+        if m not in BENCH_METHODS:
+            raise EngineError(f"unknown method {m!r}; choose from: {', '.join(BENCH_METHODS)}")
+    if any(k < 1 for k in o.ks):
+        raise EngineError(f"-k values must be >= 1, got {sorted(o.ks)}")
+    if o.repeats < 1 or o.max_prompts < 1 or o.max_new_tokens < 2:
+        raise EngineError("--repeats and --max-prompts must be >= 1, --max-new-tokens >= 2")
+
+
+def run_bench(o: BenchOptions, progress=None) -> dict[str, Any]:
+    _check(o)
+    if o.threads:
+        torch.set_num_threads(o.threads)
+    root = find_model_dir(o.model)
+    target = load_model(root).model.fuse()
+    tok = Tokenizer.from_dir(root)
+    draft_name = o.draft or ("tiny-r1-draft" if o.model == "tiny-r1" and "draft" in o.methods else None)
+    draft = droot = None
+    if "draft" in o.methods:
+        if draft_name is None:
+            raise EngineError("--method draft needs --draft DIR (a smaller model with the same tokenizer)")
+        droot = find_model_dir(draft_name)
+        draft = load_model(droot, mtp=False).model.fuse()
+        if Tokenizer.from_dir(droot).tok.get_vocab() != tok.tok.get_vocab():
+            raise EngineError(f"{droot}: the draft's tokenizer differs from the target's; it cannot serve it")
+        if abs(draft.arch.vocab_size - target.arch.vocab_size) > 256:
+            raise EngineError(f"{droot}: the draft's vocabulary ({draft.arch.vocab_size:,}) is not the target's")
+    if "mtp" in o.methods and target.mtp is None:
+        raise EngineError(f"{root}: no MTP layer in this checkpoint; drop --method mtp")
+    prompts: list[BenchPrompt] = (load_prompts(o.prompts_file, o.max_prompts) if o.prompts_file
+                                  else default_prompts(o.max_prompts))  # fmt: skip
+    limit = target.arch.max_position_embeddings - o.max_new_tokens - max(o.ks) - 2
+    encoded = []
+    for p in prompts:
+        text = tok.apply_chat_template([{"role": "user", "content": p.text}]) if tok.chat_template else p.text
+        ids = tok.encode(text, add_special=not tok.chat_template)[-limit:]  # keep the end of over-long prompts
+        encoded.append((ids, p.category))
+    configs = [(m, k) for m in o.methods for k in sorted(set(o.ks))]
+    meta = {
+        "model": o.model, "draft": draft_name if draft is not None else None,
+        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "device": "cpu"},
+        "prompts": {"source": o.prompts_file or "tiny-r1 test split", "count": len(prompts),
+                    "categories": sorted({p.category for p in prompts})},
+        "settings": {"max_new_tokens": o.max_new_tokens, "repeats": o.repeats, "warmup": o.warmup,
+                     "greedy": True, "batch": 1, "dtype": "float32"},
+    }  # fmt: skip
+    results: list[ConfigResult] = []
+    steps: dict[str, list[float]] | None = None
+    peers = None
+
+    def save(interrupted: bool) -> dict[str, Any]:
+        report = bench_json(meta, results, steps, peers, interrupted)
+        if o.out is not None:
+            o.out.mkdir(parents=True, exist_ok=True)
+            (o.out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+            write_csv(report, o.out / "bench.csv")
+        return report
+
+    eos = tok.eos_token_ids
+    try:
+        measure(target, draft, encoded, configs, o.max_new_tokens, eos, o.repeats, o.warmup, progress,
+                done=lambda r: (results.append(r), save(False)))  # fmt: skip
+        if o.steps:  # after the runs: a warm machine, as the runs saw it
+            if progress:
+                progress("step times T(n)")
+            context = encoded[0][0][:64] * (64 // max(len(encoded[0][0][:64]), 1) + 1)
+            context = context[:64]
+            steps = {"target": step_times(target_forward(target, context))}
+            if draft is not None:
+                steps["draft"] = step_times(target_forward(draft, context))
+            if target.mtp is not None:
+                steps["mtp"] = step_times(mtp_forward(target, context))
+        if o.peers:
+            try:
+                from specsize.bench.peers import run_peers
+            except ImportError:
+                run_peers = None
+            if run_peers is not None:
+                if progress:
+                    progress("transformers peers")
+                k_peer = max(o.ks)
+                peers = run_peers(target, root, draft, droot, [ids for ids, _ in encoded], o.max_new_tokens, eos,
+                                  k_peer)  # fmt: skip
+    except KeyboardInterrupt:
+        return save(True)
+    report = save(False)
+    if o.plot is not None and report["configs"]:
+        report["plots"] = [str(p) for p in write_plots(report, o.plot)]
+    return report

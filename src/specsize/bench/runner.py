@@ -1,0 +1,165 @@
+"""Measure speculative decoding on this machine: every (method, k) against plain decoding on the same prompts,
+warm-up excluded, repeated (median and spread); the step-time curve T(n); and the closed loop: the planner's
+speculative formula fed with the measured acceptance and the measured T(n), predicted vs measured speedup."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from specsize.engine.generate import SpecStats, generate
+from specsize.engine.model import Transformer
+from specsize.engine.proposers import DraftModelProposer, MTPProposer, NgramProposer
+from specsize.engine.sampling import GREEDY
+from specsize.speculative import expected_length
+
+
+@dataclass
+class Run:
+    """One pass of one configuration over every prompt."""
+
+    tokens: int = 0  # decode tokens (the prefill's first token excluded)
+    decode_time: float = 0.0
+    e2e_tokens: int = 0  # every generated token, and prefill + decode time (to compare with generate() peers)
+    e2e_time: float = 0.0
+    stats: SpecStats = field(default_factory=SpecStats)
+    by_category: dict[str, list[float]] = field(default_factory=dict)  # category -> [tokens, seconds]
+    outputs: list[list[int]] = field(default_factory=list)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.decode_time if self.decode_time else 0.0
+
+    @property
+    def e2e_tokens_per_s(self) -> float:
+        return self.e2e_tokens / self.e2e_time if self.e2e_time else 0.0
+
+
+@dataclass
+class ConfigResult:
+    method: str
+    k: int
+    runs: list[Run]
+
+    @property
+    def rates(self) -> list[float]:
+        return [r.tokens_per_s for r in self.runs]
+
+    @property
+    def tokens_per_s(self) -> float:
+        return statistics.median(self.rates)
+
+    @property
+    def stats(self) -> SpecStats:
+        return self.runs[-1].stats  # greedy: every repeat drafts and accepts the same tokens
+
+
+def proposer_for(method: str, target: Transformer, draft: Transformer | None, cache_len: int):
+    if method == "mtp":
+        return MTPProposer(target, GREEDY)
+    if method == "draft":
+        return DraftModelProposer(draft, target.arch.vocab_size, GREEDY, cache_len)
+    if method == "ngram":
+        return NgramProposer(1, 4)
+    return None
+
+
+def run_once(target: Transformer, draft: Transformer | None, prompts: list[tuple[list[int], str]], method: str,
+             k: int, max_new: int, eos: tuple[int, ...]) -> Run:  # fmt: skip
+    run = Run()
+    for ids, category in prompts:
+        prop = proposer_for(method, target, draft, len(ids) + max_new + k + 2)
+        g = generate(target, ids, max_new, GREEDY, prop, k if prop else 0, eos)
+        n = max(g.stats.num_generated_tokens - 1, 0)
+        run.tokens += n
+        run.decode_time += g.stats.decode_time
+        run.e2e_tokens += g.stats.num_generated_tokens
+        run.e2e_time += g.stats.prefill_time + g.stats.decode_time
+        run.stats.add(g.stats)
+        c = run.by_category.setdefault(category, [0.0, 0.0])
+        c[0] += n
+        c[1] += g.stats.decode_time
+        run.outputs.append(g.token_ids)
+    return run
+
+
+def measure(target: Transformer, draft: Transformer | None, prompts: list[tuple[list[int], str]],
+            configs: list[tuple[str, int]], max_new: int, eos: tuple[int, ...], repeats: int = 3, warmup: int = 1,
+            progress: Callable[[str], None] | None = None,
+            done: Callable[[ConfigResult], None] | None = None) -> list[ConfigResult]:  # fmt: skip
+    """Plain decoding first (the baseline), then each (method, k); warm-up passes over the first prompt are not
+    counted. done() receives each finished configuration (bench writes partial results from it)."""
+    results = []
+    for method, k in [("none", 0), *configs]:
+        for _ in range(warmup):
+            run_once(target, draft, prompts[:1], method, k, max_new, eos)
+        runs = []
+        for r in range(repeats):
+            if progress:
+                progress(f"{method} k={k} run {r + 1}/{repeats}")
+            runs.append(run_once(target, draft, prompts, method, k, max_new, eos))
+        res = ConfigResult(method, k, runs)
+        results.append(res)
+        if done:
+            done(res)
+    return results
+
+
+@torch.inference_mode()
+def step_times(forward: Callable[[int], None], n_max: int = 16, repeats: int = 11) -> list[float]:
+    """T(n), n = 1..n_max: the median time of forward(n) (one step over n tokens at a fixed context), after a
+    warm-up of every size (first calls allocate and pick kernels)."""
+    for n in range(1, n_max + 1):
+        forward(n)
+    out = []
+    for n in range(1, n_max + 1):
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            forward(n)
+            ts.append(time.perf_counter() - t0)
+        out.append(statistics.median(ts))
+    return out
+
+
+def target_forward(model: Transformer, context: list[int]) -> Callable[[int], None]:
+    """A closure timing one target step of n tokens after `context` (its cache filled once)."""
+    model.setup_cache(1, len(context) + 32)
+    ids = torch.tensor([context])
+    model(ids, start=0)
+    block = torch.tensor([context[:16] * 2])
+
+    def step(n: int) -> None:
+        model(block[:, :n], start=len(context))
+
+    return step
+
+
+def mtp_forward(model: Transformer, context: list[int]) -> Callable[[int], None]:
+    model.setup_cache(1, len(context) + 32)
+    ids = torch.tensor([context])
+    _, h = model(ids, start=0, return_hidden=True)
+    model.mtp_forward(h, torch.tensor([context[1:] + context[:1]]), start=0)
+    hs, nxt = h[:, :16].repeat(1, 2, 1), torch.tensor([context[:16] * 2])
+
+    def step(n: int) -> None:
+        model.mtp_forward(hs[:, :n], nxt[:, :n], start=len(context))
+
+    return step
+
+
+def predicted_speedup(method: str, k: int, alphas: list[float], t: list[float], t_draft: list[float] | None,
+                      overhead: float) -> float:  # fmt: skip
+    """The planner's formula (specsize.speculative) on measured inputs: E[L] tokens per round of
+    T(k+1) + draft + overhead, against T(1) + overhead per plain token. The draft's first step catches up on
+    the ~E[L] tokens of the last round (MTP and draft model), then k-1 one-token steps; n-gram drafting ~0."""
+    el = expected_length(tuple(alphas[:k]) + (0.0,) * max(0, k - len(alphas)))
+    draft = 0.0
+    if t_draft is not None and method in ("mtp", "draft"):
+        first = min(max(round(el), 1), len(t_draft))
+        draft = t_draft[first - 1] + (k - 1) * t_draft[0]
+    return el * (t[0] + overhead) / (t[k] + draft + overhead)

@@ -1,0 +1,112 @@
+"""`specsize bench`: prompt files (Spec-Bench's question.jsonl included), the JSON report's shape, partial results
+on interruption, the closed loop into `plan --calibration`, and bad input. Timings are not asserted (shared
+machines are noisy); the README reports a full run."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from specsize.bench import runner
+from specsize.bench.prompts import load_prompts
+from specsize.cli import cli
+from specsize.errors import SpecsizeError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "spec_bench" / "question.jsonl"
+SPEC_BENCH = SHARED if SHARED.exists() else Path(__file__).parent / "data" / "spec_bench_question.jsonl"
+SMALL = ["--max-prompts", "2", "--max-new-tokens", "24", "--repeats", "1", "-k", "2"]
+
+
+def test_spec_bench_questions_load():
+    prompts = load_prompts(SPEC_BENCH)
+    assert len(prompts) == 480
+    assert {p.category for p in prompts} >= {"writing", "translation", "summarization", "qa", "math_reasoning", "rag"}
+    assert prompts[0].id == "81" and prompts[0].text.startswith("Compose an engaging travel blog post")
+    assert len(load_prompts(SPEC_BENCH, limit=5)) == 5
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [("", "no prompts"), ("{oops\n", ":1: not a JSON object"), ('{"id": 3}\n', "needs 'turns'"),
+     ('{"turns": []}\n', "non-empty list"), ('{"prompt": "  "}\n', "empty prompt")],
+)  # fmt: skip
+def test_bad_prompt_files(tmp_path, content, needle):
+    f = tmp_path / "p.jsonl"
+    f.write_text(content)
+    with pytest.raises(SpecsizeError, match=needle):
+        load_prompts(f)
+    r = CliRunner().invoke(cli, ["bench", "--prompts", str(f), "--no-peers"])
+    assert r.exit_code != 0 and needle.strip(":1 ") in r.output and "Traceback" not in r.output
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    r = CliRunner().invoke(cli, ["bench", *SMALL, "--out", str(out), "--plot", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout), out
+
+
+def test_report_shape_and_lossless_outputs(report):
+    d, out = report
+    assert set(d) >= {"model", "draft", "machine", "prompts", "settings", "baseline", "configs", "step_times", "peers",
+                      "interrupted"}  # fmt: skip
+    assert [(c["method"], c["k"]) for c in d["configs"]] == [("mtp", 2), ("draft", 2), ("ngram", 2)]
+    for c in d["configs"]:
+        assert c["outputs_identical"]  # greedy speculation reproduces plain decoding on every prompt
+        assert set(c) >= {
+            "tokens_per_s",
+            "speedup",
+            "acceptance_per_position",
+            "mean_acceptance_length",
+            "draft_time_s",
+            "verify_time_s",
+            "by_category",
+            "predicted_speedup",
+            "prediction_error",
+        }
+        assert c["mean_acceptance_length"] == pytest.approx(1 + c["num_accepted_tokens"] / c["num_drafts"])
+    assert len(d["step_times"]["target"]) == 16 and set(d["step_times"]) == {"target", "draft", "mtp"}
+    assert {r["method"] for r in d["peers"]["rows"]} == {"none", "draft", "ngram"}
+    assert (out / "bench.csv").read_text().startswith("method,k,tokens_per_s")
+    assert (out / "speedup_vs_k.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "bench.json").read_text())["configs"] == d["configs"]
+
+
+def test_plan_calibrates_with_the_measured_acceptance(report):
+    d, out = report
+    r = CliRunner().invoke(cli, ["plan", "tiny-r1", "--gpu", "rtx-3060", "--engine", "vllm", "--spec", "mtp:2",
+                                 "--input", "256", "--output", "256", "--calibration", str(out / "bench.json"),
+                                 "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    measured = next(c for c in d["configs"] if c["method"] == "mtp")["conditional_acceptance"]
+    got = json.loads(r.output)["gpus"][0]["recommended"]["spec"]["acceptance"]
+    assert got == pytest.approx([max(a, 1e-6) for a in measured], abs=1e-4)
+
+
+def test_interrupted_bench_keeps_what_it_measured(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = runner.run_once
+
+    def interrupted(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] > 4:  # warm-up + run of the baseline, then of mtp; stop during draft
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(runner, "run_once", interrupted)
+    r = CliRunner().invoke(cli, ["bench", *SMALL, "--no-peers", "--no-steps", "--out", str(tmp_path)])
+    assert r.exit_code == 130
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved["interrupted"] and [c["method"] for c in saved["configs"]] == ["mtp"]
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [(["--method", "beam"], "unknown method"), (["-k", "0"], "must be >= 1"),
+     (["--model", "tiny-r1-draft", "--method", "mtp"], "no MTP layer")],
+)  # fmt: skip
+def test_bad_options(args, needle):
+    r = CliRunner().invoke(cli, ["bench", "--no-peers", *args])
+    assert r.exit_code != 0 and needle in r.output and "Traceback" not in r.output
