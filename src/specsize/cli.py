@@ -48,17 +48,20 @@ def cli() -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def models(as_json: bool) -> None:
-    """List the bundled model catalog: family, parameters, active parameters, KV bytes per token.
+    """List the model catalog (and the bundled tiny-r1 family): family, parameters, active parameters, KV bytes
+    per token.
 
     Any name (or alias) listed here works wherever a MODEL is asked for; so do a path to a config.json,
     a model directory, and ORG/NAME for a repository already in the local Hugging Face cache.
     """
     from specsize import catalog
+    from specsize.assets import BUNDLED, bundled_model_dir
     from specsize.render import models_table
     from specsize.report import model_row
     from specsize.resolve import load_model
 
-    rows = [model_row(load_model(n)) for n in catalog.model_names()]
+    names = catalog.model_names() + [n for n in BUNDLED if bundled_model_dir(n) is not None]
+    rows = [model_row(load_model(n)) for n in names]
     if as_json:
         emit_json(rows)
     else:
