@@ -37,8 +37,13 @@ def model_card(m: dict) -> str:
         "",
         _row(["", "tiny-r1", "tiny-r1-draft"]),
         _row(["---", "---:", "---:"]),
-        _row(["parameters as stored (tiny-r1: main model, MTP layer and its embedding/head copies)",
-              f"{p['tiny-r1']:,}", f"{p['tiny-r1-draft']:,}"]),
+        _row(
+            [
+                "parameters as stored (tiny-r1: main model, MTP layer and its embedding/head copies)",
+                f"{p['tiny-r1']:,}",
+                f"{p['tiny-r1-draft']:,}",
+            ]
+        ),
         _row(["training steps", losses["tiny-r1"]["steps"], losses["tiny-r1-draft"]["steps"]]),
         _row(["final validation loss", losses["tiny-r1"]["val_loss"], losses["tiny-r1-draft"]["val_loss"]]),
         _row(["final validation MTP loss", losses["tiny-r1"]["val_mtp_loss"], "-"]),
