@@ -126,3 +126,19 @@ def test_bad_models_and_prompts(dirs, tmp_path):
     r = run("--model", dirs["dense"], input="")
     assert r.exit_code != 0 and "no prompt" in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_without_the_engine_extra_it_says_what_to_install(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch":
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    for cmd in (["generate", "x"], ["bench"]):
+        r = CliRunner().invoke(cli, cmd)
+        assert r.exit_code != 0 and "pip install 'specsize[engine]'" in r.output and "Traceback" not in r.output

@@ -28,6 +28,18 @@ class _Group(click.Group):
             sys.exit(130)
 
 
+def need_engine(command: str) -> None:
+    """The engine's dependencies are the optional extra `specsize[engine]`: say so in one line."""
+    from specsize.errors import SpecsizeError
+
+    for module in ("torch", "safetensors", "tokenizers", "jinja2"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise SpecsizeError(f"`specsize {command}` runs the PyTorch engine, which needs {module}: "
+                                "pip install 'specsize[engine]'") from None  # fmt: skip
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))
 
@@ -436,6 +448,7 @@ def generate(prompt, model, method, draft, k, adaptive_k, temperature, top_p, to
       specsize generate --model ./my-r1-distill --method ngram -k 6 --file article.txt
       specsize generate --model ./qwen-7b --method draft --draft ./qwen-1.5b --temperature 0.6 --seed 1
     """
+    need_engine("generate")
     from specsize.engine.run import Request, run, stats_line
     from specsize.engine.sampling import SamplingParams
     from specsize.errors import SpecsizeError
@@ -503,6 +516,7 @@ def bench(model, draft, methods, ks, prompts_file, max_prompts, max_new_tokens, 
     """
     from pathlib import Path
 
+    need_engine("bench")
     from specsize.bench.run import BenchOptions, run_bench
     from specsize.render import bench_tables
 
