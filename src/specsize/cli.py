@@ -28,18 +28,6 @@ class _Group(click.Group):
             sys.exit(130)
 
 
-def need_engine(command: str) -> None:
-    """The engine's dependencies are the optional extra `specsize[engine]`: say so in one line."""
-    from specsize.errors import SpecsizeError
-
-    for module in ("torch", "safetensors", "tokenizers", "jinja2"):
-        try:
-            __import__(module)
-        except ImportError:
-            raise SpecsizeError(f"`specsize {command}` runs the PyTorch engine, which needs {module}: "
-                                "pip install 'specsize[engine]'") from None  # fmt: skip
-
-
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))
 
@@ -394,150 +382,6 @@ def validate(files, as_json):
 
 
 @cli.command()
-@click.argument("prompt", required=False)
-@click.option(
-    "--model",
-    "-m",
-    "model",
-    default="tiny-r1",
-    show_default=True,
-    help="A local model directory (HF layout), ORG/NAME in the local HF cache, or a bundled model.",
-)
-@click.option(
-    "--method",
-    default="auto",
-    show_default=True,
-    help="mtp | draft | ngram | none (auto: mtp when the model has an MTP layer, draft with --draft).",
-)
-@click.option("--draft", default=None, help="Draft model directory for --method draft (same tokenizer).")
-@click.option(
-    "-k",
-    "--num-speculative-tokens",
-    "k",
-    type=int,
-    default=None,
-    help="Draft tokens per round [mtp 2, draft 4, ngram 4].",
-)
-@click.option("--adaptive-k", is_flag=True, help="Raise k after fully accepted rounds, lower it after rejections.")
-@click.option("--temperature", type=float, default=0.0, show_default=True, help="0 means greedy.")
-@click.option("--top-p", type=float, default=1.0, show_default=True)
-@click.option("--top-k", type=int, default=0, show_default=True, help="0: off.")
-@click.option("--seed", type=int, default=None, help="Seed for sampling (reproducible output).")
-@click.option("--max-new-tokens", type=int, default=256, show_default=True)
-@click.option(
-    "--chat/--raw",
-    default=None,
-    help="Wrap the prompt in the model's chat template (default when the tokenizer has one) or not.",
-)
-@click.option("--stop", multiple=True, help="Stop string (repeatable).")
-@click.option(
-    "--file", "prompt_file", type=click.Path(dir_okay=False), default=None, help="Read the prompt from a file."
-)
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print {text, token_ids, finish_reason, stats} at the end.")
-def generate(prompt, model, method, draft, k, adaptive_k, temperature, top_p, top_k, seed, max_new_tokens, chat,
-             stop, prompt_file, dtype, as_json):  # fmt: skip
-    """Generate text with lossless speculative decoding (MTP, a draft model, n-gram lookup, or none),
-    streaming to the terminal, with the acceptance statistics at the end.
-
-    The prompt comes from PROMPT, --file, or standard input.
-
-    \b
-    Examples:
-      specsize generate "How many r are in strawberry?"
-      specsize generate --model ./my-r1-distill --method ngram -k 6 --file article.txt
-      specsize generate --model ./qwen-7b --method draft --draft ./qwen-1.5b --temperature 0.6 --seed 1
-    """
-    need_engine("generate")
-    from specsize.engine.run import Request, run, stats_line
-    from specsize.engine.sampling import SamplingParams
-    from specsize.errors import SpecsizeError
-
-    if prompt is None and prompt_file:
-        try:
-            with open(prompt_file, encoding="utf-8") as f:
-                prompt = f.read()
-        except (OSError, UnicodeDecodeError) as e:
-            raise SpecsizeError(f"{prompt_file}: cannot read the prompt ({e})") from None
-    elif prompt is None and not sys.stdin.isatty():
-        prompt = sys.stdin.read()
-    if not prompt:
-        raise SpecsizeError("no prompt: give it as an argument, with --file, or on standard input")
-    req = Request(model, prompt, method, draft, k, SamplingParams(temperature, top_k, top_p), seed, max_new_tokens,
-                  chat, tuple(stop), adaptive_k, dtype)  # fmt: skip
-
-    def stream(text: str) -> None:
-        click.echo(text, nl=False)
-        sys.stdout.flush()
-
-    result = run(req, None if as_json else stream)
-    if as_json:
-        emit_json(result.to_json())
-    else:
-        click.echo()
-        sys.stdout.flush()
-        click.echo(stats_line(result), err=True)
-    if result.generation.finish_reason == "interrupted":
-        sys.exit(130)
-
-
-@cli.command()
-@click.option("--model", "-m", default="tiny-r1", show_default=True, help="Target model directory or bundled name.")
-@click.option("--draft", default=None, help="Draft model for --method draft [tiny-r1-draft for tiny-r1].")
-@click.option("--method", "methods", multiple=True, help="mtp | draft | ngram (repeatable) [all that apply]; "
-              "plain decoding is always measured as the baseline.")  # fmt: skip
-@click.option("-k", "ks", type=int, multiple=True, help="Draft tokens per round (repeatable) [1 2 3 4].")
-@click.option(
-    "--prompts",
-    "prompts_file",
-    default=None,
-    help='JSONL prompts: Spec-Bench question.jsonl or {"prompt", "category"} lines [tiny-r1 test split].',
-)
-@click.option("--max-prompts", type=int, default=14, show_default=True)
-@click.option("--max-new-tokens", type=int, default=128, show_default=True)
-@click.option("--repeats", type=int, default=3, show_default=True, help="Measured runs per configuration.")
-@click.option("--no-peers", is_flag=True, help="Skip the transformers comparison.")
-@click.option("--no-steps", is_flag=True, help="Skip the step-time curve (and so the predicted speedups).")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Write bench.json and bench.csv here.")
-@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None, help="Write PNG plots here.")
-@click.option("--threads", type=int, default=None, help="torch threads [torch's default].")
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
-def bench(model, draft, methods, ks, prompts_file, max_prompts, max_new_tokens, repeats, no_peers, no_steps, out,
-          plot_dir, threads, as_json):  # fmt: skip
-    """Measure speculative decoding on this machine: tokens/s and speedup over plain decoding for each method
-    and k, acceptance per position, draft vs verify time, the step-time curve T(n), the planner's predicted
-    speedup from those measurements, and the same target and draft through transformers.
-
-    \b
-    Examples:
-      specsize bench
-      specsize bench --method mtp -k 1 -k 2 -k 3 --out results/ --plot results/
-      specsize bench --model ./my-target --draft ./my-draft --method draft --prompts question.jsonl
-    """
-    from pathlib import Path
-
-    need_engine("bench")
-    from specsize.bench.run import BenchOptions, run_bench
-    from specsize.render import bench_tables
-
-    o = BenchOptions(model=model, draft=draft, ks=tuple(ks) or (1, 2, 3, 4), prompts_file=prompts_file,
-                     max_prompts=max_prompts, max_new_tokens=max_new_tokens, repeats=repeats, steps=not no_steps,
-                     peers=not no_peers, out=Path(out) if out else None, plot=Path(plot_dir) if plot_dir else None,
-                     threads=threads)  # fmt: skip
-    if methods:
-        o.methods = tuple(methods)
-    elif draft is None and model != "tiny-r1":
-        o.methods = ("mtp", "ngram")
-    report = run_bench(o, progress=None if as_json else lambda msg: click.echo(f"... {msg}", err=True))
-    if as_json:
-        emit_json(report)
-    else:
-        bench_tables(report)
-    if report["interrupted"]:
-        sys.exit(130)
-
-
-@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def hw(as_json):
     """Detect this machine: CPU, RAM, GPUs (NVML, else torch.cuda, else none), Apple silicon,
@@ -556,6 +400,12 @@ def hw(as_json):
     for i, g in enumerate(info["gpus"]):
         mem = human_bytes(g["memory_bytes"]) if g.get("memory_bytes") else "?"
         click.echo(f"GPU {i}: {g['name']} ({mem}, via {g['via']}) -> catalog: {g['catalog_id'] or 'no match'}")
+
+
+from specsize.cli_engine import bench, generate  # noqa: E402  (the engine's commands; they import this module)
+
+cli.add_command(generate)
+cli.add_command(bench)
 
 
 def main() -> None:

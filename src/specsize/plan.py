@@ -101,8 +101,7 @@ class _Ask:
     perf: EnginePerf
 
 
-def _option(q: _Ask, gpu, layout: Layout) -> Option:
-    mem = memory_per_gpu(q.a, gpu, q.precision, q.kv, layout, q.w, q.eng, q.spec, q.host)
+def _option(q: _Ask, gpu, layout: Layout, mem: MemoryBreakdown) -> Option:
     max_b = min(mem.max_concurrency, CURVE_LIMIT)
     dep = build_deployment(q.a, gpu, q.precision, q.kv, layout, q.eng, q.spec, q.host, q.cpu, q.inter_node, q.perf)
     ctx = q.w.input_tokens + q.w.output_tokens / 2
@@ -119,15 +118,15 @@ def _option(q: _Ask, gpu, layout: Layout) -> Option:
     return opt
 
 
-def _recommended_layout(q: _Ask, gpu, fit: FitResult) -> Layout:
+def _recommended_layout(q: _Ask, gpu, fit: FitResult) -> tuple[Layout, MemoryBreakdown]:
     for lay in candidate_layouts(q.a, gpu, q.eng, q.spec):
         if lay.gpus < fit.gpus or lay.gpus > 4 * fit.gpus:
             continue
         m = memory_per_gpu(q.a, gpu, q.precision, q.kv, lay, q.w, q.eng, q.spec, q.host)
         multiple = RECOMMENDED_KV_MULTIPLE if q.eng.budget != "none" else 1  # local runtimes serve one user
         if m.fits and m.max_concurrency >= multiple * q.w.concurrency:
-            return lay
-    return fit.layout
+            return lay, m
+    return fit.layout, fit.memory
 
 
 def curve(dep: Deployment, w: Workload, limit: int, repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> list[CurvePoint]:
@@ -170,9 +169,9 @@ def plan(
         fit = fit_gpu(a, gpu, precision, kv_dtype, workload, eng, spec, host)
         gp = GPUPlan(gpu.id, fit)
         if fit.fits:
-            gp.minimum = _option(q, gpu, fit.layout)
-            rec = _recommended_layout(q, gpu, fit)
-            gp.recommended = gp.minimum if rec == fit.layout else _option(q, gpu, rec)
+            gp.minimum = _option(q, gpu, fit.layout, fit.memory)  # fit_gpu computed its memory already
+            rec, rec_mem = _recommended_layout(q, gpu, fit)
+            gp.recommended = gp.minimum if rec == fit.layout else _option(q, gpu, rec, rec_mem)
             limit = max(1, min(gp.recommended.memory.max_concurrency, CURVE_LIMIT))
             gp.curve = curve(gp.recommended.deployment, workload, limit, repeat_fraction)
         result.append(gp)

@@ -127,10 +127,13 @@ class Host:
             raise PlanError(f"host RAM must be positive, got {self.ram_bytes!r}")
 
 
+MAX_VOCAB_PADDING = 256  # vocabulary rows a draft may differ from its target by (padding to a multiple of 128/256)
+
+
 def check_draft_vocab(target: ModelArch, draft: ModelArch) -> None:
     """A draft must share the target's tokenizer; vocab sizes may differ only by padding (R1-Distill-Qwen-1.5B
     has 151,936 rows, the 7B 152,064: same tokenizer, padded to a multiple of 128/256)."""
-    if abs(target.vocab_size - draft.vocab_size) > 256:
+    if abs(target.vocab_size - draft.vocab_size) > MAX_VOCAB_PADDING:
         raise PlanError(
             f"draft {draft.name} has a vocabulary of {draft.vocab_size:,} tokens and target {target.name} "
             f"{target.vocab_size:,}: they do not share a tokenizer; pick a draft of the same family"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +133,11 @@ class Scenario:
             raise SpecsizeError("this metric needs hardware.count or a layout")
         return self.layout
 
-    def deployment(self, spec: Speculative | None = None):
+    @cached_property
+    def deployment(self):
+        """Built once per case, however many performance metrics it expects."""
         return build_deployment(self.arch, self.gpu, self.precision, self.kv, self.require_layout(), self.engine,
-                                spec or self.spec, self.host, self.cpu, self.inter_node)  # fmt: skip
+                                self.spec, self.host, self.cpu, self.inter_node)  # fmt: skip
 
 
 def _speculative(raw: dict[str, Any], arch) -> tuple[Speculative, float]:
@@ -174,7 +177,7 @@ def predict(sc: Scenario, metric: str) -> float:
 
 def _perf(sc: Scenario, metric: str) -> float:
     w = sc.workload
-    dep = sc.deployment()
+    dep = sc.deployment
     plain = dep.performance(w)
     if metric == "ttft_ms":
         return plain.ttft * 1e3

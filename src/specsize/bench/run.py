@@ -15,6 +15,7 @@ from specsize.bench.prompts import BenchPrompt, default_prompts, load_prompts
 from specsize.bench.report import bench_json, write_csv, write_plots
 from specsize.bench.runner import ConfigResult, measure, mtp_forward, step_times, target_forward
 from specsize.engine.loader import EngineError, find_model_dir, load_model
+from specsize.engine.run import load_draft
 from specsize.engine.tokenizer import Tokenizer
 
 BENCH_METHODS = ("none", "mtp", "draft", "ngram")
@@ -62,11 +63,7 @@ def run_bench(o: BenchOptions, progress=None) -> dict[str, Any]:
         if draft_name is None:
             raise EngineError("--method draft needs --draft DIR (a smaller model with the same tokenizer)")
         droot = find_model_dir(draft_name)
-        draft = load_model(droot, mtp=False).model.fuse()
-        if Tokenizer.from_dir(droot).tok.get_vocab() != tok.tok.get_vocab():
-            raise EngineError(f"{droot}: the draft's tokenizer differs from the target's; it cannot serve it")
-        if abs(draft.arch.vocab_size - target.arch.vocab_size) > 256:
-            raise EngineError(f"{droot}: the draft's vocabulary ({draft.arch.vocab_size:,}) is not the target's")
+        draft = load_draft(draft_name, target, tok)
     if "mtp" in o.methods and target.mtp is None:
         raise EngineError(f"{root}: no MTP layer in this checkpoint; drop --method mtp")
     prompts: list[BenchPrompt] = (load_prompts(o.prompts_file, o.max_prompts) if o.prompts_file
@@ -106,8 +103,8 @@ def run_bench(o: BenchOptions, progress=None) -> dict[str, Any]:
         if o.steps:  # after the runs: a warm machine, as the runs saw it
             if progress:
                 progress("step times T(n)")
-            context = encoded[0][0][:64] * (64 // max(len(encoded[0][0][:64]), 1) + 1)
-            context = context[:64]
+            first = encoded[0][0]
+            context = (first * (64 // len(first) + 1))[:64]  # a 64-token context from the first prompt
             steps = {"target": step_times(target_forward(target, context))}
             if draft is not None:
                 steps["draft"] = step_times(target_forward(draft, context))

@@ -116,7 +116,8 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str
         files = {k: v for k, v in files.items() if not k.startswith(mtp_prefix)}
     with torch.device("meta"):
         model = Transformer(a, rope_interleave=raw.get("rope_interleave", True), with_mtp=has_mtp)
-    expected = set(model.state_dict())
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}  # the meta model's, computed once
+    expected = set(shapes)
     tensors = _read(files, root)
     state: dict[str, torch.Tensor] = {}
     for k, t in tensors.items():
@@ -140,8 +141,8 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str
         raise EngineError(f"{root / where}: missing tensor {missing[0]}"
                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))  # fmt: skip
     for k, t in state.items():
-        shape = model.state_dict()[k].shape
-        if tuple(t.shape) != tuple(shape):
+        shape = shapes[k]
+        if tuple(t.shape) != shape:
             raise EngineError(f"{root / files[k]}: tensor {k} has shape {tuple(t.shape)}, config.json implies "
                               f"{tuple(shape)}")  # fmt: skip
     model = model.to_empty(device=device)

@@ -19,6 +19,7 @@ import torch
 from specsize.engine.model import Transformer
 from specsize.engine.sampling import SamplingParams, probs
 from specsize.errors import SpecsizeError
+from specsize.scenario import MAX_VOCAB_PADDING
 
 
 @dataclass
@@ -70,6 +71,12 @@ def _align(p: torch.Tensor, vocab: int) -> torch.Tensor:
     return torch.nn.functional.pad(p, (0, vocab - v))
 
 
+def check_draft_vocab_size(draft_vocab: int, target_vocab: int) -> None:
+    if abs(draft_vocab - target_vocab) > MAX_VOCAB_PADDING:
+        raise SpecsizeError(f"the draft's vocabulary ({draft_vocab:,}) and the target's ({target_vocab:,}) differ "
+                            "by more than padding: not the same tokenizer")  # fmt: skip
+
+
 class DraftModelProposer:
     """A smaller model of the same tokenizer drafting autoregressively through its own static cache. Its cache
     is rolled back to the committed length each round and catches up on the tokens it has not seen (the
@@ -77,9 +84,7 @@ class DraftModelProposer:
 
     def __init__(self, draft: Transformer, target_vocab: int, params: SamplingParams, max_len: int,
                  generator: torch.Generator | None = None):  # fmt: skip
-        if abs(draft.arch.vocab_size - target_vocab) > 256:
-            raise SpecsizeError(f"the draft's vocabulary ({draft.arch.vocab_size:,}) and the target's "
-                                f"({target_vocab:,}) differ by more than padding: not the same tokenizer")  # fmt: skip
+        check_draft_vocab_size(draft.arch.vocab_size, target_vocab)
         self.model, self.vocab, self.params, self.generator = draft, target_vocab, params, generator
         self.shared = min(draft.arch.vocab_size, target_vocab)
         draft.setup_cache(1, max_len)

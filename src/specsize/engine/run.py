@@ -12,7 +12,7 @@ import torch
 from specsize.engine.generate import Generation, generate
 from specsize.engine.loader import EngineError, find_model_dir, load_model
 from specsize.engine.model import Transformer
-from specsize.engine.proposers import DraftModelProposer, MTPProposer, NgramProposer
+from specsize.engine.proposers import DraftModelProposer, MTPProposer, NgramProposer, check_draft_vocab_size
 from specsize.engine.sampling import SamplingParams
 from specsize.engine.tokenizer import Tokenizer
 
@@ -48,6 +48,16 @@ class Result:
         g = self.generation
         return {"text": self.text, "token_ids": g.token_ids, "finish_reason": g.finish_reason, "method": self.method,
                 "k": self.k, "prompt_tokens": self.prompt_tokens, "stats": g.stats.to_json()}  # fmt: skip
+
+
+def load_draft(spec: str, target: Transformer, tok: Tokenizer, dtype: torch.dtype = torch.float32) -> Transformer:
+    """A draft model that can serve `target`: the same tokenizer, a vocabulary that differs only by padding."""
+    droot = find_model_dir(spec)
+    if Tokenizer.from_dir(droot).tok.get_vocab() != tok.tok.get_vocab():
+        raise EngineError(f"{droot}: the draft's tokenizer differs from the target's; a draft must share it")
+    draft = load_model(droot, dtype=dtype, mtp=False).model.fuse()
+    check_draft_vocab_size(draft.arch.vocab_size, target.arch.vocab_size)
+    return draft
 
 
 def resolve_method(req: Request, target: Transformer) -> str:
@@ -92,11 +102,7 @@ def run(req: Request, on_text: Callable[[str], None] | None = None) -> Result:
     elif method == "ngram":
         proposer = NgramProposer(1, 4)
     elif method == "draft":
-        droot = find_model_dir(req.draft)
-        draft = load_model(droot, dtype=dtype, mtp=False).model.fuse()
-        dtok = Tokenizer.from_dir(droot)
-        if dtok.tok.get_vocab() != tok.tok.get_vocab():
-            raise EngineError(f"{droot}: the draft's tokenizer differs from the target's; a draft must share it")
+        draft = load_draft(req.draft, target, tok, dtype)
         cache = min(draft.arch.max_position_embeddings, len(ids) + req.max_new_tokens + 2 * k + 2)
         proposer = DraftModelProposer(draft, target.arch.vocab_size, req.params, cache, generator=gen)
     if method == "none":
