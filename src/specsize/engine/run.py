@@ -141,7 +141,9 @@ def stats_line(r: Result) -> str:
     line = (f"{s.num_generated_tokens} tokens in {s.prefill_time + s.decode_time:.2f} s "
             f"({s.tokens_per_s:,.1f} tok/s decode), finish: {r.generation.finish_reason}")  # fmt: skip
     if r.method != "none":
-        per_pos = " ".join(f"{n / s.num_drafts:.2f}" for n in s.num_accepted_tokens_per_pos) if s.num_drafts else "-"
+        shown = s.num_accepted_tokens_per_pos[:8]  # the first positions; a long tail says little
+        per_pos = " ".join(f"{n / s.num_drafts:.2f}" for n in shown) if s.num_drafts else "-"
+        per_pos += " ..." if len(s.num_accepted_tokens_per_pos) > 8 else ""
         line += (f"; {r.method} k={r.k}: acceptance {s.draft_acceptance_rate:.2f} (per position {per_pos}), "
                  f"mean acceptance length {s.mean_acceptance_length:.2f}, draft {s.draft_time:.2f} s, "
                  f"verify {s.verify_time:.2f} s")  # fmt: skip
