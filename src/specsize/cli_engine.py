@@ -9,6 +9,11 @@ import click
 
 from specsize.cli import emit_json
 
+COMPILE_HELP = (
+    "torch.compile the decoding steps: ~4x faster per token for the bundled tiny-r1 on CPU, after "
+    "a minute or more of compilation (needs a C++ compiler on CPU)."
+)
+
 
 def need_engine(command: str) -> None:
     """The engine's dependencies are the optional extra `specsize[engine]`: say so in one line."""
@@ -63,9 +68,10 @@ def need_engine(command: str) -> None:
     "--file", "prompt_file", type=click.Path(dir_okay=False), default=None, help="Read the prompt from a file."
 )
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True)
+@click.option("--compile", "compile_", is_flag=True, help=COMPILE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print {text, token_ids, finish_reason, stats} at the end.")
 def generate(prompt, model, method, draft, k, adaptive_k, temperature, top_p, top_k, seed, max_new_tokens, chat,
-             stop, prompt_file, dtype, as_json):  # fmt: skip
+             stop, prompt_file, dtype, compile_, as_json):  # fmt: skip
     """Generate text with lossless speculative decoding (MTP, a draft model, n-gram lookup, or none),
     streaming to the terminal, with the acceptance statistics at the end.
 
@@ -93,12 +99,14 @@ def generate(prompt, model, method, draft, k, adaptive_k, temperature, top_p, to
     if not prompt:
         raise SpecsizeError("no prompt: give it as an argument, with --file, or on standard input")
     req = Request(model, prompt, method, draft, k, SamplingParams(temperature, top_k, top_p), seed, max_new_tokens,
-                  chat, tuple(stop), adaptive_k, dtype)  # fmt: skip
+                  chat, tuple(stop), adaptive_k, dtype, compile_)  # fmt: skip
 
     def stream(text: str) -> None:
         click.echo(text, nl=False)
         sys.stdout.flush()
 
+    if compile_ and not as_json:
+        click.echo("... --compile: the first tokens wait while torch.compile builds the decoding steps", err=True)
     result = run(req, None if as_json else stream)
     if as_json:
         emit_json(result.to_json())
@@ -130,9 +138,10 @@ def generate(prompt, model, method, draft, k, adaptive_k, temperature, top_p, to
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Write bench.json and bench.csv here.")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None, help="Write PNG plots here.")
 @click.option("--threads", type=int, default=None, help="torch threads [torch's default].")
+@click.option("--compile", "compile_", is_flag=True, help=COMPILE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
 def bench(model, draft, methods, ks, prompts_file, max_prompts, max_new_tokens, repeats, no_peers, no_steps, out,
-          plot_dir, threads, as_json):  # fmt: skip
+          plot_dir, threads, compile_, as_json):  # fmt: skip
     """Measure speculative decoding on this machine: tokens/s and speedup over plain decoding for each method
     and k, acceptance per position, draft vs verify time, the step-time curve T(n), the planner's predicted
     speedup from those measurements, and the same target and draft through transformers.
@@ -152,7 +161,7 @@ def bench(model, draft, methods, ks, prompts_file, max_prompts, max_new_tokens, 
     o = BenchOptions(model=model, draft=draft, ks=tuple(ks) or (1, 2, 3, 4), prompts_file=prompts_file,
                      max_prompts=max_prompts, max_new_tokens=max_new_tokens, repeats=repeats, steps=not no_steps,
                      peers=not no_peers, out=Path(out) if out else None, plot=Path(plot_dir) if plot_dir else None,
-                     threads=threads)  # fmt: skip
+                     threads=threads, compile=compile_)  # fmt: skip
     if methods:
         o.methods = tuple(methods)
     elif draft is None and model != "tiny-r1":

@@ -14,6 +14,7 @@ import torch
 from specsize.bench.prompts import BenchPrompt, default_prompts, load_prompts
 from specsize.bench.report import bench_json, write_csv, write_plots
 from specsize.bench.runner import ConfigResult, measure, mtp_forward, step_times, target_forward
+from specsize.engine.compile import compile_steps
 from specsize.engine.loader import EngineError, find_model_dir, load_model
 from specsize.engine.run import load_draft
 from specsize.engine.tokenizer import Tokenizer
@@ -37,6 +38,7 @@ class BenchOptions:
     out: Path | None = None
     plot: Path | None = None
     threads: int | None = None
+    compile: bool = False  # torch.compile the decoding steps of our engine (the warm-up runs compile)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,6 +66,9 @@ def run_bench(o: BenchOptions, progress=None) -> dict[str, Any]:
             raise EngineError("--method draft needs --draft DIR (a smaller model with the same tokenizer)")
         droot = find_model_dir(draft_name)
         draft = load_draft(draft_name, target, tok)
+    if o.compile:
+        for m in (target, draft) if draft is not None else (target,):
+            compile_steps(m)
     if "mtp" in o.methods and target.mtp is None:
         raise EngineError(f"{root}: no MTP layer in this checkpoint; drop --method mtp")
     prompts: list[BenchPrompt] = (load_prompts(o.prompts_file, o.max_prompts) if o.prompts_file
@@ -82,7 +87,8 @@ def run_bench(o: BenchOptions, progress=None) -> dict[str, Any]:
         "prompts": {"source": o.prompts_file or "tiny-r1 test split", "count": len(prompts),
                     "categories": sorted({p.category for p in prompts})},
         "settings": {"max_new_tokens": o.max_new_tokens, "repeats": o.repeats, "warmup": o.warmup,
-                     "greedy": True, "batch": 1, "dtype": "float32"},
+                     "greedy": True, "batch": 1, "dtype": "float32",
+                     "compiled": o.compile},
     }  # fmt: skip
     results: list[ConfigResult] = []
     steps: dict[str, list[float]] | None = None

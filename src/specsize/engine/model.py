@@ -27,6 +27,10 @@ from specsize.engine.cache import KVCache, LatentCache
 from specsize.engine.rope import Rotary, rotate, softmax_scale
 
 ENGINE_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "deepseek_v3")
+# Under torch.compile, MoE.forward gathers the chosen experts' weights when the copy holds at most this many
+# elements (tokens x top-k x one expert's gate+up); beyond, it falls back to the loop (a graph break) rather
+# than copy large experts. Assumption: 16M elements (64 MB in fp32).
+GATHER_MAX_ELEMENTS = 16 * 1024 * 1024
 
 
 class RMSNorm(nn.Module):
@@ -56,7 +60,8 @@ class MLP(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
     def fuse(self) -> None:
-        self.gate_up = _fuse(self.gate_proj, self.up_proj)
+        if self.gate_up is None:  # experts are fused by their MoE, as views of its stacked weights
+            self.gate_up = _fuse(self.gate_proj, self.up_proj)
 
 
 @torch.no_grad()
@@ -231,12 +236,34 @@ class Router(nn.Module):
 
 
 class MoE(nn.Module):
+    """Routed experts plus shared experts. Two paths, the same sum: eager, a loop over the experts some token
+    chose (each chosen expert's weights read once); under torch.compile (compile.py), the chosen experts'
+    weights gathered from stacked tensors into two batched matmuls (gpt-fast's Mixtral MoE: no host sync, so
+    the step stays one graph). Eager, the gather is no faster (tiny-r1, 1-8 tokens), so the loop stays there."""
+
     def __init__(self, a: ModelArch):
         super().__init__()
         m = a.moe
         self.gate = Router(a)
         self.experts = nn.ModuleList(MLP(a.hidden_size, m.expert_intermediate_size) for _ in range(m.num_experts))
         self.shared_experts = MLP(a.hidden_size, m.shared_intermediate_size) if m.shared_intermediate_size else None
+        self.stacked: tuple[torch.Tensor, torch.Tensor] | None = None  # [E, 2I, h] gate+up, [E, h, I] down (fuse())
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        """Stack the experts' weights (their parameters become views of the stacks; state dicts are unchanged)."""
+        if self.stacked is not None or any(e.gate_proj.bias is not None for e in self.experts):
+            return
+        gate_up = torch.stack([torch.cat((e.gate_proj.weight, e.up_proj.weight)) for e in self.experts])
+        down = torch.stack([e.down_proj.weight.detach() for e in self.experts])
+        inter = gate_up.shape[1] // 2
+        for i, e in enumerate(self.experts):
+            grad = e.down_proj.weight.requires_grad
+            e.gate_proj.weight = nn.Parameter(gate_up[i, :inter], requires_grad=grad)
+            e.up_proj.weight = nn.Parameter(gate_up[i, inter:], requires_grad=grad)
+            e.down_proj.weight = nn.Parameter(down[i], requires_grad=grad)
+            e.gate_up = (gate_up[i], None)
+        self.stacked = gate_up, down
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
@@ -246,10 +273,12 @@ class MoE(nn.Module):
             self.load = torch.bincount(idx.flatten(), minlength=len(self.experts))
         w = w.to(flat.dtype)
         out = self.shared_experts(flat) if self.shared_experts is not None else torch.zeros_like(flat)
-        if flat.shape[0] == 1:  # decode: one token, its top-k experts in turn
-            for j, e in enumerate(idx[0].tolist()):
-                out = out + self.experts[e](flat) * w[:, j : j + 1]
-            return out.view(shape)
+        if (torch.compiler.is_compiling() and self.stacked is not None
+                and idx.numel() * self.stacked[0][0].numel() <= GATHER_MAX_ELEMENTS):  # fmt: skip
+            gate_up, down = self.stacked[0][idx], self.stacked[1][idx]  # [N, k, 2I, h], [N, k, h, I]
+            g, u = (gate_up @ flat[:, None, :, None]).squeeze(-1).chunk(2, dim=-1)  # [N, k, I] each
+            y = (down @ (F.silu(g) * u).unsqueeze(-1)).squeeze(-1)  # [N, k, h]
+            return (out + (y * w.unsqueeze(-1)).sum(1)).view(shape)
         for e in idx.unique().tolist():  # only the experts some token chose
             rows, slot = (idx == e).nonzero(as_tuple=True)
             out.index_add_(0, rows, self.experts[e](flat[rows]) * w[rows, slot, None])
@@ -320,6 +349,7 @@ class Transformer(nn.Module):
             self.lm_head = nn.Linear(a.hidden_size, a.vocab_size, bias=False)
         self.rope_dim = a.mla.qk_rope_head_dim if mla else a.head_dim
         self.interleave = rope_interleave and mla
+        self.steps = None  # compiled small steps (compile.compile_steps), opt-in
         self.reset_rotary()
 
     def reset_rotary(self) -> None:
@@ -350,6 +380,8 @@ class Transformer(nn.Module):
         dtype = dtype or p.dtype
         if max_len > a.max_position_embeddings:
             raise ValueError(f"cache of {max_len} positions exceeds the model's {a.max_position_embeddings}")
+        if self.steps is not None:  # compiled steps specialise on the cache's size: a few sizes only
+            max_len = self.steps.cache_len(max_len, a.max_position_embeddings)
         for layer in self.model.layers:
             attn = layer.self_attn
             if a.mla is not None:
@@ -360,7 +392,12 @@ class Transformer(nn.Module):
     def forward(self, tokens: torch.Tensor, start: int | None = None, return_hidden: bool = False,
                 last_only: bool = False):  # fmt: skip
         """tokens: [B, S] -> logits [B, S, V] ([B, 1, V] with last_only), and the final-normed states [B, S, h]
-        with return_hidden (what the MTP module reads)."""
+        with return_hidden (what the MTP module reads). Small cached steps go through the compiled step when
+        compile.compile_steps was applied."""
+        step = self.steps.forward if self.steps is not None and self.steps.wants(tokens, start) else self.step
+        return step(tokens, start, return_hidden, last_only)
+
+    def step(self, tokens: torch.Tensor, start: int | None, return_hidden: bool, last_only: bool):
         x = self.model.embed_tokens(tokens)
         rope = self.rotary.tables(start or 0, tokens.shape[1], x.dtype)
         for layer in self.model.layers[: self.arch.num_layers]:
@@ -373,13 +410,18 @@ class Transformer(nn.Module):
         """The MTP module's prediction (MTPLayer.predict) with its own cache at positions start.."""
         if self.mtp is None:
             raise ValueError(f"{self.arch.name} has no MTP layer loaded")
+        step = self.steps.mtp if self.steps is not None and self.steps.wants(next_tokens, start) else self.mtp_step
+        return step(hidden, next_tokens, start)
+
+    def mtp_step(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int | None):
         rope = self.rotary.tables(start or 0, next_tokens.shape[1], hidden.dtype)
         return self.mtp.predict(hidden, next_tokens, rope, start)
 
     def fuse(self) -> Transformer:
-        """Fuse same-input weights for inference (MLP.fuse, MLAttention.fuse); returns self."""
+        """Fuse same-input weights for inference (MLP, Attention, MLAttention) and stack the experts (MoE);
+        returns self."""
         for mod in self.modules():
-            if isinstance(mod, (MLP, MLAttention, Attention)):
+            if isinstance(mod, (MoE, MLP, MLAttention, Attention)):
                 mod.fuse()
         return self
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from specsize.engine.compile import compile_steps
 from specsize.engine.generate import Generation, generate
 from specsize.engine.loader import EngineError, find_model_dir, load_model
 from specsize.engine.model import Transformer
@@ -34,6 +35,7 @@ class Request:
     stop: tuple[str, ...] = ()
     adaptive: bool = False
     dtype: str = "float32"
+    compile: bool = False  # torch.compile the decoding steps (engine/compile.py)
 
 
 @dataclass
@@ -86,6 +88,8 @@ def run(req: Request, on_text: Callable[[str], None] | None = None) -> Result:
     target = load_model(root, dtype=dtype).model.fuse()
     tok = Tokenizer.from_dir(root)
     method = resolve_method(req, target)
+    if req.compile:
+        compile_steps(target)
     chat = bool(tok.chat_template) if req.chat is None else req.chat
     text = tok.apply_chat_template([{"role": "user", "content": req.prompt}]) if chat else req.prompt
     ids = tok.encode(text, add_special=not chat)
@@ -103,6 +107,8 @@ def run(req: Request, on_text: Callable[[str], None] | None = None) -> Result:
         proposer = NgramProposer(1, 4)
     elif method == "draft":
         draft = load_draft(req.draft, target, tok, dtype)
+        if req.compile:
+            compile_steps(draft)
         cache = min(draft.arch.max_position_embeddings, len(ids) + req.max_new_tokens + 2 * k + 2)
         proposer = DraftModelProposer(draft, target.arch.vocab_size, req.params, cache, generator=gen)
     if method == "none":

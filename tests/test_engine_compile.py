@@ -1,0 +1,62 @@
+"""The opt-in compiled steps (specsize.engine.compile) compute what the eager model computes: the logits of
+one-token steps and of k+1 blocks at new positions, the MTP module's too, with a bounded number of graphs (a
+new position or block size does not recompile), and greedy speculative generation through them is
+token-identical to eager plain decoding. Compiling takes tens of seconds here, so one model per family."""
+
+import copy
+
+import pytest
+import torch
+from torch._dynamo.utils import counters
+
+from specsize.engine.compile import compile_steps
+from specsize.engine.generate import generate
+from specsize.engine.proposers import MTPProposer
+from specsize.engine.sampling import SamplingParams
+
+from .test_spec_greedy import tiny
+
+TOL = 1e-4
+
+
+def steps(m, tokens):
+    """Prefill 6, one token at 5 positions, then a rolled-back 4-token block and a 3-token one. Each step's
+    tokens are a new tensor, as in the generation loop (a view's storage offset is one more symbol to guard)."""
+    out = [m(tokens[:, :6], start=0)] + [m(tokens[:, i : i + 1].clone(), start=i) for i in range(6, 11)]
+    out += [m(tokens[:, 8:12].clone(), start=8), m(tokens[:, 12:15].clone(), start=12)]
+    return out
+
+
+@pytest.mark.parametrize("family, seed", [("llama", 3), ("deepseek_v3", 7)])
+@torch.inference_mode()
+def test_compiled_steps_match_eager(family, seed):
+    m = tiny(family, seed).fuse()
+    tokens = torch.randint(0, m.arch.vocab_size, (1, 16), generator=torch.Generator().manual_seed(seed))
+    m.setup_cache(1, 32)
+    eager = steps(m, tokens)
+    blocks, mtp_eager = [], []
+    if m.mtp is not None:  # the MTP module: a catch-up block and chained one-token steps
+        h = m(tokens[:, :12], start=0, return_hidden=True)[1]
+        at = ((4, 3), (7, 1), (8, 1))
+        blocks = [(h[:, i : i + n].clone(), tokens[:, i + 1 : i + 1 + n].clone(), i) for i, n in at]
+        mtp_eager = [m.mtp_forward(*b)[0] for b in blocks]
+    graphs = counters["stats"]["unique_graphs"]
+    compiled = copy.deepcopy(m)
+    compile_steps(compiled).setup_cache(1, 32)
+    for e, c in zip(eager, steps(compiled, tokens), strict=True):
+        assert (e - c).abs().max() < TOL
+    for e, b in zip(mtp_eager, blocks, strict=True):
+        assert (e - compiled.mtp_forward(*b)[0]).abs().max() < TOL
+    # one graph for one-token steps, one for blocks (twice with MTP); not one per position or size
+    assert counters["stats"]["unique_graphs"] - graphs <= (4 if blocks else 2)
+
+
+@torch.inference_mode()
+def test_compiled_mtp_generation_is_lossless():
+    m = tiny("deepseek_v3", 7).fuse()
+    greedy = SamplingParams()
+    prompts = [[3, 9, 4, 1, 5], [7, 7, 2, 8, 2, 8, 2, 8]]
+    plain = [generate(m, p, 24).token_ids for p in prompts]
+    compile_steps(m)
+    for p, ref in zip(prompts, plain, strict=True):
+        assert generate(m, p, 24, proposer=MTPProposer(m, greedy), k=2).token_ids == ref
