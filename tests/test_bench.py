@@ -81,8 +81,20 @@ def test_plan_calibrates_with_the_measured_acceptance(report):
                                  "--json"])  # fmt: skip
     assert r.exit_code == 0, r.output
     measured = next(c for c in d["configs"] if c["method"] == "mtp")["conditional_acceptance"]
-    got = json.loads(r.output)["gpus"][0]["recommended"]["spec"]["acceptance"]
+    plan = json.loads(r.output)
+    got = plan["gpus"][0]["recommended"]["spec"]["acceptance"]
     assert got == pytest.approx([max(a, 1e-6) for a in measured], abs=1e-4)
+    # this machine: the planner's round model on the bench's step times agrees with the bench's closed loop at
+    # the k it measured (one formula, speculative.measured_speedup), and is extended to the other k
+    local = plan["this_machine"]
+    bench_row = next(c for c in d["configs"] if c["method"] == "mtp")
+    row = next(x for x in local["rows"] if x["k"] == 2)
+    assert row["speedup"] == pytest.approx(bench_row["predicted_speedup"], rel=1e-3)
+    assert row["measured_speedup"] == bench_row["speedup"]
+    assert [x["k"] for x in local["rows"]] == list(range(1, 9)) and local["method"] == "mtp"
+    other = CliRunner().invoke(cli, ["plan", "deepseek-r1", "--gpu", "h200", "--calibration", str(out / "bench.json"),
+                                     "--json"])  # fmt: skip
+    assert json.loads(other.output)["this_machine"]["reason"].endswith("measured tiny-r1, not deepseek-r1: its acceptance only")
 
 
 def test_interrupted_bench_keeps_what_it_measured(tmp_path, monkeypatch):

@@ -265,7 +265,8 @@ def fit(
     "--calibration",
     type=click.Path(dir_okay=False),
     default=None,
-    help="A `specsize bench --out` bench.json: use its measured acceptance per position.",
+    help="A `specsize bench --out` bench.json: use its measured acceptance per position, and for its model, "
+    "the speedup per k on its machine from its measured step times.",
 )
 @click.option("--repeat-fraction", type=float, default=None,
               help="n-gram: share of the output that repeats the input, 0..1 [0.3].")  # fmt: skip
@@ -319,6 +320,11 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
 
         spec = "mtp:1" if a.has_mtp and "mtp" in get_engine(engine).spec_methods else "none"
     sp = parse_spec(spec, a, draft_tp=draft_tp)
+    bench = None
+    if calibration:
+        from specsize.calibration import read_bench
+
+        bench = read_bench(calibration)
     if acceptance:
         try:
             rates = tuple(float(x) for x in acceptance.split(","))
@@ -326,10 +332,10 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
             msg = f"--acceptance {acceptance!r}: give comma-separated numbers in (0, 1], e.g. 0.85,0.7"
             raise PlanError(msg) from None
         sp = replace(sp, acceptance=rates)
-    elif calibration and sp.enabled:
+    elif bench is not None and sp.enabled:
         from specsize.calibration import measured_acceptance
 
-        sp = replace(sp, acceptance=measured_acceptance(calibration, sp.method, sp.k))
+        sp = replace(sp, acceptance=measured_acceptance(bench, sp.method, sp.k))
     rf = NGRAM_REPEAT_FRACTION if repeat_fraction is None else repeat_fraction
     if not 0 < rf <= 1:
         raise PlanError(f"--repeat-fraction must be in (0, 1], got {rf}")
@@ -343,6 +349,15 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         reasons = "; ".join(f"{g.gpu}: {g.fit.reason}" for g in p.gpus)
         raise PlanError(f"{a.name} ({prec}) does not fit on any GPU type asked for: {reasons}")
     report = plan_report(p, plan_commands(p, model, offload_experts))
+    if bench is not None and sp.enabled:
+        from specsize.calibration import measured_model, this_machine
+
+        if measured_model(bench, model, a.name):
+            report["this_machine"] = this_machine(bench, sp.method, sp.acceptance if acceptance else None)
+        else:
+            report["this_machine"] = {
+                "reason": f"{bench.path} measured {bench.model}, not {a.name}: its acceptance only"
+            }
     if plot_file:
         report["plot"] = plot_file
     if as_json:

@@ -138,6 +138,28 @@ def _f(x: float | None, nd: int = 1) -> str:
     return "-" if x is None else f"{x:,.{nd}f}"
 
 
+def _this_machine_table(m: dict[str, Any]) -> None:
+    if "reason" in m:
+        console.print(f"[dim]--calibration: {m['reason']}[/dim]")
+        return
+    mach = m["machine"]
+    where = (f"{mach.get('cpu', '?')} {mach.get('device', '')}, {mach.get('threads', '?')} threads, "
+             f"torch {mach.get('torch', '?')}")  # fmt: skip
+    t = Table(title=f"this machine, measured ({m['source']}: {m['model']}, {where}"
+              f"{', compiled' if m['compiled'] else ''}): plain decoding {m['plain_tokens_per_s']:,.1f} tok/s, batch 1",
+              box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    for c in ("method", "k", "E[L]", "predicted\nspeedup", "predicted\ntok/s", "measured\nspeedup"):
+        t.add_column(c, justify="left" if c == "method" else "right", no_wrap=True)
+    for row in m["rows"]:
+        best = " (best)" if row["k"] == m["best_k"] else ""
+        meas = row["measured_speedup"]
+        t.add_row(m["method"], f"{row['k']}{best}", f"{row['expected_length']:.2f}", f"{row['speedup']:.2f}x",
+                  _f(row["tokens_per_s"]), f"{meas:.2f}x" if meas is not None else "-")  # fmt: skip
+    console.print(t)
+    console.print("[dim]predicted: the planner's round model on the measured step times T(n), loop overhead and "
+                  "acceptance; measured: what the bench saw at that k.[/dim]")  # fmt: skip
+
+
 def plan_tables(r: dict[str, Any], explain: bool = False) -> None:
     w = r["workload"]
     title = (f"{r['model']} {r['weights']}, KV {r['kv_cache']}, {w['concurrency']} x ({w['input_tokens']:,} + "
@@ -178,6 +200,8 @@ def plan_tables(r: dict[str, Any], explain: bool = False) -> None:
             console.print(f"{g['gpu']}: {g['recommended']['nodes']} nodes; TPOT{' with ' + r['spec'] if spec else ''} "
                           f"{n['tpot_ms']:,.1f} ms over {n['inter_node']}, {n['slow_network_tpot_ms']:,.1f} ms "
                           f"over 10 GbE")  # fmt: skip
+    if "this_machine" in r:
+        _this_machine_table(r["this_machine"])
     first = next((g for g in r["gpus"] if g["fits"]), None)
     if first:
         _curve_table(first, spec)

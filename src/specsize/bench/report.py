@@ -7,7 +7,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from specsize.bench.runner import ConfigResult, predicted_speedup
+from specsize.bench.runner import ConfigResult
+from specsize.speculative import measured_speedup
 
 
 def conditional_rates(per_pos: list[int], drafts: int) -> list[float]:
@@ -42,10 +43,9 @@ def config_json(res: ConfigResult, base: ConfigResult, steps: dict[str, list[flo
         rate, brate = (n / t if t else 0.0), (bn / bt if bt else 0.0)
         row["by_category"][cat] = {"tokens_per_s": rate, "speedup": rate / brate if brate else None}
     if steps and res.method != "none" and res.k < len(steps["target"]):
-        base_run = base.runs[-1]
-        plain_tpot = base_run.decode_time / base_run.tokens if base_run.tokens else 0.0
-        overhead = max(plain_tpot - steps["target"][0], 0.0)  # the loop's own cost per round, measured
-        pred = predicted_speedup(res.method, res.k, row["conditional_acceptance"], steps["target"],
+        plain_tpot = 1 / base.tokens_per_s if base.tokens_per_s else 0.0  # the median run's
+        overhead = max(plain_tpot - steps["target"][0], 0.0)  # the loop's own cost per step, measured
+        pred = measured_speedup(res.method, res.k, row["conditional_acceptance"], steps["target"],
                                  steps.get(res.method), overhead)  # fmt: skip
         row["predicted_speedup"] = pred
         row["prediction_error"] = (pred - row["speedup"]) / row["speedup"] if row["speedup"] else None

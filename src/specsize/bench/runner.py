@@ -15,7 +15,6 @@ from specsize.engine.generate import SpecStats, generate
 from specsize.engine.model import Transformer
 from specsize.engine.proposers import DraftModelProposer, MTPProposer, NgramProposer
 from specsize.engine.sampling import GREEDY
-from specsize.speculative import expected_length
 
 
 @dataclass
@@ -150,16 +149,3 @@ def mtp_forward(model: Transformer, context: list[int]) -> Callable[[int], None]
         model.mtp_forward(hs[:, :n], nxt[:, :n], start=len(context))
 
     return step
-
-
-def predicted_speedup(method: str, k: int, alphas: list[float], t: list[float], t_draft: list[float] | None,
-                      overhead: float) -> float:  # fmt: skip
-    """The planner's formula (specsize.speculative) on measured inputs: E[L] tokens per round of
-    T(k+1) + draft + overhead, against T(1) + overhead per plain token. The draft's first step catches up on
-    the ~E[L] tokens of the last round (MTP and draft model), then k-1 one-token steps; n-gram drafting ~0."""
-    el = expected_length(tuple(alphas[:k]) + (0.0,) * max(0, k - len(alphas)))
-    draft = 0.0
-    if t_draft is not None and method in ("mtp", "draft"):
-        first = min(max(round(el), 1), len(t_draft))
-        draft = t_draft[first - 1] + (k - 1) * t_draft[0]
-    return el * (t[0] + overhead) / (t[k] + draft + overhead)
