@@ -1,8 +1,10 @@
 """The full speculative-decoding comparison on the bundled tiny-r1 family, written as a Markdown table:
-plain decoding vs MTP, the draft model and n-gram lookup for k = 1..6, predicted vs measured speedup
-(the closed loop), and ours vs transformers for plain, assisted and prompt-lookup generation.
+plain decoding vs MTP, the draft model and n-gram lookup for k = 1..8, predicted vs measured speedup
+(the closed loop), and ours vs transformers for plain, assisted and prompt-lookup generation (at k = 8).
+With --compile, our engine runs its compiled steps (the warm-up runs compile); transformers stays eager.
 
     python benchmarks/bench_speculative.py [--out benchmarks/results] [--max-prompts 14] [--repeats 3]
+    python benchmarks/bench_speculative.py --compile --out benchmarks/results/compiled
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ def markdown(r: dict) -> str:
     s, m = r["settings"], r["machine"]
     lines = [
         f"`{r['model']}` (draft `{r['draft']}`), {r['prompts']['count']} prompts ({r['prompts']['source']}), "
-        f"{s['max_new_tokens']} new tokens, greedy, batch 1, fp32, median of {s['repeats']} runs; "
+        f"{s['max_new_tokens']} new tokens, greedy, batch 1, fp32, median of {s['repeats']} runs, "
+        f"{'compiled (--compile)' if s.get('compiled') else 'eager'}; "
         f"{m['cpu']} ({m['threads']} threads, {platform.system()}), torch {m['torch']}.",
         "",
         f"Plain decoding: {r['baseline']['tokens_per_s']['median']:,.1f} tok/s.",
@@ -59,9 +62,12 @@ def main() -> None:
     ap.add_argument("--max-prompts", type=int, default=14)
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--max-k", type=int, default=8)
+    ap.add_argument("--compile", action="store_true", help="our engine's compiled steps (engine/compile.py)")
     args = ap.parse_args()
-    o = BenchOptions(ks=(1, 2, 3, 4, 5, 6), max_prompts=args.max_prompts, max_new_tokens=args.max_new_tokens,
-                     repeats=args.repeats, out=args.out, plot=args.out)  # fmt: skip
+    o = BenchOptions(ks=tuple(range(1, args.max_k + 1)), max_prompts=args.max_prompts,
+                     max_new_tokens=args.max_new_tokens, repeats=args.repeats, out=args.out, plot=args.out,
+                     compile=args.compile)  # fmt: skip
     report = run_bench(o, progress=lambda msg: print("...", msg, flush=True))
     (args.out / "bench.md").write_text(markdown(report))
     print(markdown(report))

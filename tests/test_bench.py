@@ -94,7 +94,9 @@ def test_plan_calibrates_with_the_measured_acceptance(report):
     assert [x["k"] for x in local["rows"]] == list(range(1, 9)) and local["method"] == "mtp"
     other = CliRunner().invoke(cli, ["plan", "deepseek-r1", "--gpu", "h200", "--calibration", str(out / "bench.json"),
                                      "--json"])  # fmt: skip
-    assert json.loads(other.output)["this_machine"]["reason"].endswith("measured tiny-r1, not deepseek-r1: its acceptance only")
+    assert json.loads(other.output)["this_machine"]["reason"].endswith(
+        "measured tiny-r1, not deepseek-r1: its acceptance only"
+    )
 
 
 def test_interrupted_bench_keeps_what_it_measured(tmp_path, monkeypatch):

@@ -2,14 +2,16 @@
 
 What is compiled: the small cached steps, the ones decoding repeats: one token (plain decoding, drafting), a
 k+1 verification block, a draft's catch-up, the MTP module's steps. Prefill and training stay eager: they run
-once per request, and a prompt's length would only add compilations. The step is compiled once with dynamic
-shapes (`dynamic=True`), so a new start position, block size or cache length does not recompile; the guards
-that remain split it into a few graphs (one token vs a block; MoE's gather vs loop), compiled on first use.
+once per request, and a prompt's length would only add compilations. The steps are compiled with dynamic
+shapes (`dynamic=True`), so a new start position or block size does not recompile; the guards that remain
+split them into a few graphs (one token vs a block), compiled on first use. A graph is specialised on the
+cache's size, so a compiled model allocates its caches in a few sizes (cache_len).
 
-Where it helps: per-op overhead. On the bundled tiny-r1 on a 2-core CPU, a one-token step takes 0.8-0.9 ms
-compiled against 3.8 ms eager, after ~50 s of compilation (benchmarks/bench_engine.py measures it). On a GPU,
-a large model's step is bound by memory bandwidth, and compile gains less; CUDA graphs are not used here.
-Compiling needs a C++ compiler on CPU (inductor) and Triton on CUDA.
+Where it helps: per-op overhead, which is most of a small model's step. On the bundled tiny-r1 on a 2-core
+CPU, a one-token step takes 0.67 ms compiled against 3.8 ms eager, after 25-50 s of compilation
+(benchmarks/bench_engine.py and bench_speculative.py --compile measure it end to end). A large model's step
+on a GPU is bound by memory bandwidth, so compile gains less there; CUDA graphs are not used, and CUDA is
+untested (no GPU here). Compiling needs a C++ compiler on CPU (inductor) and Triton on CUDA.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ class CompiledSteps:
 
 
 def compile_steps(model: Transformer) -> Transformer:
-    """Route the model's small cached steps through torch.compile (see the module docstring); returns it."""
+    """Route the model's small cached steps through torch.compile (see the module docstring); returns it. The
+    model is fused first: the compiled MoE reads the stacked experts."""
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16)
+    model.fuse()
     model.steps = CompiledSteps(model)
     return model

@@ -111,7 +111,8 @@ class Attention(nn.Module):
         self.qkv: tuple | None = None  # fused weight and bias (fuse())
 
     def fuse(self) -> None:
-        self.qkv = _fuse(self.q_proj, self.k_proj, self.v_proj)
+        if self.qkv is None:
+            self.qkv = _fuse(self.q_proj, self.k_proj, self.v_proj)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | None) -> torch.Tensor:
         b, s, _ = x.shape
@@ -169,7 +170,7 @@ class MLAttention(nn.Module):
         self.qkv_a: tuple | None = None  # fused [q_lora + R + r, hidden] weight and bias (fuse())
 
     def fuse(self) -> None:
-        if self.q_lora:
+        if self.q_lora and self.qkv_a is None:
             self.qkv_a = _fuse(self.q_a_proj, self.kv_a_proj_with_mqa)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | None) -> torch.Tensor:
@@ -419,7 +420,7 @@ class Transformer(nn.Module):
 
     def fuse(self) -> Transformer:
         """Fuse same-input weights for inference (MLP, Attention, MLAttention) and stack the experts (MoE);
-        returns self."""
+        idempotent; returns self."""
         for mod in self.modules():
             if isinstance(mod, (MoE, MLP, MLAttention, Attention)):
                 mod.fuse()
