@@ -20,6 +20,7 @@ from specsize.speculative import (
     evaluate,
     expected_length,
     ideal_speedup,
+    measured_speedup,
 )
 
 
@@ -104,3 +105,11 @@ def test_evaluate_refuses_no_method(r1_mtp):
     plain = build_deployment(r1_mtp.arch, get_gpu("h200"), "fp8", "bf16", Layout(tp=8), get_engine("sglang"))
     with pytest.raises(PlanError, match="nothing to evaluate"):
         evaluate(plain, 1, 1024)
+
+
+def test_measured_speedup_charges_every_forward_the_loop_overhead():
+    # E[L] = 1.5; verification T(2) + o = 1.6; the draft's catch-up over round(1.5) = 2 tokens, + o: 0.4
+    t, t_draft = [1.0, 1.5], [0.2, 0.3]
+    assert measured_speedup("draft", 1, (0.5,), t, t_draft, 0.1) == pytest.approx(1.5 * 1.1 / 2.0)
+    assert measured_speedup("ngram", 1, (0.5,), t, None, 0.1) == pytest.approx(1.5 * 1.1 / 1.6)  # lookup: free
+    assert measured_speedup("mtp", 1, (), t, t_draft, 0.0) == pytest.approx(1 / 1.7)  # unmeasured positions: 0

@@ -72,15 +72,16 @@ def ideal_speedup(alphas: tuple[float, ...], c: float) -> float:
 def measured_speedup(method: str, k: int, alphas: tuple[float, ...] | list[float], t: list[float],
                      t_draft: list[float] | None, overhead: float) -> float:  # fmt: skip
     """The round model on measured step times (`specsize bench`: t[n-1] = T(n), one sequence, n tokens):
-    E[L] (T(1) + o) / (T(k+1) + T_draft + o), o the decoding loop's own cost per step (measured plain time per
-    token minus T(1)). T_draft: MTP and a draft model catch up on ~E[L] tokens (the last round's accepted
-    tokens and the bonus) in their first step, then k - 1 one-token steps; n-gram lookup: 0."""
+    E[L] (T(1) + o) / (T(k+1) + o + T_draft), o the decoding loop's own cost per forward (measured plain time
+    per token minus T(1)), which every forward of the loop pays, the drafter's too. T_draft: MTP and a draft
+    model catch up on ~E[L] tokens (the last round's accepted tokens and the bonus) in their first step, then
+    k - 1 one-token steps, k (T_d + o) in all; n-gram lookup: 0."""
     el = expected_length(tuple(alphas[:k]) + (0.0,) * max(0, k - len(alphas)))
     draft = 0.0
     if t_draft is not None and method in ("mtp", "draft", "eagle"):
         first = min(max(round(el), 1), len(t_draft))
-        draft = t_draft[first - 1] + (k - 1) * t_draft[0]
-    return el * (t[0] + overhead) / (t[k] + draft + overhead)
+        draft = t_draft[first - 1] + (k - 1) * t_draft[0] + k * overhead
+    return el * (t[0] + overhead) / (t[k] + overhead + draft)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,13 @@ untested (no GPU here). Compiling needs a C++ compiler on CPU (inductor) and Tri
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import torch
 
 from specsize.engine.model import Transformer
+from specsize.errors import SpecsizeError
 
 MAX_STEP_TOKENS = 16  # steps of at most this many tokens per sequence run compiled (k <= 15)
 CACHE_GRANULE = 2048  # compiled models allocate caches in multiples of this many positions (or the model's max)
@@ -49,6 +53,11 @@ class CompiledSteps:
 def compile_steps(model: Transformer) -> Transformer:
     """Route the model's small cached steps through torch.compile (see the module docstring); returns it. The
     model is fused first: the compiled MoE reads the stacked experts."""
+    if next(model.parameters()).device.type == "cpu" and not any(
+        shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "c++", "clang++")
+    ):
+        raise SpecsizeError("--compile on CPU needs a C++ compiler (inductor builds the kernels): install g++ "
+                            "(e.g. apt install g++) or set CXX, or run without --compile")  # fmt: skip
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16)
     model.fuse()
     model.steps = CompiledSteps(model)
