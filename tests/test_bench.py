@@ -105,7 +105,7 @@ def test_interrupted_bench_keeps_what_it_measured(tmp_path, monkeypatch):
 
     def interrupted(*a, **kw):
         calls["n"] += 1
-        if calls["n"] > 4:  # warm-up + run of the baseline, then of mtp; stop during draft
+        if calls["n"] > 6:  # warm-ups of the 4 configurations, then the baseline and mtp; stop during draft
             raise KeyboardInterrupt
         return real(*a, **kw)
 

@@ -307,7 +307,9 @@ def bench_tables(r: dict[str, Any]) -> None:
     console.print(t)
     if r.get("step_times"):
         st = r["step_times"]
-        e = Table(title="step time T(n), ms (one forward over n tokens at a 64-token context)", box=box.SIMPLE_HEAD)
+        ctx = r["settings"].get("step_context_tokens", 64)
+        e = Table(title=f"step time T(n), ms (one forward over n tokens at a {ctx}-token context; median of the "
+                  "passes)", box=box.SIMPLE_HEAD)  # fmt: skip
         e.add_column("n", justify="right")
         for name in st:
             e.add_column(name, justify="right")

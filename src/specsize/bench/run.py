@@ -1,5 +1,6 @@
-"""`specsize bench` as a library: load, measure, time steps, run the peers, close the loop, write the outputs.
-Results are written after every configuration, so an interrupted bench keeps what it measured."""
+"""`specsize bench` as a library: load, measure (runs and step times interleaved), run the peers, close the loop,
+write the outputs. Results are written after every configuration, so an interrupted bench keeps what it
+measured."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 
 from specsize.bench.prompts import BenchPrompt, default_prompts, load_prompts
 from specsize.bench.report import bench_json, write_csv, write_plots
-from specsize.bench.runner import ConfigResult, measure, mtp_forward, step_times, target_forward
+from specsize.bench.runner import ConfigResult, measure, mtp_forward, target_forward
 from specsize.engine.compile import compile_steps
 from specsize.engine.loader import EngineError, find_model_dir, load_model
 from specsize.engine.run import load_draft
@@ -103,19 +104,25 @@ def run_bench(o: BenchOptions, progress=None) -> dict[str, Any]:
         return report
 
     eos = tok.eos_token_ids
+    # T(n) at the runs' mean context: the prompts' mean length plus half the generated tokens
+    first = encoded[0][0]
+    mean_ctx = max(sum(len(ids) for ids, _ in encoded) // len(encoded) + o.max_new_tokens // 2, 16)
+    context = (first * (mean_ctx // len(first) + 1))[: min(mean_ctx, target.arch.max_position_embeddings - 32)]
+    meta["settings"]["step_context_tokens"] = len(context)
+    curves = {"target": lambda: target_forward(target, context)}
+    if draft is not None:
+        curves["draft"] = lambda: target_forward(draft, context)
+    if target.mtp is not None:
+        curves["mtp"] = lambda: mtp_forward(target, context)
+
+    def done(res: list[ConfigResult], curve: dict[str, list[float]] | None) -> None:
+        nonlocal results, steps
+        results, steps = list(res), curve
+        save(False)
+
     try:
-        measure(target, draft, encoded, configs, o.max_new_tokens, eos, o.repeats, o.warmup, progress,
-                done=lambda r: (results.append(r), save(False)))  # fmt: skip
-        if o.steps:  # after the runs: a warm machine, as the runs saw it
-            if progress:
-                progress("step times T(n)")
-            first = encoded[0][0]
-            context = (first * (64 // len(first) + 1))[:64]  # a 64-token context from the first prompt
-            steps = {"target": step_times(target_forward(target, context))}
-            if draft is not None:
-                steps["draft"] = step_times(target_forward(draft, context))
-            if target.mtp is not None:
-                steps["mtp"] = step_times(mtp_forward(target, context))
+        measure(target, draft, encoded, configs, o.max_new_tokens, eos, o.repeats, o.warmup, progress, done,
+                curves if o.steps else None)  # fmt: skip
         if o.peers:
             try:
                 from specsize.bench.peers import run_peers

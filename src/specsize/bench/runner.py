@@ -89,29 +89,45 @@ def run_once(target: Transformer, draft: Transformer | None, prompts: list[tuple
 def measure(target: Transformer, draft: Transformer | None, prompts: list[tuple[list[int], str]],
             configs: list[tuple[str, int]], max_new: int, eos: tuple[int, ...], repeats: int = 3, warmup: int = 1,
             progress: Callable[[str], None] | None = None,
-            done: Callable[[ConfigResult], None] | None = None) -> list[ConfigResult]:  # fmt: skip
-    """Plain decoding first (the baseline), then each (method, k); warm-up passes over the first prompt are not
-    counted. done() receives each finished configuration (bench writes partial results from it)."""
-    results = []
-    for method, k in [("none", 0), *configs]:
+            done: Callable[[list[ConfigResult], dict[str, list[float]] | None], None] | None = None,
+            curves: dict[str, Callable[[], Callable[[int], None]]] | None = None,
+            ) -> tuple[list[ConfigResult], dict[str, list[float]] | None]:  # fmt: skip
+    """Plain decoding (the baseline) and each (method, k), interleaved: every pass runs each configuration once
+    over every prompt, and then, with `curves` (name -> a factory of a step closure), times T(n) once more. A
+    machine that speeds up or slows down during the bench then shifts every configuration and T(n) alike,
+    instead of the ones measured at the time. Warm-up passes over the first prompt (compilation included) are
+    not counted. done() receives the results so far after every configuration of every pass (bench writes
+    partial results from it). Returns the results and T(n), the median over the passes per n."""
+    order = [("none", 0), *configs]
+    for method, k in order:
         for _ in range(warmup):
             run_once(target, draft, prompts[:1], method, k, max_new, eos)
-        runs = []
-        for r in range(repeats):
+    results = [ConfigResult(method, k, []) for method, k in order]
+    passes: dict[str, list[list[float]]] = {name: [] for name in curves or {}}
+    steps = None
+    for r in range(repeats):
+        for res in results:
             if progress:
-                progress(f"{method} k={k} run {r + 1}/{repeats}")
-            runs.append(run_once(target, draft, prompts, method, k, max_new, eos))
-        res = ConfigResult(method, k, runs)
-        results.append(res)
-        if done:
-            done(res)
-    return results
+                progress(f"pass {r + 1}/{repeats}: {res.method} k={res.k}")
+            res.runs.append(run_once(target, draft, prompts, res.method, res.k, max_new, eos))
+            if done:
+                done([x for x in results if x.runs], steps)
+        if curves:
+            if progress:
+                progress(f"pass {r + 1}/{repeats}: step times T(n)")
+            for name, make in curves.items():
+                passes[name].append(step_times(make(), repeats=5))
+            steps = {name: [statistics.median(c) for c in zip(*curves_, strict=True)]
+                     for name, curves_ in passes.items()}  # fmt: skip
+            if done:
+                done(results, steps)
+    return results, steps
 
 
 @torch.inference_mode()
 def step_times(forward: Callable[[int], None], n_max: int = 16, repeats: int = 11) -> list[float]:
     """T(n), n = 1..n_max: the median time of forward(n) (one step over n tokens at a fixed context), after a
-    warm-up of every size (first calls allocate and pick kernels)."""
+    warm-up of every size (first calls allocate, pick kernels or compile)."""
     for n in range(1, n_max + 1):
         forward(n)
     out = []
