@@ -143,10 +143,7 @@ def _this_machine_table(m: dict[str, Any]) -> None:
         console.print(f"[dim]--calibration: {m['reason']}[/dim]")
         return
     mach = m["machine"]
-    where = (f"{mach.get('cpu', '?')} {mach.get('device', '')}, {mach.get('threads', '?')} threads, "
-             f"torch {mach.get('torch', '?')}")  # fmt: skip
-    t = Table(title=f"this machine, measured ({m['source']}: {m['model']}, {where}"
-              f"{', compiled' if m['compiled'] else ''}): plain decoding {m['plain_tokens_per_s']:,.1f} tok/s, batch 1",
+    t = Table(title=f"this machine, measured: {m['model']}, plain {m['plain_tokens_per_s']:,.1f} tok/s, batch 1",
               box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
     for c in ("method", "k", "E[L]", "predicted\nspeedup", "predicted\ntok/s", "measured\nspeedup"):
         t.add_column(c, justify="left" if c == "method" else "right", no_wrap=True)
@@ -156,8 +153,10 @@ def _this_machine_table(m: dict[str, Any]) -> None:
         t.add_row(m["method"], f"{row['k']}{best}", f"{row['expected_length']:.2f}", f"{row['speedup']:.2f}x",
                   _f(row["tokens_per_s"]), f"{meas:.2f}x" if meas is not None else "-")  # fmt: skip
     console.print(t)
-    console.print("[dim]predicted: the planner's round model on the measured step times T(n), loop overhead and "
-                  "acceptance; measured: what the bench saw at that k.[/dim]")  # fmt: skip
+    console.print(f"[dim]{m['source']}: {mach.get('cpu', '?')} {mach.get('device', '')}, {mach.get('threads', '?')} "
+                  f"threads, torch {mach.get('torch', '?')}, {'compiled' if m['compiled'] else 'eager'}. predicted: "
+                  "the planner's round model on the measured step times T(n), loop overhead and acceptance; "
+                  "measured: what the bench saw at that k.[/dim]")  # fmt: skip
 
 
 def plan_tables(r: dict[str, Any], explain: bool = False) -> None:
