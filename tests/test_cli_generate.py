@@ -68,6 +68,16 @@ def test_json_and_greedy_identity_through_the_cli(dirs):
     assert d["method"] == "draft" and d["stats"]["num_drafts"] > 0
 
 
+def test_compile_gives_the_eager_tokens(dirs):
+    outs = []
+    for extra in ([], ["--compile"]):
+        r = run("12 + 35 = 47", "--model", dirs["dense"], "--method", "ngram", "-k", 3, "--max-new-tokens", 16,
+                "--json", *extra)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        outs.append(json.loads(r.stdout)["token_ids"])
+    assert outs[0] == outs[1]
+
+
 def test_sampling_is_reproducible_with_a_seed(dirs):
     args = ("sort 3 1 2", "--model", dirs["r1"], "--temperature", 1.0, "--top-p", 0.9, "--seed", 7, "--json")
     a, b = run(*args), run(*args)
