@@ -287,7 +287,7 @@ def bench_tables(r: dict[str, Any]) -> None:
     s = r["settings"]
     console.print(f"[bold]{r['model']}[/bold] on {r['machine']['cpu']} ({r['machine']['threads']} threads), "
                   f"{r['prompts']['count']} prompts ({r['prompts']['source']}), {s['max_new_tokens']} new tokens, "
-                  f"greedy, median of {s['repeats']} runs")  # fmt: skip
+                  f"greedy, median of {s['repeats']} runs{', compiled' if s.get('compiled') else ''}")  # fmt: skip
     if b:
         console.print(f"plain decoding: {b['tokens_per_s']['median']:,.1f} tok/s "
                       f"(runs {b['tokens_per_s']['min']:,.1f}-{b['tokens_per_s']['max']:,.1f})")  # fmt: skip
