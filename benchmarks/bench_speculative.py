@@ -68,7 +68,7 @@ def main() -> None:
     o = BenchOptions(ks=tuple(range(1, args.max_k + 1)), max_prompts=args.max_prompts,
                      max_new_tokens=args.max_new_tokens, repeats=args.repeats, out=args.out, plot=args.out,
                      compile=args.compile)  # fmt: skip
-    report = run_bench(o, progress=lambda msg: print("...", msg, flush=True))
+    report = run_bench(o, progress=lambda msg, done, total: print(f"... [{done + 1}/{total}] {msg}", flush=True))
     (args.out / "bench.md").write_text(markdown(report))
     print(markdown(report))
     print(json.dumps({k: report[k] for k in ("baseline", "peers")}, indent=2))

@@ -124,3 +124,14 @@ def test_interrupted_bench_keeps_what_it_measured(tmp_path, monkeypatch):
 def test_bad_options(args, needle):
     r = CliRunner().invoke(cli, ["bench", "--no-peers", *args])
     assert r.exit_code != 0 and needle in r.output and "Traceback" not in r.output
+
+
+def test_progress_hears_of_every_piece_of_work():
+    from specsize.bench.run import BenchOptions, run_bench
+
+    heard = []
+    o = BenchOptions(methods=("ngram",), ks=(2,), max_prompts=1, max_new_tokens=8, repeats=2, peers=False)
+    run_bench(o, lambda message, done, total: heard.append((message, done, total)))
+    # warm-ups of the baseline and ngram, then per pass: baseline, ngram, T(n)
+    assert [d for _, d, _ in heard] == list(range(8)) and {t for _, _, t in heard} == {8}
+    assert heard[0][0] == "warm-up: none k=0" and heard[-1][0] == "pass 2/2: step times T(n)"

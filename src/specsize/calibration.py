@@ -41,8 +41,9 @@ def read_bench(path: str | Path) -> Bench:
         configs = r["configs"]
         baseline = r.get("baseline") or {}
         plain = baseline.get("tokens_per_s", {}).get("median") if baseline else None
-        bench = Bench(p, str(r.get("model", "")), dict(r.get("machine") or {}), list(configs),
-                      r.get("step_times") or None, float(plain) if plain else None,
+        steps = {str(name): [float(x) for x in ts] for name, ts in (r.get("step_times") or {}).items()}
+        bench = Bench(p, str(r.get("model", "")), dict(r.get("machine") or {}), list(configs), steps or None,
+                      float(plain) if plain else None,
                       bool((r.get("settings") or {}).get("compiled", False)))  # fmt: skip
     except FileNotFoundError:
         raise SpecsizeError(f"--calibration {p}: no such file") from None
@@ -65,8 +66,8 @@ def measured_model(bench: Bench, model: str, arch_name: str) -> bool:
     """Whether the bench measured the plan's model (the same name or the same resolved model)."""
     from specsize.resolve import load_model
 
-    if bench.model == model:
-        return True
+    if not bench.model or bench.model == model:
+        return bench.model == model
     try:
         return load_model(bench.model).name == arch_name
     except SpecsizeError:
@@ -82,11 +83,14 @@ def this_machine(bench: Bench, method: str, acceptance: tuple[float, ...] | None
     if "target" not in steps or not bench.plain_tokens_per_s:
         return {"reason": f"{bench.path} has no step times (bench ran with --no-steps): acceptance only"}
     t = steps["target"]
+    if len(t) < 2 or min(t) <= 0:
+        return {"reason": f"{bench.path}: step_times.target needs T(1) and T(2) at least, in seconds > 0: "
+                          "acceptance only"}  # fmt: skip
     t_draft = steps.get(method) if method in ("mtp", "draft") else None
     if method in ("mtp", "draft") and t_draft is None:
         return {"reason": f"{bench.path} has no step times for the {method} drafter: acceptance only"}
     overhead = max(1 / bench.plain_tokens_per_s - t[0], 0.0)  # the loop's own cost per step, measured
-    measured = {c["k"]: c["speedup"] for c in bench.configs if c.get("method") == method}
+    measured = {c.get("k"): c.get("speedup") for c in bench.configs if c.get("method") == method}
     rows = []
     for k in range(1, min(max_k, len(t) - 1) + 1):
         alphas = acceptance or measured_acceptance(bench, method, k)

@@ -355,9 +355,8 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         if measured_model(bench, model, a.name):
             report["this_machine"] = this_machine(bench, sp.method, sp.acceptance if acceptance else None)
         else:
-            report["this_machine"] = {
-                "reason": f"{bench.path} measured {bench.model}, not {a.name}: its acceptance only"
-            }
+            what = f"measured {bench.model}, not {a.name}" if bench.model else "does not name the model it measured"
+            report["this_machine"] = {"reason": f"{bench.path} {what}: its acceptance only"}
     if plot_file:
         report["plot"] = plot_file
     if as_json:

@@ -4,6 +4,7 @@ specsize.bench.run. They need the optional extra `specsize[engine]` and say so i
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
 import click
 
@@ -25,6 +26,19 @@ def need_engine(command: str) -> None:
         except ImportError:
             raise SpecsizeError(f"`specsize {command}` runs the PyTorch engine, which needs {module}: "
                                 "pip install 'specsize[engine]'") from None  # fmt: skip
+
+
+@contextmanager
+def bench_progress():
+    """A progress bar on stderr for run_bench (gone when it ends; the tables follow on stdout)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=Console(stderr=True), transient=True)  # fmt: skip
+    task = bar.add_task("bench", total=None)
+    with bar:
+        yield lambda message, done, total: bar.update(task, description=message, completed=done, total=total)
 
 
 @click.command()
@@ -166,7 +180,11 @@ def bench(model, draft, methods, ks, prompts_file, max_prompts, max_new_tokens, 
         o.methods = tuple(methods)
     elif draft is None and model != "tiny-r1":
         o.methods = ("mtp", "ngram")
-    report = run_bench(o, progress=None if as_json else lambda msg: click.echo(f"... {msg}", err=True))
+    if as_json:
+        report = run_bench(o)
+    else:
+        with bench_progress() as progress:
+            report = run_bench(o, progress)
     if as_json:
         emit_json(report)
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import torch
 
 from specsize.bench.prompts import BenchPrompt, default_prompts, load_prompts
 from specsize.bench.report import bench_json, write_csv, write_plots
-from specsize.bench.runner import ConfigResult, measure, mtp_forward, target_forward
+from specsize.bench.runner import ConfigResult, measure, measure_units, mtp_forward, target_forward
 from specsize.engine.compile import compile_steps
 from specsize.engine.loader import EngineError, find_model_dir, load_model
 from specsize.engine.run import load_draft
@@ -53,7 +54,8 @@ def _check(o: BenchOptions) -> None:
         raise EngineError("--repeats and --max-prompts must be >= 1, --max-new-tokens >= 2")
 
 
-def run_bench(o: BenchOptions, progress=None) -> dict[str, Any]:
+def run_bench(o: BenchOptions, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Run the bench; progress(message, done, total) hears of each piece of work as it starts."""
     _check(o)
     if o.threads:
         torch.set_num_threads(o.threads)
@@ -121,19 +123,26 @@ def run_bench(o: BenchOptions, progress=None) -> dict[str, Any]:
         save(False)
 
     try:
-        measure(target, draft, encoded, configs, o.max_new_tokens, eos, o.repeats, o.warmup, progress, done,
+        from specsize.bench.peers import run_peers
+    except ImportError:
+        run_peers = None
+    peers_run = o.peers and run_peers is not None
+    total = measure_units(len(configs) + 1, o.repeats, o.warmup, o.steps) + (1 if peers_run else 0)
+    started = 0
+
+    def tick(message: str) -> None:
+        nonlocal started
+        if progress:
+            progress(message, started, total)
+        started += 1
+
+    try:
+        measure(target, draft, encoded, configs, o.max_new_tokens, eos, o.repeats, o.warmup, tick, done,
                 curves if o.steps else None)  # fmt: skip
-        if o.peers:
-            try:
-                from specsize.bench.peers import run_peers
-            except ImportError:
-                run_peers = None
-            if run_peers is not None:
-                if progress:
-                    progress("transformers peers")
-                k_peer = max(o.ks)
-                peers = run_peers(target, root, draft, droot, [ids for ids, _ in encoded], o.max_new_tokens, eos,
-                                  k_peer)  # fmt: skip
+        if peers_run:
+            tick("transformers peers")
+            peers = run_peers(target, root, draft, droot, [ids for ids, _ in encoded], o.max_new_tokens, eos,
+                              max(o.ks))  # fmt: skip
     except KeyboardInterrupt:
         return save(True)
     report = save(False)

@@ -92,7 +92,8 @@ def measure(target: Transformer, draft: Transformer | None, prompts: list[tuple[
             done: Callable[[list[ConfigResult], dict[str, list[float]] | None], None] | None = None,
             curves: dict[str, Callable[[], Callable[[int], None]]] | None = None,
             ) -> tuple[list[ConfigResult], dict[str, list[float]] | None]:  # fmt: skip
-    """Plain decoding (the baseline) and each (method, k), interleaved: every pass runs each configuration once
+    """Plain decoding (the baseline) and each (method, k), interleaved (progress() is told of each of the
+    measure_units() pieces of work as it starts): every pass runs each configuration once
     over every prompt, and then, with `curves` (name -> a factory of a step closure), times T(n) once more. A
     machine that speeds up or slows down during the bench then shifts every configuration and T(n) alike,
     instead of the ones measured at the time. Warm-up passes over the first prompt (compilation included) are
@@ -100,6 +101,8 @@ def measure(target: Transformer, draft: Transformer | None, prompts: list[tuple[
     partial results from it). Returns the results and T(n), the median over the passes per n."""
     order = [("none", 0), *configs]
     for method, k in order:
+        if progress and warmup:
+            progress(f"warm-up: {method} k={k}")
         for _ in range(warmup):
             run_once(target, draft, prompts[:1], method, k, max_new, eos)
     results = [ConfigResult(method, k, []) for method, k in order]
@@ -122,6 +125,12 @@ def measure(target: Transformer, draft: Transformer | None, prompts: list[tuple[
             if done:
                 done(results, steps)
     return results, steps
+
+
+def measure_units(configs: int, repeats: int, warmup: int, curves: bool) -> int:
+    """How many progress() calls measure() makes: a warm-up per configuration, then per pass one run per
+    configuration and one step-time curve; `configs` counts the baseline."""
+    return configs * (1 if warmup else 0) + repeats * (configs + (1 if curves else 0))
 
 
 @torch.inference_mode()
