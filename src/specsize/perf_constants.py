@@ -106,24 +106,22 @@ def engine_perf(name: str) -> EnginePerf:
 
 def assumptions() -> list[dict[str, str]]:
     """The model-wide constants with their sources, for `specsize plan --explain`."""
-    return [
-        {"name": "HBM bandwidth efficiency", "value": f"{HBM_EFFICIENCY:.2f}", "source": "assumption (75-90% typical)"},
-        {"name": "compute efficiency (MFU)", "value": f"{COMPUTE_EFFICIENCY:.2f}", "source": "assumption"},
-        {"name": "one-shot all-reduce software latency", "value": f"{COLLECTIVE_LATENCY / US:.0f} us",
-         "source": "assumption"},
-        {"name": "inter-node collective step latency", "value": f"{INTER_NODE_STEP_LATENCY / US:.0f} us",
-         "source": "assumption (NCCL proxy + network stack)"},
-        {"name": "routing correlation of consecutive tokens", "value": f"{ROUTING_CORRELATION:.2f}",
-         "source": "~2.5x unique experts for 4 tokens vs 3.8x uniform (reference/speculative.md)"},
-        {"name": "MTP acceptance, first draft", "value": f"{MTP_FIRST_ACCEPTANCE:.2f}",
-         "source": "DeepSeek-V3 report §5.4.3 (85-90%)"},
-        {"name": "MTP acceptance decay per position", "value": f"{MTP_ACCEPTANCE_DECAY:.3f}",
-         "source": "fitted to mean acceptance length 3.20 at k=7 (nebius/MTP-DeepSeek-V3-0324 card)"},
-        {"name": "draft-model acceptance", "value": f"{DRAFT_ACCEPTANCE:.2f}",
-         "source": "assumption (Leviathan Table 2)"},
-        {"name": "EAGLE acceptance", "value": f"{EAGLE_ACCEPTANCE:.2f}", "source": "assumption"},
-        {"name": "n-gram repeat fraction", "value": f"{NGRAM_REPEAT_FRACTION:.2f}", "source": "assumption (chat)"},
-    ] + [
+    rows = [
+        ("HBM bandwidth efficiency", f"{HBM_EFFICIENCY:.2f}", "assumption (75-90% typical)"),
+        ("compute efficiency (MFU)", f"{COMPUTE_EFFICIENCY:.2f}", "assumption"),
+        ("one-shot all-reduce software latency", f"{COLLECTIVE_LATENCY / US:.0f} us", "assumption"),
+        ("inter-node collective step latency", f"{INTER_NODE_STEP_LATENCY / US:.0f} us",
+         "assumption (NCCL proxy + network stack)"),
+        ("routing correlation of consecutive tokens", f"{ROUTING_CORRELATION:.2f}",
+         "~2.5x unique experts for 4 tokens vs 3.8x uniform (reference/speculative.md)"),
+        ("MTP acceptance, first draft", f"{MTP_FIRST_ACCEPTANCE:.2f}", "DeepSeek-V3 report §5.4.3 (85-90%)"),
+        ("MTP acceptance decay per position", f"{MTP_ACCEPTANCE_DECAY:.3f}",
+         "fitted to mean acceptance length 3.20 at k=7 (nebius/MTP-DeepSeek-V3-0324 card)"),
+        ("draft-model acceptance", f"{DRAFT_ACCEPTANCE:.2f}", "assumption (Leviathan Table 2)"),
+        ("EAGLE acceptance", f"{EAGLE_ACCEPTANCE:.2f}", "assumption"),
+        ("n-gram repeat fraction", f"{NGRAM_REPEAT_FRACTION:.2f}", "assumption (chat)"),
+    ]  # fmt: skip
+    return [{"name": n, "value": v, "source": src} for n, v, src in rows] + [
         {"name": f"{p.name}: step / layer / token-per-MoE-layer overhead, expert-bandwidth factor",
          "value": f"{p.step_overhead / MS:.2f} ms / {p.layer_overhead / MS:.3f} ms / {p.moe_token_overhead / US:.2f} us"
                   f" / {p.bw_efficiency:.2f}", "source": p.source}

@@ -112,6 +112,17 @@ def best_per_method(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return best
 
 
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
 def write_plots(report: dict[str, Any], folder: Path) -> list[Path]:
     import matplotlib
 
@@ -119,7 +130,6 @@ def write_plots(report: dict[str, Any], folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
     fig, ax = plt.subplots(figsize=(6, 4))
     for method in sorted({c["method"] for c in report["configs"]}):
         cs = sorted((c for c in report["configs"] if c["method"] == method), key=lambda c: c["k"])
@@ -129,27 +139,15 @@ def write_plots(report: dict[str, Any], folder: Path) -> list[Path]:
                 [c["k"] for c in cs], [c["predicted_speedup"] for c in cs], linestyle="--", label=f"{method} predicted"
             )
     ax.axhline(1.0, color="grey", linewidth=0.8)
-    ax.set_xlabel("k (draft tokens per round)")
-    ax.set_ylabel("speedup over plain decoding")
-    ax.set_title(f"{report['model']}: speedup vs k")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    paths.append(folder / "speedup_vs_k.png")
-    fig.savefig(paths[-1], dpi=110)
+    paths = [_finish(fig, ax, folder / "speedup_vs_k.png", "k (draft tokens per round)",
+                     "speedup over plain decoding", f"{report['model']}: speedup vs k")]  # fmt: skip
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, c in best_per_method(report).items():
         ax.plot(range(1, len(c["acceptance_per_position"]) + 1), c["acceptance_per_position"], marker="o",
                 label=f"{method} k={c['k']}")  # fmt: skip
-    ax.set_xlabel("draft position")
-    ax.set_ylabel("P(accepted)")
     ax.set_ylim(0, 1)
-    ax.set_title("acceptance per position (best k per method)")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    paths.append(folder / "acceptance_per_position.png")
-    fig.savefig(paths[-1], dpi=110)
+    paths.append(_finish(fig, ax, folder / "acceptance_per_position.png", "draft position", "P(accepted)",
+                         "acceptance per position (best k per method)"))  # fmt: skip
     plt.close(fig)
     return paths

@@ -253,7 +253,7 @@ class MoE(nn.Module):
     @torch.no_grad()
     def fuse(self) -> None:
         """Stack the experts' weights (their parameters become views of the stacks; state dicts are unchanged)."""
-        if self.stacked is not None or any(e.gate_proj.bias is not None for e in self.experts):
+        if self.stacked is not None:  # experts have no biases (MoE.__init__)
             return
         gate_up = torch.stack([torch.cat((e.gate_proj.weight, e.up_proj.weight)) for e in self.experts])
         down = torch.stack([e.down_proj.weight.detach() for e in self.experts])

@@ -87,6 +87,7 @@ class DraftModelProposer:
         check_draft_vocab_size(draft.arch.vocab_size, target_vocab)
         self.model, self.vocab, self.params, self.generator = draft, target_vocab, params, generator
         self.shared = min(draft.arch.vocab_size, target_vocab)
+        self.device = draft.model.embed_tokens.weight.device
         draft.setup_cache(1, max_len)
         self.seen = 0  # committed tokens in the draft's cache
 
@@ -95,7 +96,7 @@ class DraftModelProposer:
 
     @torch.inference_mode()
     def propose(self, tokens: list[int], k: int) -> Proposal:
-        device = next(self.model.parameters()).device
+        device = self.device
         feed = torch.tensor([tokens[self.seen :]], device=device)
         pos, out, dists = self.seen, [], []
         for _ in range(k):
