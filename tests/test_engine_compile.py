@@ -9,8 +9,10 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
+from specsize.assets import bundled_model_dir
 from specsize.engine.compile import compile_steps
 from specsize.engine.generate import generate
+from specsize.engine.loader import load_model
 from specsize.engine.proposers import MTPProposer
 from specsize.engine.sampling import SamplingParams
 
@@ -53,10 +55,14 @@ def test_compiled_steps_match_eager(family, seed):
 
 @torch.inference_mode()
 def test_compiled_mtp_generation_is_lossless():
-    m = tiny("deepseek_v3", 7).fuse()
-    greedy = SamplingParams()
-    prompts = [[3, 9, 4, 1, 5], [7, 7, 2, 8, 2, 8, 2, 8]]
-    plain = [generate(m, p, 24).token_ids for p in prompts]
+    # the bundled tiny-r1: its MTP drafts are often accepted, so catch-up blocks of several states arrive, as
+    # slices of the target's verification block and as concatenations
+    m = load_model(bundled_model_dir("tiny-r1")).model
+    prompts = [[0, 5, 6, 7, 8, 9], [0, 9, 8, 7, 6, 5, 4, 3, 2]]
+    plain = [generate(m, p, 40).token_ids for p in prompts]
+    graphs = counters["stats"]["unique_graphs"]
     compile_steps(m)
     for p, ref in zip(prompts, plain, strict=True):
-        assert generate(m, p, 24, proposer=MTPProposer(m, greedy), k=2).token_ids == ref
+        for k in (1, 3):
+            assert generate(m, p, 40, proposer=MTPProposer(m, SamplingParams()), k=k).token_ids == ref
+    assert counters["stats"]["unique_graphs"] - graphs <= 4  # one-token and block graphs, target and MTP

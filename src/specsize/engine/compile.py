@@ -37,7 +37,13 @@ class CompiledSteps:
         # for a tiny-r1 one-token step on a 2-core CPU (the wrapper's per-call overhead is most of a small step).
         options = {"cpp_wrapper": True} if cpu else {}
         self.forward = torch.compile(model.step, dynamic=True, options=options)
-        self.mtp = torch.compile(model.mtp_step, dynamic=True, options=options) if model.mtp is not None else None
+        self._mtp = torch.compile(model.mtp_step, dynamic=True, options=options) if model.mtp is not None else None
+
+    def mtp(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int):
+        """The compiled MTP step. `hidden` is often a slice of a larger block of target states; its strides
+        would be one more thing for the graph to guard on, so it is passed as a compact copy (h floats per
+        token: nothing next to the step)."""
+        return self._mtp(hidden.clone(memory_format=torch.contiguous_format), next_tokens, start)
 
     @staticmethod
     def wants(tokens: torch.Tensor, start: int | None) -> bool:

@@ -141,7 +141,7 @@ class MTPProposer:
         logits, state = self.model.mtp_forward(h, nxt, start=self.mtp_pos)
         self.mtp_pos += n
         self.pending = None
-        logits, state, pos = logits[0, -1], state[:, -1:].contiguous(), self.mtp_pos
+        logits, state, pos = logits[0, -1], state[:, -1:], self.mtp_pos
         out, dists = [], []
         for step in range(k):
             if self.params.greedy:
