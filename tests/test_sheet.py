@@ -327,3 +327,16 @@ def test_a_gpu_without_power_figures_says_so():
 def test_bad_format_is_one_line():
     r = CliRunner().invoke(cli, ["plan", "--format", "pdf"])
     assert r.exit_code == 2 and "Traceback" not in r.output and "'pdf' is not one of" in r.output
+
+
+def test_measured_draw_stays_under_the_catalog_tdp():
+    """Every InferenceX run that measured power (avg_power_w per GPU, tests/data/inferencex_power.jsonl) drew less
+    than the power catalog's TDP for its GPU: the sheet's 'at TDP' figure is an upper bound, as it says."""
+    from pathlib import Path
+
+    from specsize.sheet_data import gpu_power
+
+    rows = [json.loads(x) for x in (Path(__file__).parent / "data" / "inferencex_power.jsonl").read_text().splitlines()]
+    assert len(rows) == 22
+    for r in rows:
+        assert 0 < r["avg_power_w"] <= gpu_power(r["gpu"]).gpu_w, r["id"]
