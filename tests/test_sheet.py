@@ -152,7 +152,7 @@ def test_h100_needed_bandwidth_keeps_the_stated_share():
     from specsize.plan import plan
     from specsize.resolve import load_model
     from specsize.scenario import parse_spec
-    from specsize.sheet import inter_node_share, needed_bandwidth
+    from specsize.sheet_network import inter_node_share, needed_bandwidth
 
     a = load_model("deepseek-r1")
     p = plan(a, ["h100-sxm"], spec=parse_spec("mtp:1", a))
