@@ -340,3 +340,16 @@ def test_measured_draw_stays_under_the_catalog_tdp():
     assert len(rows) == 22
     for r in rows:
         assert 0 < r["avg_power_w"] <= gpu_power(r["gpu"]).gpu_w, r["id"]
+
+
+def test_pipeline_across_nodes_needs_little_network():
+    """vLLM without speculation puts TP in the node and PP across nodes: one hand-off of B x hidden BF16 values per
+    stage per step crosses the network, so even 10 GbE is enough; the TPOT is the plan's over that link."""
+    d, s = sheet_json("deepseek-r1", "--gpu", "h100-sxm", "--engine", "vllm", "--spec", "none")
+    assert d["gpus"][0]["recommended"]["layout"]["pp"] == 2
+    ten = next(x for x in s["links"] if x["link"] == "eth-10g")
+    assert ten["verdict"] == "enough" and ten["tpot_ms_with"] is None
+    p = json.loads(run("plan", "deepseek-r1", "--gpu", "h100-sxm", "--engine", "vllm", "--spec", "none",
+                       "--inter-node", "eth-10g", "--json"))  # fmt: skip
+    assert ten["tpot_ms_without"] == pytest.approx(p["gpus"][0]["recommended"]["tpot_ms"], rel=1e-9)
+    assert "10 GbE between them (enough" in s["headline"]

@@ -30,8 +30,8 @@ def print_sheets(report: dict[str, Any], fmt: str) -> None:
     if fmt == "markdown":
         from specsize.sheet_render import sheets_markdown
 
-        click.echo(sheets_markdown(report["sheets"], _title(report)), nl=False)
+        click.echo(sheets_markdown(report, _title(report)), nl=False)
     else:
         from specsize.sheet_render import sheet_tables
 
-        sheet_tables(report["sheets"], _title(report))
+        sheet_tables(report, _title(report))

@@ -427,7 +427,7 @@ def network_rows(c: _Ctx) -> tuple[list[Row], list[LinkRow], LinkRow | None]:
         )
     )
     lat = get_link(pick.link).latency
-    need = [needed_bandwidth(dep, lat, b, ctx, s, rf) for s in (False, True)]
+    need = [needed_bandwidth(dep, lat, b, ctx, s, rf) if s is False or c.spec else None for s in (False, True)]
     rows.append(
         Row(
             "inter-node bandwidth needed per GPU",
@@ -555,13 +555,23 @@ def spec_rows(c: _Ctx) -> list[Row]:
     return rows
 
 
+def _slower(slowdown: float) -> str:
+    return f"make decode {1 + slowdown:.1f}x slower" if slowdown >= 1 else f"slow decode by {slowdown:.0%}"
+
+
 def _headline(c: _Ctx, ram: float, cores: int, disk: float, pick: LinkRow | None, links: list[LinkRow]) -> str:
     o = c.opt
     n, per = o.nodes, c.gpus_per_node
     s = f"{n} node{'s' if n > 1 else ''} of {per}x {c.gpu.name}"
-    if pick is not None:
+    used = next((r for r in links if r.link == o.deployment.machine.inter.id), None) if pick else None
+    if used is not None and used.verdict != "enough":  # the plan runs over a link asked for (--inter-node)
+        s += (f", {LINK_LABELS[used.link]} between them, which would {_slower(used.slowdown)} "
+              f"({LINK_LABELS[pick.link]} is enough)")  # fmt: skip
+    elif pick is not None and pick.link == "eth-10g":
+        s += ", 10 GbE between them (enough: little crosses nodes)"
+    elif pick is not None:
         slow = next(r for r in links if r.link == "eth-10g")
-        s += f", {LINK_LABELS[pick.link]} between them (10 GbE would slow decode by {slow.slowdown:.0%})"
+        s += f", {LINK_LABELS[pick.link]} between them (10 GbE would {_slower(slow.slowdown)})"
     disk_s = f"{disk / 1e12:.1f} TB" if disk >= 1e12 else f"{disk / GB:,.0f} GB"
     s += f", {ram / GB:,.0f} GB RAM and {cores} cores per node, {disk_s} of NVMe"
     if c.spec and o.spec:

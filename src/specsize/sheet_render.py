@@ -96,12 +96,18 @@ def sheet_markdown(s: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def sheets_markdown(sheets: list[dict[str, Any]], title: str) -> str:
-    return f"## Requirements: {title}\n\n" + "\n".join(sheet_markdown(s) for s in sheets)
+def _misfits(report: dict[str, Any]) -> list[str]:
+    return [f"{g['gpu']} does not fit: {g.get('reason', '')}" for g in report["gpus"] if not g["fits"]]
 
 
-def sheet_tables(sheets: list[dict[str, Any]], title: str) -> None:
+def sheets_markdown(report: dict[str, Any], title: str) -> str:
+    out = f"## Requirements: {title}\n\n" + "\n".join(sheet_markdown(s) for s in report["sheets"])
+    return out + "".join(f"\n{m}\n" for m in _misfits(report))
+
+
+def sheet_tables(report: dict[str, Any], title: str) -> None:
     """The sheets on the terminal: the answer in bold, then one table per sheet."""
+    sheets = report["sheets"]
     console.print(f"[bold]requirements: {title}[/bold]")
     for s in sheets:
         spec = _with_spec(s)
@@ -142,6 +148,8 @@ def sheet_tables(sheets: list[dict[str, Any]], title: str) -> None:
         console.print(st)
         for n in s["notes"]:
             console.print(f"  note: {n}")
+    for m in _misfits(report):
+        console.print(f"[red]{m}[/red]")
     if sheets:
         console.print(
             "[dim]assumptions: "
