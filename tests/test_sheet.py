@@ -305,7 +305,7 @@ def test_distill_host_power_and_speculation(distill):
 
 def test_markdown_reads_as_an_answer():
     out = run("plan", "deepseek-r1", "--gpu", "h100-sxm", "--format", "markdown")
-    assert out.startswith("## Requirements: deepseek-r1 fp8")
+    assert out.startswith("### Requirements: deepseek-r1 fp8")
     assert "\x1b[" not in out  # no terminal colours in a document
     assert "| resource | without speculation | with mtp k=1 | difference | why |" in out
     assert "**2 nodes of 8x NVIDIA H100 SXM 80GB" in out

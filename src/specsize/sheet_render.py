@@ -56,7 +56,12 @@ def _with_spec(s: dict[str, Any]) -> bool:
 def sheet_markdown(s: dict[str, Any]) -> str:
     """One sheet as Markdown: the answer, the resource table, the network and storage tables, the assumptions."""
     spec = _with_spec(s)
-    out = [f"### {s['gpu']}: {s['gpu_name']}" + (f", spec {s['spec']}" if spec else ""), "", f"**{s['headline']}**", ""]
+    out = [
+        f"#### {s['gpu']}: {s['gpu_name']}" + (f", spec {s['spec']}" if spec else ""),
+        "",
+        f"**{s['headline']}**",
+        "",
+    ]
     if spec:
         out += [f"| resource | without speculation | with {s['spec']} | difference | why |", "|---|--:|--:|--:|---|"]
     else:
@@ -101,7 +106,7 @@ def _misfits(report: dict[str, Any]) -> list[str]:
 
 
 def sheets_markdown(report: dict[str, Any], title: str) -> str:
-    out = f"## Requirements: {title}\n\n" + "\n".join(sheet_markdown(s) for s in report["sheets"])
+    out = f"### Requirements: {title}\n\n" + "\n".join(sheet_markdown(s) for s in report["sheets"])
     return out + "".join(f"\n{m}\n" for m in _misfits(report))
 
 
