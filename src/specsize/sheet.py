@@ -373,7 +373,8 @@ def disk_rows(c: _Ctx) -> tuple[list[Row], list[StorageRow]]:
             "s",
             *c.both(target / nvme.read_bandwidth, (target + draft) / nvme.read_bandwidth),
             f"each node reads the whole checkpoint at {nvme.read_bandwidth / GB:.1f} GB/s ({nvme.source}); "
-            "a lower bound: engines often load slower than the disk",
+            "a lower bound: engines often load slower than the disk (with PP across nodes a node reads only "
+            "its stages)",
         )
     )
     rows.append(
