@@ -401,3 +401,19 @@ def test_sheet_tokens_per_joule_is_a_lower_bound_on_measured():
             o["tok_s_per_gpu"] * o["gpus"] / total_w
         )
         assert o["tok_s_per_gpu"] / 1400 < r["output_tok_s_per_gpu"] / r["avg_power_w"], r["id"]
+
+
+def test_values_render_in_their_units():
+    from specsize.sheet_render import fmt_difference, fmt_value
+
+    assert fmt_value("bytes", 688_586_727_753) == "688.6 GB"
+    assert fmt_value("bytes", 1.2e12) == "1.20 TB"
+    assert fmt_value("bytes", 9.4e6) == "9.4 MB"
+    assert fmt_value("bytes", 0.0) == "0"
+    assert fmt_value("s", 0.0106) == "10.6 ms" and fmt_value("s", 98.37) == "98.4 s"
+    assert fmt_value("W", 20_400) == "20.4 kW" and fmt_value("W", 920) == "920 W"
+    assert fmt_value("B/s", 6.4e8) == "0.64 GB/s"
+    assert fmt_value("count", 12) == "12" and fmt_value("count", 1.85) == "1.85"
+    assert fmt_difference({"unit": "bytes", "without": 0, "with": 1.7e9, "difference": 1.7e9}) == "+1.7 GB"
+    assert fmt_difference({"unit": "s", "without": 0.017, "with": 0.0106, "difference": -0.0064}) == "-6.4 ms"
+    assert fmt_difference({"unit": "text", "without": "a", "with": "a", "difference": None}) == "same"
