@@ -4,44 +4,26 @@ decoding, with the chosen method, and the difference, each figure with the reaso
 
 Nothing here re-derives the planner: memory comes from memory.memory_per_gpu, step times from the Deployment the
 plan built (perf.step_time), speculation from speculative.evaluate, the network verdicts from the same step-time
-model evaluated over each standard link, checkpoint sizes from quant.checkpoint_bytes. What is new is the host
-side (sheet_data: engines' loading behaviour, power, storage) and the arithmetic that turns these into a bill of
-materials.
+model evaluated over each standard link (sheet_network), checkpoint sizes from quant.checkpoint_bytes. What is new
+is the host side (sheet_host, from the catalogs of sheet_data: engines' loading behaviour, power, storage) and the
+arithmetic that turns these into a bill of materials. This module: the GPU, network and speculation sections, the
+headline, and the sheet for each GPU type of a plan.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from math import ceil
-from typing import Any
+from dataclasses import replace
 
 from specsize.deployment import HostCPU
 from specsize.engines import get_engine
 from specsize.fit import fit_gpu
-from specsize.hardware import GPU, get_gpu, get_link
-from specsize.memory import MemoryBreakdown, draft_precision, memory_per_gpu
+from specsize.hardware import get_gpu, get_link
+from specsize.memory import MemoryBreakdown, memory_per_gpu
 from specsize.perf import step_time
-from specsize.plan import GPUPlan, Option, Plan
-from specsize.quant import checkpoint_bytes
+from specsize.plan import GPUPlan, Plan
 from specsize.scenario import Host, Speculative
-from specsize.sheet_data import (
-    COMM_SHARE,
-    CPU_SOCKET_W,
-    DEFAULT_STORAGE,
-    DISK_HEADROOM,
-    ENOUGH_SLOWDOWN,
-    OFFLOAD_HOST_BASE_W,
-    OS_CORES,
-    OS_RAM,
-    OS_RAM_DESKTOP,
-    SHARD_BYTES,
-    engine_host,
-    get_storage,
-    gpu_power,
-    ram_to_buy,
-    storage_options,
-)
-from specsize.sheet_data import assumptions as sheet_assumptions
+from specsize.sheet_data import COMM_SHARE, ENOUGH_SLOWDOWN
+from specsize.sheet_host import cpu_rows, disk_rows, host_ram_rows, power_rows
 from specsize.sheet_network import (
     LINK_LABELS,
     LinkRow,
@@ -51,120 +33,8 @@ from specsize.sheet_network import (
     needed_bandwidth,
     with_link,
 )
-from specsize.tensors import tensor_groups
+from specsize.sheet_rows import Ctx, Row, Sheet
 from specsize.units import GB
-
-
-@dataclass
-class Row:
-    """One resource: its value without speculation and with it (SI units: bytes, s, W, FLOP), and why."""
-
-    resource: str
-    unit: str  # bytes | B/s | s | W | FLOP | tok/J | count | ratio | text
-    plain: float | str | None
-    spec: float | str | None
-    note: str = ""
-
-    @property
-    def difference(self) -> float | None:
-        if isinstance(self.plain, int | float) and isinstance(self.spec, int | float):
-            return self.spec - self.plain
-        return None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "resource": self.resource,
-            "unit": self.unit,
-            "without": self.plain,
-            "with": self.spec,
-            "difference": self.difference,
-            "note": self.note,
-        }
-
-
-@dataclass
-class StorageRow:
-    storage: str
-    name: str
-    read_bandwidth: float  # bytes/s
-    load_s: float
-    restart_to_first_token_s: float
-    source: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "storage": self.storage,
-            "name": self.name,
-            "read_GB_per_s": self.read_bandwidth / GB,
-            "load_s": self.load_s,
-            "restart_to_first_token_s": self.restart_to_first_token_s,
-            "source": self.source,
-        }
-
-
-@dataclass
-class Sheet:
-    gpu: str
-    gpu_name: str
-    headline: str
-    spec: str  # "none" or e.g. "mtp k=1"
-    sections: list[tuple[str, list[Row]]]
-    links: list[LinkRow] = field(default_factory=list)
-    storage: list[StorageRow] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def section(self, title: str) -> list[Row]:
-        return next(rows for t, rows in self.sections if t == title)
-
-    def row(self, title: str, resource: str) -> Row:
-        return next(r for r in self.section(title) if r.resource == resource)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "gpu": self.gpu,
-            "gpu_name": self.gpu_name,
-            "headline": self.headline,
-            "spec": self.spec,
-            "sections": [{"title": t, "rows": [r.to_json() for r in rows]} for t, rows in self.sections],
-            "links": [x.to_json() for x in self.links],
-            "storage": [x.to_json() for x in self.storage],
-            "notes": self.notes,
-            "assumptions": sheet_assumptions(),
-        }
-
-
-# --- the sections --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Ctx:
-    """Everything the sections read, computed once."""
-
-    p: Plan
-    gpu: GPU
-    opt: Option
-    m0: MemoryBreakdown  # without speculation, same layout
-    m1: MemoryBreakdown  # as planned
-    host: Host
-    cpu: HostCPU
-    rf: float
-
-    @property
-    def spec(self) -> bool:
-        return self.p.spec.enabled
-
-    @property
-    def gpus_per_node(self) -> int:
-        return ceil(self.opt.layout.gpus / self.opt.nodes)
-
-    @property
-    def ctx(self) -> float:
-        w = self.p.workload
-        return w.input_tokens + w.output_tokens / 2
-
-    def both(self, plain, spec):
-        return plain, (spec if self.spec else None)
-
 
 _MEMORY_TERMS = (
     ("weights", "weights"),
@@ -182,7 +52,7 @@ def _term_note(m: MemoryBreakdown, name: str) -> str:
     return next((t.note for t in m.terms if t.name == name), "")
 
 
-def gpu_rows(c: _Ctx, min_plain: int, min_spec: int) -> list[Row]:
+def gpu_rows(c: Ctx, min_plain: int, min_spec: int) -> list[Row]:
     o, g, a = c.opt, c.gpu, c.p.arch
     w = c.p.workload
     rows = [
@@ -227,173 +97,7 @@ def gpu_rows(c: _Ctx, min_plain: int, min_spec: int) -> list[Row]:
     return rows
 
 
-def _checkpoint(c: _Ctx) -> tuple[float, float]:
-    """(target checkpoint bytes in the chosen precision, draft checkpoint bytes or 0)."""
-    a = c.p.arch
-    target = checkpoint_bytes(tensor_groups(a), c.opt.deployment.precision)
-    d = c.p.spec.draft if c.p.spec.method == "draft" else None
-    draft = checkpoint_bytes(tensor_groups(d), draft_precision(c.opt.deployment.precision, d)) if d else 0.0
-    return target, draft
-
-
-def host_ram_rows(c: _Ctx) -> list[Row]:
-    eh = engine_host(c.p.engine)
-    per = c.gpus_per_node
-    target, draft = _checkpoint(c)
-    rows = []
-    if eh.loading == "shard_by_shard":
-        stage = per * min(SHARD_BYTES, target)
-        rows.append(
-            Row(
-                "checkpoint loading",
-                "bytes",
-                *c.both(stage, max(stage, per * min(SHARD_BYTES, draft))),
-                f"{eh.loading_note}: one {SHARD_BYTES / GB:.0f} GB shard in flight per GPU worker "
-                f"({eh.loading_source}); a draft loads after the target, so it adds no peak",
-            )
-        )
-    else:
-        rows.append(Row("checkpoint loading", "bytes", *c.both(0.0, 0.0), f"{eh.loading_note} ({eh.loading_source})"))
-    if c.gpu.unified_memory:
-        rows.append(
-            Row(
-                "model in unified memory",
-                "bytes",
-                *c.both(c.m0.total, c.m1.total),
-                "the GPU's memory is the machine's RAM",
-            )
-        )
-    offload = c.m1.host_ram_needed
-    rows.append(
-        Row(
-            "offloaded experts",
-            "bytes",
-            *c.both(c.m0.host_ram_needed, offload),
-            "routed experts in host RAM"
-            + (f", one copy per NUMA node ({c.host.numa_copies})" if c.host.numa_copies > 1 else "")
-            if offload
-            else "none: every weight and the KV cache are on the GPU",
-        )
-    )
-    desktop = c.gpu.kind in ("consumer", "unified") and not c.host.offload_experts
-    os_ram = (OS_RAM_DESKTOP if desktop else OS_RAM) + per * eh.server_bytes_per_gpu
-    rows.append(
-        Row(
-            "OS and server",
-            "bytes",
-            *c.both(os_ram, os_ram),
-            f"{(OS_RAM_DESKTOP if desktop else OS_RAM) / GB:.0f} GB OS (assumption) + "
-            f"{eh.server_bytes_per_gpu / GB:.0f} GB per GPU worker ({eh.server_source})",
-        )
-    )
-    tot0 = sum(r.plain for r in rows)
-    tot1 = sum(r.spec for r in rows) if c.spec else None
-    rows.append(
-        Row(
-            "host RAM needed per node",
-            "bytes",
-            tot0,
-            tot1,
-            f"+ {target / c.opt.nodes / GB:,.0f} GB of page cache keeps this node's checkpoint share in RAM "
-            "for restarts without disk reads",
-        )
-    )
-    rows.append(
-        Row(
-            "host RAM to buy per node",
-            "bytes",
-            ram_to_buy(tot0),
-            ram_to_buy(tot1) if c.spec else None,
-            "the next common size",
-        )
-    )
-    return rows
-
-
-def cpu_rows(c: _Ctx) -> list[Row]:
-    eh = engine_host(c.p.engine)
-    per = c.gpus_per_node
-    serving = eh.cores_fixed + eh.cores_per_gpu * per
-    rows = [
-        Row(
-            "serving processes",
-            "count",
-            *c.both(serving, serving),
-            f"{eh.processes} ({eh.processes_source}); {eh.cores_source}",
-        )
-    ]
-    if c.host.offload_experts:
-        cpu, bw = c.cpu, c.opt.deployment.machine.host_bandwidth
-        cores = cpu.cores_per_socket * cpu.sockets
-        rows.append(
-            Row(
-                "expert compute (CPU offload)",
-                "count",
-                *c.both(cores, cores),
-                f"{cpu.sockets} socket(s) x {cpu.cores_per_socket} cores, {cpu.channels_per_socket} channels "
-                f"of {cpu.memory} per socket = {bw / GB:,.0f} GB/s: the bandwidth that sets decode speed "
-                "(the plan's host; ktransformers' reference: 2 x 32-core Xeon Gold 6454S)",
-            )
-        )
-    rows.append(Row("OS", "count", *c.both(OS_CORES, OS_CORES), "assumption"))
-    if c.p.spec.method == "ngram":
-        rows[0].note += "; n-gram lookup runs in the scheduler (negligible)"
-    tot = sum(r.plain for r in rows)
-    rows.append(Row("physical cores per node", "count", *c.both(tot, tot), "speculation runs on the GPU"))
-    return rows
-
-
-def disk_rows(c: _Ctx) -> tuple[list[Row], list[StorageRow]]:
-    target, draft = _checkpoint(c)
-    a, prec = c.p.arch, c.opt.deployment.precision.name
-    mtp = checkpoint_bytes([g for g in tensor_groups(a) if g.scope != "model"], c.opt.deployment.precision)
-    note = f"{a.name} in {prec}" + (f", its MTP layer ({mtp / GB:,.1f} GB) included either way" if mtp else "")
-    rows = [
-        Row(
-            "checkpoint (the download)",
-            "bytes",
-            *c.both(target, target + draft),
-            note + (f"; + draft {c.p.spec.draft.name}" if draft else ""),
-        )
-    ]
-    rows.append(
-        Row(
-            "disk to provision per node",
-            "bytes",
-            *c.both(target + DISK_HEADROOM, target + draft + DISK_HEADROOM),
-            f"a local copy (the cache) per node unless on shared storage, + {DISK_HEADROOM / GB:.0f} GB "
-            "for the OS, the engine image and logs (assumption)",
-        )
-    )
-    nvme = get_storage(DEFAULT_STORAGE)
-    ttft = c.opt.plain.ttft
-    rows.append(
-        Row(
-            f"load time from {nvme.name}",
-            "s",
-            *c.both(target / nvme.read_bandwidth, (target + draft) / nvme.read_bandwidth),
-            f"each node reads the whole checkpoint at {nvme.read_bandwidth / GB:.1f} GB/s ({nvme.source}); "
-            "a lower bound: engines often load slower than the disk (with PP across nodes a node reads only "
-            "its stages)",
-        )
-    )
-    rows.append(
-        Row(
-            "first token after a restart",
-            "s",
-            *c.both(target / nvme.read_bandwidth + ttft, (target + draft) / nvme.read_bandwidth + ttft),
-            f"load + TTFT ({ttft * 1e3:,.0f} ms); engine start-up (CUDA graph capture, compilation) not modelled",
-        )
-    )
-    total = target + draft if c.spec else target
-    table = [
-        StorageRow(s.id, s.name, s.read_bandwidth, total / s.read_bandwidth, total / s.read_bandwidth + ttft, s.source)
-        for s in storage_options()
-    ]
-    return rows, table
-
-
-def network_rows(c: _Ctx) -> tuple[list[Row], list[LinkRow], LinkRow | None]:
+def network_rows(c: Ctx) -> tuple[list[Row], list[LinkRow], LinkRow | None]:
     dep, b, ctx, rf = c.opt.deployment, c.p.workload.concurrency, c.ctx, c.rf
     rows = []
     intra = dep.machine.intra
@@ -449,50 +153,7 @@ def network_rows(c: _Ctx) -> tuple[list[Row], list[LinkRow], LinkRow | None]:
     return rows, links, pick
 
 
-def power_rows(c: _Ctx) -> list[Row]:
-    pw = gpu_power(c.gpu.id)
-    if pw is None:
-        return [
-            Row(
-                "power",
-                "text",
-                *c.both("not in the power catalog", "not in the power catalog"),
-                f"{c.gpu.id} has no entry in catalog/hardware/power.json",
-            )
-        ]
-    o = c.opt
-    gpus_w = pw.gpu_w * o.layout.gpus
-    if c.host.offload_experts:
-        host_w = OFFLOAD_HOST_BASE_W + CPU_SOCKET_W * c.cpu.sockets
-        host_note = (
-            f"{OFFLOAD_HOST_BASE_W} W base (assumption) + {c.cpu.sockets} x {CPU_SOCKET_W} W CPU TDP: the "
-            "CPUs compute the offloaded experts"
-        )
-    else:
-        host_w = pw.host_w_per_node * o.nodes
-        host_note = f"{pw.host_w_per_node:,.0f} W per node x {o.nodes}: {pw.host_source}"
-    total = gpus_w + host_w
-    tok0 = o.plain.tok_s_per_gpu * o.layout.gpus
-    tok1 = o.tok_s_per_gpu * o.layout.gpus
-    return [
-        Row("GPUs at TDP", "W", *c.both(gpus_w, gpus_w), f"{o.layout.gpus} x {pw.gpu_w:,.0f} W ({pw.gpu_source})"),
-        Row("host share", "W", *c.both(host_w, host_w), host_note),
-        Row(
-            "power, whole deployment",
-            "W",
-            *c.both(total, total),
-            "at TDP: an upper bound on the draw (serving often draws less)",
-        ),
-        Row(
-            "output tokens per joule",
-            "tok/J",
-            *c.both(tok0 / total, tok1 / total),
-            f"predicted serving throughput at concurrency {c.p.workload.concurrency} / power at TDP",
-        ),
-    ]
-
-
-def spec_rows(c: _Ctx) -> list[Row]:
+def spec_rows(c: Ctx) -> list[Row]:
     """What speculative decoding itself adds, per GPU, per verification round."""
     dep, o = c.opt.deployment, c.opt
     b, ctx, k = c.p.workload.concurrency, c.ctx, c.p.spec.k
@@ -560,7 +221,7 @@ def _slower(slowdown: float) -> str:
     return f"make decode {1 + slowdown:.1f}x slower" if slowdown >= 1 else f"slow decode by {slowdown:.0%}"
 
 
-def _headline(c: _Ctx, ram: float, cores: int, disk: float, pick: LinkRow | None, links: list[LinkRow]) -> str:
+def _headline(c: Ctx, ram: float, cores: int, disk: float, pick: LinkRow | None, links: list[LinkRow]) -> str:
     o = c.opt
     n, per = o.nodes, c.gpus_per_node
     s = f"{n} node{'s' if n > 1 else ''} of {per}x {c.gpu.name}"
@@ -595,7 +256,7 @@ def build_sheet(
     gpu = get_gpu(g.gpu)
     eng = get_engine(p.engine)
     m0 = memory_per_gpu(p.arch, gpu, p.precision, p.kv_dtype, o.layout, p.workload, eng, Speculative(), host)
-    c = _Ctx(
+    c = Ctx(
         p,
         gpu,
         o,
