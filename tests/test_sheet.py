@@ -93,7 +93,7 @@ def test_h200_speculation_line_agrees_with_the_plan(h200):
     assert f"makes one user {sp:.2f}x faster" in s["headline"]
     extra = row(s, "speculative decoding", "extra memory per GPU")["with"]
     assert f"MTP adds {extra / GB:,.1f} GB per GPU" in s["headline"]
-    experts = row(s, "speculative decoding", "routed-expert bytes read per step / round")
+    experts = row(s, "speculative decoding", "routed-expert bytes per step / round (per GPU)")
     assert experts["with"] / experts["without"] == pytest.approx(o["spec"]["moe_penalty"])
     assert row(s, "speculative decoding", "tokens per step / round")["with"] == pytest.approx(1.85)  # 1 + 0.85
     assert row(s, "speculative decoding", "break-even concurrency")["with"] == f"> {o['max_concurrency']:,}"
@@ -291,7 +291,7 @@ def test_distill_host_power_and_speculation(distill):
     assert row(s, "power", "power, whole deployment")["with"] == 450 + 150  # 4090 TGP + desktop host share
     # E[L] for k = 4 at acceptance 0.75: (1 - 0.75^5) / (1 - 0.75) (Leviathan et al. 2023, eq. 1)
     assert row(s, "speculative decoding", "tokens per step / round")["with"] == pytest.approx((1 - 0.75**5) / 0.25)
-    assert row(s, "speculative decoding", "routed-expert bytes read per step / round")["with"] == 0  # dense
+    assert row(s, "speculative decoding", "routed-expert bytes per step / round (per GPU)")["with"] == 0  # dense
     o = d["gpus"][0]["recommended"]
     assert row(s, "speculative decoding", "speedup")["with"] == pytest.approx(o["spec"]["speedup"])
     # the draft's KV costs the target context: fewer tokens fit with it

@@ -107,7 +107,9 @@ def network_rows(c: Ctx) -> tuple[list[Row], list[LinkRow], LinkRow | None]:
             alt = get_link("pcie4" if intra.id == "nvlink3" else "pcie5")
             slow = with_link(dep, intra=alt)
             t0, t1 = decode_tpot(dep, b, ctx, c.spec, rf), decode_tpot(slow, b, ctx, c.spec, rf)
-            note = f"required: over {alt.name} instead decode would be {t1 / t0 - 1:.0%} slower"
+            worse = t1 / t0 - 1
+            need = "required" if worse > ENOUGH_SLOWDOWN else "not critical at this concurrency"
+            note = f"{need}: over {alt.name} instead decode would be {worse:.0%} slower"
         rows.append(Row("intra-node link", "text", *c.both(intra.name, intra.name), note))
     else:
         rows.append(Row("intra-node link", "text", *c.both("none", "none"), "one GPU per node"))
@@ -186,10 +188,11 @@ def spec_rows(c: Ctx) -> list[Row]:
             "FLOP",
             plain.flops,
             verify.flops + draft_flops,
-            f"verification of {k + 1} tokens per sequence + {k} draft step(s)",
+            f"verification of {k + 1} tokens per sequence + "
+            + (f"{k} draft step(s)" if dep.drafter is not None else "no draft step (n-gram lookup on the CPU)"),
         ),
         Row(
-            "routed-expert bytes read per step / round",
+            "routed-expert bytes per step / round (per GPU)",
             "bytes",
             plain.expert_bytes if moe else 0.0,
             verify.expert_bytes if moe else 0.0,

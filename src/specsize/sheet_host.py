@@ -135,10 +135,11 @@ def cpu_rows(c: Ctx) -> list[Row]:
             )
         )
     rows.append(Row("OS", "count", *c.both(OS_CORES, OS_CORES), "assumption"))
-    if c.p.spec.method == "ngram":
-        rows[0].note += "; n-gram lookup runs in the scheduler (negligible)"
     tot = sum(r.plain for r in rows)
-    rows.append(Row("physical cores per node", "count", *c.both(tot, tot), "speculation runs on the GPU"))
+    why = {"none": "", "ngram": "n-gram lookup runs in the scheduler on the CPU: negligible"}.get(
+        c.p.spec.method, "speculation adds no CPU work: the drafter runs on the GPU"
+    )
+    rows.append(Row("physical cores per node", "count", *c.both(tot, tot), why))
     return rows
 
 
