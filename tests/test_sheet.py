@@ -417,3 +417,24 @@ def test_values_render_in_their_units():
     assert fmt_difference({"unit": "bytes", "without": 0, "with": 1.7e9, "difference": 1.7e9}) == "+1.7 GB"
     assert fmt_difference({"unit": "s", "without": 0.017, "with": 0.0106, "difference": -0.0064}) == "-6.4 ms"
     assert fmt_difference({"unit": "text", "without": "a", "with": "a", "difference": None}) == "same"
+
+
+def test_gpu_types_that_do_not_fit_are_named():
+    out = run(
+        "plan",
+        "deepseek-r1-distill-qwen-32b",
+        "--gpu",
+        "rtx-3060",
+        "--gpu",
+        "rtx-4090",
+        "--engine",
+        "llamacpp",
+        "--weights",
+        "q4_k_m",
+        "--spec",
+        "draft:deepseek-r1-distill-qwen-1.5b:4",
+        "--format",
+        "markdown",
+    )
+    assert "#### rtx-4090:" in out and "#### rtx-3060:" not in out
+    assert "rtx-3060 does not fit: does not fit even on 1 GPU (TP1): short by" in out

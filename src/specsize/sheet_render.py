@@ -119,7 +119,9 @@ def sheet_tables(report: dict[str, Any], title: str) -> None:
         console.print(f"\n[bold]{s['gpu']}:[/bold] {s['headline']}", soft_wrap=True)
         t = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_lines=False)
         t.add_column("resource", width=24, overflow="fold")
-        t.add_column("without\nspeculation" if spec else "value", justify="right", width=14, overflow="fold")
+        t.add_column(
+            "without\nspeculation" if spec else "value", justify="right", width=14 if spec else 24, overflow="fold"
+        )
         if spec:
             t.add_column(f"with\n{s['spec']}", justify="right", width=14, overflow="fold")
             t.add_column("differ-\nence", justify="right", width=11, overflow="fold")
