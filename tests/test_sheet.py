@@ -438,3 +438,10 @@ def test_gpu_types_that_do_not_fit_are_named():
     )
     assert "#### rtx-4090:" in out and "#### rtx-3060:" not in out
     assert "rtx-3060 does not fit: does not fit even on 1 GPU (TP1): short by" in out
+
+
+def test_vllm_cores_are_its_documented_minimum_plus_the_os():
+    # vLLM docs, configuration/optimization.md "CPU Resources for GPU Deployments": at least 2 + N physical cores
+    _, s = sheet_json("deepseek-r1", "--gpu", "h200", "--engine", "vllm")
+    assert row(s, "CPU per node", "serving processes")["with"] == 2 + 8
+    assert row(s, "CPU per node", "physical cores per node")["with"] == 2 + 8 + 2  # + 2 for the OS (assumption)
