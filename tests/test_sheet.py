@@ -445,3 +445,28 @@ def test_vllm_cores_are_its_documented_minimum_plus_the_os():
     _, s = sheet_json("deepseek-r1", "--gpu", "h200", "--engine", "vllm")
     assert row(s, "CPU per node", "serving processes")["with"] == 2 + 8
     assert row(s, "CPU per node", "physical cores per node")["with"] == 2 + 8 + 2  # + 2 for the OS (assumption)
+
+
+def test_ram_option_is_checked_against_the_whole_need():
+    """--ram: the plan checks the offloaded experts (395.9 GB) alone; the sheet adds the OS and server (10 GB)."""
+    base = (
+        "deepseek-r1",
+        "--gpu",
+        "rtx-4090",
+        "--weights",
+        "q4_k_m",
+        "--engine",
+        "ktransformers",
+        "--offload-experts",
+        "--spec",
+        "none",
+    )
+    r = CliRunner().invoke(cli, ["plan", *base, "--ram", "256", "--sheet"])
+    assert r.exit_code == 1 and "host RAM short by 139.9 GB" in r.output and "Traceback" not in r.output
+    _, s = sheet_json(*base, "--ram", "400")
+    assert (
+        "--ram 400 GB: short by 5.9 GB once the OS and server are counted"
+        in row(s, "host RAM per node", "host RAM needed per node")["note"]
+    )
+    _, s = sheet_json(*base, "--ram", "512")
+    assert row(s, "host RAM per node", "host RAM needed per node")["note"].startswith("--ram 512 GB: enough")

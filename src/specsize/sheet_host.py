@@ -87,13 +87,20 @@ def host_ram_rows(c: Ctx) -> list[Row]:
     )
     tot0 = sum(r.plain for r in rows)
     tot1 = sum(r.spec for r in rows) if c.spec else None
+    have = ""
+    if c.host.ram_bytes is not None:  # --ram: the plan checks the experts alone; here everything counts
+        need = tot1 if c.spec else tot0
+        gap = c.host.ram_bytes - need
+        have = f"--ram {c.host.ram_bytes / GB:,.0f} GB: " + (
+            "enough; " if gap >= 0 else f"short by {-gap / GB:,.1f} GB once the OS and server are counted; "
+        )
     rows.append(
         Row(
             "host RAM needed per node",
             "bytes",
             tot0,
             tot1,
-            f"+ {target / c.opt.nodes / GB:,.0f} GB of page cache keeps this node's checkpoint share in RAM "
+            f"{have}+ {target / c.opt.nodes / GB:,.0f} GB of page cache keeps this node's checkpoint share in RAM "
             "for restarts without disk reads",
         )
     )
