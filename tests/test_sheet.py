@@ -470,3 +470,20 @@ def test_ram_option_is_checked_against_the_whole_need():
     )
     _, s = sheet_json(*base, "--ram", "512")
     assert row(s, "host RAM per node", "host RAM needed per node")["note"].startswith("--ram 512 GB: enough")
+
+
+def test_mtp_on_a_gguf_says_the_layer_is_missing():
+    # the GGUF recipe drops R1's MTP layer (tests/test_quant.py): the sheet must not present 0 GB as MTP's cost
+    _, s = sheet_json(
+        "deepseek-r1",
+        "--gpu",
+        "rtx-4090",
+        "--weights",
+        "q4_k_m",
+        "--engine",
+        "ktransformers",
+        "--offload-experts",
+        "--spec",
+        "mtp:1",
+    )
+    assert any("stores no MTP layer" in n for n in s["notes"])

@@ -287,6 +287,9 @@ def build_sheet(
     final = (lambda r: r.spec) if c.spec else (lambda r: r.plain)
     head = _headline(c, final(ram[-1]), int(final(cpus[-1])), final(disk[1]), pick, links)
     notes = list(o.memory.notes)
+    if p.spec.method == "mtp" and not o.memory.term("spec_weights"):
+        notes.append(f"the {p.precision} checkpoint stores no MTP layer (GGUF conversions drop it), so its weights "
+                     "count as 0 here: MTP needs them from another checkpoint")  # fmt: skip
     if p.spec.enabled and not o.spec:
         notes.append("speculation was asked but not evaluated")
     return Sheet(g.gpu, gpu.name, head, p.spec.describe(), sections, links, storage, notes)
