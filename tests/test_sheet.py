@@ -487,3 +487,21 @@ def test_mtp_on_a_gguf_says_the_layer_is_missing():
         "mtp:1",
     )
     assert any("stores no MTP layer" in n for n in s["notes"])
+
+
+def test_sheet_catalogs_are_keyed_and_sourced():
+    """Every power entry names a GPU of the catalog and carries its sources; every engine has its host needs;
+    every storage figure has a source."""
+    from specsize import catalog
+    from specsize.engines import ENGINES
+    from specsize.hardware import gpu_ids
+    from specsize.sheet_data import engine_host, storage_options
+
+    power = catalog.hardware_entries("power")
+    assert set(power) <= set(gpu_ids())
+    for e in power.values():
+        assert e["gpu_W"] > 0 and e["gpu_source"] and e["host_source"]
+    for name in ENGINES:
+        eh = engine_host(name)
+        assert eh.loading in ("shard_by_shard", "mmap", "experts_to_ram") and eh.loading_source and eh.cores_source
+    assert all(s.read_bandwidth > 0 and s.source for s in storage_options())
