@@ -279,10 +279,19 @@ def fit(
 )
 @click.option("--plot", "plot_file", default=None, help="Write the speedup and throughput-latency plots to a PNG.")
 @click.option("--explain", is_flag=True, help="Every step-time and memory term, and every constant with its source.")
+@click.option(
+    "--sheet",
+    is_flag=True,
+    help="The requirements sheet instead: GPUs, host RAM, CPU, disk, network, power, without and with "
+    "speculation and the difference, each figure with its reason (--json: a 'sheets' key).",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table", show_default=True,
+              help="markdown: the requirements sheet as Markdown, for a procurement document or a ticket (implies "
+                   "--sheet).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurrency, spec, draft_tp, engine, gpus,
          ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, cuda_graphs, plot_file,
-         explain, as_json):  # fmt: skip
+         explain, as_json, sheet=False, fmt="table"):  # fmt: skip
     """How fast MODEL goes and on what: for each GPU type, the minimum and a recommended layout, nodes and
     network, memory per GPU, TTFT, TPOT, tokens/s per user and per GPU, with and without speculative decoding,
     the best k, the break-even concurrency and the MoE penalty; the speedup-vs-concurrency curve; and the
@@ -295,6 +304,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
       specsize plan deepseek-r1 --gpu h100-sxm --inter-node eth-100g --engine vllm
       specsize plan r1-distill-qwen-32b --spec draft:r1-distill-qwen-1.5b:4 --gpu rtx-4090 --engine llamacpp \\
           --weights q4_k_m --plot plan.png
+      specsize plan deepseek-r1 --gpu h100-sxm --sheet --format markdown
     """
     from dataclasses import replace
 
@@ -359,9 +369,15 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
             report["this_machine"] = {"reason": f"{bench.path} {what}: its acceptance only"}
     if plot_file:
         report["plot"] = plot_file
+    if sheet or fmt == "markdown":
+        from specsize.cli_sheet import add_sheets, print_sheets
+
+        add_sheets(report, p, host, rf)
+        if not as_json:
+            print_sheets(report, fmt)
     if as_json:
         emit_json(report)
-    else:
+    elif not (sheet or fmt == "markdown"):
         plan_tables(report, explain)
     if plot_file:
         from specsize.plot import plan_plot
