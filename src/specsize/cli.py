@@ -247,10 +247,11 @@ def fit(
             }
         )
     else:
-        title = (
-            f"{a.name} {prec}, KV {kv_cache}, {w.concurrency} x ({w.input_tokens:,} + {w.output_tokens:,}) "
-            f"tokens, spec {sp.describe()}, {engine}"
-        )
+        from specsize.answer import workload_words
+
+        words = workload_words({"concurrency": w.concurrency, "input_tokens": w.input_tokens,
+                                "output_tokens": w.output_tokens})  # fmt: skip
+        title = f"{a.name} {prec}, KV {kv_cache}, {words}, spec {sp.describe()}, {engine}"
         fit_table(rows, title, explain)
 
 
@@ -271,6 +272,12 @@ def fit(
 @click.option("--repeat-fraction", type=float, default=None,
               help="n-gram: share of the output that repeats the input, 0..1 [0.3].")  # fmt: skip
 @click.option("--inter-node", default=None, help="Link between nodes (ib-ndr, roce-400g, eth-100g, ...).")
+@click.option("--gpus", "gpu_count", type=int, default=None,
+              help="The GPUs you have: plan on exactly this many of each --gpu type (does it fit, how many users, "
+                   "how fast); never switched to another count.")  # fmt: skip
+@click.option("--nodes", type=int, default=None,
+              help="The machines you have: --nodes M plans on M full nodes of each --gpu type (8 GPUs each for "
+                   "H100/H200/B200/MI300X); with --gpus, the two must agree.")  # fmt: skip
 @click.option(
     "--cuda-graphs/--no-cuda-graphs",
     default=True,
@@ -281,8 +288,8 @@ def fit(
 @click.option("--explain", is_flag=True, help="Every step-time and memory term, and every constant with its source.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurrency, spec, draft_tp, engine, gpus,
-         ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, cuda_graphs, plot_file,
-         explain, as_json):  # fmt: skip
+         ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, gpu_count, nodes,
+         cuda_graphs, plot_file, explain, as_json):  # fmt: skip
     """How fast MODEL goes and on what: for each GPU type, the minimum and a recommended layout, nodes and
     network, memory per GPU, TTFT, TPOT, tokens/s per user and per GPU, with and without speculative decoding,
     the best k, the break-even concurrency and the MoE penalty; the speedup-vs-concurrency curve; and the
@@ -293,6 +300,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
       specsize plan
       specsize plan deepseek-r1 --gpu h200 --concurrency 32 --spec mtp:3 --explain
       specsize plan deepseek-r1 --gpu h100-sxm --inter-node eth-100g --engine vllm
+      specsize plan deepseek-r1 --gpu h100-sxm --gpus 8 --weights awq-int4     # the hardware you have
       specsize plan r1-distill-qwen-32b --spec draft:r1-distill-qwen-1.5b:4 --gpu rtx-4090 --engine llamacpp \\
           --weights q4_k_m --plot plan.png
     """
@@ -344,11 +352,16 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
     prec = weights or default_precision(a)
     p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, inter_node=inter_node,
-                  repeat_fraction=rf, cuda_graphs=cuda_graphs)  # fmt: skip
+                  repeat_fraction=rf, cuda_graphs=cuda_graphs, gpu_count=gpu_count, nodes=nodes)  # fmt: skip
     if p.chosen is None:
         reasons = "; ".join(f"{g.gpu}: {g.fit.reason}" for g in p.gpus)
+        if gpu_count or nodes:  # the hardware the user has: say what is short there, and what would do
+            raise PlanError(f"{a.name} ({prec}) on the GPUs you have: {reasons}")
         raise PlanError(f"{a.name} ({prec}) does not fit on any GPU type asked for: {reasons}")
     report = plan_report(p, plan_commands(p, model, offload_experts))
+    from specsize.answer import headline
+
+    report["answer"] = headline(report, gpu_count or nodes)
     if bench is not None and sp.enabled:
         from specsize.calibration import measured_model, this_machine
 

@@ -160,9 +160,12 @@ def _this_machine_table(m: dict[str, Any]) -> None:
 
 
 def plan_tables(r: dict[str, Any], explain: bool = False) -> None:
-    w = r["workload"]
-    title = (f"{r['model']} {r['weights']}, KV {r['kv_cache']}, {w['concurrency']} x ({w['input_tokens']:,} + "
-             f"{w['output_tokens']:,}) tokens, spec {r['spec']}, {r['engine']}")  # fmt: skip
+    from specsize.answer import workload_words
+
+    for sentence in r.get("answer", []):
+        console.print(sentence, markup=False, highlight=False)
+    w = workload_words(r["workload"])
+    title = f"{r['model']} {r['weights']}, KV {r['kv_cache']}, {w}, spec {r['spec']}, {r['engine']}"
     spec = r["spec"] != "none"
     t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     cols = ["GPU", "GPUs", "layout", "nodes", "GB/\nGPU", "TTFT\nms", "TPOT\nms", "user\ntok/s", "GPU\ntok/s"]
