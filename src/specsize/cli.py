@@ -107,7 +107,9 @@ def _apply_scenario_options(f, engine_default, spec_default, gpu_help):
             "weights",
             default=None,
             help="Weight precision (default: the checkpoint's own; "
-            "bf16 fp16 fp8 int8 awq-int4 gptq-int4 nvfp4 q8_0 q6_k q5_k_m q4_k_m q3_k_m q2_k ud-iq1_s ...).",
+            "bf16 fp16 fp8 int8 awq-int4 gptq-int4 nvfp4 q8_0 q6_k q5_k_m q4_k_m q3_k_m q2_k ud-iq1_s ...; "
+            "auto: the highest-quality one that fits the first --gpu type, one card or one node or --gpus; "
+            "the default for llama.cpp and consumer cards).",
         ),
         click.option(
             "--kv-cache", "kv_cache", default="bf16", show_default=True, help="KV cache dtype: bf16 fp16 fp8."
@@ -218,7 +220,7 @@ def fit(
       specsize fit r1-distill-qwen-32b --weights q4_k_m --context 4096 --engine llamacpp --gpu rtx-4090
       specsize fit r1-distill-qwen-7b --spec draft:r1-distill-qwen-1.5b:4 --json
     """
-    from specsize.fit import default_precision, fit_all
+    from specsize.fit import fit_all
     from specsize.render import fit_table
     from specsize.report import fit_row
     from specsize.resolve import load_model
@@ -227,8 +229,10 @@ def fit(
     a = load_model(model)
     w = build_workload(context, input_tokens, output_tokens, concurrency)
     sp = parse_spec(spec, a, draft_tp=draft_tp)
-    prec = weights or default_precision(a)
     host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
+    from specsize.precision_choice import resolve_weights
+
+    prec, choice = resolve_weights(weights, a, list(gpus), engine, kv_cache, w, sp, host)
     rows = [fit_row(r) for r in fit_all(a, list(gpus), prec, kv_cache, w, engine, sp, host)]
     if as_json:
         emit_json(
@@ -244,6 +248,7 @@ def fit(
                 },
                 "spec": sp.describe(),
                 "results": rows,
+                "weights_choice": choice.to_json() if choice else None,
             }
         )
     else:
@@ -252,6 +257,8 @@ def fit(
         words = workload_words({"concurrency": w.concurrency, "input_tokens": w.input_tokens,
                                 "output_tokens": w.output_tokens})  # fmt: skip
         title = f"{a.name} {prec}, KV {kv_cache}, {words}, spec {sp.describe()}, {engine}"
+        if choice:
+            click.echo(choice.sentence())
         fit_table(rows, title, explain)
 
 
@@ -307,7 +314,6 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     from dataclasses import replace
 
     from specsize.errors import PlanError
-    from specsize.fit import default_precision
     from specsize.hardware import get_link
     from specsize.launch import plan_commands
     from specsize.perf_constants import NGRAM_REPEAT_FRACTION
@@ -350,7 +356,13 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     if inter_node:
         get_link(inter_node)
     host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
-    prec = weights or default_precision(a)
+    from specsize.hardware import get_gpu
+    from specsize.plan import DEFAULT_GPUS, count_for
+    from specsize.precision_choice import resolve_weights
+
+    first = (list(gpus) or [DEFAULT_GPUS[0]])[:1]
+    count = count_for(get_gpu(first[0]), gpu_count, nodes) if first and (gpu_count or nodes) else None
+    prec, choice = resolve_weights(weights, a, list(gpus) or first, engine, kv_cache, w, sp, host, count)
     p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, inter_node=inter_node,
                   repeat_fraction=rf, cuda_graphs=cuda_graphs, gpu_count=gpu_count, nodes=nodes)  # fmt: skip
     if p.chosen is None:
@@ -362,6 +374,9 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     from specsize.answer import headline
 
     report["answer"] = headline(report, gpu_count or nodes)
+    if choice:
+        report["weights_choice"] = choice.to_json()
+        report["answer"].insert(0, choice.sentence())
     if bench is not None and sp.enabled:
         from specsize.calibration import measured_model, this_machine
 
