@@ -225,15 +225,25 @@ def fit(
     from specsize.report import fit_row
     from specsize.resolve import load_model
     from specsize.scenario import Host, parse_spec
+    from specsize.workload_defaults import clip_default
 
     a = load_model(model)
-    w = build_workload(context, input_tokens, output_tokens, concurrency)
+    given = context is not None or input_tokens is not None or output_tokens is not None
+    w, note = clip_default(build_workload(context, input_tokens, output_tokens, concurrency), a, given)
+    if note and not as_json:
+        click.echo(note, err=True)
     sp = parse_spec(spec, a, draft_tp=draft_tp)
     host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
+    from specsize.input_checks import check_draft_tp, check_unique_gpus
     from specsize.precision_choice import resolve_weights
 
+    check_unique_gpus(gpus)
     prec, choice = resolve_weights(weights, a, list(gpus), engine, kv_cache, w, sp, host)
-    rows = [fit_row(r) for r in fit_all(a, list(gpus), prec, kv_cache, w, engine, sp, host)]
+    results = fit_all(a, list(gpus), prec, kv_cache, w, engine, sp, host)
+    for r in results:
+        if r.fits:
+            check_draft_tp(sp, r.layout, engine)
+    rows = [fit_row(r) for r in results]
     if as_json:
         emit_json(
             {
@@ -327,8 +337,13 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         from specsize.plot import check_plot_path
 
         check_plot_path(plot_file)
+    from specsize.workload_defaults import clip_default
+
     a = load_model(model)
-    w = build_workload(context, input_tokens, output_tokens, concurrency)
+    given = context is not None or input_tokens is not None or output_tokens is not None
+    w, note = clip_default(build_workload(context, input_tokens, output_tokens, concurrency), a, given)
+    if note and not as_json:
+        click.echo(note, err=True)
     if spec is None:  # the embedded default: the model's own MTP head where the engine can use it
         from specsize.engines import get_engine
 
@@ -357,7 +372,10 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         get_link(inter_node)
     host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
     from specsize.hardware import get_gpu
+    from specsize.input_checks import check_unique_gpus
     from specsize.plan import DEFAULT_GPUS, count_for
+
+    check_unique_gpus(gpus)
     from specsize.precision_choice import resolve_weights
 
     first = (list(gpus) or [DEFAULT_GPUS[0]])[:1]

@@ -14,6 +14,7 @@ from specsize.engines import get_engine
 from specsize.errors import PlanError
 from specsize.fit import FitResult, _shortfall, candidate_layouts, fit_gpu, nodes_for
 from specsize.hardware import get_gpu
+from specsize.input_checks import check_draft_tp
 from specsize.memory import MemoryBreakdown, memory_per_gpu
 from specsize.perf_constants import NGRAM_REPEAT_FRACTION, EnginePerf, engine_perf
 from specsize.scenario import Host, Layout, Speculative, Workload
@@ -212,6 +213,7 @@ def plan(
             fit = fit_gpu(a, gpu, precision, kv_dtype, workload, eng, spec, host)
         gp = GPUPlan(gpu.id, fit)
         if fit.fits:
+            check_draft_tp(spec, fit.layout, eng.name)
             gp.minimum = _option(q, gpu, fit.layout, fit.memory)  # fit_gpu computed its memory already
             given = gpu_count is not None or nodes is not None
             rec, rec_mem = (fit.layout, fit.memory) if given else _recommended_layout(q, gpu, fit)

@@ -318,6 +318,8 @@ def bench_tables(r: dict[str, Any]) -> None:
         for i in range(len(st["target"])):
             e.add_row(str(i + 1), *(f"{st[name][i] * 1e3:.2f}" for name in st))
         console.print(e)
+    if r.get("peers_skipped"):
+        console.print(f"peers: {r['peers_skipped']}", markup=False)
     if r.get("peers"):
         p = Table(title=f"specsize vs transformers {r['peers']['transformers']} (end to end, same prompts)",
                   box=box.SIMPLE_HEAD)  # fmt: skip

@@ -89,7 +89,7 @@ def load_model(spec: str) -> ModelArch:
             f"unknown model {spec!r}: not a catalog name, a config.json, a model directory, or a repository in the "
             f"local Hugging Face cache. Catalog: {names}"
         )
-    name = path.parent.name
+    name = path.resolve().parent.name or path.stem  # ./config.json: the current folder's name
     if path.parent.parent.name == "snapshots":
         name = path.parent.parent.parent.name.removeprefix("models--").replace("--", "/")
     return parse_config(read_json(path), name=name, source=str(path))
