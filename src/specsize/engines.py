@@ -166,6 +166,6 @@ ENGINES: dict[str, EngineProfile] = {
 
 def get_engine(name: str) -> EngineProfile:
     try:
-        return ENGINES[name.lower()]
+        return ENGINES[str(name).lower()]
     except KeyError:
         raise CatalogError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}") from None
