@@ -421,9 +421,10 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
 @click.argument("files", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="A list of {id, metric, predicted, expected, error, passed}.")
 def validate(files, as_json):
-    """Predict every metric of every case in FILES (the format of shared/validation/README.md; default: the
-    bundled published.json) and print predicted vs published with the relative error. Exits 0 even when
-    cases fail (it is a report); non-zero only when a file cannot be read.
+    """Predict every metric of every case in FILES (default: the bundled published.json, which is also the example
+    of the format: src/specsize/catalog/validation/published.json in the repository) and print predicted vs
+    published with the relative error. Exits 0 even when cases fail (it is a report); non-zero only when a file
+    cannot be read.
 
     \b
     Examples:
