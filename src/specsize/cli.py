@@ -154,7 +154,8 @@ def _apply_scenario_options(f, engine_default, spec_default, gpu_help):
             type=int,
             default=1,
             show_default=True,
-            help="NUMA nodes holding a copy of the offloaded experts (ktransformers USE_NUMA).",
+            help="CPU sockets of the host: their memory channels all serve the offloaded experts; ktransformers "
+            "(USE_NUMA) keeps one copy per socket, llama.cpp one in all.",
         ),
         click.option(
             "--offload-experts",
@@ -221,6 +222,7 @@ def fit(
       specsize fit r1-distill-qwen-7b --spec draft:r1-distill-qwen-1.5b:4 --json
     """
     from specsize.fit import fit_all
+    from specsize.offload import numa_copies
     from specsize.render import fit_table
     from specsize.report import fit_row
     from specsize.resolve import load_model
@@ -233,7 +235,7 @@ def fit(
     if note and not as_json:
         click.echo(note, err=True)
     sp = parse_spec(spec, a, draft_tp=draft_tp)
-    host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
+    host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, numa_copies(engine, sockets))
     from specsize.input_checks import check_draft_tp, check_unique_gpus
     from specsize.precision_choice import resolve_weights
 
@@ -289,6 +291,11 @@ def fit(
 @click.option("--repeat-fraction", type=float, default=None,
               help="n-gram: share of the output that repeats the input, 0..1 [0.3].")  # fmt: skip
 @click.option("--inter-node", default=None, help="Link between nodes (ib-ndr, roce-400g, eth-100g, ...).")
+@click.option("--host-memory", default=None,
+              help="Host memory type serving offloaded experts: ddr4-3200 ddr5-4800 ddr5-5600 ddr5-6000 ... "
+                   "[ddr5-4800, an assumption].")  # fmt: skip
+@click.option("--channels", type=int, default=None, help="Memory channels per socket [8, an assumption].")
+@click.option("--cores", type=int, default=None, help="CPU cores per socket, computing offloaded experts [32].")
 @click.option("--gpus", "gpu_count", type=int, default=None,
               help="The GPUs you have: plan on exactly this many of each --gpu type (does it fit, how many users, "
                    "how fast); never switched to another count.")  # fmt: skip
@@ -305,8 +312,8 @@ def fit(
 @click.option("--explain", is_flag=True, help="Every step-time and memory term, and every constant with its source.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurrency, spec, draft_tp, engine, gpus,
-         ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, gpu_count, nodes,
-         cuda_graphs, plot_file, explain, as_json):  # fmt: skip
+         ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, host_memory, channels,
+         cores, gpu_count, nodes, cuda_graphs, plot_file, explain, as_json):  # fmt: skip
     """How fast MODEL goes and on what: for each GPU type, the minimum and a recommended layout, nodes and
     network, memory per GPU, TTFT, TPOT, tokens/s per user and per GPU, with and without speculative decoding,
     the best k, the break-even concurrency and the MoE penalty; the speedup-vs-concurrency curve; and the
@@ -337,6 +344,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         from specsize.plot import check_plot_path
 
         check_plot_path(plot_file)
+    from specsize.offload import numa_copies
     from specsize.workload_defaults import clip_default
 
     a = load_model(model)
@@ -370,7 +378,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         raise PlanError(f"--repeat-fraction must be in (0, 1], got {rf}")
     if inter_node:
         get_link(inter_node)
-    host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
+    host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, numa_copies(engine, sockets))
     from specsize.hardware import get_gpu
     from specsize.input_checks import check_unique_gpus
     from specsize.plan import DEFAULT_GPUS, count_for
@@ -381,10 +389,15 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     first = (list(gpus) or [DEFAULT_GPUS[0]])[:1]
     count = count_for(get_gpu(first[0]), gpu_count, nodes) if first and (gpu_count or nodes) else None
     prec, choice = resolve_weights(weights, a, list(gpus) or first, engine, kv_cache, w, sp, host, count)
-    p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, inter_node=inter_node,
+    from specsize.offload import host_cpu, host_json
+
+    cpu = host_cpu(host_memory, channels, cores, sockets)
+    p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, cpu, inter_node=inter_node,
                   repeat_fraction=rf, cuda_graphs=cuda_graphs, gpu_count=gpu_count, nodes=nodes)  # fmt: skip
     if p.chosen is None:
         reasons = "; ".join(f"{g.gpu}: {g.fit.reason}" for g in p.gpus)
+        if all(g.fit.memory is not None and g.fit.memory.host_ram_short for g in p.gpus):
+            raise PlanError(f"{a.name} ({prec}) with its routed experts in host RAM: {reasons}")
         if gpu_count or nodes:  # the hardware the user has: say what is short there, and what would do
             raise PlanError(f"{a.name} ({prec}) on the GPUs you have: {reasons}")
         raise PlanError(f"{a.name} ({prec}) does not fit on any GPU type asked for: {reasons}")
@@ -392,6 +405,9 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     from specsize.answer import headline
 
     report["answer"] = headline(report, gpu_count or nodes)
+    if offload_experts:
+        given = any(x is not None for x in (host_memory, channels, cores))
+        report["host"] = host_json(cpu, engine, host.numa_copies, given)
     if choice:
         report["weights_choice"] = choice.to_json()
         report["answer"].insert(0, choice.sentence())

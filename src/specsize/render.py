@@ -260,6 +260,22 @@ def _explain(r: dict[str, Any]) -> None:
         for x in o["memory_breakdown"]:
             e.add_row(x["term"], f"{x['bytes'] / 1e9:,.3f} GB", x["note"])
         console.print(e)
+    if r.get("host"):
+        h = r["host"]
+        t = Table(title="host: offloaded experts in RAM, computed by the CPU")
+        for c in ("term", "value", "source"):
+            t.add_column(c)
+        given = "given" if h["given"] else "assumption (set --host-memory/--channels/--cores)"
+        what = f"{h['memory']} x {h['channels_per_socket']} channels x {h['sockets']} socket(s)"
+        t.add_row("memory bandwidth", f"{h['bandwidth_bytes_per_s'] / 1e9:,.1f} GB/s",
+                  f"{what}: {h['memory_source']}; {given}")  # fmt: skip
+        t.add_row(
+            "CPU compute",
+            f"{h['flops'] / 1e12:,.2f} TFLOP/s",
+            f"{h['cores_per_socket']} cores x {h['sockets']} socket(s) (deployment.py CPU_FLOPS_PER_CORE)",
+        )
+        t.add_row("copies of the experts", str(h["expert_copies"]), h["copies_rule"] + " (offload.py)")
+        console.print(t)
     a = Table(title="assumptions and constants (perf_constants.py)")
     for c in ("constant", "value", "source"):
         a.add_column(c)
