@@ -189,6 +189,9 @@ def build_workload(context, input_tokens, output_tokens, concurrency):
 @cli.command()
 @click.argument("model", default="deepseek-r1")
 @scenario_options()
+@click.option("--gpu-layers", "gpu_layers", default=None,
+              help="llama.cpp -ngl N: N layers (and their KV) on one --gpu, the rest in system RAM computed by the "
+                   "CPU; auto: the most that fit. Shows the split's speed and memory.")  # fmt: skip
 @click.option("--explain", is_flag=True, help="Show every memory term per GPU and what it assumes.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def fit(
@@ -206,6 +209,7 @@ def fit(
     ram_gb,
     sockets,
     offload_experts,
+    gpu_layers,
     explain,
     as_json,
 ):
@@ -240,6 +244,12 @@ def fit(
     from specsize.precision_choice import resolve_weights
 
     check_unique_gpus(gpus)
+    if gpu_layers is not None:
+        from specsize.offload import host_cpu
+
+        _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, host_cpu(None, None, None, sockets), gpu_layers,
+                    ram_gb, offload_experts, as_json, with_commands=False)  # fmt: skip
+        return
     prec, choice = resolve_weights(weights, a, list(gpus), engine, kv_cache, w, sp, host)
     results = fit_all(a, list(gpus), prec, kv_cache, w, engine, sp, host)
     for r in results:
@@ -274,6 +284,32 @@ def fit(
         fit_table(rows, title, explain)
 
 
+def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ram_gb, offload_experts, as_json,
+                with_commands=True):  # fmt: skip
+    """fit/plan --gpu-layers: llama.cpp's -ngl split on one GPU (gpu_layers.py)."""
+    from specsize.errors import PlanError
+    from specsize.gpu_layers import DEFAULT_WEIGHTS, gpu_layers_report
+    from specsize.render import gpu_layers_tables
+
+    if engine != "llamacpp":
+        raise PlanError("--gpu-layers is llama.cpp's -ngl: add --engine llamacpp")
+    if len(gpus) != 1:
+        raise PlanError("--gpu-layers splits a model between one GPU and the CPU: give exactly one --gpu")
+    if sp.enabled:
+        raise PlanError("--gpu-layers plans plain decoding: drop --spec (or give --spec none)")
+    prec = (weights or DEFAULT_WEIGHTS).lower()
+    if prec == "auto":
+        prec = DEFAULT_WEIGHTS
+    r = gpu_layers_report(a, model, gpus[0], prec, kv_cache, w, cpu, value, ram_gb * 1e9 if ram_gb else None,
+                          offload_experts, with_commands)  # fmt: skip
+    if weights is None:
+        r["answer"].insert(0, f"--weights: {prec.upper()} (the GGUF most people split; give --weights to choose)")
+    if as_json:
+        emit_json(r)
+    else:
+        gpu_layers_tables(r)
+
+
 @cli.command()
 @click.argument("model", default="deepseek-r1")
 @scenario_options(engine_default="sglang", spec_default=None,
@@ -291,6 +327,9 @@ def fit(
 @click.option("--repeat-fraction", type=float, default=None,
               help="n-gram: share of the output that repeats the input, 0..1 [0.3].")  # fmt: skip
 @click.option("--inter-node", default=None, help="Link between nodes (ib-ndr, roce-400g, eth-100g, ...).")
+@click.option("--gpu-layers", "gpu_layers", default=None,
+              help="llama.cpp -ngl N: N layers (and their KV) on one --gpu, the rest in system RAM computed by the "
+                   "CPU; auto: the most that fit. Shows the split's speed and memory.")  # fmt: skip
 @click.option("--host-memory", default=None,
               help="Host memory type serving offloaded experts: ddr4-3200 ddr5-4800 ddr5-5600 ddr5-6000 ... "
                    "[ddr5-4800, an assumption].")  # fmt: skip
@@ -312,8 +351,8 @@ def fit(
 @click.option("--explain", is_flag=True, help="Every step-time and memory term, and every constant with its source.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurrency, spec, draft_tp, engine, gpus,
-         ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, host_memory, channels,
-         cores, gpu_count, nodes, cuda_graphs, plot_file, explain, as_json):  # fmt: skip
+         ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, gpu_layers,
+         host_memory, channels, cores, gpu_count, nodes, cuda_graphs, plot_file, explain, as_json):  # fmt: skip
     """How fast MODEL goes and on what: for each GPU type, the minimum and a recommended layout, nodes and
     network, memory per GPU, TTFT, TPOT, tokens/s per user and per GPU, with and without speculative decoding,
     the best k, the break-even concurrency and the MoE penalty; the speedup-vs-concurrency curve; and the
@@ -392,6 +431,9 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     from specsize.offload import host_cpu, host_json
 
     cpu = host_cpu(host_memory, channels, cores, sockets)
+    if gpu_layers is not None:
+        _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, gpu_layers, ram_gb, offload_experts, as_json)
+        return
     p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, cpu, inter_node=inter_node,
                   repeat_fraction=rf, cuda_graphs=cuda_graphs, gpu_count=gpu_count, nodes=nodes)  # fmt: skip
     if p.chosen is None:

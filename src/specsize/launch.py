@@ -211,9 +211,11 @@ def gguf_source(model: str, precision: str) -> tuple[list[str], list[str]]:
 
 
 def llamacpp_commands(model: str, layout: Layout, spec: Speculative, precision: str, max_len: int, max_seqs: int,
-                      offload_experts: bool, kv_dtype: str = "bf16") -> list[str]:  # fmt: skip
+                      offload_experts: bool, kv_dtype: str = "bf16",
+                      gpu_layers: int | None = None) -> list[str]:  # fmt: skip
     src, notes = gguf_source(model, precision)
-    args = ["llama-server", *src, "-c", str(max_len * max_seqs), "-np", str(max_seqs), "-ngl", "99"]
+    ngl = "99" if gpu_layers is None else str(gpu_layers)  # 99: every layer (gpu_layers.py: -ngl N splits)
+    args = ["llama-server", *src, "-c", str(max_len * max_seqs), "-np", str(max_seqs), "-ngl", ngl]
     if layout.gpus > 1:
         args += ["--split-mode", "layer"]
     if offload_experts:
@@ -234,14 +236,16 @@ def llamacpp_commands(model: str, layout: Layout, spec: Speculative, precision: 
 
 def commands(engine: str, model: str, layout: Layout, nodes: int, spec: Speculative, precision: str, kv_dtype: str,
              max_len: int, max_seqs: int, fraction: float, offload_experts: bool = False,
-             eager: bool = False) -> list[str]:  # fmt: skip
+             eager: bool = False, gpu_layers: int | None = None) -> list[str]:  # fmt: skip
     """The command lines (and comments) that start `engine` for this plan."""
     if engine == "vllm":
         return vllm_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager, precision)
     if engine == "sglang":
         return sglang_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager, precision)
     if engine == "llamacpp":
-        return llamacpp_commands(model, layout, spec, precision, max_len, max_seqs, offload_experts, kv_dtype)
+        return llamacpp_commands(
+            model, layout, spec, precision, max_len, max_seqs, offload_experts, kv_dtype, gpu_layers
+        )
     raise PlanError(f"no launch commands for engine {engine!r}; specsize emits them for {', '.join(VERSIONS)}")
 
 

@@ -348,3 +348,31 @@ def bench_tables(r: dict[str, Any]) -> None:
         console.print(p)
     if r.get("interrupted"):
         console.print("[yellow]interrupted: the results above are those measured so far[/yellow]")
+
+
+def gpu_layers_tables(r: dict[str, Any]) -> None:
+    """fit/plan --gpu-layers: the sentence, the split asked for among a few others, the llama-server command."""
+    from specsize.answer import workload_words
+
+    for sentence in r["answer"]:
+        console.print(sentence, markup=False, highlight=False)
+    t = Table(title=f"{r['model']} {r['weights']} on one {r['gpu']} + CPU (llama.cpp -ngl), "
+                    f"{workload_words(r['workload'])}", box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    for c in ("-ngl", "GPU GB", "RAM GB", "GPU ms", "CPU ms", "tok/s", "loads"):
+        t.add_column(c, justify="right")
+    for x in r["splits"]:
+        mark = " <" if x["gpu_layers"] == r["gpu_layers"]["gpu_layers"] else ""
+        loads = "yes" if x["fits"] else "[red]no[/red]"
+        t.add_row(f"{x['gpu_layers']}{mark}", _gb(x["gpu_bytes"]), _gb(x["host_bytes"]), f"{x['gpu_ms']:.1f}",
+                  f"{x['cpu_ms']:.1f}", f"{x['tok_s_per_user']:,.1f}", loads)  # fmt: skip
+    console.print(t)
+    console.print(
+        f"[dim]GPU GB: layers, their KV and the runtime on the GPU (of {_gb(r['gpu_layers']['budget_bytes'])}"
+        f"); RAM GB: the other layers, their KV and the embedding; the CPU reads them at "
+        f"{r['host_bandwidth_bytes_per_s'] / 1e9:,.0f} GB/s (--host-memory, --channels, --sockets).[/dim]"
+    )
+    if r.get("commands"):
+        c = r["commands"]
+        console.print(f"\n[bold]launch ({c['version']}) for {c['plan']}[/bold]")
+        for line in c["lines"]:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
