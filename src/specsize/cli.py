@@ -224,6 +224,8 @@ def fit(
       specsize fit deepseek-r1 --spec mtp:1 --gpu h200 --gpu h100-sxm --explain
       specsize fit r1-distill-qwen-32b --weights q4_k_m --context 4096 --engine llamacpp --gpu rtx-4090
       specsize fit r1-distill-qwen-7b --spec draft:r1-distill-qwen-1.5b:4 --json
+      specsize fit r1-distill-qwen-32b --gpu rtx-4090 --engine llamacpp        # --weights auto: the best that fits
+      specsize fit r1-distill-qwen-32b --gpu rtx-4090 --engine llamacpp --weights q8_0 --gpu-layers auto
     """
     from specsize.fit import fit_all
     from specsize.offload import numa_copies
@@ -363,7 +365,8 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
       specsize plan
       specsize plan deepseek-r1 --gpu h200 --concurrency 32 --spec mtp:3 --explain
       specsize plan deepseek-r1 --gpu h100-sxm --inter-node eth-100g --engine vllm
-      specsize plan deepseek-r1 --gpu h100-sxm --gpus 8 --weights awq-int4     # the hardware you have
+      specsize plan deepseek-r1 --gpu h100-sxm --gpus 8 --weights auto         # the hardware you have
+      specsize plan deepseek-r1 --gpu rtx-4090 --engine llamacpp --weights ud-iq1_s --gpu-layers auto
       specsize plan r1-distill-qwen-32b --spec draft:r1-distill-qwen-1.5b:4 --gpu rtx-4090 --engine llamacpp \\
           --weights q4_k_m --plot plan.png
     """
