@@ -77,6 +77,8 @@ OPTIONS = {
     "--gpu": st.sampled_from(["h200", "h100-sxm", "rtx-4090", "apple-m3-ultra", "b200", "nope"]),
     "--draft-tp": numbers, "--acceptance": st.sampled_from(["0.8", "0.8,0.6", "nan", "2", "-1", "a,b", ""]),
     "--repeat-fraction": numbers, "--ram": numbers, "--sockets": numbers,
+    "--gpu-layers": st.sampled_from(["auto", "0", "5", "28", "99", "-1", "x", ""]),
+    "--host-memory": st.sampled_from(["ddr5-4800", "ddr4-3200", "ddr9"]), "--channels": numbers, "--cores": numbers,
 }  # fmt: skip
 FLAGS = ["--offload-experts", "--no-cuda-graphs", "--explain"]
 
@@ -87,7 +89,15 @@ FLAGS = ["--offload-experts", "--no-cuda-graphs", "--explain"]
 def test_no_command_line_makes_a_traceback(data, command, model):
     args = [command, model]
     for opt in data.draw(st.lists(st.sampled_from(sorted(OPTIONS)), max_size=4, unique=True)):
-        if command == "fit" and opt in ("--gpus", "--nodes", "--acceptance", "--repeat-fraction"):
+        if command == "fit" and opt in (
+            "--gpus",
+            "--nodes",
+            "--acceptance",
+            "--repeat-fraction",
+            "--host-memory",
+            "--channels",
+            "--cores",
+        ):
             continue  # plan's options
         args += [opt, data.draw(OPTIONS[opt])]
     args += [f for f in FLAGS if data.draw(st.booleans()) and (command == "plan" or f == "--offload-experts")]
