@@ -55,3 +55,14 @@ def test_nothing_fits_is_one_line_with_what_to_try():
     r = run("fit", "r1-distill-qwen-32b", "--gpu", "rtx-3060", "--weights", "auto")
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "no precision this engine can load fits on 1×RTX-3060" in r.output and "--engine llamacpp" in r.output
+
+
+def test_a_model_of_ones_own_is_not_limited_to_published_checkpoints(tmp_path):
+    from specsize import catalog
+
+    d = tmp_path / "my-7b"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps(catalog.find_model("r1-distill-qwen-7b")["config"]))
+    r = run("fit", str(d), "--gpu", "rtx-4090", "--engine", "llamacpp", "--context", "8192", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["weights"] == "q8_0"  # the largest GGUF; the user converts it themselves

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from specsize.checkpoints import GGUF_PRECISIONS, checkpoint
+from specsize.checkpoints import GGUF_PRECISIONS, canonical_model, checkpoint
 from specsize.config import ModelArch
 from specsize.engines import EngineProfile, get_engine
 from specsize.errors import PlanError
@@ -98,6 +98,8 @@ def _usable(a: ModelArch, gpu: GPU, engine: EngineProfile, p: str) -> str:
     prec = get_precision(p)
     if not prec.weight_only and not gpu.supports(prec.compute):
         return f"{gpu.id} has no {prec.compute.upper()} tensor cores"
+    if canonical_model(a.name) is None:
+        return ""  # a model of the user's own (a local config): they convert it themselves, any format goes
     ck = checkpoint(a.name, p)
     if ck is not None:
         return ck.unsupported.get(engine.name, "")
