@@ -1,7 +1,8 @@
 """Reproduce the fitted constants of specsize/perf_constants.py from the published performance cases.
 
 Four constants, three independent grid searches, each minimising the largest |relative error| / tolerance
-(plus a tenth of the mean) over the performance figures of its engine(s) (shared/validation/published.json):
+(plus a tenth of the mean) over the performance figures of its engine(s)
+(src/specsize/catalog/validation/published.json):
 - SGLang per-layer and per-token-per-MoE-layer overhead (5 figures), TensorRT-LLM per-layer overhead (2 figures),
 - the achieved-bandwidth efficiency of local MoE runtimes, llama.cpp / ktransformers / MLX (2 figures).
 Everything else in the model is physical (datasheets) or a named assumption.

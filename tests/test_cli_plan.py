@@ -67,7 +67,7 @@ def test_plot_writes_a_png(tmp_path):
         (["--spec", "mtp:0"], "k must be >= 1"),
         (["--acceptance", "1.2"], "acceptance rates must be in (0, 1]"),
         (["--acceptance", "high"], "comma-separated numbers"),
-        (["--gpu", "rtx-3060"], "does not fit on any GPU type"),
+        (["--gpu", "rtx-3060", "--weights", "fp8"], "does not fit on any GPU type"),
         (["r1-distill-qwen-7b", "--spec", "mtp"], "has no MTP layer"),
         (["--engine", "mlx", "--gpu", "h200", "--spec", "mtp"], "does not support speculative method"),
         (["--inter-node", "carrier-pigeon"], "unknown link"),

@@ -104,6 +104,9 @@ def vllm_parser():
     p.add_argument("--enforce-eager", action="store_true")
     p.add_argument("--gpu-memory-utilization", type=float)
     p.add_argument("--kv-cache-dtype", choices=["auto", "fp8", "fp8_e4m3", "fp8_e5m2"])
+    # vllm/model_executor/layers/quantization/__init__.py QuantizationMethods (a subset)
+    p.add_argument("--quantization", choices=["fp8", "modelopt_fp4", "moe_wna16", "awq_marlin", "awq", "gptq_marlin",
+                                              "compressed-tensors", "experts_int8"])  # fmt: skip
     p.add_argument("--speculative-config", type=json.loads)
     p.add_argument("--distributed-executor-backend", choices=["ray", "mp", "uni", "external_launcher"])
     return p
@@ -126,6 +129,9 @@ def sglang_parser():
     p.add_argument("--disable-cuda-graph", action="store_true")
     p.add_argument("--mem-fraction-static", type=float)
     p.add_argument("--kv-cache-dtype", choices=["auto", "fp8_e5m2", "fp8_e4m3"])
+    # sglang server_args.py --quantization choices (a subset)
+    p.add_argument("--quantization", choices=["fp8", "modelopt_fp4", "moe_wna16", "awq_marlin", "w8a8_int8",
+                                              "w8a8_fp8", "gptq_marlin"])  # fmt: skip
     p.add_argument("--speculative-algorithm", choices=["EAGLE", "EAGLE3", "NEXTN", "STANDALONE", "NGRAM"])
     p.add_argument("--speculative-draft-model-path")
     p.add_argument("--dist-init-addr")
@@ -135,12 +141,19 @@ def sglang_parser():
 def llamacpp_parser():
     # llama.cpp tools/server/README.md (b6000)
     p = argparse.ArgumentParser(prog="llama-server", exit_on_error=False)
-    p.add_argument("-m", "--model", required=True)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("-m", "--model")
+    src.add_argument("-hf", "-hfr", "--hf-repo")  # <user>/<model>[:quant] (common/arg.cpp)
     for f in ("-c", "-np", "-ngl", "-ngld", "--draft-max", "--draft-min"):
         p.add_argument(f, type=int)
     p.add_argument("--split-mode", choices=["none", "layer", "row"])
     p.add_argument("-ot", "--override-tensor")
-    p.add_argument("--model-draft")
+    draft = p.add_mutually_exclusive_group()
+    draft.add_argument("--model-draft", "-md")
+    draft.add_argument("-hfd", "-hfrd", "--hf-repo-draft")
+    cache_types = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"]
+    p.add_argument("-ctk", "--cache-type-k", choices=cache_types)
+    p.add_argument("-ctv", "--cache-type-v", choices=cache_types)
     return p
 
 
@@ -182,3 +195,101 @@ def test_a_method_the_engine_cannot_express_is_a_comment_not_a_crash():
     c = emitted(["plan", "r1-distill-qwen-7b", "--gpu", "rtx-4090", "--engine", "llamacpp", "--spec", "ngram:4",
                  "--weights", "q4_k_m", "--context", "4096"])  # fmt: skip
     assert c["lines"][0].startswith("# llama-server") and "draft model" in c["lines"][0]
+
+
+# --- the checkpoint each command loads matches the plan's precision -----------------------------------------------
+
+# What a repository name must contain for each precision: read off the publishers' naming (DeepSeek's own FP8
+# repositories carry no suffix; NVIDIA's -FP4, the AWQ repositories -AWQ/-awq, Meituan's -INT8, GGUF quant tags).
+NAME_MARK = {"nvfp4": "FP4", "awq-int4": "AWQ", "int8": "INT8", "gptq-int4": "W4A16"}
+GRID = [
+    (model, weights, engine, gpu)
+    for model, weights, gpu in [
+        ("deepseek-r1", "fp8", "h200"),
+        ("deepseek-r1", "nvfp4", "b200"),
+        ("deepseek-r1", "awq-int4", "h100-sxm"),
+        ("deepseek-r1", "int8", "a100-80gb"),
+        ("deepseek-r1", "bf16", "h200"),
+        ("deepseek-r1-0528", "nvfp4", "b200"),
+        ("r1-distill-qwen-32b", "bf16", "h100-sxm"),
+        ("r1-distill-qwen-32b", "awq-int4", "l40s"),
+        ("r1-distill-qwen-14b", "gptq-int4", "l40s"),
+        ("r1-distill-qwen-7b", "fp8", "l40s"),
+    ]
+    for engine in ("vllm", "sglang")
+] + [
+    (model, weights, "llamacpp", gpu)
+    for model, weights, gpu in [
+        ("deepseek-r1", "ud-iq1_s", "h100-sxm"),
+        ("deepseek-r1", "q4_k_m", "h200"),
+        ("deepseek-r1", "ud-q2_k_xl", "h200"),
+        ("r1-distill-qwen-32b", "q4_k_m", "rtx-4090"),
+        ("r1-distill-llama-8b", "q8_0", "rtx-4090"),
+        ("r1-distill-qwen-1.5b", "q2_k", "rtx-3060"),
+    ]
+]
+
+
+def _loaded(argv):
+    """The checkpoint an emitted command loads: vLLM's positional model, SGLang's --model-path, llama.cpp's -hf/-m."""
+    if argv[0] == "vllm":
+        ns = vllm_parser().parse_args(argv[1:])
+        return ns.model, ns.quantization
+    if argv[0] == "python":
+        ns = sglang_parser().parse_args(argv[1:])
+        return ns.model_path, ns.quantization
+    ns = llamacpp_parser().parse_args(argv[1:])
+    return ns.hf_repo or ns.model, None
+
+
+@pytest.mark.parametrize(("model", "weights", "engine", "gpu"), GRID)
+def test_the_command_loads_the_checkpoint_of_the_plans_precision(model, weights, engine, gpu):
+    args = ["plan", model, "--weights", weights, "--engine", engine, "--gpu", gpu, "--context", "8192"]
+    if engine == "llamacpp":
+        args += ["--spec", "none"]
+    c = emitted(args)
+    cmds = commands_of(c["lines"])
+    if weights == "int8" and engine == "vllm":  # vLLM cannot run INT8 MoE: said in a comment, no command
+        assert cmds == [] and "INT8" in c["lines"][0] and "--engine sglang" in c["lines"][0]
+        return
+    assert cmds, c["lines"]
+    for argv in cmds:
+        path, quant = _loaded(argv)
+        ck = c["checkpoint"]
+        if ck["repo"] is None:  # no public checkpoint: the comment says how to make one, the command a local dir
+            assert path.startswith("./") and weights.upper() in path and "make one" in " ".join(c["lines"])
+            continue
+        if weights in NAME_MARK:
+            assert NAME_MARK[weights] in path.upper().replace("-", ""), path
+        elif engine == "llamacpp":
+            assert path.endswith(":" + weights.upper()), path  # the GGUF quant tag is the precision
+        if weights == "fp8" and "distill" in model:  # BF16 distill quantized at load
+            assert quant == "fp8" and path.startswith("deepseek-ai/")
+        if weights == "fp8" and "distill" not in model:
+            # already FP8: no quantization flag (SGLang docs: "should not run it with any quantization arguments")
+            assert path == "deepseek-ai/DeepSeek-R1" and quant is None
+        if weights in ("nvfp4",):
+            assert quant == "modelopt_fp4"
+        if weights == "awq-int4" and "distill" not in model:
+            assert quant == "moe_wna16"
+        if weights == "int8":
+            assert quant == "w8a8_int8"
+
+
+def test_every_catalog_checkpoint_is_sourced_and_its_precision_known():
+    from specsize.checkpoints import all_checkpoints
+    from specsize.quant import PRECISIONS
+    from specsize.resolve import load_model
+
+    for ck in all_checkpoints():
+        assert ck.precision in PRECISIONS and ck.source
+        load_model(ck.model)  # the model is in the catalog
+        assert (ck.repo is None) != (ck.gguf_repo is None)
+
+
+def test_a_gguf_precision_on_vllm_and_a_safetensors_one_on_llamacpp_are_comments_that_say_what_to_do():
+    c = emitted(["plan", "--weights", "q4_k_m", "--engine", "vllm", "--gpu", "h200", "--context", "8192"])
+    assert c["lines"][0].startswith("#") and "--engine llamacpp" in c["lines"][0]
+    c = emitted(["plan", "--weights", "fp8", "--engine", "llamacpp", "--gpu", "h200", "--spec", "none",
+                 "--context", "8192"])  # fmt: skip
+    assert c["lines"][0].startswith("#") and "--weights q4_k_m" in c["lines"][0]

@@ -20,13 +20,13 @@ def r1():
 
 @pytest.mark.parametrize("n, expected", [(1, 8), (2, 15.8), (4, 30.5), (8, 57), (32, 163), (128, 252)])
 def test_uniform_routing_matches_the_reference_table(n, expected):
-    # reference/speculative.md: E (1 - (1 - k/E)^n) for DeepSeek-V3, E = 256, top-8
+    # docs/reference/speculative.md: E (1 - (1 - k/E)^n) for DeepSeek-V3, E = 256, top-8
     assert distinct_experts(n, 256, 8, seqs=n) == pytest.approx(expected, abs=0.6)
     assert distinct_experts(n, 256, 8, correlation=1.0) == pytest.approx(expected, abs=0.6)
 
 
 def test_correlated_tokens_of_one_sequence_touch_the_measured_2_5x():
-    # reference/speculative.md: ~2.5x unique expert weights for 4 tokens where uniform routing gives 3.8x
+    # docs/reference/speculative.md: ~2.5x unique expert weights for 4 tokens where uniform routing gives 3.8x
     assert distinct_experts(4, 256, 8) / distinct_experts(1, 256, 8) == pytest.approx(2.5, abs=0.05)
     assert distinct_experts(4, 256, 8, seqs=4) / 8 == pytest.approx(3.8, abs=0.05)
 

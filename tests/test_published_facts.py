@@ -39,7 +39,7 @@ def test_r1_fp8_checkpoint_bytes(r1):
 
 
 def test_r1_bf16_checkpoint_is_about_1_3_to_1_4_tb(r1):
-    # shared/reference/deepseek-r1.md: a BF16 copy is about 1.3-1.4 TB.
+    # docs/reference/deepseek-r1.md: a BF16 copy is about 1.3-1.4 TB.
     assert 1.3e12 <= checkpoint_bytes(tensor_groups(r1), "bf16") <= 1.4e12
 
 
@@ -52,7 +52,7 @@ def test_r1_kv_bytes_per_token(r1):
 
 
 # Distill parameter counts: the model cards of deepseek-ai/DeepSeek-R1-Distill-* (safetensors metadata).
-# KV per token: 2 x KV heads x head_dim x layers x 2 B (shared/reference/deepseek-r1.md).
+# KV per token: 2 x KV heads x head_dim x layers x 2 B (docs/reference/deepseek-r1.md).
 DISTILLS = [
     ("deepseek-r1-distill-qwen-1.5b", 1.78e9, 28),
     ("deepseek-r1-distill-qwen-7b", 7.62e9, 56),

@@ -32,7 +32,7 @@ def test_expected_length_matches_the_iid_closed_form(alpha, k):
 
 @pytest.mark.parametrize("alpha, c, k_star, speedup", [(0.8, 0.05, 8, 3.09), (0.6, 0.1, 3, 1.67)])
 def test_leviathan_examples(alpha, c, k_star, speedup):
-    # reference/speculative.md: alpha=0.8, c=0.05 -> k*=8, 3.09x; alpha=0.6, c=0.1 -> k*=3, 1.67x
+    # docs/reference/speculative.md: alpha=0.8, c=0.05 -> k*=8, 3.09x; alpha=0.6, c=0.1 -> k*=3, 1.67x
     best = max(range(1, 12), key=lambda k: ideal_speedup((alpha,) * k, c))
     assert best == k_star
     assert ideal_speedup((alpha,) * best, c) == pytest.approx(speedup, abs=0.01)

@@ -107,7 +107,9 @@ def _apply_scenario_options(f, engine_default, spec_default, gpu_help):
             "weights",
             default=None,
             help="Weight precision (default: the checkpoint's own; "
-            "bf16 fp16 fp8 int8 awq-int4 gptq-int4 nvfp4 q8_0 q6_k q5_k_m q4_k_m q3_k_m q2_k ud-iq1_s ...).",
+            "bf16 fp16 fp8 int8 awq-int4 gptq-int4 nvfp4 q8_0 q6_k q5_k_m q4_k_m q3_k_m q2_k ud-iq1_s ...; "
+            "auto: the highest-quality one that fits the first --gpu type, one card or one node or --gpus; "
+            "the default for llama.cpp and consumer cards).",
         ),
         click.option(
             "--kv-cache", "kv_cache", default="bf16", show_default=True, help="KV cache dtype: bf16 fp16 fp8."
@@ -152,7 +154,8 @@ def _apply_scenario_options(f, engine_default, spec_default, gpu_help):
             type=int,
             default=1,
             show_default=True,
-            help="NUMA nodes holding a copy of the offloaded experts (ktransformers USE_NUMA).",
+            help="CPU sockets of the host: their memory channels all serve the offloaded experts; ktransformers "
+            "(USE_NUMA) keeps one copy per socket, llama.cpp one in all.",
         ),
         click.option(
             "--offload-experts",
@@ -186,6 +189,9 @@ def build_workload(context, input_tokens, output_tokens, concurrency):
 @cli.command()
 @click.argument("model", default="deepseek-r1")
 @scenario_options()
+@click.option("--gpu-layers", "gpu_layers", default=None,
+              help="llama.cpp -ngl N: N layers (and their KV) on one --gpu, the rest in system RAM computed by the "
+                   "CPU; auto: the most that fit. Shows the split's speed and memory.")  # fmt: skip
 @click.option("--explain", is_flag=True, help="Show every memory term per GPU and what it assumes.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def fit(
@@ -203,6 +209,7 @@ def fit(
     ram_gb,
     sockets,
     offload_experts,
+    gpu_layers,
     explain,
     as_json,
 ):
@@ -217,19 +224,40 @@ def fit(
       specsize fit deepseek-r1 --spec mtp:1 --gpu h200 --gpu h100-sxm --explain
       specsize fit r1-distill-qwen-32b --weights q4_k_m --context 4096 --engine llamacpp --gpu rtx-4090
       specsize fit r1-distill-qwen-7b --spec draft:r1-distill-qwen-1.5b:4 --json
+      specsize fit r1-distill-qwen-32b --gpu rtx-4090 --engine llamacpp        # --weights auto: the best that fits
+      specsize fit r1-distill-qwen-32b --gpu rtx-4090 --engine llamacpp --weights q8_0 --gpu-layers auto
     """
-    from specsize.fit import default_precision, fit_all
+    from specsize.fit import fit_all
+    from specsize.offload import numa_copies
     from specsize.render import fit_table
     from specsize.report import fit_row
     from specsize.resolve import load_model
     from specsize.scenario import Host, parse_spec
+    from specsize.workload_defaults import clip_default
 
     a = load_model(model)
-    w = build_workload(context, input_tokens, output_tokens, concurrency)
+    given = context is not None or input_tokens is not None or output_tokens is not None
+    w, note = clip_default(build_workload(context, input_tokens, output_tokens, concurrency), a, given)
+    if note and not as_json:
+        click.echo(note, err=True)
     sp = parse_spec(spec, a, draft_tp=draft_tp)
-    prec = weights or default_precision(a)
-    host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
-    rows = [fit_row(r) for r in fit_all(a, list(gpus), prec, kv_cache, w, engine, sp, host)]
+    host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, numa_copies(engine, sockets))
+    from specsize.input_checks import check_draft_tp, check_unique_gpus
+    from specsize.precision_choice import resolve_weights
+
+    check_unique_gpus(gpus)
+    if gpu_layers is not None:
+        from specsize.offload import host_cpu
+
+        _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, host_cpu(None, None, None, sockets), gpu_layers,
+                    ram_gb, offload_experts, as_json, with_commands=False)  # fmt: skip
+        return
+    prec, choice = resolve_weights(weights, a, list(gpus), engine, kv_cache, w, sp, host)
+    results = fit_all(a, list(gpus), prec, kv_cache, w, engine, sp, host)
+    for r in results:
+        if r.fits:
+            check_draft_tp(sp, r.layout, engine)
+    rows = [fit_row(r) for r in results]
     if as_json:
         emit_json(
             {
@@ -244,14 +272,44 @@ def fit(
                 },
                 "spec": sp.describe(),
                 "results": rows,
+                "weights_choice": choice.to_json() if choice else None,
             }
         )
     else:
-        title = (
-            f"{a.name} {prec}, KV {kv_cache}, {w.concurrency} x ({w.input_tokens:,} + {w.output_tokens:,}) "
-            f"tokens, spec {sp.describe()}, {engine}"
-        )
+        from specsize.answer import workload_words
+
+        words = workload_words({"concurrency": w.concurrency, "input_tokens": w.input_tokens,
+                                "output_tokens": w.output_tokens})  # fmt: skip
+        title = f"{a.name} {prec}, KV {kv_cache}, {words}, spec {sp.describe()}, {engine}"
+        if choice:
+            click.echo(choice.sentence())
         fit_table(rows, title, explain)
+
+
+def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ram_gb, offload_experts, as_json,
+                with_commands=True):  # fmt: skip
+    """fit/plan --gpu-layers: llama.cpp's -ngl split on one GPU (gpu_layers.py)."""
+    from specsize.errors import PlanError
+    from specsize.gpu_layers import DEFAULT_WEIGHTS, gpu_layers_report
+    from specsize.render import gpu_layers_tables
+
+    if engine != "llamacpp":
+        raise PlanError("--gpu-layers is llama.cpp's -ngl: add --engine llamacpp")
+    if len(gpus) != 1:
+        raise PlanError("--gpu-layers splits a model between one GPU and the CPU: give exactly one --gpu")
+    if sp.enabled:
+        raise PlanError("--gpu-layers plans plain decoding: drop --spec (or give --spec none)")
+    prec = (weights or DEFAULT_WEIGHTS).lower()
+    if prec == "auto":
+        prec = DEFAULT_WEIGHTS
+    r = gpu_layers_report(a, model, gpus[0], prec, kv_cache, w, cpu, value, ram_gb * 1e9 if ram_gb else None,
+                          offload_experts, with_commands)  # fmt: skip
+    if weights is None:
+        r["answer"].insert(0, f"--weights: {prec.upper()} (the GGUF most people split; give --weights to choose)")
+    if as_json:
+        emit_json(r)
+    else:
+        gpu_layers_tables(r)
 
 
 @cli.command()
@@ -271,6 +329,20 @@ def fit(
 @click.option("--repeat-fraction", type=float, default=None,
               help="n-gram: share of the output that repeats the input, 0..1 [0.3].")  # fmt: skip
 @click.option("--inter-node", default=None, help="Link between nodes (ib-ndr, roce-400g, eth-100g, ...).")
+@click.option("--gpu-layers", "gpu_layers", default=None,
+              help="llama.cpp -ngl N: N layers (and their KV) on one --gpu, the rest in system RAM computed by the "
+                   "CPU; auto: the most that fit. Shows the split's speed and memory.")  # fmt: skip
+@click.option("--host-memory", default=None,
+              help="Host memory type serving offloaded experts: ddr4-3200 ddr5-4800 ddr5-5600 ddr5-6000 ... "
+                   "[ddr5-4800, an assumption].")  # fmt: skip
+@click.option("--channels", type=int, default=None, help="Memory channels per socket [8, an assumption].")
+@click.option("--cores", type=int, default=None, help="CPU cores per socket, computing offloaded experts [32].")
+@click.option("--gpus", "gpu_count", type=int, default=None,
+              help="The GPUs you have: plan on exactly this many of each --gpu type (does it fit, how many users, "
+                   "how fast); never switched to another count.")  # fmt: skip
+@click.option("--nodes", type=int, default=None,
+              help="The machines you have: --nodes M plans on M full nodes of each --gpu type (8 GPUs each for "
+                   "H100/H200/B200/MI300X); with --gpus, the two must agree.")  # fmt: skip
 @click.option(
     "--cuda-graphs/--no-cuda-graphs",
     default=True,
@@ -290,8 +362,9 @@ def fit(
                    "--sheet).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurrency, spec, draft_tp, engine, gpus,
-         ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, cuda_graphs, plot_file,
-         explain, as_json, sheet=False, fmt="table"):  # fmt: skip
+         ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, gpu_layers,
+         host_memory, channels, cores, gpu_count, nodes, cuda_graphs, plot_file, explain, as_json, sheet=False,
+         fmt="table"):  # fmt: skip
     """How fast MODEL goes and on what: for each GPU type, the minimum and a recommended layout, nodes and
     network, memory per GPU, TTFT, TPOT, tokens/s per user and per GPU, with and without speculative decoding,
     the best k, the break-even concurrency and the MoE penalty; the speedup-vs-concurrency curve; and the
@@ -302,6 +375,8 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
       specsize plan
       specsize plan deepseek-r1 --gpu h200 --concurrency 32 --spec mtp:3 --explain
       specsize plan deepseek-r1 --gpu h100-sxm --inter-node eth-100g --engine vllm
+      specsize plan deepseek-r1 --gpu h100-sxm --gpus 8 --weights auto         # the hardware you have
+      specsize plan deepseek-r1 --gpu rtx-4090 --engine llamacpp --weights ud-iq1_s --gpu-layers auto
       specsize plan r1-distill-qwen-32b --spec draft:r1-distill-qwen-1.5b:4 --gpu rtx-4090 --engine llamacpp \\
           --weights q4_k_m --plot plan.png
       specsize plan deepseek-r1 --gpu h100-sxm --sheet --format markdown
@@ -309,7 +384,6 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     from dataclasses import replace
 
     from specsize.errors import PlanError
-    from specsize.fit import default_precision
     from specsize.hardware import get_link
     from specsize.launch import plan_commands
     from specsize.perf_constants import NGRAM_REPEAT_FRACTION
@@ -323,8 +397,14 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         from specsize.plot import check_plot_path
 
         check_plot_path(plot_file)
+    from specsize.offload import numa_copies
+    from specsize.workload_defaults import clip_default
+
     a = load_model(model)
-    w = build_workload(context, input_tokens, output_tokens, concurrency)
+    given = context is not None or input_tokens is not None or output_tokens is not None
+    w, note = clip_default(build_workload(context, input_tokens, output_tokens, concurrency), a, given)
+    if note and not as_json:
+        click.echo(note, err=True)
     if spec is None:  # the embedded default: the model's own MTP head where the engine can use it
         from specsize.engines import get_engine
 
@@ -351,14 +431,42 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         raise PlanError(f"--repeat-fraction must be in (0, 1], got {rf}")
     if inter_node:
         get_link(inter_node)
-    host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
-    prec = weights or default_precision(a)
-    p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, inter_node=inter_node,
-                  repeat_fraction=rf, cuda_graphs=cuda_graphs)  # fmt: skip
+    host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, numa_copies(engine, sockets))
+    from specsize.hardware import get_gpu
+    from specsize.input_checks import check_unique_gpus
+    from specsize.plan import DEFAULT_GPUS, count_for
+
+    check_unique_gpus(gpus)
+    from specsize.precision_choice import resolve_weights
+
+    first = (list(gpus) or [DEFAULT_GPUS[0]])[:1]
+    count = count_for(get_gpu(first[0]), gpu_count, nodes) if first and (gpu_count or nodes) else None
+    prec, choice = resolve_weights(weights, a, list(gpus) or first, engine, kv_cache, w, sp, host, count)
+    from specsize.offload import host_cpu, host_json
+
+    cpu = host_cpu(host_memory, channels, cores, sockets)
+    if gpu_layers is not None:
+        _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, gpu_layers, ram_gb, offload_experts, as_json)
+        return
+    p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, cpu, inter_node=inter_node,
+                  repeat_fraction=rf, cuda_graphs=cuda_graphs, gpu_count=gpu_count, nodes=nodes)  # fmt: skip
     if p.chosen is None:
         reasons = "; ".join(f"{g.gpu}: {g.fit.reason}" for g in p.gpus)
+        if all(g.fit.memory is not None and g.fit.memory.host_ram_short for g in p.gpus):
+            raise PlanError(f"{a.name} ({prec}) with its routed experts in host RAM: {reasons}")
+        if gpu_count or nodes:  # the hardware the user has: say what is short there, and what would do
+            raise PlanError(f"{a.name} ({prec}) on the GPUs you have: {reasons}")
         raise PlanError(f"{a.name} ({prec}) does not fit on any GPU type asked for: {reasons}")
     report = plan_report(p, plan_commands(p, model, offload_experts))
+    from specsize.answer import headline
+
+    report["answer"] = headline(report, gpu_count or nodes)
+    if offload_experts:
+        given = any(x is not None for x in (host_memory, channels, cores))
+        report["host"] = host_json(cpu, engine, host.numa_copies, given)
+    if choice:
+        report["weights_choice"] = choice.to_json()
+        report["answer"].insert(0, choice.sentence())
     if bench is not None and sp.enabled:
         from specsize.calibration import measured_model, this_machine
 
@@ -391,9 +499,10 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
 @click.argument("files", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="A list of {id, metric, predicted, expected, error, passed}.")
 def validate(files, as_json):
-    """Predict every metric of every case in FILES (the format of shared/validation/README.md; default: the
-    bundled published.json) and print predicted vs published with the relative error. Exits 0 even when
-    cases fail (it is a report); non-zero only when a file cannot be read.
+    """Predict every metric of every case in FILES (default: the bundled published.json, which is also the example
+    of the format: src/specsize/catalog/validation/published.json in the repository) and print predicted vs
+    published with the relative error. Exits 0 even when cases fail (it is a report); non-zero only when a file
+    cannot be read.
 
     \b
     Examples:

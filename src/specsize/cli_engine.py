@@ -110,8 +110,9 @@ def generate(prompt, model, method, draft, k, adaptive_k, temperature, top_p, to
             raise SpecsizeError(f"{prompt_file}: cannot read the prompt ({e})") from None
     elif prompt is None and not sys.stdin.isatty():
         prompt = sys.stdin.read()
-    if not prompt:
-        raise SpecsizeError("no prompt: give it as an argument, with --file, or on standard input")
+    if not prompt or not prompt.strip():
+        raise SpecsizeError("no prompt (or only whitespace): give it as an argument, with --file, or on standard "
+                            "input")  # fmt: skip
     req = Request(model, prompt, method, draft, k, SamplingParams(temperature, top_k, top_p), seed, max_new_tokens,
                   chat, tuple(stop), adaptive_k, dtype, compile_)  # fmt: skip
 

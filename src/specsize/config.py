@@ -115,6 +115,15 @@ class ModelArch:
 # --- parsing -----------------------------------------------------------------------------------
 
 
+# Upper bounds on counts the planner loops over (assumption: 100x beyond any released model), so a config with
+# num_hidden_layers 1e10 gets one line, not a MemoryError; every other integer field stays below 2**53, where a
+# float would no longer hold it exactly.
+COUNT_LIMITS = {"num_hidden_layers": 10_000, "num_nextn_predict_layers": 100, "n_routed_experts": 100_000,
+                "num_experts": 100_000, "num_local_experts": 100_000, "first_k_dense_replace": 10_000,
+                "moe_layer_freq": 10_000, "n_group": 100_000, "topk_group": 100_000}  # fmt: skip
+INT_LIMIT = 2**53
+
+
 class _Fields:
     """Typed access to a config dict; every failure is a ConfigError naming the field."""
 
@@ -136,6 +145,9 @@ class _Fields:
         if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
             want = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
             raise self._fail(key, want, v)
+        most = COUNT_LIMITS.get(key, INT_LIMIT)
+        if v > most:
+            raise self._fail(key, f"at most {most:,} (no model comes near; a typo would exhaust memory)", v)
         return v
 
     def float(self, key: str, default: Any = ..., positive: bool = True) -> Any:

@@ -114,6 +114,12 @@ def fit_gpu(
     layouts = [layout] if layout is not None else candidate_layouts(a, g, eng, spec)
     for lay in layouts:
         m = memory_per_gpu(a, g, precision, kv_dtype, lay, workload, eng, spec, host, capacity)
+        if m.host_ram_short:  # the experts in host RAM are the same on any GPU count: more GPUs do not help
+            copies = f", {host.numa_copies} copies (one per socket)" if host.numa_copies > 1 else ""
+            return FitResult(g, eng.name, False, lay.gpus, nodes_for(lay, g), lay, m,
+                             reason=f"host RAM short by {m.host_ram_short / 1e9:.1f} GB: the routed experts in RAM "
+                                    f"need {m.host_ram_needed / 1e9:.1f} GB{copies}, --ram gives "
+                                    f"{host.ram_bytes / 1e9:.1f} GB; more GPUs do not help")  # fmt: skip
         if m.fits:
             return FitResult(
                 g, eng.name, True, lay.gpus, nodes_for(lay, g), lay, m, model_max_context=a.max_position_embeddings

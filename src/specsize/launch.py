@@ -13,7 +13,13 @@
   --speculative-eagle-topk / --speculative-num-draft-tokens all set. Multi-node: --nnodes, --node-rank,
   --dist-init-addr on every node.
 - llama.cpp server (b6000; tools/server/README.md): -m, -c, -ngl, -np, --split-mode layer, -ot exps=CPU for
-  expert offload, --model-draft / -ngld / --draft-max / --draft-min for a draft model.
+  expert offload, --model-draft / -ngld / --draft-max / --draft-min for a draft model; -hf / -hfd ORG/NAME:QUANT
+  fetch a GGUF quant (all its shards) from a Hugging Face repository (llama.cpp common/arg.cpp), as the GGUF
+  repositories' own model pages show (e.g. `llama-server -hf unsloth/DeepSeek-R1-GGUF:Q4_K_M`).
+
+Every command loads the checkpoint its plan is for: the public checkpoint of that model in that precision
+(checkpoints.py, each with its source) and the flags it needs (--quantization); where none is public, a
+comment says so and how to make one, and the command points at the local directory that would hold it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,14 @@ import json
 import shlex
 
 from specsize import catalog
+from specsize.checkpoints import (
+    GGUF_PRECISIONS,
+    checkpoint,
+    local_dir,
+    missing,
+    online_fp8_flags,
+    online_fp8_source,
+)
 from specsize.errors import PlanError
 from specsize.scenario import Layout, Speculative
 
@@ -45,6 +59,52 @@ def canonical(name: str) -> str:
     return entry["name"] if entry else name
 
 
+def _short_source(source: str) -> str:
+    """The first clause of a catalog source: where to look (the catalog and --json keep the whole of it)."""
+    for sep in (" (", ";", ", '"):
+        source = source.split(sep)[0]
+    return source
+
+
+def weights(engine: str, model: str, precision: str) -> tuple[str, list[str], list[str]]:
+    """What a vLLM / SGLang command loads for `model` in `precision`: (path or repo, engine flags, comment lines).
+    A precision the engine cannot serve raises PlanError (the plan shows it as a comment)."""
+    if precision in GGUF_PRECISIONS:
+        raise PlanError(f"{VERSIONS[engine]} serves safetensors checkpoints; GGUF {precision.upper()} is for llama.cpp "
+                        "(--engine llamacpp)")  # fmt: skip
+    if catalog.find_model(model) is None:
+        return model, [], []  # a local directory or a repository the user names: their own checkpoint
+    ck = checkpoint(model, precision)
+    if ck is not None and not ck.is_gguf:
+        if engine in ck.unsupported:
+            raise PlanError(ck.unsupported[engine])
+        note = f"# weights: {ck.repo} ({precision}), from {_short_source(ck.source)}"
+        return str(ck.repo), list(ck.flags.get(engine, [])), [note]
+    bf16 = checkpoint(model, "bf16")
+    if precision == "fp8" and bf16 is not None:
+        note = (f"# weights: no public FP8 checkpoint of {canonical(model)}; {bf16.repo} (BF16) quantized to FP8 at "
+                f"load ({_short_source(online_fp8_source())})")  # fmt: skip
+        return str(bf16.repo), online_fp8_flags(), [note]
+    local = local_dir(model, precision)
+    return local, [], [f"# weights: {missing(model, precision)}; then point the command at {local}"]
+
+
+def draft_precision_name(precision: str, draft) -> str:
+    """The precision a draft model runs in next to a target in `precision` (memory.draft_precision's rule)."""
+    from specsize.memory import draft_precision
+    from specsize.quant import get_precision
+
+    return draft_precision(get_precision(precision), draft).name
+
+
+def _draft_path(engine: str, draft: str, precision: str) -> str:
+    try:
+        path, _, _ = weights(engine, draft, precision)
+    except PlanError:
+        path = model_path(draft)
+    return path if not path.startswith("./") else model_path(draft)
+
+
 def _kv_flag(kv_dtype: str, engine: str) -> list[str]:
     if kv_dtype != "fp8":
         return []
@@ -52,8 +112,10 @@ def _kv_flag(kv_dtype: str, engine: str) -> list[str]:
 
 
 def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_dtype: str, max_len: int,
-                  max_seqs: int, fraction: float, eager: bool = False) -> list[str]:  # fmt: skip
-    args = ["vllm", "serve", model_path(model), "--tensor-parallel-size", str(layout.tp)]
+                  max_seqs: int, fraction: float, eager: bool = False,
+                  precision: str = "fp8") -> list[str]:  # fmt: skip
+    path, qflags, notes = weights("vllm", model, precision)
+    args = ["vllm", "serve", path, *qflags, "--tensor-parallel-size", str(layout.tp)]
     if layout.pp > 1:
         args += ["--pipeline-parallel-size", str(layout.pp)]
     if layout.dp > 1:
@@ -68,7 +130,7 @@ def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_
     if spec.enabled:
         cfg: dict = {"method": {"mtp": "mtp", "draft": "draft_model", "ngram": "ngram", "eagle": "eagle"}[spec.method]}
         if spec.method == "draft":
-            cfg["model"] = model_path(spec.draft.name)
+            cfg["model"] = _draft_path("vllm", spec.draft.name, draft_precision_name(precision, spec.draft))
             cfg["draft_tensor_parallel_size"] = spec.draft_tp or layout.tp  # the plan's (memory.py, deployment.py)
         if spec.method == "eagle":
             cfg["model"] = "EAGLE_HEAD_PATH"
@@ -77,10 +139,11 @@ def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_
             cfg.update(prompt_lookup_min=2, prompt_lookup_max=5)
         args += ["--speculative-config", json.dumps(cfg)]
     if nodes == 1:
-        return [shlex.join(args)]
+        return [*notes, shlex.join(args)]
     if spec.enabled and layout.pp > 1:
         raise PlanError("vLLM cannot combine pipeline parallelism with speculative decoding; plan with TP across nodes")
     return [
+        *notes,
         "# on the head node:",
         "ray start --head --port=6379",
         f"# on each of the other {nodes - 1} node(s):",
@@ -91,8 +154,10 @@ def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_
 
 
 def sglang_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_dtype: str, max_len: int,
-                    max_seqs: int, fraction: float, eager: bool = False) -> list[str]:  # fmt: skip
-    args = ["python", "-m", "sglang.launch_server", "--model-path", model_path(model), "--tp", str(layout.tp)]
+                    max_seqs: int, fraction: float, eager: bool = False,
+                    precision: str = "fp8") -> list[str]:  # fmt: skip
+    path, qflags, notes = weights("sglang", model, precision)
+    args = ["python", "-m", "sglang.launch_server", "--model-path", path, *qflags, "--tp", str(layout.tp)]
     if layout.pp > 1:
         raise PlanError("this plan uses pipeline parallelism; SGLang plans span nodes with TP (--tp) instead")
     if layout.attention == "dp":
@@ -111,14 +176,15 @@ def sglang_commands(model: str, layout: Layout, nodes: int, spec: Speculative, k
             algo = {"mtp": "EAGLE", "eagle": "EAGLE", "draft": "STANDALONE"}[spec.method]
             args += ["--speculative-algorithm", algo]
             if spec.method == "draft":
-                args += ["--speculative-draft-model-path", model_path(spec.draft.name)]
+                dprec = draft_precision_name(precision, spec.draft)
+                args += ["--speculative-draft-model-path", _draft_path("sglang", spec.draft.name, dprec)]
             if spec.method == "eagle":
                 args += ["--speculative-draft-model-path", "EAGLE_HEAD_PATH"]
             args += ["--speculative-num-steps", str(spec.k), "--speculative-eagle-topk", "1",
                      "--speculative-num-draft-tokens", str(spec.k + 1)]  # fmt: skip
     if nodes == 1:
-        return [shlex.join(args)]
-    out = []
+        return [*notes, shlex.join(args)]
+    out = list(notes)
     for rank in range(nodes):
         out.append(f"# node {rank}{' (its address is ' + HEAD + ')' if rank == 0 else ''}:")
         node = ["--nnodes", str(nodes), "--node-rank", str(rank), "--dist-init-addr", f"{HEAD}:5000"]
@@ -126,32 +192,60 @@ def sglang_commands(model: str, layout: Layout, nodes: int, spec: Speculative, k
     return out
 
 
-def llamacpp_commands(model: str, layout: Layout, spec: Speculative, precision: str, max_len: int, max_seqs: int,
-                      offload_experts: bool) -> list[str]:  # fmt: skip
+def gguf_source(model: str, precision: str) -> tuple[list[str], list[str]]:
+    """llama.cpp's model arguments for `model` in GGUF `precision`: (-hf ORG/NAME:QUANT or -m FILE, comment lines)."""
+    if precision not in GGUF_PRECISIONS:
+        raise PlanError(f"llama.cpp ({VERSIONS['llamacpp']}) runs GGUF files, not {precision}: plan with --weights "
+                        f"q4_k_m (or another GGUF type: {', '.join(GGUF_PRECISIONS)})")  # fmt: skip
+    ck = checkpoint(model, precision)
+    if ck is not None and ck.is_gguf:
+        folder = ck.gguf_repo.split("/")[-1]
+        return ["-hf", ck.hf], [
+            f"# weights: {ck.gguf_include} of {ck.gguf_repo}, from {_short_source(ck.source)}; -hf downloads every "
+            f"shard (offline: huggingface-cli download {ck.gguf_repo} --include '{ck.gguf_include}' --local-dir "
+            f"{folder}, then -m the first .gguf file instead of -hf)"]  # fmt: skip
     gguf = f"{canonical(model)}-{precision.upper()}.gguf"
-    args = ["llama-server", "-m", gguf, "-c", str(max_len * max_seqs), "-np", str(max_seqs), "-ngl", "99"]
+    if catalog.find_model(model) is None:
+        return ["-m", gguf], []
+    return ["-m", gguf], [f"# weights: {missing(model, precision)}; then -m {gguf}"]
+
+
+def llamacpp_commands(model: str, layout: Layout, spec: Speculative, precision: str, max_len: int, max_seqs: int,
+                      offload_experts: bool, kv_dtype: str = "bf16",
+                      gpu_layers: int | None = None) -> list[str]:  # fmt: skip
+    src, notes = gguf_source(model, precision)
+    ngl = "99" if gpu_layers is None else str(gpu_layers)  # 99: every layer (gpu_layers.py: -ngl N splits)
+    args = ["llama-server", *src, "-c", str(max_len * max_seqs), "-np", str(max_seqs), "-ngl", ngl]
     if layout.gpus > 1:
         args += ["--split-mode", "layer"]
     if offload_experts:
         args += ["-ot", "exps=CPU"]
+    if kv_dtype == "fp8":
+        # llama.cpp has no FP8 KV cache; q8_0 (8.5 bits per value) is its nearest type (tools/server/README.md -ctk)
+        args += ["-ctk", "q8_0", "-ctv", "q8_0"]
+        notes = [*notes, "# KV cache: llama.cpp has no FP8 type; -ctk/-ctv q8_0 (8.5 bits) is the nearest"]
     if spec.method == "draft":
-        args += ["--model-draft", f"{canonical(spec.draft.name)}-{precision.upper()}.gguf", "-ngld", "99",
-                 "--draft-max", str(spec.k), "--draft-min", "0"]  # fmt: skip
+        dsrc, dnotes = gguf_source(spec.draft.name, precision)
+        draft = ["-hfd", dsrc[1]] if dsrc[0] == "-hf" else ["--model-draft", dsrc[1]]
+        args += [*draft, "-ngld", "99", "--draft-max", str(spec.k), "--draft-min", "0"]
+        notes = [*notes, *dnotes]
     elif spec.enabled:
         raise PlanError(f"llama-server ({VERSIONS['llamacpp']}) drafts only with a draft model, not {spec.method!r}")
-    return [shlex.join(args)]
+    return [*notes, shlex.join(args)]
 
 
 def commands(engine: str, model: str, layout: Layout, nodes: int, spec: Speculative, precision: str, kv_dtype: str,
              max_len: int, max_seqs: int, fraction: float, offload_experts: bool = False,
-             eager: bool = False) -> list[str]:  # fmt: skip
+             eager: bool = False, gpu_layers: int | None = None) -> list[str]:  # fmt: skip
     """The command lines (and comments) that start `engine` for this plan."""
     if engine == "vllm":
-        return vllm_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager)
+        return vllm_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager, precision)
     if engine == "sglang":
-        return sglang_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager)
+        return sglang_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager, precision)
     if engine == "llamacpp":
-        return llamacpp_commands(model, layout, spec, precision, max_len, max_seqs, offload_experts)
+        return llamacpp_commands(
+            model, layout, spec, precision, max_len, max_seqs, offload_experts, kv_dtype, gpu_layers
+        )
     raise PlanError(f"no launch commands for engine {engine!r}; specsize emits them for {', '.join(VERSIONS)}")
 
 
@@ -176,5 +270,13 @@ def plan_commands(p, model: str, offload_experts: bool = False) -> dict | None:
                          max_seqs, fraction, offload_experts, eager=not p.cuda_graphs)  # fmt: skip
     except PlanError as e:
         lines = [f"# {e}"]
+    ck, bf16 = checkpoint(model, p.precision), checkpoint(model, "bf16")
+    if ck is not None:
+        ck_json = {"repo": ck.hf, "precision": ck.precision, "gguf": ck.is_gguf, "source": ck.source}
+    elif p.precision == "fp8" and bf16 is not None and p.engine != "llamacpp":
+        ck_json = {"repo": bf16.repo, "precision": "bf16", "gguf": False, "quantized_at_load": "fp8",
+                   "source": f"{bf16.source}; {online_fp8_source()}"}  # fmt: skip
+    else:
+        ck_json = {"repo": None, "precision": p.precision, "missing": missing(model, p.precision)}
     return {"engine": p.engine, "version": VERSIONS[p.engine], "plan": f"{g.gpu} x {o.layout.gpus} "
-            f"({o.layout.describe()})", "lines": lines}  # fmt: skip
+            f"({o.layout.describe()})", "lines": lines, "checkpoint": ck_json}  # fmt: skip

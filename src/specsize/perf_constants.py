@@ -23,7 +23,7 @@ PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations 
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
 # experts that n_eff = 1 + c (q - 1) independent tokens would (different sequences are independent).
 # c = 0.52 reproduces the measured ~2.5x unique expert weights for 4 tokens where uniform routing gives 3.8x
-# on DeepSeek-V3 (reference/speculative.md, production study).
+# on DeepSeek-V3 (docs/reference/speculative.md, production study).
 ROUTING_CORRELATION = 0.52
 
 # --- acceptance defaults (per-position conditional rates) -------------------------------------------------------
@@ -113,7 +113,7 @@ def assumptions() -> list[dict[str, str]]:
         ("inter-node collective step latency", f"{INTER_NODE_STEP_LATENCY / US:.0f} us",
          "assumption (NCCL proxy + network stack)"),
         ("routing correlation of consecutive tokens", f"{ROUTING_CORRELATION:.2f}",
-         "~2.5x unique experts for 4 tokens vs 3.8x uniform (reference/speculative.md)"),
+         "~2.5x unique experts for 4 tokens vs 3.8x uniform (docs/reference/speculative.md)"),
         ("MTP acceptance, first draft", f"{MTP_FIRST_ACCEPTANCE:.2f}", "DeepSeek-V3 report §5.4.3 (85-90%)"),
         ("MTP acceptance decay per position", f"{MTP_ACCEPTANCE_DECAY:.3f}",
          "fitted to mean acceptance length 3.20 at k=7 (nebius/MTP-DeepSeek-V3-0324 card)"),

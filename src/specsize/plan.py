@@ -11,8 +11,10 @@ from dataclasses import dataclass, field, replace
 from specsize.config import ModelArch
 from specsize.deployment import Deployment, HostCPU, Performance, build_deployment
 from specsize.engines import get_engine
-from specsize.fit import FitResult, candidate_layouts, fit_gpu, nodes_for
+from specsize.errors import PlanError
+from specsize.fit import FitResult, _shortfall, candidate_layouts, fit_gpu, nodes_for
 from specsize.hardware import get_gpu
+from specsize.input_checks import check_draft_tp
 from specsize.memory import MemoryBreakdown, memory_per_gpu
 from specsize.perf_constants import NGRAM_REPEAT_FRACTION, EnginePerf, engine_perf
 from specsize.scenario import Host, Layout, Speculative, Workload
@@ -129,6 +131,40 @@ def _recommended_layout(q: _Ask, gpu, fit: FitResult) -> tuple[Layout, MemoryBre
     return fit.layout, fit.memory
 
 
+def count_for(gpu, gpu_count: int | None, nodes: int | None) -> int:
+    """The GPUs the user has: --gpus N, or --nodes M full nodes of this GPU type, or both (checked together)."""
+    per = gpu.gpus_per_node
+    if gpu_count is not None and gpu_count < 1:
+        raise PlanError(f"--gpus must be a positive number of GPUs, got {gpu_count}")
+    if nodes is not None and nodes < 1:
+        raise PlanError(f"--nodes must be a positive number of machines, got {nodes}")
+    if gpu_count is None:
+        return nodes * per
+    if nodes is not None and not (nodes - 1) * per < gpu_count <= nodes * per:
+        raise PlanError(f"--gpus {gpu_count} --nodes {nodes}: a {gpu.id} node holds {per} GPUs, so {gpu_count} GPUs "
+                        f"take {-(-gpu_count // per)} node(s); give one of the two, or numbers that agree")  # fmt: skip
+    return gpu_count
+
+
+def fit_given(q: _Ask, gpu, n: int) -> FitResult:
+    """fit_gpu on exactly n GPUs (the engine's layout for that count); when it does not fit, the reason says what
+    is short and the fewest GPUs that would do."""
+    lay = next((x for x in candidate_layouts(q.a, gpu, q.eng, q.spec) if x.gpus == n), None)
+    if lay is None:
+        counts = sorted({x.gpus for x in candidate_layouts(q.a, gpu, q.eng, q.spec)})[:8]
+        return FitResult(gpu, q.eng.name, False, n, nodes_for(Layout(tp=n), gpu) if n else 0,
+                         reason=f"{q.eng.name} has no layout of exactly {n} {gpu.id} GPUs for {q.a.name} (tensor "
+                                f"parallelism needs a power of two that divides the {q.a.num_heads} attention heads; "
+                                f"counts it can use: {', '.join(map(str, counts))}, ...)")  # fmt: skip
+    fit = fit_gpu(q.a, gpu, q.precision, q.kv, q.w, q.eng, q.spec, q.host, layout=lay)
+    if not fit.fits:
+        need = fit_gpu(q.a, gpu, q.precision, q.kv, q.w, q.eng, q.spec, q.host)
+        least = (f"it needs at least {need.gpus} ({need.nodes} node{'s' if need.nodes > 1 else ''})" if need.fits
+                 else f"it does not fit on any count up to {need.gpus}")  # fmt: skip
+        fit.reason = f"does not fit on {n} ({lay.describe()}): {_shortfall(fit.memory)}; {least}"
+    return fit
+
+
 def curve(dep: Deployment, w: Workload, limit: int, repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> list[CurvePoint]:
     """Plain and speculative decoding at concurrency 1, 2, 4, ... up to `limit`."""
     ctx = w.input_tokens + w.output_tokens / 2
@@ -157,7 +193,12 @@ def plan(
     inter_node: str | None = None,
     repeat_fraction: float = NGRAM_REPEAT_FRACTION,
     cuda_graphs: bool = True,
+    gpu_count: int | None = None,
+    nodes: int | None = None,
 ) -> Plan:
+    """The plan per GPU type asked for. With gpu_count and/or nodes (the hardware the user has), each GPU type
+    is planned on exactly that many GPUs: it fits or says by how much it does not, and is never switched to
+    another count."""
     eng = get_engine(engine)
     perf = engine_perf(eng.name)
     if not cuda_graphs:
@@ -166,11 +207,16 @@ def plan(
     result = []
     for gid in gpus or DEFAULT_GPUS:
         gpu = get_gpu(gid)
-        fit = fit_gpu(a, gpu, precision, kv_dtype, workload, eng, spec, host)
+        if gpu_count is not None or nodes is not None:
+            fit = fit_given(q, gpu, count_for(gpu, gpu_count, nodes))
+        else:
+            fit = fit_gpu(a, gpu, precision, kv_dtype, workload, eng, spec, host)
         gp = GPUPlan(gpu.id, fit)
         if fit.fits:
+            check_draft_tp(spec, fit.layout, eng.name)
             gp.minimum = _option(q, gpu, fit.layout, fit.memory)  # fit_gpu computed its memory already
-            rec, rec_mem = _recommended_layout(q, gpu, fit)
+            given = gpu_count is not None or nodes is not None
+            rec, rec_mem = (fit.layout, fit.memory) if given else _recommended_layout(q, gpu, fit)
             gp.recommended = gp.minimum if rec == fit.layout else _option(q, gpu, rec, rec_mem)
             limit = max(1, min(gp.recommended.memory.max_concurrency, CURVE_LIMIT))
             gp.curve = curve(gp.recommended.deployment, workload, limit, repeat_fraction)

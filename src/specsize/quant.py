@@ -233,7 +233,7 @@ PRECISIONS.update(
 
 def get_precision(name: str) -> Precision:
     try:
-        return PRECISIONS[name.lower()]
+        return PRECISIONS[str(name).lower()]
     except KeyError:
         raise CatalogError(f"unknown weight precision {name!r}; choose one of: {', '.join(PRECISIONS)}") from None
 

@@ -160,9 +160,12 @@ def _this_machine_table(m: dict[str, Any]) -> None:
 
 
 def plan_tables(r: dict[str, Any], explain: bool = False) -> None:
-    w = r["workload"]
-    title = (f"{r['model']} {r['weights']}, KV {r['kv_cache']}, {w['concurrency']} x ({w['input_tokens']:,} + "
-             f"{w['output_tokens']:,}) tokens, spec {r['spec']}, {r['engine']}")  # fmt: skip
+    from specsize.answer import workload_words
+
+    for sentence in r.get("answer", []):
+        console.print(sentence, markup=False, highlight=False)
+    w = workload_words(r["workload"])
+    title = f"{r['model']} {r['weights']}, KV {r['kv_cache']}, {w}, spec {r['spec']}, {r['engine']}"
     spec = r["spec"] != "none"
     t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     cols = ["GPU", "GPUs", "layout", "nodes", "GB/\nGPU", "TTFT\nms", "TPOT\nms", "user\ntok/s", "GPU\ntok/s"]
@@ -257,6 +260,22 @@ def _explain(r: dict[str, Any]) -> None:
         for x in o["memory_breakdown"]:
             e.add_row(x["term"], f"{x['bytes'] / 1e9:,.3f} GB", x["note"])
         console.print(e)
+    if r.get("host"):
+        h = r["host"]
+        t = Table(title="host: offloaded experts in RAM, computed by the CPU")
+        for c in ("term", "value", "source"):
+            t.add_column(c)
+        given = "given" if h["given"] else "assumption (set --host-memory/--channels/--cores)"
+        what = f"{h['memory']} x {h['channels_per_socket']} channels x {h['sockets']} socket(s)"
+        t.add_row("memory bandwidth", f"{h['bandwidth_bytes_per_s'] / 1e9:,.1f} GB/s",
+                  f"{what}: {h['memory_source']}; {given}")  # fmt: skip
+        t.add_row(
+            "CPU compute",
+            f"{h['flops'] / 1e12:,.2f} TFLOP/s",
+            f"{h['cores_per_socket']} cores x {h['sockets']} socket(s) (deployment.py CPU_FLOPS_PER_CORE)",
+        )
+        t.add_row("copies of the experts", str(h["expert_copies"]), h["copies_rule"] + " (offload.py)")
+        console.print(t)
     a = Table(title="assumptions and constants (perf_constants.py)")
     for c in ("constant", "value", "source"):
         a.add_column(c)
@@ -315,6 +334,8 @@ def bench_tables(r: dict[str, Any]) -> None:
         for i in range(len(st["target"])):
             e.add_row(str(i + 1), *(f"{st[name][i] * 1e3:.2f}" for name in st))
         console.print(e)
+    if r.get("peers_skipped"):
+        console.print(f"peers: {r['peers_skipped']}", markup=False)
     if r.get("peers"):
         p = Table(title=f"specsize vs transformers {r['peers']['transformers']} (end to end, same prompts)",
                   box=box.SIMPLE_HEAD)  # fmt: skip
@@ -327,3 +348,31 @@ def bench_tables(r: dict[str, Any]) -> None:
         console.print(p)
     if r.get("interrupted"):
         console.print("[yellow]interrupted: the results above are those measured so far[/yellow]")
+
+
+def gpu_layers_tables(r: dict[str, Any]) -> None:
+    """fit/plan --gpu-layers: the sentence, the split asked for among a few others, the llama-server command."""
+    from specsize.answer import workload_words
+
+    for sentence in r["answer"]:
+        console.print(sentence, markup=False, highlight=False)
+    t = Table(title=f"{r['model']} {r['weights']} on one {r['gpu']} + CPU (llama.cpp -ngl), "
+                    f"{workload_words(r['workload'])}", box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    for c in ("-ngl", "GPU GB", "RAM GB", "GPU ms", "CPU ms", "tok/s", "loads"):
+        t.add_column(c, justify="right")
+    for x in r["splits"]:
+        mark = " <" if x["gpu_layers"] == r["gpu_layers"]["gpu_layers"] else ""
+        loads = "yes" if x["fits"] else "[red]no[/red]"
+        t.add_row(f"{x['gpu_layers']}{mark}", _gb(x["gpu_bytes"]), _gb(x["host_bytes"]), f"{x['gpu_ms']:.1f}",
+                  f"{x['cpu_ms']:.1f}", f"{x['tok_s_per_user']:,.1f}", loads)  # fmt: skip
+    console.print(t)
+    console.print(
+        f"[dim]GPU GB: layers, their KV and the runtime on the GPU (of {_gb(r['gpu_layers']['budget_bytes'])}"
+        f"); RAM GB: the other layers, their KV and the embedding; the CPU reads them at "
+        f"{r['host_bandwidth_bytes_per_s'] / 1e9:,.0f} GB/s (--host-memory, --channels, --sockets).[/dim]"
+    )
+    if r.get("commands"):
+        c = r["commands"]
+        console.print(f"\n[bold]launch ({c['version']}) for {c['plan']}[/bold]")
+        for line in c["lines"]:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)

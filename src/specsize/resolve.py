@@ -68,6 +68,8 @@ def read_json(path: Path) -> object:
 
 def load_model(spec: str) -> ModelArch:
     """ModelArch for a catalog name or alias, a config.json, a model directory, or a cached HF repo."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError(f"a model must be named by a catalog name, a path or ORG/NAME, got {spec!r}")
     entry = catalog.find_model(spec)
     if entry is not None:
         return parse_config(entry["config"], name=entry["name"], source=entry["source"])
@@ -89,7 +91,7 @@ def load_model(spec: str) -> ModelArch:
             f"unknown model {spec!r}: not a catalog name, a config.json, a model directory, or a repository in the "
             f"local Hugging Face cache. Catalog: {names}"
         )
-    name = path.parent.name
+    name = path.resolve().parent.name or path.stem  # ./config.json: the current folder's name
     if path.parent.parent.name == "snapshots":
         name = path.parent.parent.parent.name.removeprefix("models--").replace("--", "/")
     return parse_config(read_json(path), name=name, source=str(path))

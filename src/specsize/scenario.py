@@ -158,6 +158,9 @@ def parse_spec(text: str, target: ModelArch, load=None, draft_tp: int | None = N
     else:
         rest = parts[1:]
     k = 1 if method in ("mtp", "none") else 4
+    if len(rest) > 1:
+        form = "draft:MODEL[:k]" if method == "draft" else f"{method}[:k]"
+        raise PlanError(f"--spec {text!r}: one field too many; the form is {form}")
     if rest:
         try:
             k = int(rest[0])

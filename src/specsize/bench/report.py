@@ -123,6 +123,14 @@ def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
     return path
 
 
+METHOD_COLORS = {"mtp": "C0", "draft": "C1", "ngram": "C2", "none": "C7"}  # matplotlib's default cycle
+
+
+def method_color(method: str, index: int) -> str:
+    """One colour per method, the same in every bench plot."""
+    return METHOD_COLORS.get(method, f"C{3 + index % 6}")
+
+
 def write_plots(report: dict[str, Any], folder: Path) -> list[Path]:
     import matplotlib
 
@@ -131,21 +139,21 @@ def write_plots(report: dict[str, Any], folder: Path) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method in sorted({c["method"] for c in report["configs"]}):
+    for i, method in enumerate(sorted({c["method"] for c in report["configs"]})):
         cs = sorted((c for c in report["configs"] if c["method"] == method), key=lambda c: c["k"])
-        ax.plot([c["k"] for c in cs], [c["speedup"] for c in cs], marker="o", label=f"{method} measured")
-        if all("predicted_speedup" in c for c in cs):
-            ax.plot(
-                [c["k"] for c in cs], [c["predicted_speedup"] for c in cs], linestyle="--", label=f"{method} predicted"
-            )
+        color = method_color(method, i)  # a method's measured and predicted lines share its colour
+        ax.plot([c["k"] for c in cs], [c["speedup"] for c in cs], marker="o", color=color, label=f"{method} measured")
+        if all(c.get("predicted_speedup") is not None for c in cs):
+            ax.plot([c["k"] for c in cs], [c["predicted_speedup"] for c in cs], linestyle="--", color=color,
+                    label=f"{method} predicted")  # fmt: skip
     ax.axhline(1.0, color="grey", linewidth=0.8)
     paths = [_finish(fig, ax, folder / "speedup_vs_k.png", "k (draft tokens per round)",
                      "speedup over plain decoding", f"{report['model']}: speedup vs k")]  # fmt: skip
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method, c in best_per_method(report).items():
+    for i, (method, c) in enumerate(best_per_method(report).items()):
         ax.plot(range(1, len(c["acceptance_per_position"]) + 1), c["acceptance_per_position"], marker="o",
-                label=f"{method} k={c['k']}")  # fmt: skip
+                color=method_color(method, i), label=f"{method} k={c['k']}")  # fmt: skip
     ax.set_ylim(0, 1)
     paths.append(_finish(fig, ax, folder / "acceptance_per_position.png", "draft position", "P(accepted)",
                          "acceptance per position (best k per method)"))  # fmt: skip

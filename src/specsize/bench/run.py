@@ -4,8 +4,11 @@ measured."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import platform
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +55,33 @@ def _check(o: BenchOptions) -> None:
         raise EngineError(f"-k values must be >= 1, got {sorted(o.ks)}")
     if o.repeats < 1 or o.max_prompts < 1 or o.max_new_tokens < 2:
         raise EngineError("--repeats and --max-prompts must be >= 1, --max-new-tokens >= 2")
+    cores = os.cpu_count() or 1
+    if o.threads is not None and not 1 <= o.threads <= cores:
+        raise EngineError(f"--threads must be between 1 and this machine's {cores} cores, got {o.threads}")
+    for flag, folder in (("--out", o.out), ("--plot", o.plot)):
+        if folder is not None:
+            check_writable(flag, folder)
+    if o.plot is not None and importlib.util.find_spec("matplotlib") is None:
+        raise EngineError("--plot needs matplotlib: pip install 'specsize[plot]'")
+
+
+def check_writable(flag: str, folder: Path) -> None:
+    """Refuse an output folder the bench could not write, before a minute of measuring is lost to it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".specsize-write-check-"):
+            pass
+    except OSError as e:
+        raise EngineError(f"{flag} {folder}: cannot write there ({e.strerror or e}); give a folder you can write "
+                          "to") from None  # fmt: skip
+
+
+def check_room(max_new_tokens: int, k: int, context: int, name: str) -> None:
+    """A prompt needs room next to the generated tokens and the k+1 verification block."""
+    if context - max_new_tokens - k - 2 < 1:
+        most = context - k - 3
+        raise EngineError(f"--max-new-tokens {max_new_tokens:,} with k={k} leaves no room for a prompt in {name}'s "
+                          f"{context:,}-token context; give at most {most:,}")  # fmt: skip
 
 
 def run_bench(o: BenchOptions, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
@@ -76,6 +106,7 @@ def run_bench(o: BenchOptions, progress: Callable[[str, int, int], None] | None 
         raise EngineError(f"{root}: no MTP layer in this checkpoint; drop --method mtp")
     prompts: list[BenchPrompt] = (load_prompts(o.prompts_file, o.max_prompts) if o.prompts_file
                                   else default_prompts(o.max_prompts))  # fmt: skip
+    check_room(o.max_new_tokens, max(o.ks), target.arch.max_position_embeddings, target.arch.name)
     limit = target.arch.max_position_embeddings - o.max_new_tokens - max(o.ks) - 2
     encoded = []
     for p in prompts:
@@ -122,11 +153,13 @@ def run_bench(o: BenchOptions, progress: Callable[[str, int, int], None] | None 
         results, steps = list(res), curve
         save(False)
 
-    try:
-        from specsize.bench.peers import run_peers
-    except ImportError:
-        run_peers = None
-    peers_run = o.peers and run_peers is not None
+    from specsize.bench.peers import run_peers
+
+    peers_run = o.peers and importlib.util.find_spec("transformers") is not None
+    if o.peers and not peers_run:  # transformers is a test dependency, not the engine's: say so, measure the rest
+        meta["peers_skipped"] = (
+            "transformers is not installed: the comparison with it is skipped (pip install transformers)"
+        )
     total = measure_units(len(configs) + 1, o.repeats, o.warmup, o.steps) + (1 if peers_run else 0)
     started = 0
 

@@ -37,6 +37,8 @@ def model_names() -> list[str]:
 
 def find_model(name: str) -> dict[str, Any] | None:
     """The catalog entry for a name or alias (case-insensitive), or None."""
+    if not isinstance(name, str):
+        return None
     canonical = _aliases("models").get(name.lower())
     return _entries("models")[canonical] if canonical else None
 
@@ -49,6 +51,8 @@ def hardware_entries(kind: str) -> dict[str, dict[str, Any]]:
 
 
 def find_hardware(kind: str, name: str) -> dict[str, Any] | None:
+    if not isinstance(name, str):  # a scenario file's junk: the caller says "unknown ..." in one line
+        return None
     key = name.lower().strip()
     entries = hardware_entries(kind)
     if key in entries:

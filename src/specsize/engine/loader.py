@@ -170,6 +170,9 @@ def find_model_dir(spec: str) -> Path:
     bundled = bundled_model_dir(spec)
     if bundled is not None:
         return bundled
+    if Path(spec).is_file() and Path(spec).name != "config.json":
+        raise EngineError(f"{spec} is a file, not a model: give the directory that holds its config.json, "
+                          "tokenizer.json and *.safetensors")  # fmt: skip
     try:
         f = find_config_file(spec)
     except ConfigError as e:

@@ -3,6 +3,7 @@ prompt (optionally through the chat template), generate with streaming and stop 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,11 +46,13 @@ class Result:
     method: str
     k: int
     prompt_tokens: int
+    compile_time: float | None = None  # s: the --compile warm-up (compilation), apart from the stats
 
     def to_json(self) -> dict[str, Any]:
         g = self.generation
         return {"text": self.text, "token_ids": g.token_ids, "finish_reason": g.finish_reason, "method": self.method,
-                "k": self.k, "prompt_tokens": self.prompt_tokens, "stats": g.stats.to_json()}  # fmt: skip
+                "k": self.k, "prompt_tokens": self.prompt_tokens, "stats": g.stats.to_json(),
+                "compile_time_s": self.compile_time}  # fmt: skip
 
 
 def load_draft(spec: str, target: Transformer, tok: Tokenizer, dtype: torch.dtype = torch.float32) -> Transformer:
@@ -99,18 +102,31 @@ def run(req: Request, on_text: Callable[[str], None] | None = None) -> Result:
     if len(ids) >= limit:
         raise EngineError(f"the prompt has {len(ids):,} tokens; {target.arch.name} holds {limit:,} positions")
     k = req.k or DEFAULT_K.get(method, 0)
-    gen = torch.Generator().manual_seed(req.seed) if req.seed is not None else None
-    proposer = None
-    if method == "mtp":
-        proposer = MTPProposer(target, req.params, generator=gen)
-    elif method == "ngram":
-        proposer = NgramProposer(1, 4)
-    elif method == "draft":
+    draft = None
+    if method == "draft":
         draft = load_draft(req.draft, target, tok, dtype)
         if req.compile:
             compile_steps(draft)
-        cache = min(draft.arch.max_position_embeddings, len(ids) + req.max_new_tokens + 2 * k + 2)
-        proposer = DraftModelProposer(draft, target.arch.vocab_size, req.params, cache, generator=gen)
+
+    def make_proposer(gen):
+        if method == "mtp":
+            return MTPProposer(target, req.params, generator=gen)
+        if method == "ngram":
+            return NgramProposer(1, 4)
+        if method == "draft":
+            cache = min(draft.arch.max_position_embeddings, len(ids) + req.max_new_tokens + 2 * k + 2)
+            return DraftModelProposer(draft, target.arch.vocab_size, req.params, cache, generator=gen)
+        return None
+
+    compile_time = None
+    if req.compile:  # compile before the timed run: a short warm-up runs every step the generation will use
+        t0 = time.perf_counter()
+        warm = min(req.max_new_tokens, 2 * k + 4)
+        generate(target, ids, warm, req.params, make_proposer(None), 0 if method == "none" else k, tok.eos_token_ids,
+                 req.seed, adaptive=req.adaptive)  # fmt: skip
+        compile_time = time.perf_counter() - t0
+    gen = torch.Generator().manual_seed(req.seed) if req.seed is not None else None
+    proposer = make_proposer(gen)
     if method == "none":
         k = 0
     out: list[int] = []
@@ -134,7 +150,7 @@ def run(req: Request, on_text: Callable[[str], None] | None = None) -> Result:
     final = final[:hit] if hit is not None else final
     if on_text is not None and len(final) > shown:
         on_text(final[shown:])
-    return Result(final, g, method, k, len(ids))
+    return Result(final, g, method, k, len(ids), compile_time)
 
 
 def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
@@ -153,4 +169,6 @@ def stats_line(r: Result) -> str:
         line += (f"; {r.method} k={r.k}: acceptance {s.draft_acceptance_rate:.2f} (per position {per_pos}), "
                  f"mean acceptance length {s.mean_acceptance_length:.2f}, draft {s.draft_time:.2f} s, "
                  f"verify {s.verify_time:.2f} s")  # fmt: skip
+    if r.compile_time is not None:
+        line += f"; compilation {r.compile_time:.1f} s before that (a warm-up generation; not in the tok/s)"
     return line

@@ -14,6 +14,7 @@ token is sampled from p_{k+1}. The emitted tokens are distributed exactly as the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -28,8 +29,10 @@ class SamplingParams:
     top_p: float = 1.0
 
     def __post_init__(self):
-        if self.temperature < 0:
-            raise SpecsizeError(f"--temperature must be >= 0, got {self.temperature}")
+        if not math.isfinite(self.temperature) or self.temperature < 0:
+            raise SpecsizeError(f"--temperature must be >= 0 and finite (0: greedy), got {self.temperature}")
+        if not math.isfinite(self.top_p):
+            raise SpecsizeError(f"--top-p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise SpecsizeError(f"--top-k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:

@@ -1,0 +1,70 @@
+"""`plan --gpus N / --nodes M` (the hardware a user has) and the answer in words at the top of `plan`."""
+
+import json
+import re
+
+from click.testing import CliRunner
+
+from specsize.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def plan_json(*args):
+    r = run("plan", *args, "--json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def test_the_first_line_states_the_answer_with_computed_figures():
+    r = run("plan", "--gpu", "h200")
+    assert r.exit_code == 0, r.output
+    first = " ".join(r.output.splitlines()[:3])
+    d = plan_json("--gpu", "h200")
+    g = d["gpus"][0]
+    m, o = g["minimum"], g["recommended"]
+    spec_gb = sum(t["bytes"] for t in m["memory_breakdown"] if t["term"].startswith("spec_")) / 1e9
+    at16 = next(p for p in g["curve"] if p["concurrency"] == 16)["speedup"]
+    expected = (f"DeepSeek-R1 in FP8 needs at least {m['gpus']}×H200, one node; MTP adds {spec_gb:.1f} GB per GPU and "
+                f"makes one user {o['spec']['speedup']:.2f}× faster, {at16:.2f}× at 16 users.")  # fmt: skip
+    assert re.sub(r"\s+", " ", first).startswith(expected)
+    assert d["answer"][0] == expected
+    assert "1 user, 4,096 input + 4,096 output tokens" in r.output  # the header spells out the workload
+
+
+def test_more_than_the_minimum_is_explained_in_words():
+    d = plan_json("--gpu", "h200", "--concurrency", "16")
+    g = d["gpus"][0]
+    assert g["recommended"]["gpus"] > g["minimum"]["gpus"]
+    why = d["answer"][1]
+    assert why.startswith(f"Recommended: {g['recommended']['gpus']}×H200")
+    assert f"holds {g['minimum']['max_concurrency']:,} concurrent requests" in why and "4× the 16" in why
+
+
+def test_gpus_n_plans_exactly_n_and_reports_users_and_speed():
+    d = plan_json("--gpu", "h200", "--gpus", "16")
+    g = d["gpus"][0]
+    assert g["minimum"]["gpus"] == g["recommended"]["gpus"] == 16  # never switched
+    assert d["answer"][0].startswith("DeepSeek-R1 in FP8 fits on 16×H200 (2 nodes, TP16): up to ")
+    assert f"up to {g['minimum']['max_concurrency']:,} concurrent users" in d["answer"][0]
+    assert "TP16" in d["commands"]["plan"]
+    # --nodes 2 is the same hardware
+    assert plan_json("--gpu", "h200", "--nodes", "2")["gpus"][0]["minimum"]["gpus"] == 16
+
+
+def test_gpus_too_few_says_what_is_short_and_what_would_do_without_switching():
+    r = run("plan", "--gpu", "h100-sxm", "--gpus", "8")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "does not fit on 8 (TP8): short by" in r.output and "it needs at least 16 (2 nodes)" in r.output
+
+
+def test_a_count_the_engine_cannot_lay_out_and_disagreeing_counts_are_one_line():
+    r = run("plan", "--gpu", "h200", "--gpus", "12")
+    assert r.exit_code == 1 and "no layout of exactly 12" in r.output and "power of two" in r.output
+    r = run("plan", "--gpu", "h200", "--gpus", "16", "--nodes", "1")
+    assert r.exit_code == 1 and "a h200 node holds 8 GPUs" in r.output
+    for bad in (["--gpus", "0"], ["--nodes", "-1"]):
+        r = run("plan", "--gpu", "h200", *bad)
+        assert r.exit_code == 1 and "positive" in r.output and "Traceback" not in r.output
