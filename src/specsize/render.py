@@ -41,6 +41,8 @@ def inspect_tables(r: dict[str, Any]) -> None:
         head += f", {arch['mtp_layers']} MTP layer"
     console.print(head + ")")
     console.print(f"[dim]source: {r['source']}[/dim]")
+    for n in r.get("notes", []):
+        console.print(f"note: {n}", markup=False)
 
     t = Table(title="parameters by component")
     t.add_column("component")
