@@ -110,8 +110,11 @@ def fit_table(rows: list[dict[str, Any]], title: str, explain: bool = False) -> 
         b = {x["term"]: 0.0 for x in r["breakdown"]}
         for x in r["breakdown"]:
             b[x["term"]] += x["bytes"]
+        # weights: every weight on the GPU (MTP module / draft included); spec: what speculation adds, its
+        # weights included, so the draft's share shows in both columns (the --explain breakdown keeps them apart)
         spec = b.get("spec_weights", 0) + b.get("spec_kv", 0) + b.get("spec_buffers", 0)
-        t.add_row(r["gpu"], str(r["min_gpus"]), str(r["nodes"]), r["layout"]["text"], _gb(b["weights"]),
+        weights = b["weights"] + b.get("spec_weights", 0)
+        t.add_row(r["gpu"], str(r["min_gpus"]), str(r["nodes"]), r["layout"]["text"], _gb(weights),
                   _gb(b["kv_cache"]), _gb(spec) if spec else "-", _gb(r["headroom_bytes"]),
                   f"{r['max_concurrency']:,}", f"{r['max_context']:,}")  # fmt: skip
     console.print(t)
@@ -273,7 +276,10 @@ def validate_table(outcomes: list[dict[str, Any]], summary: dict[str, Any]) -> N
         t.add_column(c, justify="left" if c in ("case", "metric", "") else "right")
     for o in outcomes:
         exp = o["expected"]
-        exp_s = f"{exp.get('min', '')}..{exp.get('max', '')}" if isinstance(exp, dict) else f"{exp:,.6g}"
+        if isinstance(exp, dict):
+            exp_s = f"{exp.get('min', '')}..{exp.get('max', '')}"
+        else:
+            exp_s = f"{exp:,.6g}" if isinstance(exp, (int, float)) and not isinstance(exp, bool) else repr(exp)
         t.add_row(o["id"], o["metric"], "-" if o["predicted"] is None else f"{o['predicted']:,.6g}", exp_s,
                   "-" if o["error"] is None else f"{o['error']:+.1%}", f"{o['tolerance']:.0%}",
                   "[green]pass[/green]" if o["passed"] else f"[red]FAIL[/red] {o['message']}")  # fmt: skip
