@@ -393,3 +393,26 @@ def measured_tables(s: dict[str, Any], worst: list[dict[str, Any]]) -> None:
                       f"{r['isl']}/{r['osl']}", str(r["concurrency"]), f"{g['predicted']:,.0f}",
                       f"{g['measured']:,.0f}", _pct(g["error"], True), _pct(u["error"], True))  # fmt: skip
         console.print(w)
+
+
+def disagg_tables(r: dict[str, Any]) -> None:
+    w = r["workload"]
+    t = Table(
+        title=f"{r['model']} {r['weights']} on {r['gpus']} x {r['gpu']} ({r['engine']}, spec {r['spec']}): "
+        f"prefill/decode splits at {w['concurrency']} x ({w['input_tokens']:,} + {w['output_tokens']:,})"
+    )
+    for c in ("prefill", "decode", "GPU tok/s", "user tok/s", "TTFT ms", "TPOT ms", "bound"):
+        t.add_column(c, justify="left" if c in ("prefill", "decode", "bound") else "right")
+    for s in r["splits"]:
+        mark = " *" if s == r["best"] else ""
+        t.add_row(
+            s["prefill"] + mark,
+            s["decode"],
+            f"{s['tok_s_per_gpu']:,.0f}",
+            f"{s['tok_s_per_user']:,.1f}",
+            f"{s['ttft_ms']:,.0f}",
+            f"{s['tpot_ms']:.1f}",
+            "prefill" if s["prefill_bound"] else "decode",
+        )
+    console.print(t)
+    console.print(f"* chosen: {r['why']}", markup=False)
