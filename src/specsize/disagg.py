@@ -10,6 +10,7 @@ the prefill pool saturates (TTFT grows without bound), one more and it idles whi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,7 +104,22 @@ def plan_disagg(a: ModelArch, gpu: GPU, precision: str, kv: str, w: Workload, en
                                                 "tok_s_per_gpu": agg.tok_s_per_gpu("all"),
                                                 "tok_s_per_user": agg.tok_s_per_user, "ttft_ms": agg.ttft * 1e3},
         "why": _why(best, same_decode, agg),
+        "launch": _launch(a.name, engine, best, spec),
     }  # fmt: skip
+
+
+def _launch(model: str, engine: str, best: Split, spec: Speculative) -> list[str]:
+    """The engine's own spelling of the chosen split (SGLang: servers + router; TensorRT-LLM: the LLM API options
+    of each pool for Dynamo / trtllm-serve); other engines: a comment."""
+    from specsize.launch import sglang_disagg_commands, trtllm_extra_options
+
+    if engine == "sglang":
+        return sglang_disagg_commands(model, best.prefill, best.decode, best.prefill_instances, best.decode_instances)
+    if engine == "trtllm":
+        return [f"# {role} ({count} instance(s)) --extra_llm_api_options: {json.dumps(trtllm_extra_options(lay, sp))}"
+                for role, lay, count, sp in (("prefill", best.prefill, best.prefill_instances, Speculative()),
+                                             ("decode", best.decode, best.decode_instances, spec))]  # fmt: skip
+    return [f"# {engine}: no disaggregated launch spelling here (SGLang and TensorRT-LLM have one)"]
 
 
 def _why(best: Split, neighbours: list[Split], agg: ServingPoint | None) -> str:

@@ -416,3 +416,5 @@ def disagg_tables(r: dict[str, Any]) -> None:
         )
     console.print(t)
     console.print(f"* chosen: {r['why']}", markup=False)
+    for line in r.get("launch", []):
+        console.print(line, markup=False, soft_wrap=True)
