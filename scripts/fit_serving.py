@@ -41,7 +41,8 @@ BOUNDS = {
 }
 GLOBALS = {"MTP_RANDOM_FIRST_ACCEPTANCE": (measured, (0.2, 0.95)), "DISAGG_HANDOFF": (serving, (1e-4, 2.0)),
            "PREFILL_QUEUE_FACTOR": (serving, (0.05, 20.0)),
-           "INTER_NODE_STEP_LATENCY": (perf, (5e-6, 2e-4))}  # fmt: skip
+           "INTER_NODE_STEP_LATENCY": (perf, (5e-6, 2e-4)),
+           "EP_DISPATCH_LATENCY_PER_DOUBLING": (perf, (1e-6, 2e-4))}  # fmt: skip
 TTFT_WEIGHT = 0.1
 
 

@@ -19,6 +19,10 @@ COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot a
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
 INTER_NODE_STEP_LATENCY = 57.6 * US
+# One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
+# (DeepEP low-latency: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the group,
+# fitted to the corpus's DP-attention points (scripts/fit_serving.py).
+EP_DISPATCH_LATENCY_PER_DOUBLING = 5 * US
 PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations in CPU/GPU hybrid serving
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
