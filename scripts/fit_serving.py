@@ -132,7 +132,7 @@ def median_abs(points: list[dict], metric: str) -> float:
 
 def show() -> None:
     print("\nfitted constants (paste into perf_constants.py):\nFITTED_SERVING: dict[str, dict[str, float]] = {")
-    for name in sorted(n for n in pc.ENGINE_PERF if n in pc.FITTED_SERVING or n == "sglang-0.4"):
+    for name in sorted(n for n in pc.ENGINE_PERF if n in pc.FITTED_SERVING):
         p = pc.ENGINE_PERF[name]
         print(f'    "{name}": {{')
         for i in range(0, len(PARAMS), 3):
@@ -175,7 +175,8 @@ def main(argv: list[str]) -> None:
         train = [p for p in points if p["gpu"] != gpu]
         held = [p for p in points if p["gpu"] == gpu]
         fit(train, verbose=False, passes=1)
-        print(f"  {gpu:9s} ({len(held):4d} points): median |error| tok/s per GPU "
+        n = sum(not r["reason"] for r in run_points(held))
+        print(f"  {gpu:9s} ({n:4d} points): median |error| tok/s per GPU "
               f"{median_abs(held, 'output_tok_s_per_gpu'):.1%}, per user "
               f"{median_abs(held, 'output_tok_s_per_user'):.1%}", flush=True)  # fmt: skip
     pc.ENGINE_PERF.clear()
