@@ -162,3 +162,13 @@ def test_vllm_spelling_of_dp_attention_with_ep_is_the_same_deployment():
               "expect": {"tpot_ms": 1.0}}  # fmt: skip
     (a,), (b,) = run_case(vllm), run_case(sglang)
     assert a.message == "" and a.predicted == pytest.approx(b.predicted)
+
+
+LLAMACPP_GPU = BUNDLED.parent / "llamacpp-gpu.json"
+
+
+def test_llamacpp_on_gpus_against_community_figures():
+    """llama.cpp's GPU profile checked against two community llama-bench/server figures of Llama-3-8B-shaped
+    models (R1-Distill-Llama-8B's shapes) fully on one GPU: weak sources (one run each), 30% tolerance."""
+    got = {o.id: o for o in run_files([LLAMACPP_GPU])}
+    assert len(got) == 2 and all(o.passed for o in got.values()), [(o.id, o.error) for o in got.values()]

@@ -90,6 +90,7 @@ class EnginePerf:
     compute_efficiency: float = 1.0  # multiplies COMPUTE_EFFICIENCY (the engine's GEMM/attention kernels)
     request_overhead: float = 0.0  # per request, on TTFT: HTTP, tokenisation, scheduling, detokenisation (s)
     prefill_efficiency: float = 1.0  # multiplies the compute efficiency of prefill steps (MLA expanded, chunked)
+    spec_seq_overhead: float = 0.0  # per sequence per speculative round: accept/rollback bookkeeping, sampling (s)
 
 
 # The serving engines' first constants, fitted to nine published figures before the measured corpus existed
@@ -132,8 +133,9 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # fitted to: catalog/validation/measured/tuning.jsonl (InferenceX + dstack, 1,187 R1 serving points) by
 # scripts/fit_serving.py (coordinate descent on the mean |log error| of output tok/s per GPU and per user; the
 # report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
-# step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the
-# prefill compute multiplier and the per-request TTFT cost (s). "sglang-rocm": SGLang's ROCm build (AMD GPUs).
+# step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the prefill compute multiplier,
+# the per-request TTFT cost (s) and the per-sequence cost of an MTP round (s). "sglang-rocm": SGLang's ROCm build
+# (AMD GPUs); "sglang-0.4", "vllm-0.7": early-2025 generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
         "step_overhead": 0.0004832, "layer_overhead": 0.0001111, "moe_token_overhead": 5.406e-07,
