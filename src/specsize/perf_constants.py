@@ -21,7 +21,7 @@ COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of ser
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
-INTER_NODE_STEP_LATENCY = 57.6 * US
+INTER_NODE_STEP_LATENCY = 45.5 * US
 # One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
@@ -138,28 +138,34 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # (AMD GPUs); "sglang-0.4", "vllm-0.7": early-2025 generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0004832, "layer_overhead": 0.0001111, "moe_token_overhead": 5.406e-07,
-        "bw_efficiency": 1.25, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
+        "step_overhead": 0.0004296, "layer_overhead": 0.0001111, "moe_token_overhead": 3.379e-07,
+        "bw_efficiency": 1.179, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
+        "spec_seq_overhead": 4.771e-05,
     },
     "sglang": {
-        "step_overhead": 0.0008952, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.917e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.1899, "prefill_efficiency": 0.1073,
+        "step_overhead": 0.0007505, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.522e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.2136, "prefill_efficiency": 0.1138,
+        "spec_seq_overhead": 0.0001152,
     },
     "sglang-0.4": {
         "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.808e-06,
         "bw_efficiency": 0.9715, "request_overhead": 1, "prefill_efficiency": 1.8,
+        "spec_seq_overhead": 4e-05,
     },
     "sglang-rocm": {
-        "step_overhead": 1e-05, "layer_overhead": 0.0001214, "moe_token_overhead": 3.932e-08,
+        "step_overhead": 1e-05, "layer_overhead": 0.0001214, "moe_token_overhead": 2.458e-08,
         "bw_efficiency": 0.4941, "request_overhead": 0.06795, "prefill_efficiency": 0.1061,
+        "spec_seq_overhead": 9.313e-07,
     },
     "trtllm": {
-        "step_overhead": 1.265e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 1.059e-07,
+        "step_overhead": 1e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
         "bw_efficiency": 0.7455, "request_overhead": 0.1056, "prefill_efficiency": 0.1716,
+        "spec_seq_overhead": 4e-05,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
         "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 1.8,
+        "spec_seq_overhead": 4e-05,
     },
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
