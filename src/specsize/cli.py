@@ -350,6 +350,18 @@ def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ra
     help="Decode steps replayed as CUDA graphs (off: eager kernel launches, vLLM --enforce-eager).",
 )
 @click.option("--plot", "plot_file", default=None, help="Write the speedup and throughput-latency plots to a PNG.")
+@click.option(
+    "--disagg",
+    is_flag=True,
+    help="Prefill/decode disaggregation: pick the prefill:decode split of "
+    "--disagg-gpus GPUs (first --gpu) for the workload, and say why.",
+)
+@click.option(
+    "--disagg-gpus",
+    type=click.IntRange(min=2),
+    default=None,
+    help="GPUs to split between prefill and decode [4 nodes; an NVL72 domain for GB200/GB300].",
+)
 @click.option("--explain", is_flag=True, help="Every step-time and memory term, and every constant with its source.")
 @click.option(
     "--sheet",
@@ -363,8 +375,8 @@ def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ra
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurrency, spec, draft_tp, engine, gpus,
          ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, gpu_layers,
-         host_memory, channels, cores, gpu_count, nodes, cuda_graphs, plot_file, explain, as_json, sheet=False,
-         fmt="table"):  # fmt: skip
+         host_memory, channels, cores, gpu_count, nodes, cuda_graphs, plot_file, disagg, disagg_gpus, explain,
+         as_json, sheet=False, fmt="table"):  # fmt: skip
     """How fast MODEL goes and on what: for each GPU type, the minimum and a recommended layout, nodes and
     network, memory per GPU, TTFT, TPOT, tokens/s per user and per GPU, with and without speculative decoding,
     the best k, the break-even concurrency and the MoE penalty; the speedup-vs-concurrency curve; and the
@@ -377,6 +389,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
       specsize plan deepseek-r1 --gpu h100-sxm --inter-node eth-100g --engine vllm
       specsize plan deepseek-r1 --gpu h100-sxm --gpus 8 --weights auto         # the hardware you have
       specsize plan deepseek-r1 --gpu rtx-4090 --engine llamacpp --weights ud-iq1_s --gpu-layers auto
+      specsize plan deepseek-r1 --gpu gb200 --disagg --concurrency 1024 --input 8192 --output 1024
       specsize plan r1-distill-qwen-32b --spec draft:r1-distill-qwen-1.5b:4 --gpu rtx-4090 --engine llamacpp \\
           --weights q4_k_m --plot plan.png
       specsize plan deepseek-r1 --gpu h100-sxm --sheet --format markdown
@@ -445,6 +458,10 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     from specsize.offload import host_cpu, host_json
 
     cpu = host_cpu(host_memory, channels, cores, sockets)
+    if disagg:
+        from specsize.cli_disagg import show_disagg
+
+        return show_disagg(a, gpus, prec, kv_cache, w, engine, sp, disagg_gpus, as_json)
     if gpu_layers is not None:
         _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, gpu_layers, ram_gb, offload_experts, as_json)
         return
@@ -496,31 +513,6 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
 
 
 @cli.command()
-@click.argument("files", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="A list of {id, metric, predicted, expected, error, passed}.")
-def validate(files, as_json):
-    """Predict every metric of every case in FILES (default: the bundled published.json, which is also the example
-    of the format: src/specsize/catalog/validation/published.json in the repository) and print predicted vs
-    published with the relative error. Exits 0 even when cases fail (it is a report); non-zero only when a file
-    cannot be read.
-
-    \b
-    Examples:
-      specsize validate
-      specsize validate my-cluster-measurements.json --json
-    """
-    from specsize.render import validate_table
-    from specsize.validate import run_files, summary
-
-    outcomes = run_files(list(files))
-    rows = [o.to_json() for o in outcomes]
-    if as_json:
-        emit_json(rows)
-    else:
-        validate_table(rows, summary(outcomes))
-
-
-@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def hw(as_json):
     """Detect this machine: CPU, RAM, GPUs (NVML, else torch.cuda, else none), Apple silicon,
@@ -545,6 +537,10 @@ from specsize.cli_engine import bench, generate  # noqa: E402  (the engine's com
 
 cli.add_command(generate)
 cli.add_command(bench)
+
+from specsize.cli_validate import validate  # noqa: E402
+
+cli.add_command(validate)
 
 
 def main() -> None:

@@ -15,7 +15,10 @@ class Layout:
     """tp: tensor parallel (experts are split over the same GPUs: EP x MoE-TP = tp); pp: pipeline stages;
     ep: expert-parallel degree inside the TP group (performance only: bytes per GPU are the same);
     dp: replicas; attention: "tp" (heads split, MLA latent replicated) or "dp" (SGLang DP attention:
-    sequences split across the TP ranks, attention weights replicated)."""
+    sequences split across the TP ranks, attention weights replicated).
+    Every engine's spelling maps onto this (engine_layout): SGLang --tp 8 --dp 8 --enable-dp-attention --ep 8 and
+    TensorRT-LLM tensor_parallel_size 8 + enable_attention_dp + moe_expert_parallel_size 8 are tp=8, ep=8,
+    attention "dp"; vLLM's tp 1, dp 8, ep 8 is normalised to the same on construction."""
 
     tp: int = 1
     pp: int = 1
@@ -26,12 +29,21 @@ class Layout:
     def __post_init__(self):
         for name in ("tp", "pp", "ep", "dp"):
             v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise PlanError(f"layout {name} must be a positive integer, got {v!r}")
-        if self.tp % self.ep:
-            raise PlanError(f"layout ep ({self.ep}) must divide tp ({self.tp}): experts are split inside the TP group")
         if self.attention not in ("tp", "dp"):
             raise PlanError(f"layout attention must be 'tp' or 'dp', got {self.attention!r}")
+        if self.ep > self.tp and self.ep % self.tp == 0 and self.tp * self.dp % self.ep == 0:
+            # vLLM's spelling of attention-DP + EP: --tensor-parallel-size 1 --data-parallel-size 8
+            # --enable-expert-parallel is one group of 8 GPUs, attention data-parallel, experts EP8.
+            object.__setattr__(self, "dp", self.tp * self.dp // self.ep)
+            object.__setattr__(self, "tp", self.ep)
+            object.__setattr__(self, "attention", "dp")
+        if self.tp % self.ep:
+            raise PlanError(
+                f"layout ep ({self.ep}) must divide tp ({self.tp}) (experts are split inside the TP group), or "
+                f"equal tp x dp with attention data-parallel (vLLM: --data-parallel-size with --enable-expert-parallel)"
+            )
 
     @property
     def gpus(self) -> int:
@@ -52,6 +64,56 @@ class Layout:
         if self.attention == "dp":
             parts.append("DP-attention")
         return " ".join(parts)
+
+
+def engine_layout(tp: int, ep: int = 1, dp_attention: bool = False, gpus: int | None = None, pp: int = 1) -> Layout:
+    """One serving instance as the measured corpus and the engines spell it (tp: the engine's tensor-parallel
+    size; ep: expert-parallel size; dp_attention: attention data-parallel over the group) on `gpus` GPUs
+    (default max(tp, ep)). The group is every GPU of the instance; attention is data-parallel whenever the
+    engine's TP is smaller than the group (vLLM --data-parallel-size, SGLang/TRT-LLM DP attention)."""
+    group = (gpus or max(tp, ep)) // pp
+    if group < 1 or group < max(tp, ep) or (group % max(tp, ep) and group % tp):
+        raise PlanError(f"layout tp {tp}, ep {ep} does not fit an instance of {gpus} GPUs")
+    attention = "dp" if dp_attention or tp < group else "tp"
+    if group % ep:
+        raise PlanError(f"layout ep ({ep}) must divide the instance's {group} GPUs")
+    return Layout(tp=group, pp=pp, ep=ep, attention=attention)
+
+
+# Each engine's own names for the layout keys (scenario files may use any of them):
+# SGLang --tp / --dp / --ep-size / --enable-dp-attention; TensorRT-LLM tensor_parallel_size /
+# moe_expert_parallel_size / enable_attention_dp; vLLM tensor_parallel_size / data_parallel_size /
+# enable_expert_parallel; the measured corpus's dp_attention.
+LAYOUT_ALIASES = {"tensor_parallel_size": "tp", "tp_size": "tp", "pipeline_parallel_size": "pp", "pp_size": "pp",
+                  "moe_expert_parallel_size": "ep", "ep_size": "ep", "expert_parallel_size": "ep",
+                  "data_parallel_size": "dp", "dp_size": "dp"}  # fmt: skip
+DP_ATTENTION_FLAGS = ("dp_attention", "enable_dp_attention", "enable_attention_dp")
+
+
+def layout_from_spelling(raw: dict) -> Layout:
+    """A Layout from any engine's spelling of it. With attention DP, SGLang's --dp (and TensorRT-LLM's implied
+    one) counts attention ranks inside the TP group, not replicas: {"tp": 8, "dp": 8, "enable_dp_attention": true}
+    is one group of 8. vLLM's {"tp": 1, "dp": 8, "enable_expert_parallel": true} is the same group (Layout
+    normalises it), its EP the whole group."""
+    if not isinstance(raw, dict):
+        raise PlanError(f"layout must be an object of tp / pp / ep / dp / attention, got {raw!r}")
+    known = {"tp", "pp", "ep", "dp", "attention", "enable_expert_parallel", *LAYOUT_ALIASES, *DP_ATTENTION_FLAGS}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise PlanError(
+            f"layout: unknown key(s) {', '.join(unknown)}; use tp, pp, ep, dp, attention (or an "
+            f"engine's own names: {', '.join(sorted(LAYOUT_ALIASES))}, {', '.join(DP_ATTENTION_FLAGS)})"
+        )
+    lay = {LAYOUT_ALIASES.get(k, k): v for k, v in raw.items() if k in LAYOUT_ALIASES or k in ("tp", "pp", "ep", "dp")}
+    dp_attn = any(raw.get(f) is True for f in DP_ATTENTION_FLAGS) or raw.get("attention") == "dp"
+    if "attention" in raw and raw["attention"] not in ("tp", "dp"):
+        raise PlanError(f"layout attention must be 'tp' or 'dp', got {raw['attention']!r}")
+    tp, dp = lay.get("tp", 1), lay.get("dp", 1)
+    if raw.get("enable_expert_parallel") is True and "ep" not in lay:
+        lay["ep"] = tp * dp  # vLLM: the experts over every GPU of the DP group
+    if dp_attn and isinstance(tp, int) and tp > 1 and dp == tp and lay.get("ep", 1) <= tp:
+        lay["dp"] = 1  # SGLang --tp N --dp N --enable-dp-attention: attention ranks, not replicas
+    return Layout(**lay, attention="dp" if dp_attn else "tp")
 
 
 @dataclass(frozen=True)
