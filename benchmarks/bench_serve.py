@@ -137,7 +137,13 @@ def main() -> None:
     ctx = int(statistics.mean(len(p) for p in prompts) + a.max_tokens / 2)  # the runs' mean context
     max_len = max(len(p) for p in prompts) + a.max_tokens + max(K.values()) + 2
     n_max = max(K.values()) + 1
-    sample = [p[len(p) // 2 :][: n_max + 1] for p in prompts]  # the tokens the timed steps read, one row each
+    # the tokens the timed steps read, one row per request: the start of its own greedy answer, so a timed step
+    # routes through the MoE as a decoding round does (consecutive generated tokens share experts more often
+    # than unrelated text does)
+    first = BatchEngine(target, None, 0, slots=len(prompts), max_len=max_len).run(
+        [Sequence(p, n_max + 1) for p in prompts]
+    )
+    sample = [s.out for s in first]
     device, vocab = target.model.embed_tokens.weight.device, target.arch.vocab_size
     configs = ("plain", *a.methods)
     runs = {(c, m): [] for c in a.concurrency for m in configs}
