@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from specsize.config import ModelArch
 from specsize.engines import EngineProfile
 from specsize.hardware import GPU, get_host_memory
-from specsize.memory import draft_precision, eagle_head_params
+from specsize.memory import draft_layout, draft_precision, eagle_head_params
 from specsize.perf import Machine, Stack, StepTime, build_stack, make_machine, prefill_time, step_time
 from specsize.perf_constants import EnginePerf, engine_perf_for
 from specsize.quant import Precision, get_precision
@@ -110,7 +110,7 @@ def _drafter(a, spec, prec, kv_dtype, layout, gpu, eperf, inter_node, offload) -
                      vocab=a.vocab_size), None  # fmt: skip
     if spec.method == "draft" and spec.draft is not None:
         d = spec.draft
-        dlayout = Layout(tp=min(spec.draft_tp or layout.tp, layout.tp * layout.pp))
+        dlayout = draft_layout(spec, layout)
         dprec = draft_precision(prec, d)
         return build_stack(d, dprec, dlayout, kv_dtype), make_machine(gpu, dlayout, eperf, dprec, inter_node)
     return None, None  # ngram: drafting is a CPU lookup (cost ~0)

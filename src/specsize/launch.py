@@ -97,6 +97,13 @@ def draft_precision_name(precision: str, draft) -> str:
     return draft_precision(get_precision(precision), draft).name
 
 
+def _draft_tp(spec: Speculative, layout: Layout) -> int:
+    """The draft's TP the plan sized and timed (memory.draft_layout)."""
+    from specsize.memory import draft_layout
+
+    return draft_layout(spec, layout).tp
+
+
 def _draft_path(engine: str, draft: str, precision: str) -> str:
     try:
         path, _, _ = weights(engine, draft, precision)
@@ -135,7 +142,7 @@ def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_
         cfg: dict = {"method": {"mtp": "mtp", "draft": "draft_model", "ngram": "ngram", "eagle": "eagle"}[spec.method]}
         if spec.method == "draft":
             cfg["model"] = _draft_path("vllm", spec.draft.name, draft_precision_name(precision, spec.draft))
-            cfg["draft_tensor_parallel_size"] = spec.draft_tp or layout.tp  # the plan's (memory.py, deployment.py)
+            cfg["draft_tensor_parallel_size"] = _draft_tp(spec, layout)
         if spec.method == "eagle":
             cfg["model"] = "EAGLE_HEAD_PATH"
         cfg["num_speculative_tokens"] = spec.k

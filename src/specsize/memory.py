@@ -160,6 +160,14 @@ def draft_precision(target: Precision, draft: ModelArch) -> Precision:
     return target
 
 
+def draft_layout(spec: Speculative, layout: Layout) -> Layout:
+    """Where a draft model runs: inside each data-parallel replica, on that replica's GPUs (tp x pp), at
+    --draft-tp or the target's TP. vLLM's draft worker shares the target's tensor-parallel group
+    (spec_decode SmallerTpProposerWorker patches that group; draft_tensor_parallel_size is 1 or the target's
+    TP) and every DP rank is its own engine with its own draft. Memory and speed both read this."""
+    return Layout(tp=min(spec.draft_tp or layout.tp, layout.tp * layout.pp))
+
+
 def eagle_head_params(a: ModelArch) -> int:
     """An EAGLE head: fc(2h -> h), one decoder layer (attention ~4h^2, SwiGLU MLP 3 h I); the embedding and
     output head are the target's (assumption: EAGLE-1/2 layout)."""
@@ -167,7 +175,7 @@ def eagle_head_params(a: ModelArch) -> int:
     return 2 * h * h + 4 * h * h + 3 * h * a.intermediate_size
 
 
-def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, gpu_count) -> list[Term]:
+def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload) -> list[Term]:
     """What speculative decoding adds on the most loaded GPU."""
     if not spec.enabled:
         return []
@@ -192,8 +200,8 @@ def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, gpu
         )
     elif spec.method == "draft" and spec.draft is not None:
         d = spec.draft
-        dtp = min(spec.draft_tp or layout.tp, gpu_count)
-        dlayout = Layout(tp=dtp)
+        dlayout = draft_layout(spec, layout)
+        dtp = dlayout.tp
         dprec = draft_precision(precision, d)
         terms.append(
             Term("spec_weights", weight_bytes_per_gpu(d, dprec, dlayout), f"draft {d.name} in {dprec.name}, TP{dtp}")
@@ -262,7 +270,7 @@ def memory_per_gpu(
     ]
     if engine.cuda_graph_bytes and not gpu.unified_memory:
         terms.append(Term("cuda_graphs", engine.cuda_graph_bytes, "assumption: ~1 GB at default capture sizes"))
-    terms += _spec_terms(a, spec, prec, kv_dtype, layout, workload, layout.gpus)
+    terms += _spec_terms(a, spec, prec, kv_dtype, layout, workload)
 
     by = {t.name: 0.0 for t in terms}
     for t in terms:
