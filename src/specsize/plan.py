@@ -56,8 +56,7 @@ class Option:
 
     @property
     def tok_s_per_gpu(self) -> float:
-        b, out = self.plain.concurrency, max(self.plain.output_tokens, 1)
-        return b * out / (b * self.plain.ttft + out * self.tpot) / self.deployment.gpus
+        return self.plain.tok_s_per_gpu_at(self.tpot)
 
 
 @dataclass
@@ -113,7 +112,7 @@ def _option(q: _Ask, gpu, layout: Layout, mem: MemoryBreakdown) -> Option:
     max_b = min(mem.max_concurrency, CURVE_LIMIT)
     dep = build_deployment(q.a, gpu, q.precision, q.kv, layout, q.eng, q.spec, q.host, q.cpu, q.inter_node,
                            gpu_perf(q.perf, gpu))  # fmt: skip
-    ctx = q.w.input_tokens + q.w.output_tokens / 2
+    ctx = q.w.mean_context
     rf = q.repeat_fraction
     opt = Option(layout, nodes_for(layout, gpu), mem, dep, dep.performance(q.w))
     if q.spec.enabled:
@@ -174,7 +173,7 @@ def fit_given(q: _Ask, gpu, n: int) -> FitResult:
 
 def curve(dep: Deployment, w: Workload, limit: int, repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> list[CurvePoint]:
     """Plain and speculative decoding at concurrency 1, 2, 4, ... up to `limit`."""
-    ctx = w.input_tokens + w.output_tokens / 2
+    ctx = w.mean_context
     points, b = [], 1
     while b <= limit:
         wb = Workload(b, w.input_tokens, w.output_tokens)

@@ -113,12 +113,11 @@ def _layout_json(lay) -> dict[str, Any]:
             "text": lay.describe()}  # fmt: skip
 
 
-def _spec_json(r, plain, gpus: int) -> dict[str, Any]:
-    b, out = plain.concurrency, max(plain.output_tokens, 1)
+def _spec_json(r, plain) -> dict[str, Any]:
     return {
         "k": r.k, "acceptance": [round(a, 4) for a in r.alphas], "expected_length": round(r.expected_length, 4),
         "tpot_ms": r.tpot * 1e3, "tok_s_per_user": 1 / r.tpot,
-        "tok_s_per_gpu": b * out / (b * plain.ttft + out * r.tpot) / gpus, "speedup": r.speedup,
+        "tok_s_per_gpu": plain.tok_s_per_gpu_at(r.tpot), "speedup": r.speedup,
         "verify_ms": r.verify * 1e3, "draft_ms": r.draft * 1e3, "round_overhead_ms": r.overhead * 1e3,
         "moe_penalty": r.moe_penalty,
     }  # fmt: skip
@@ -137,8 +136,8 @@ def option_json(o) -> dict[str, Any]:
         "memory_breakdown": [{"term": t.name, "bytes": t.bytes, "note": t.note} for t in o.memory.terms],
     }  # fmt: skip
     if o.spec:
-        row["spec"] = _spec_json(o.spec, o.plain, o.layout.gpus)
-        row["best"] = _spec_json(o.best, o.plain, o.layout.gpus)
+        row["spec"] = _spec_json(o.spec, o.plain)
+        row["best"] = _spec_json(o.best, o.plain)
         row["break_even_concurrency"] = o.break_even
     if o.slow_network_tpot is not None:
         m = o.deployment.machine
@@ -153,7 +152,7 @@ def curve_json(points) -> list[dict[str, Any]]:
         r = {"concurrency": p.concurrency, "tok_s_per_user": p.plain.tok_s_per_user,
              "tok_s_per_gpu": p.plain.tok_s_per_gpu, "bound": p.plain.step.bound}  # fmt: skip
         if p.spec:
-            s = _spec_json(p.spec, p.plain, p.plain.gpus)
+            s = _spec_json(p.spec, p.plain)
             r.update(spec_tok_s_per_user=s["tok_s_per_user"], spec_tok_s_per_gpu=s["tok_s_per_gpu"],
                      speedup=p.spec.speedup, moe_penalty=p.spec.moe_penalty, best_k=p.best.k,
                      best_speedup=p.best.speedup)  # fmt: skip

@@ -116,6 +116,15 @@ def layout_from_spelling(raw: dict) -> Layout:
     return Layout(**lay, attention="dp" if dp_attn else "tp")
 
 
+def mean_context(input_tokens: float, output_tokens: float) -> float:
+    """The mean cache length of a request while it decodes: its prompt and half its output.
+
+    >>> mean_context(4096, 1024)
+    4608.0
+    """
+    return input_tokens + output_tokens / 2
+
+
 @dataclass(frozen=True)
 class Workload:
     concurrency: int = 1
@@ -131,6 +140,10 @@ class Workload:
     @property
     def context(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    @property
+    def mean_context(self) -> float:
+        return mean_context(self.input_tokens, self.output_tokens)
 
     def check_against(self, arch: ModelArch) -> None:
         if self.context > arch.max_position_embeddings:

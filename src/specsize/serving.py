@@ -29,6 +29,7 @@ from specsize.errors import PlanError
 from specsize.hardware import Link
 from specsize.perf import step_time
 from specsize.perf_constants import DISAGG_HANDOFF, KV_TRANSFER_EFFICIENCY, PREFILL_QUEUE_FACTOR
+from specsize.scenario import mean_context
 from specsize.speculative import evaluate
 
 
@@ -114,7 +115,7 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
     if users < 1:
         raise PlanError(f"concurrency must be at least 1, got {users}")
     out = max(output_tokens, 1.0)
-    ctx = input_tokens + out / 2
+    ctx = mean_context(input_tokens, out)
     dep = decode.dep
     per_inst = users / decode.instances
     cap = decode.max_seqs if decode.max_seqs else per_inst

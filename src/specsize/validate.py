@@ -199,8 +199,7 @@ def _perf(sc: Scenario, metric: str) -> float:
     if metric == "speedup":
         if not sc.spec.enabled:
             raise SpecsizeError("speedup needs a speculative method")
-        return evaluate(dep, w.concurrency, w.input_tokens + w.output_tokens / 2,
-                        repeat_fraction=sc.repeat_fraction).speedup  # fmt: skip
+        return evaluate(dep, w.concurrency, w.mean_context, repeat_fraction=sc.repeat_fraction).speedup
     if sc.spec.method == "ngram" and sc.repeat_fraction != NGRAM_REPEAT_FRACTION:
         dep = replace(dep, spec=replace(dep.spec, acceptance=(sc.repeat_fraction,) * dep.spec.k))
     point = steady_state(Pool(dep), w.concurrency, w.input_tokens, w.output_tokens)
