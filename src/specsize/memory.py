@@ -43,8 +43,7 @@ def shard_divisor(a: ModelArch, g: TensorGroup, layout: Layout) -> int:
 def _stage_layers(a: ModelArch, pp: int) -> tuple[int, int]:
     """(layers, of which MoE) on the most loaded pipeline stage (conservative: MoE layers packed first)."""
     per_stage = ceil(a.num_layers / pp)
-    moe_layers = len([i for i in range(a.num_layers) if a.is_moe_layer(i)])
-    return per_stage, min(per_stage, moe_layers)
+    return per_stage, min(per_stage, a.num_moe_layers)
 
 
 def weight_bytes_per_gpu(

@@ -117,7 +117,7 @@ def build_stack(
             # DP attention replicates attention weights but splits the tokens: FLOPs still divide by TP
             dense_f += 2 * g.numel / (lay.tp if g.component == "attention" else div)
     layers = a.num_layers if scope == "model" else a.num_mtp_layers
-    moe_layers = len([i for i in range(a.num_layers) if a.is_moe_layer(i)]) if scope == "model" else a.num_mtp_layers
+    moe_layers = a.num_moe_layers if scope == "model" else a.num_mtp_layers
     kv_token = layers * kv_values_per_layer(a) * kv_dtype_bytes(kv_dtype)
     if a.mla is None and lay.attention == "tp":
         kv_token /= min(lay.tp, a.num_kv_heads)  # GQA heads split; MLA's latent is whole on every rank

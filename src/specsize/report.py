@@ -38,7 +38,7 @@ def architecture_summary(a: ModelArch) -> dict[str, Any]:
             "top_k": a.moe.top_k,
             "expert_intermediate_size": a.moe.expert_intermediate_size,
             "shared_intermediate_size": a.moe.shared_intermediate_size,
-            "moe_layers": len([i for i in a.moe.layers if i < a.num_layers]),
+            "moe_layers": a.num_moe_layers,
             "scoring_func": a.moe.scoring_func,
             "topk_method": a.moe.topk_method,
         }

@@ -215,6 +215,16 @@ def check_draft_vocab(target: ModelArch, draft: ModelArch) -> None:
         )
 
 
+def default_k(method: str) -> int:
+    """Draft tokens per round when none are given: 1 for MTP (R1 ships one MTP module, num_nextn_predict_layers
+    1), 4 for a draft model, n-gram or EAGLE (assumption).
+
+    >>> default_k("mtp"), default_k("draft")
+    (1, 4)
+    """
+    return 1 if method in ("mtp", "none") else 4
+
+
 def parse_spec(text: str, target: ModelArch, load=None, draft_tp: int | None = None) -> Speculative:
     """'none' | 'mtp[:k]' | 'ngram[:k]' | 'eagle[:k]' | 'draft:MODEL[:k]' -> Speculative."""
     parts = text.split(":")
@@ -232,7 +242,7 @@ def parse_spec(text: str, target: ModelArch, load=None, draft_tp: int | None = N
         rest = parts[2:]
     else:
         rest = parts[1:]
-    k = 1 if method in ("mtp", "none") else 4
+    k = default_k(method)
     if len(rest) > 1:
         form = "draft:MODEL[:k]" if method == "draft" else f"{method}[:k]"
         raise PlanError(f"--spec {text!r}: one field too many; the form is {form}")

@@ -30,7 +30,15 @@ from specsize.memory import memory_per_gpu
 from specsize.perf_constants import NGRAM_REPEAT_FRACTION
 from specsize.quant import checkpoint_bytes, get_precision
 from specsize.resolve import load_model
-from specsize.scenario import Host, Layout, Speculative, Workload, check_draft_vocab, layout_from_spelling
+from specsize.scenario import (
+    Host,
+    Layout,
+    Speculative,
+    Workload,
+    check_draft_vocab,
+    default_k,
+    layout_from_spelling,
+)
 from specsize.serving import Pool, steady_state
 from specsize.speculative import evaluate
 from specsize.tensors import tensor_groups
@@ -148,7 +156,7 @@ class Scenario:
 
 def _speculative(raw: dict[str, Any], arch) -> tuple[Speculative, float]:
     method = raw.get("method", "none")
-    k = raw.get("num_speculative_tokens", 1 if method in ("mtp", "none") else 4)
+    k = raw.get("num_speculative_tokens", default_k(method))
     acc = raw.get("acceptance")
     draft = None
     if method == "draft":
