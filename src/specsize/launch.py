@@ -307,13 +307,14 @@ def plan_commands(p, model: str, offload_experts: bool = False) -> dict | None:
     g = p.chosen
     o = g.recommended
     from specsize.engines import get_engine
+    from specsize.plan import CURVE_LIMIT
 
     fraction = get_engine(p.engine).memory_fraction(o.layout.tp)
     # servers admit as many requests as the KV budget holds; a local llama-server gets the asked concurrency
     max_seqs = (
         p.workload.concurrency
         if p.engine == "llamacpp"
-        else max(p.workload.concurrency, min(o.memory.max_concurrency, 1024))
+        else max(p.workload.concurrency, min(o.memory.max_concurrency, CURVE_LIMIT))
     )
     try:
         lines = commands(p.engine, model, o.layout, o.nodes, p.spec, p.precision, p.kv_dtype, p.workload.context,

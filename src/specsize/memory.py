@@ -19,9 +19,15 @@ from specsize.config import ModelArch
 from specsize.engines import EngineProfile
 from specsize.hardware import GPU
 from specsize.kvcache import kv_dtype_bytes, kv_values_per_layer
-from specsize.quant import Precision, get_precision
+from specsize.quant import BF16, FP32, Precision, get_precision
 from specsize.scenario import Host, Layout, Speculative, Workload
 from specsize.tensors import TensorGroup, tensor_groups
+
+# Assumptions (no engine documents its peak): hidden-size BF16 vectors alive per token in one forward (residual,
+# norm, attention in/out, MoE dispatch), and the rows whose FP32 logits one forward materialises.
+ACTIVATION_VECTORS_PER_TOKEN = 10
+SAMPLED_LOGIT_ROWS = 256
+VERIFY_DISTRIBUTIONS = 2  # speculative verification holds the target's and the draft's FP32 probabilities
 
 
 def shard_divisor(a: ModelArch, g: TensorGroup, layout: Layout) -> int:
@@ -97,11 +103,11 @@ def activation_bytes(a: ModelArch, tokens: int, tp: int) -> float:
     widest = a.intermediate_size
     if a.moe is not None:
         widest = max(
-            widest if len(a.moe.layers) < a.num_layers else 0,
+            widest if a.num_moe_layers < a.num_layers else 0,  # a dense layer exists
             a.moe.top_k * a.moe.expert_intermediate_size + a.moe.shared_intermediate_size,
         )
-    per_token = 2 * (10 * a.hidden_size + 2 * widest / tp)
-    logits = min(tokens, 256) * a.vocab_size / tp * 4
+    per_token = BF16 * (ACTIVATION_VECTORS_PER_TOKEN * a.hidden_size + 2 * widest / tp)  # 2: gate and up
+    logits = min(tokens, SAMPLED_LOGIT_ROWS) * a.vocab_size / tp * FP32
     return tokens * per_token + logits
 
 
@@ -217,7 +223,8 @@ def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload) -> 
             )
         )
     vocab = a.vocab_size / layout.tp
-    buffers = seqs * (k + 1) * vocab * 4 * 2 + seqs * (k + 1) * a.hidden_size * 2 * 10
+    rows = seqs * (k + 1)
+    buffers = rows * vocab * FP32 * VERIFY_DISTRIBUTIONS + rows * a.hidden_size * BF16 * ACTIVATION_VECTORS_PER_TOKEN
     terms.append(
         Term(
             "spec_buffers",

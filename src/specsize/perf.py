@@ -32,6 +32,7 @@ from specsize.perf_constants import (
     EP_DISPATCH_LATENCY_PER_DOUBLING,
     HBM_EFFICIENCY,
     INTER_NODE_STEP_LATENCY,
+    NO_LINK_BANDWIDTH,
     PCIE_TOKEN_HANDOFF,
     ROUTING_CORRELATION,
     EnginePerf,
@@ -195,7 +196,7 @@ def allreduce_time(m: Machine, group: int, nbytes: float) -> float:
         return 0.0
     per_node = min(group, m.gpu.gpus_per_node)
     nodes = ceil(group / per_node)
-    intra_lat, intra_bw = (m.intra.latency, m.intra.bandwidth) if m.intra else (0.0, 1e12)
+    intra_lat, intra_bw = (m.intra.latency, m.intra.bandwidth) if m.intra else (0.0, NO_LINK_BANDWIDTH)
     t = intra_lat + COLLECTIVE_LATENCY + 2 * (per_node - 1) / per_node * nbytes / intra_bw
     if nodes > 1 and m.inter is not None:
         nics = 1 if m.inter.id.startswith("eth") else per_node  # Ethernet ids are per node in the catalog
@@ -210,7 +211,7 @@ def all_to_all_time(m: Machine, group: int, nbytes: float) -> float:
         return 0.0
     nodes = ceil(group / m.gpu.gpus_per_node)
     link = m.inter if nodes > 1 and m.inter is not None else m.intra
-    bw = link.bandwidth if link else 1e12
+    bw = link.bandwidth if link else NO_LINK_BANDWIDTH
     lat = (link.latency if link else 0.0) + COLLECTIVE_LATENCY + (INTER_NODE_STEP_LATENCY if nodes > 1 else 0.0)
     return lat + (group - 1) / group * nbytes / bw
 
@@ -276,7 +277,8 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
         compute += expert_f / peak
     if pp > 1:
         link = m.inter if m.nodes > 1 else m.intra
-        comm += pp * ((link.latency if link else 0.0) + n * s.hidden * ACT_BYTES / (link.bandwidth if link else 1e12))
+        link_lat, link_bw = (link.latency, link.bandwidth) if link else (0.0, NO_LINK_BANDWIDTH)
+        comm += pp * (link_lat + n * s.hidden * ACT_BYTES / link_bw)
     e = m.engine
     layer = e.layer_overhead + (0.0 if e.cuda_graphs or prefill else e.eager_penalty)
     # per token per MoE layer: routing, permutation, small grouped GEMMs (decode only: prefill is compute)

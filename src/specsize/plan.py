@@ -25,6 +25,7 @@ DEFAULT_ENGINE = "sglang"  # DeepSeek's recommended engine for R1 (deepseek-ai/D
 SLOW_NETWORK = "eth-10g"  # what a plain 10 GbE link between nodes would cost
 # assumption: a server's recommended layout keeps KV room for 4x the asked concurrency (bursts, prefix cache)
 RECOMMENDED_KV_MULTIPLE = 4
+RECOMMENDED_MAX_GPU_MULTIPLE = 4  # assumption: the recommended layout uses at most 4x the minimum's GPUs
 CURVE_LIMIT = 1024  # largest concurrency on the curve
 
 
@@ -128,7 +129,7 @@ def _option(q: _Ask, gpu, layout: Layout, mem: MemoryBreakdown) -> Option:
 
 def _recommended_layout(q: _Ask, gpu, fit: FitResult) -> tuple[Layout, MemoryBreakdown]:
     for lay in candidate_layouts(q.a, gpu, q.eng, q.spec):
-        if lay.gpus < fit.gpus or lay.gpus > 4 * fit.gpus:
+        if lay.gpus < fit.gpus or lay.gpus > RECOMMENDED_MAX_GPU_MULTIPLE * fit.gpus:
             continue
         m = memory_per_gpu(q.a, gpu, q.precision, q.kv, lay, q.w, q.eng, q.spec, q.host)
         multiple = RECOMMENDED_KV_MULTIPLE if q.eng.budget != "none" else 1  # local runtimes serve one user

@@ -7,6 +7,7 @@ from typing import Any
 from specsize.config import ModelArch
 from specsize.kvcache import KV_DTYPE_BYTES, kv_bytes_per_token, mtp_kv_bytes_per_token
 from specsize.params import count_params
+from specsize.plan import SLOW_NETWORK
 from specsize.quant import PRECISIONS, checkpoint_bytes
 from specsize.tensors import tensor_groups
 
@@ -141,7 +142,7 @@ def option_json(o) -> dict[str, Any]:
         row["break_even_concurrency"] = o.break_even
     if o.slow_network_tpot is not None:
         m = o.deployment.machine
-        row["network"] = {"inter_node": m.inter.id if m.inter else None, "slow_network": "eth-10g",
+        row["network"] = {"inter_node": m.inter.id if m.inter else None, "slow_network": SLOW_NETWORK,
                           "slow_network_tpot_ms": o.slow_network_tpot * 1e3, "tpot_ms": o.tpot * 1e3}  # fmt: skip
     return row
 
