@@ -4,10 +4,11 @@ import pytest
 
 from specsize.engines import get_engine
 from specsize.hardware import get_gpu
-from specsize.memory import kv_bytes_per_gpu, memory_per_gpu, weight_bytes_per_gpu
+from specsize.memory import memory_per_gpu
 from specsize.quant import checkpoint_bytes, get_precision
 from specsize.resolve import load_model
 from specsize.scenario import Host, Layout, Speculative, Workload, parse_spec
+from specsize.sharding import kv_bytes_per_gpu, weight_bytes_per_gpu
 from specsize.tensors import tensor_groups
 
 R1 = load_model("deepseek-r1")

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from specsize.config import ModelArch
+from specsize.drafters import draft_layout, draft_precision, eagle_head_params
 from specsize.engines import EngineProfile
 from specsize.hardware import GPU, get_host_memory
-from specsize.memory import draft_layout, draft_precision, eagle_head_params
 from specsize.perf import Machine, Stack, StepTime, build_stack, make_machine, prefill_time, step_time
 from specsize.perf_constants import EnginePerf, engine_perf_for
 from specsize.quant import Precision, get_precision

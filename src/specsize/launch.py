@@ -90,16 +90,16 @@ def weights(engine: str, model: str, precision: str) -> tuple[str, list[str], li
 
 
 def draft_precision_name(precision: str, draft) -> str:
-    """The precision a draft model runs in next to a target in `precision` (memory.draft_precision's rule)."""
-    from specsize.memory import draft_precision
+    """The precision a draft model runs in next to a target in `precision` (drafters.draft_precision's rule)."""
+    from specsize.drafters import draft_precision
     from specsize.quant import get_precision
 
     return draft_precision(get_precision(precision), draft).name
 
 
 def _draft_tp(spec: Speculative, layout: Layout) -> int:
-    """The draft's TP the plan sized and timed (memory.draft_layout)."""
-    from specsize.memory import draft_layout
+    """The draft's TP the plan sized and timed (drafters.draft_layout)."""
+    from specsize.drafters import draft_layout
 
     return draft_layout(spec, layout).tp
 

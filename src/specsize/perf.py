@@ -25,7 +25,6 @@ from math import ceil, log, log2, sqrt
 from specsize.config import ModelArch
 from specsize.hardware import GPU, Link, get_link
 from specsize.kvcache import kv_dtype_bytes, kv_values_per_layer
-from specsize.memory import shard_divisor
 from specsize.perf_constants import (
     COLLECTIVE_LATENCY,
     COMPUTE_EFFICIENCY,
@@ -39,6 +38,7 @@ from specsize.perf_constants import (
 )
 from specsize.quant import Precision
 from specsize.scenario import Layout
+from specsize.sharding import shard_divisor
 from specsize.tensors import tensor_groups
 
 ACT_BYTES = 2  # BF16 activations on the wire (assumption: engines communicate hidden states in BF16)
