@@ -233,18 +233,29 @@ def ep_dispatch_latency(group: int) -> float:
     return EP_DISPATCH_LATENCY_PER_DOUBLING * log2(group) if group > 1 else 0.0
 
 
+def layer_message_bytes(s: Stack, layout: Layout, tokens: float) -> float:
+    """One GPU's message in each of a layer's two collectives over `tokens` tokens: the all-reduce of the
+    tokens' hidden states, or under DP attention an EP dispatch (or combine) of top_k copies split over TP."""
+    act = tokens * s.hidden * ACT_BYTES
+    return act / layout.tp * max(s.top_k, 1) if layout.attention == "dp" else act
+
+
+def logits_gather_bytes(s: Stack, layout: Layout, tokens: float) -> float:
+    """One GPU's share of the vocab-parallel logits gathered once per step."""
+    return tokens * s.vocab * ACT_BYTES / layout.tp
+
+
 def communication_time(s: Stack, m: Machine, tokens: float) -> float:
     """Per step: two collectives per layer inside the TP group plus the vocab-parallel logits gather."""
     tp = m.layout.tp
     if tp <= 1:
         return 0.0
-    act = tokens * s.hidden * ACT_BYTES
+    msg = layer_message_bytes(s, m.layout, tokens)
     if m.layout.attention == "dp":
-        per_tok = act / tp * max(s.top_k, 1)
-        per_layer = 2 * (all_to_all_time(m, tp, per_tok) + ep_dispatch_latency(tp))
+        per_layer = 2 * (all_to_all_time(m, tp, msg) + ep_dispatch_latency(tp))
     else:
-        per_layer = 2 * allreduce_time(m, tp, act)
-    logits = all_to_all_time(m, tp, tokens * s.vocab * ACT_BYTES / tp)
+        per_layer = 2 * allreduce_time(m, tp, msg)
+    logits = all_to_all_time(m, tp, logits_gather_bytes(s, m.layout, tokens))
     return s.layers * per_layer + logits
 
 
