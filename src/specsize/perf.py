@@ -299,12 +299,13 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
                     gpu_flops + expert_f)  # fmt: skip
 
 
-def prefill_time(s: Stack, m: Machine, input_tokens: int, chunk: int) -> float:
+def prefill_time(s: Stack, m: Machine, input_tokens: int, chunk: int, ranks: int = 1) -> float:
     """TTFT of one request arriving alone: the prompt in chunks of `chunk` tokens (the engine's chunked prefill),
-    each chunk attending to the tokens before it and half of its own (causal)."""
+    each chunk attending to the tokens before it and half of its own (causal). ranks > 1: a DP-attention group
+    prefilling one such prompt on each rank in the same steps (the time of all of them together)."""
     t, done = 0.0, 0
     while done < input_tokens:
         c = min(chunk, input_tokens - done)
-        t += step_time(s, m, c, 1, done + c / 2, prefill=True).total
+        t += step_time(s, m, c * ranks, ranks, done + c / 2, prefill=True).total
         done += c
     return t
