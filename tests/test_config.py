@@ -21,6 +21,8 @@ def test_r1_fields():
     assert a.moe.num_experts == 256 and a.moe.top_k == 8 and a.moe.router_bias
     assert [a.is_moe_layer(i) for i in (0, 2, 3, 60, 61)] == [False, False, True, True, True]
     assert a.num_mtp_layers == 1 and a.weight_block_size == (128, 128)
+    assert a.num_moe_layers == 58  # 61 layers, the first 3 dense (first_k_dense_replace), the MTP layer not counted
+    assert parse_config(LLAMA8B).num_moe_layers == 0
     assert a.rope.type == "yarn" and a.rope.factor == 40 and a.rope.get("mscale_all_dim") == 1.0
 
 

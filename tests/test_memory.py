@@ -4,10 +4,11 @@ import pytest
 
 from specsize.engines import get_engine
 from specsize.hardware import get_gpu
-from specsize.memory import kv_bytes_per_gpu, memory_per_gpu, weight_bytes_per_gpu
+from specsize.memory import memory_per_gpu
 from specsize.quant import checkpoint_bytes, get_precision
 from specsize.resolve import load_model
 from specsize.scenario import Host, Layout, Speculative, Workload, parse_spec
+from specsize.sharding import kv_bytes_per_gpu, weight_bytes_per_gpu
 from specsize.tensors import tensor_groups
 
 R1 = load_model("deepseek-r1")
@@ -98,3 +99,19 @@ def test_unified_memory_uses_the_wired_limit():
     raised = memory_per_gpu(R1, get_gpu("apple-m3-ultra"), "q4_k_m", "bf16", Layout(), Workload(1, 100, 500),
                             get_engine("mlx"), capacity=0.9 * 512 * 2**30)  # fmt: skip
     assert raised.headroom == pytest.approx(m.headroom + 0.15 * 512 * 2**30)
+
+
+def test_plan_memory_and_speed_see_the_same_draft_layout():
+    # A draft runs inside each DP replica on that replica's GPUs: at tp=1, dp=4 each replica is one GPU, so
+    # --draft-tp 4 cannot spread the draft over four GPUs; memory and speed must both hold it whole on one.
+    from specsize.deployment import build_deployment
+
+    target = load_model("deepseek-r1-distill-qwen-7b")
+    spec = parse_spec("draft:deepseek-r1-distill-qwen-1.5b:4", target, draft_tp=4)
+    layout = Layout(tp=1, dp=4)
+    m = breakdown(target, spec, layout, "bf16", "h100-sxm")
+    d = build_deployment(target, get_gpu("h100-sxm"), "bf16", "bf16", layout, get_engine("vllm"), spec)
+    draft = load_model("deepseek-r1-distill-qwen-1.5b")
+    assert m.term("spec_weights") == pytest.approx(checkpoint_bytes(tensor_groups(draft), "bf16"))  # whole draft
+    assert d.draft_machine.layout.tp == 1
+    assert m.term("spec_kv") == W.concurrency * W.context * d.drafter.kv_bytes_per_token == 4 * 8192 * 28 * 1024

@@ -1,13 +1,17 @@
 """Checkpoint sizes per precision against published file sizes (sources per case)."""
 
+import copy
 import itertools
+from dataclasses import replace
 
 import pytest
 
+from specsize import catalog
+from specsize.config import parse_config
 from specsize.errors import CatalogError
 from specsize.quant import GGML_BPW, PRECISIONS, checkpoint_bytes, get_precision
 from specsize.resolve import load_model
-from specsize.tensors import tensor_groups
+from specsize.tensors import TensorGroup, tensor_groups
 
 
 def size_gb(model, precision):
@@ -62,3 +66,14 @@ def test_ordering_of_precisions():
 def test_unknown_precision():
     with pytest.raises(CatalogError, match="unknown weight precision 'int3'"):
         get_precision("int3")
+
+
+def test_fp8_scales_follow_the_configs_weight_block_size():
+    # a 256x256 weight: 65,536 e4m3 bytes + FP32 scales, 2x2 of them in 128-blocks, 4x4 in 64-blocks
+    w = TensorGroup("w", (256, 256), 1, "linear", "attention", "o")
+    assert get_precision("fp8").group_bytes(w) == 65536 + 4 * 4
+    assert get_precision("fp8").group_bytes(replace(w, scale_block=(64, 64))) == 65536 + 16 * 4
+    raw = copy.deepcopy(catalog.find_model("deepseek-r1")["config"])
+    raw["quantization_config"]["weight_block_size"] = [64, 64]
+    linears = [g for g in tensor_groups(parse_config(raw)) if g.kind == "linear"]
+    assert linears and all(g.scale_block == (64, 64) for g in linears)

@@ -517,7 +517,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
 def hw(as_json):
     """Detect this machine: CPU, RAM, GPUs (NVML, else torch.cuda, else none), Apple silicon,
     each matched to the hardware catalog."""
-    from specsize.hardware import detect
+    from specsize.machine import detect
     from specsize.units import human_bytes
 
     info = detect()

@@ -105,8 +105,9 @@ class ModelArch:
         return self.moe is not None and i in self.moe.layers
 
     @property
-    def is_moe(self) -> bool:
-        return self.moe is not None
+    def num_moe_layers(self) -> int:
+        """Main-model decoder layers whose MLP is an MoE (MTP layers not counted)."""
+        return sum(1 for i in range(self.num_layers) if self.is_moe_layer(i))
 
     @property
     def has_mtp(self) -> bool:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from specsize.config import ModelArch
+from specsize.drafters import draft_layout, draft_precision, eagle_head_params
 from specsize.engines import EngineProfile
 from specsize.hardware import GPU, get_host_memory
-from specsize.memory import draft_precision, eagle_head_params
 from specsize.perf import Machine, Stack, StepTime, build_stack, make_machine, prefill_time, step_time
 from specsize.perf_constants import EnginePerf, engine_perf_for
 from specsize.quant import Precision, get_precision
@@ -40,6 +40,18 @@ class HostCPU:
         return CPU_FLOPS_PER_CORE * self.cores_per_socket * self.sockets
 
 
+def batch_tok_s_per_gpu(concurrency: int, output_tokens: int, ttft: float, tpot: float, gpus: int) -> float:
+    """The plan's serving throughput: B requests each prefilled once, one after another, then decoded together
+    for O steps: B O / (B TTFT + O TPOT) output tokens/s, over the GPUs. (`validate` predicts measured points
+    with serving.steady_state's closed loop instead.)
+
+    >>> batch_tok_s_per_gpu(4, 100, ttft=0.5, tpot=0.02, gpus=2)  # 400 tokens in 2 s + 2 s on 2 GPUs
+    50.0
+    """
+    b, out = concurrency, max(output_tokens, 1)
+    return b * out / (b * ttft + out * tpot) / gpus
+
+
 @dataclass(frozen=True)
 class Performance:
     """Plain (non-speculative) decoding of a workload on a deployment."""
@@ -57,9 +69,11 @@ class Performance:
 
     @property
     def tok_s_per_gpu(self) -> float:
-        """Serving throughput: B requests each prefilled once and decoded for `output_tokens` steps."""
-        b, out = self.concurrency, max(self.output_tokens, 1)
-        return b * out / (b * self.ttft + out * self.tpot) / self.gpus
+        return self.tok_s_per_gpu_at(self.tpot)
+
+    def tok_s_per_gpu_at(self, tpot: float) -> float:
+        """This workload's throughput per GPU when decoding runs at `tpot` (a speculative TPOT, say)."""
+        return batch_tok_s_per_gpu(self.concurrency, self.output_tokens, self.ttft, tpot, self.gpus)
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,7 @@ class Deployment:
         return prefill_time(self.main, self.machine, input_tokens, self.engine.prefill_chunk)
 
     def performance(self, w: Workload) -> Performance:
-        step = self.decode_step(w.concurrency, w.input_tokens + w.output_tokens / 2)
+        step = self.decode_step(w.concurrency, w.mean_context)
         return Performance(self.ttft(w.input_tokens), step.total, step, w.concurrency, self.gpus, w.output_tokens)
 
 
@@ -110,7 +124,7 @@ def _drafter(a, spec, prec, kv_dtype, layout, gpu, eperf, inter_node, offload) -
                      vocab=a.vocab_size), None  # fmt: skip
     if spec.method == "draft" and spec.draft is not None:
         d = spec.draft
-        dlayout = Layout(tp=min(spec.draft_tp or layout.tp, layout.tp * layout.pp))
+        dlayout = draft_layout(spec, layout)
         dprec = draft_precision(prec, d)
         return build_stack(d, dprec, dlayout, kv_dtype), make_machine(gpu, dlayout, eperf, dprec, inter_node)
     return None, None  # ngram: drafting is a CPU lookup (cost ~0)

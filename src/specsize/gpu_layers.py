@@ -70,7 +70,7 @@ class Splitter:
         self.head = checkpoint_bytes([x for x in main if x.kind == "lm_head"], precision)
         self.layer_bytes = checkpoint_bytes(main, precision) - self.embd - self.head
         dep = build_deployment(a, g, precision, kv_dtype, lay, eng, cpu=cpu)
-        self.step = dep.decode_step(workload.concurrency, workload.input_tokens + workload.output_tokens / 2)
+        self.step = dep.decode_step(workload.concurrency, workload.mean_context)
         self.host_bw = cpu.bandwidth * HBM_EFFICIENCY * engine_perf("llamacpp").bw_efficiency
 
     def split(self, n: int) -> Split:

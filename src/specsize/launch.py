@@ -90,11 +90,18 @@ def weights(engine: str, model: str, precision: str) -> tuple[str, list[str], li
 
 
 def draft_precision_name(precision: str, draft) -> str:
-    """The precision a draft model runs in next to a target in `precision` (memory.draft_precision's rule)."""
-    from specsize.memory import draft_precision
+    """The precision a draft model runs in next to a target in `precision` (drafters.draft_precision's rule)."""
+    from specsize.drafters import draft_precision
     from specsize.quant import get_precision
 
     return draft_precision(get_precision(precision), draft).name
+
+
+def _draft_tp(spec: Speculative, layout: Layout) -> int:
+    """The draft's TP the plan sized and timed (drafters.draft_layout)."""
+    from specsize.drafters import draft_layout
+
+    return draft_layout(spec, layout).tp
 
 
 def _draft_path(engine: str, draft: str, precision: str) -> str:
@@ -135,7 +142,7 @@ def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_
         cfg: dict = {"method": {"mtp": "mtp", "draft": "draft_model", "ngram": "ngram", "eagle": "eagle"}[spec.method]}
         if spec.method == "draft":
             cfg["model"] = _draft_path("vllm", spec.draft.name, draft_precision_name(precision, spec.draft))
-            cfg["draft_tensor_parallel_size"] = spec.draft_tp or layout.tp  # the plan's (memory.py, deployment.py)
+            cfg["draft_tensor_parallel_size"] = _draft_tp(spec, layout)
         if spec.method == "eagle":
             cfg["model"] = "EAGLE_HEAD_PATH"
         cfg["num_speculative_tokens"] = spec.k
@@ -300,13 +307,14 @@ def plan_commands(p, model: str, offload_experts: bool = False) -> dict | None:
     g = p.chosen
     o = g.recommended
     from specsize.engines import get_engine
+    from specsize.plan import CURVE_LIMIT
 
     fraction = get_engine(p.engine).memory_fraction(o.layout.tp)
     # servers admit as many requests as the KV budget holds; a local llama-server gets the asked concurrency
     max_seqs = (
         p.workload.concurrency
         if p.engine == "llamacpp"
-        else max(p.workload.concurrency, min(o.memory.max_concurrency, 1024))
+        else max(p.workload.concurrency, min(o.memory.max_concurrency, CURVE_LIMIT))
     )
     try:
         lines = commands(p.engine, model, o.layout, o.nodes, p.spec, p.precision, p.kv_dtype, p.workload.context,

@@ -1,94 +1,25 @@
-"""Memory per GPU for a layout: weights as the engines shard them, KV cache, activations, runtime, and what
-speculative decoding adds (MTP or draft weights, their KV cache, verification buffers).
-
-Sharding (vLLM / SGLang DeepSeek and Llama model code):
-- embedding and lm_head are vocab-parallel over TP; norms, the router and MLA's q_a / kv_a projections are
-  replicated (ReplicatedLinear); q_b, kv_b, o (and q/k/v/o for GQA) are split over the attention-TP ranks,
-  GQA K/V only up to the number of KV heads; dense MLP, shared and routed experts are split over TP
-  (EP x MoE-TP spans the TP group). PP splits the layers; the MTP layer lives on the last stage.
-- KV: MLA's latent cannot be split by head, so every attention-TP rank holds it whole; GQA KV is split up to
-  the KV heads. DP attention splits sequences instead.
-"""
+"""Memory per GPU for a layout: weights and KV cache as the engines shard them (sharding.py), activations,
+runtime, and what speculative decoding adds (MTP or draft weights, their KV cache, verification buffers; the
+drafters' sizing is drafters.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import ceil
 
 from specsize.config import ModelArch
+from specsize.drafters import draft_layout, draft_precision, eagle_head_params
 from specsize.engines import EngineProfile
 from specsize.hardware import GPU
-from specsize.kvcache import kv_dtype_bytes, kv_values_per_layer
-from specsize.quant import Precision, get_precision
+from specsize.quant import BF16, FP32, Precision, get_precision
 from specsize.scenario import Host, Layout, Speculative, Workload
-from specsize.tensors import TensorGroup, tensor_groups
+from specsize.sharding import kv_bytes_per_gpu, weight_bytes_per_gpu
+from specsize.tensors import tensor_groups
 
-
-def shard_divisor(a: ModelArch, g: TensorGroup, layout: Layout) -> int:
-    """How many GPUs of one pipeline stage share group g's bytes (1 = replicated)."""
-    tp, attn_tp = layout.tp, layout.attn_tp
-    if g.kind in ("embedding", "lm_head"):
-        return tp
-    if g.kind in ("norm", "router", "router_bias") or g.component == "moe_router" or g.role == "eh_proj":
-        return 1
-    if g.component == "attention":
-        if g.role in ("q_a", "kv_a"):
-            return 1
-        if g.role in ("k", "v"):
-            return min(attn_tp, a.num_kv_heads)
-        return attn_tp
-    return tp  # dense MLP, shared and routed experts
-
-
-def _stage_layers(a: ModelArch, pp: int) -> tuple[int, int]:
-    """(layers, of which MoE) on the most loaded pipeline stage (conservative: MoE layers packed first)."""
-    per_stage = ceil(a.num_layers / pp)
-    moe_layers = len([i for i in range(a.num_layers) if a.is_moe_layer(i)])
-    return per_stage, min(per_stage, moe_layers)
-
-
-def weight_bytes_per_gpu(
-    a: ModelArch, precision: Precision, layout: Layout, scopes=("model",), offload_experts: bool = False
-) -> float:
-    """Bytes of the main model (and of the MTP module with scopes=("mtp",)) on the most loaded GPU."""
-    groups = [g for g in tensor_groups(a) if g.scope in scopes]
-    per_stage, moe_in_stage = _stage_layers(a, layout.pp)
-    dense_in_stage = per_stage - moe_in_stage
-    n_moe = len([i for i in range(a.num_layers) if a.is_moe_layer(i)])
-    n_dense = a.num_layers - n_moe
-    first, last = 0.0, 0.0  # per-GPU bytes of the non-layer tensors on the first / last stage
-    layers = 0.0
-    for g in groups:
-        if offload_experts and g.component == "moe_routed":
-            continue
-        b = precision.group_bytes(g) / shard_divisor(a, g, layout)
-        if g.scope != "model":
-            last += b  # the MTP module rides on the last stage
-        elif g.layers:
-            share = moe_in_stage / n_moe if g.block == "moe" else dense_in_stage / n_dense
-            layers += b * (1.0 if layout.pp == 1 else share)
-        elif g.kind == "embedding":
-            first += b
-        else:
-            last += b  # final norm and lm_head
-    return layers + (max(first, last) if layout.pp > 1 else first + last)
-
-
-def kv_bytes_per_gpu(
-    a: ModelArch, kv_dtype: str, layout: Layout, sequences: int, context: int, layers: int | None = None
-) -> float:
-    """KV cache on one GPU for `sequences` of `context` tokens over `layers` attention layers
-    (default: the main-model layers of the most loaded pipeline stage)."""
-    if layers is None:
-        layers, _ = _stage_layers(a, layout.pp)
-    if layout.attention == "dp":
-        sequences = ceil(sequences / layout.tp)  # DP attention: each rank holds its own sequences
-        per_layer = kv_values_per_layer(a)
-    elif a.mla is not None:
-        per_layer = kv_values_per_layer(a)  # the latent is replicated on every attention-TP rank
-    else:
-        per_layer = 2 * ceil(a.num_kv_heads / layout.attn_tp) * a.head_dim
-    return float(sequences * context * layers * per_layer * kv_dtype_bytes(kv_dtype))
+# Assumptions (no engine documents its peak): hidden-size BF16 vectors alive per token in one forward (residual,
+# norm, attention in/out, MoE dispatch), and the rows whose FP32 logits one forward materialises.
+ACTIVATION_VECTORS_PER_TOKEN = 10
+SAMPLED_LOGIT_ROWS = 256
+VERIFY_DISTRIBUTIONS = 2  # speculative verification holds the target's and the draft's FP32 probabilities
 
 
 def activation_bytes(a: ModelArch, tokens: int, tp: int) -> float:
@@ -98,11 +29,11 @@ def activation_bytes(a: ModelArch, tokens: int, tp: int) -> float:
     widest = a.intermediate_size
     if a.moe is not None:
         widest = max(
-            widest if len(a.moe.layers) < a.num_layers else 0,
+            widest if a.num_moe_layers < a.num_layers else 0,  # a dense layer exists
             a.moe.top_k * a.moe.expert_intermediate_size + a.moe.shared_intermediate_size,
         )
-    per_token = 2 * (10 * a.hidden_size + 2 * widest / tp)
-    logits = min(tokens, 256) * a.vocab_size / tp * 4
+    per_token = BF16 * (ACTIVATION_VECTORS_PER_TOKEN * a.hidden_size + 2 * widest / tp)  # 2: gate and up
+    logits = min(tokens, SAMPLED_LOGIT_ROWS) * a.vocab_size / tp * FP32
     return tokens * per_token + logits
 
 
@@ -152,22 +83,7 @@ class MemoryBreakdown:
         return int(self.kv_budget // self.kv_bytes_per_token) if self.kv_bytes_per_token else 0
 
 
-def draft_precision(target: Precision, draft: ModelArch) -> Precision:
-    """A draft model runs in the target's precision when that is a plain dtype or the draft ships quantised;
-    otherwise in BF16 (nobody publishes FP8/NVFP4/INT8 R1-Distill drafts: assumption)."""
-    if target.name in ("fp8", "nvfp4", "int8") and not draft.quant_method:
-        return get_precision("bf16")
-    return target
-
-
-def eagle_head_params(a: ModelArch) -> int:
-    """An EAGLE head: fc(2h -> h), one decoder layer (attention ~4h^2, SwiGLU MLP 3 h I); the embedding and
-    output head are the target's (assumption: EAGLE-1/2 layout)."""
-    h = a.hidden_size
-    return 2 * h * h + 4 * h * h + 3 * h * a.intermediate_size
-
-
-def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, gpu_count) -> list[Term]:
+def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload) -> list[Term]:
     """What speculative decoding adds on the most loaded GPU."""
     if not spec.enabled:
         return []
@@ -192,8 +108,8 @@ def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, gpu
         )
     elif spec.method == "draft" and spec.draft is not None:
         d = spec.draft
-        dtp = min(spec.draft_tp or layout.tp, gpu_count)
-        dlayout = Layout(tp=dtp)
+        dlayout = draft_layout(spec, layout)
+        dtp = dlayout.tp
         dprec = draft_precision(precision, d)
         terms.append(
             Term("spec_weights", weight_bytes_per_gpu(d, dprec, dlayout), f"draft {d.name} in {dprec.name}, TP{dtp}")
@@ -210,7 +126,8 @@ def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, gpu
             )
         )
     vocab = a.vocab_size / layout.tp
-    buffers = seqs * (k + 1) * vocab * 4 * 2 + seqs * (k + 1) * a.hidden_size * 2 * 10
+    rows = seqs * (k + 1)
+    buffers = rows * vocab * FP32 * VERIFY_DISTRIBUTIONS + rows * a.hidden_size * BF16 * ACTIVATION_VECTORS_PER_TOKEN
     terms.append(
         Term(
             "spec_buffers",
@@ -262,7 +179,7 @@ def memory_per_gpu(
     ]
     if engine.cuda_graph_bytes and not gpu.unified_memory:
         terms.append(Term("cuda_graphs", engine.cuda_graph_bytes, "assumption: ~1 GB at default capture sizes"))
-    terms += _spec_terms(a, spec, prec, kv_dtype, layout, workload, layout.gpus)
+    terms += _spec_terms(a, spec, prec, kv_dtype, layout, workload)
 
     by = {t.name: 0.0 for t in terms}
     for t in terms:

@@ -25,19 +25,20 @@ from math import ceil, log, log2, sqrt
 from specsize.config import ModelArch
 from specsize.hardware import GPU, Link, get_link
 from specsize.kvcache import kv_dtype_bytes, kv_values_per_layer
-from specsize.memory import shard_divisor
 from specsize.perf_constants import (
     COLLECTIVE_LATENCY,
     COMPUTE_EFFICIENCY,
     EP_DISPATCH_LATENCY_PER_DOUBLING,
     HBM_EFFICIENCY,
     INTER_NODE_STEP_LATENCY,
+    NO_LINK_BANDWIDTH,
     PCIE_TOKEN_HANDOFF,
     ROUTING_CORRELATION,
     EnginePerf,
 )
 from specsize.quant import Precision
 from specsize.scenario import Layout
+from specsize.sharding import shard_divisor
 from specsize.tensors import tensor_groups
 
 ACT_BYTES = 2  # BF16 activations on the wire (assumption: engines communicate hidden states in BF16)
@@ -117,7 +118,7 @@ def build_stack(
             # DP attention replicates attention weights but splits the tokens: FLOPs still divide by TP
             dense_f += 2 * g.numel / (lay.tp if g.component == "attention" else div)
     layers = a.num_layers if scope == "model" else a.num_mtp_layers
-    moe_layers = len([i for i in range(a.num_layers) if a.is_moe_layer(i)]) if scope == "model" else a.num_mtp_layers
+    moe_layers = a.num_moe_layers if scope == "model" else a.num_mtp_layers
     kv_token = layers * kv_values_per_layer(a) * kv_dtype_bytes(kv_dtype)
     if a.mla is None and lay.attention == "tp":
         kv_token /= min(lay.tp, a.num_kv_heads)  # GQA heads split; MLA's latent is whole on every rank
@@ -195,7 +196,7 @@ def allreduce_time(m: Machine, group: int, nbytes: float) -> float:
         return 0.0
     per_node = min(group, m.gpu.gpus_per_node)
     nodes = ceil(group / per_node)
-    intra_lat, intra_bw = (m.intra.latency, m.intra.bandwidth) if m.intra else (0.0, 1e12)
+    intra_lat, intra_bw = (m.intra.latency, m.intra.bandwidth) if m.intra else (0.0, NO_LINK_BANDWIDTH)
     t = intra_lat + COLLECTIVE_LATENCY + 2 * (per_node - 1) / per_node * nbytes / intra_bw
     if nodes > 1 and m.inter is not None:
         nics = 1 if m.inter.id.startswith("eth") else per_node  # Ethernet ids are per node in the catalog
@@ -210,7 +211,7 @@ def all_to_all_time(m: Machine, group: int, nbytes: float) -> float:
         return 0.0
     nodes = ceil(group / m.gpu.gpus_per_node)
     link = m.inter if nodes > 1 and m.inter is not None else m.intra
-    bw = link.bandwidth if link else 1e12
+    bw = link.bandwidth if link else NO_LINK_BANDWIDTH
     lat = (link.latency if link else 0.0) + COLLECTIVE_LATENCY + (INTER_NODE_STEP_LATENCY if nodes > 1 else 0.0)
     return lat + (group - 1) / group * nbytes / bw
 
@@ -232,18 +233,29 @@ def ep_dispatch_latency(group: int) -> float:
     return EP_DISPATCH_LATENCY_PER_DOUBLING * log2(group) if group > 1 else 0.0
 
 
+def layer_message_bytes(s: Stack, layout: Layout, tokens: float) -> float:
+    """One GPU's message in each of a layer's two collectives over `tokens` tokens: the all-reduce of the
+    tokens' hidden states, or under DP attention an EP dispatch (or combine) of top_k copies split over TP."""
+    act = tokens * s.hidden * ACT_BYTES
+    return act / layout.tp * max(s.top_k, 1) if layout.attention == "dp" else act
+
+
+def logits_gather_bytes(s: Stack, layout: Layout, tokens: float) -> float:
+    """One GPU's share of the vocab-parallel logits gathered once per step."""
+    return tokens * s.vocab * ACT_BYTES / layout.tp
+
+
 def communication_time(s: Stack, m: Machine, tokens: float) -> float:
     """Per step: two collectives per layer inside the TP group plus the vocab-parallel logits gather."""
     tp = m.layout.tp
     if tp <= 1:
         return 0.0
-    act = tokens * s.hidden * ACT_BYTES
+    msg = layer_message_bytes(s, m.layout, tokens)
     if m.layout.attention == "dp":
-        per_tok = act / tp * max(s.top_k, 1)
-        per_layer = 2 * (all_to_all_time(m, tp, per_tok) + ep_dispatch_latency(tp))
+        per_layer = 2 * (all_to_all_time(m, tp, msg) + ep_dispatch_latency(tp))
     else:
-        per_layer = 2 * allreduce_time(m, tp, act)
-    logits = all_to_all_time(m, tp, tokens * s.vocab * ACT_BYTES / tp)
+        per_layer = 2 * allreduce_time(m, tp, msg)
+    logits = all_to_all_time(m, tp, logits_gather_bytes(s, m.layout, tokens))
     return s.layers * per_layer + logits
 
 
@@ -276,7 +288,8 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
         compute += expert_f / peak
     if pp > 1:
         link = m.inter if m.nodes > 1 else m.intra
-        comm += pp * ((link.latency if link else 0.0) + n * s.hidden * ACT_BYTES / (link.bandwidth if link else 1e12))
+        link_lat, link_bw = (link.latency, link.bandwidth) if link else (0.0, NO_LINK_BANDWIDTH)
+        comm += pp * (link_lat + n * s.hidden * ACT_BYTES / link_bw)
     e = m.engine
     layer = e.layer_overhead + (0.0 if e.cuda_graphs or prefill else e.eager_penalty)
     # per token per MoE layer: routing, permutation, small grouped GEMMs (decode only: prefill is compute)
@@ -286,12 +299,13 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
                     gpu_flops + expert_f)  # fmt: skip
 
 
-def prefill_time(s: Stack, m: Machine, input_tokens: int, chunk: int) -> float:
+def prefill_time(s: Stack, m: Machine, input_tokens: int, chunk: int, ranks: int = 1) -> float:
     """TTFT of one request arriving alone: the prompt in chunks of `chunk` tokens (the engine's chunked prefill),
-    each chunk attending to the tokens before it and half of its own (causal)."""
+    each chunk attending to the tokens before it and half of its own (causal). ranks > 1: a DP-attention group
+    prefilling one such prompt on each rank in the same steps (the time of all of them together)."""
     t, done = 0.0, 0
     while done < input_tokens:
         c = min(chunk, input_tokens - done)
-        t += step_time(s, m, c, 1, done + c / 2, prefill=True).total
+        t += step_time(s, m, c * ranks, ranks, done + c / 2, prefill=True).total
         done += c
     return t

@@ -27,6 +27,9 @@ INTER_NODE_STEP_LATENCY = 40.5 * US
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
 EP_DISPATCH_LATENCY_PER_DOUBLING = 6.3 * US
+# Bytes/s standing for "no link to cross" (one GPU; a group without a named link): large enough that the transfer
+# term vanishes next to any real link's (a convention, not a measurement).
+NO_LINK_BANDWIDTH = 1e12
 PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations in CPU/GPU hybrid serving
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ DEFAULT_ENGINE = "sglang"  # DeepSeek's recommended engine for R1 (deepseek-ai/D
 SLOW_NETWORK = "eth-10g"  # what a plain 10 GbE link between nodes would cost
 # assumption: a server's recommended layout keeps KV room for 4x the asked concurrency (bursts, prefix cache)
 RECOMMENDED_KV_MULTIPLE = 4
+RECOMMENDED_MAX_GPU_MULTIPLE = 4  # assumption: the recommended layout uses at most 4x the minimum's GPUs
 CURVE_LIMIT = 1024  # largest concurrency on the curve
 
 
@@ -56,8 +57,7 @@ class Option:
 
     @property
     def tok_s_per_gpu(self) -> float:
-        b, out = self.plain.concurrency, max(self.plain.output_tokens, 1)
-        return b * out / (b * self.plain.ttft + out * self.tpot) / self.deployment.gpus
+        return self.plain.tok_s_per_gpu_at(self.tpot)
 
 
 @dataclass
@@ -113,7 +113,7 @@ def _option(q: _Ask, gpu, layout: Layout, mem: MemoryBreakdown) -> Option:
     max_b = min(mem.max_concurrency, CURVE_LIMIT)
     dep = build_deployment(q.a, gpu, q.precision, q.kv, layout, q.eng, q.spec, q.host, q.cpu, q.inter_node,
                            gpu_perf(q.perf, gpu))  # fmt: skip
-    ctx = q.w.input_tokens + q.w.output_tokens / 2
+    ctx = q.w.mean_context
     rf = q.repeat_fraction
     opt = Option(layout, nodes_for(layout, gpu), mem, dep, dep.performance(q.w))
     if q.spec.enabled:
@@ -129,7 +129,7 @@ def _option(q: _Ask, gpu, layout: Layout, mem: MemoryBreakdown) -> Option:
 
 def _recommended_layout(q: _Ask, gpu, fit: FitResult) -> tuple[Layout, MemoryBreakdown]:
     for lay in candidate_layouts(q.a, gpu, q.eng, q.spec):
-        if lay.gpus < fit.gpus or lay.gpus > 4 * fit.gpus:
+        if lay.gpus < fit.gpus or lay.gpus > RECOMMENDED_MAX_GPU_MULTIPLE * fit.gpus:
             continue
         m = memory_per_gpu(q.a, gpu, q.precision, q.kv, lay, q.w, q.eng, q.spec, q.host)
         multiple = RECOMMENDED_KV_MULTIPLE if q.eng.budget != "none" else 1  # local runtimes serve one user
@@ -174,7 +174,7 @@ def fit_given(q: _Ask, gpu, n: int) -> FitResult:
 
 def curve(dep: Deployment, w: Workload, limit: int, repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> list[CurvePoint]:
     """Plain and speculative decoding at concurrency 1, 2, 4, ... up to `limit`."""
-    ctx = w.input_tokens + w.output_tokens / 2
+    ctx = w.mean_context
     points, b = [], 1
     while b <= limit:
         wb = Workload(b, w.input_tokens, w.output_tokens)

@@ -57,14 +57,7 @@ def plan_plot(report: dict[str, Any], path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"{report['model']} {report['weights']} on {report['engine']}")
-    fig.tight_layout()
-    try:
-        fig.savefig(out, dpi=110)
-    except OSError as e:
-        raise SpecsizeError(f"cannot write {out}: {e.strerror or e}") from None
-    finally:
-        plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def validate_plot(rows: list[dict[str, Any]], path: str | Path) -> Path:
@@ -101,6 +94,13 @@ def validate_plot(rows: list[dict[str, Any]], path: str | Path) -> Path:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     fig.suptitle("specsize validate: predicted vs measured R1 serving")
+    return _save(fig, out)
+
+
+def _save(fig, out: Path) -> Path:
+    """Write the figure (one line on failure) and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     try:
         fig.savefig(out, dpi=110)

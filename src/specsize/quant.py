@@ -18,7 +18,9 @@ from specsize.tensors import TensorGroup
 BF16 = 2.0
 FP32 = 4.0
 GROUP = 128  # AWQ / GPTQ group size (assumption: the common default, used by the public R1 AWQ checkpoint)
-FP8_BLOCK = (128, 128)  # DeepSeek-V3 weight_block_size (config.json quantization_config)
+# DeepSeek-V3's weight_block_size (config.json quantization_config): the block of a model whose config declares
+# none (FP8 made from a BF16 checkpoint); a config's own weight_block_size wins (TensorGroup.scale_block).
+FP8_BLOCK = (128, 128)
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,15 @@ def _plain(bytes_per: float) -> Callable[[TensorGroup], float]:
     return lambda g: _high_precision(g, bytes_per)
 
 
-def fp8_block_bytes(g: TensorGroup, block: tuple[int, int] = FP8_BLOCK) -> float:
-    """DeepSeek FP8: e4m3 linear weights + one FP32 weight_scale_inv per 128x128 block; the rest BF16.
+def fp8_block_bytes(g: TensorGroup) -> float:
+    """DeepSeek FP8: e4m3 linear weights + one FP32 weight_scale_inv per block (the config's weight_block_size,
+    else 128x128); the rest BF16.
 
     The scale tensor of an (out, in) weight is (ceil(out/128), ceil(in/128)) (DeepSeek-V3 README_WEIGHTS.md).
     """
     if not quantised(g):
         return _high_precision(g)
+    block = g.scale_block or FP8_BLOCK
     out, inp = g.shape
     return g.numel * 1.0 + g.count * ceil(out / block[0]) * ceil(inp / block[1]) * FP32
 

@@ -7,6 +7,7 @@ from typing import Any
 from specsize.config import ModelArch
 from specsize.kvcache import KV_DTYPE_BYTES, kv_bytes_per_token, mtp_kv_bytes_per_token
 from specsize.params import count_params
+from specsize.plan import SLOW_NETWORK
 from specsize.quant import PRECISIONS, checkpoint_bytes
 from specsize.tensors import tensor_groups
 
@@ -38,7 +39,7 @@ def architecture_summary(a: ModelArch) -> dict[str, Any]:
             "top_k": a.moe.top_k,
             "expert_intermediate_size": a.moe.expert_intermediate_size,
             "shared_intermediate_size": a.moe.shared_intermediate_size,
-            "moe_layers": len([i for i in a.moe.layers if i < a.num_layers]),
+            "moe_layers": a.num_moe_layers,
             "scoring_func": a.moe.scoring_func,
             "topk_method": a.moe.topk_method,
         }
@@ -113,12 +114,11 @@ def _layout_json(lay) -> dict[str, Any]:
             "text": lay.describe()}  # fmt: skip
 
 
-def _spec_json(r, plain, gpus: int) -> dict[str, Any]:
-    b, out = plain.concurrency, max(plain.output_tokens, 1)
+def _spec_json(r, plain) -> dict[str, Any]:
     return {
         "k": r.k, "acceptance": [round(a, 4) for a in r.alphas], "expected_length": round(r.expected_length, 4),
         "tpot_ms": r.tpot * 1e3, "tok_s_per_user": 1 / r.tpot,
-        "tok_s_per_gpu": b * out / (b * plain.ttft + out * r.tpot) / gpus, "speedup": r.speedup,
+        "tok_s_per_gpu": plain.tok_s_per_gpu_at(r.tpot), "speedup": r.speedup,
         "verify_ms": r.verify * 1e3, "draft_ms": r.draft * 1e3, "round_overhead_ms": r.overhead * 1e3,
         "moe_penalty": r.moe_penalty,
     }  # fmt: skip
@@ -137,12 +137,12 @@ def option_json(o) -> dict[str, Any]:
         "memory_breakdown": [{"term": t.name, "bytes": t.bytes, "note": t.note} for t in o.memory.terms],
     }  # fmt: skip
     if o.spec:
-        row["spec"] = _spec_json(o.spec, o.plain, o.layout.gpus)
-        row["best"] = _spec_json(o.best, o.plain, o.layout.gpus)
+        row["spec"] = _spec_json(o.spec, o.plain)
+        row["best"] = _spec_json(o.best, o.plain)
         row["break_even_concurrency"] = o.break_even
     if o.slow_network_tpot is not None:
         m = o.deployment.machine
-        row["network"] = {"inter_node": m.inter.id if m.inter else None, "slow_network": "eth-10g",
+        row["network"] = {"inter_node": m.inter.id if m.inter else None, "slow_network": SLOW_NETWORK,
                           "slow_network_tpot_ms": o.slow_network_tpot * 1e3, "tpot_ms": o.tpot * 1e3}  # fmt: skip
     return row
 
@@ -153,7 +153,7 @@ def curve_json(points) -> list[dict[str, Any]]:
         r = {"concurrency": p.concurrency, "tok_s_per_user": p.plain.tok_s_per_user,
              "tok_s_per_gpu": p.plain.tok_s_per_gpu, "bound": p.plain.step.bound}  # fmt: skip
         if p.spec:
-            s = _spec_json(p.spec, p.plain, p.plain.gpus)
+            s = _spec_json(p.spec, p.plain)
             r.update(spec_tok_s_per_user=s["tok_s_per_user"], spec_tok_s_per_gpu=s["tok_s_per_gpu"],
                      speedup=p.spec.speedup, moe_penalty=p.spec.moe_penalty, best_k=p.best.k,
                      best_speedup=p.best.speedup)  # fmt: skip

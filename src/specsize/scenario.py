@@ -116,6 +116,15 @@ def layout_from_spelling(raw: dict) -> Layout:
     return Layout(**lay, attention="dp" if dp_attn else "tp")
 
 
+def mean_context(input_tokens: float, output_tokens: float) -> float:
+    """The mean cache length of a request while it decodes: its prompt and half its output.
+
+    >>> mean_context(4096, 1024)
+    4608.0
+    """
+    return input_tokens + output_tokens / 2
+
+
 @dataclass(frozen=True)
 class Workload:
     concurrency: int = 1
@@ -131,6 +140,10 @@ class Workload:
     @property
     def context(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    @property
+    def mean_context(self) -> float:
+        return mean_context(self.input_tokens, self.output_tokens)
 
     def check_against(self, arch: ModelArch) -> None:
         if self.context > arch.max_position_embeddings:
@@ -202,6 +215,16 @@ def check_draft_vocab(target: ModelArch, draft: ModelArch) -> None:
         )
 
 
+def default_k(method: str) -> int:
+    """Draft tokens per round when none are given: 1 for MTP (R1 ships one MTP module, num_nextn_predict_layers
+    1), 4 for a draft model, n-gram or EAGLE (assumption).
+
+    >>> default_k("mtp"), default_k("draft")
+    (1, 4)
+    """
+    return 1 if method in ("mtp", "none") else 4
+
+
 def parse_spec(text: str, target: ModelArch, load=None, draft_tp: int | None = None) -> Speculative:
     """'none' | 'mtp[:k]' | 'ngram[:k]' | 'eagle[:k]' | 'draft:MODEL[:k]' -> Speculative."""
     parts = text.split(":")
@@ -219,7 +242,7 @@ def parse_spec(text: str, target: ModelArch, load=None, draft_tp: int | None = N
         rest = parts[2:]
     else:
         rest = parts[1:]
-    k = 1 if method in ("mtp", "none") else 4
+    k = default_k(method)
     if len(rest) > 1:
         form = "draft:MODEL[:k]" if method == "draft" else f"{method}[:k]"
         raise PlanError(f"--spec {text!r}: one field too many; the form is {form}")

@@ -27,8 +27,9 @@ from math import ceil
 from specsize.deployment import Deployment
 from specsize.errors import PlanError
 from specsize.hardware import Link
-from specsize.perf import step_time
+from specsize.perf import prefill_time
 from specsize.perf_constants import DISAGG_HANDOFF, KV_TRANSFER_EFFICIENCY, PREFILL_QUEUE_FACTOR
+from specsize.scenario import mean_context
 from specsize.speculative import evaluate
 
 
@@ -82,14 +83,8 @@ def prefill_cost(dep: Deployment, input_tokens: float, batched: bool = True) -> 
     DP-attention group runs one prompt per rank in the same step, so a prompt costs the step / ranks."""
     lay = dep.layout
     ranks = lay.tp if (batched and lay.attention == "dp") else 1
-    chunk = dep.engine.prefill_chunk
     n = max(1, round(input_tokens))
-    t, done = 0.0, 0
-    while done < n:
-        c = min(chunk, n - done)
-        t += step_time(dep.main, dep.machine, c * ranks, ranks, done + c / 2, prefill=True).total
-        done += c
-    return t / ranks
+    return prefill_time(dep.main, dep.machine, n, dep.engine.prefill_chunk, ranks) / ranks
 
 
 def kv_transfer_time(dep: Deployment, input_tokens: float, link: Link | None) -> float:
@@ -114,7 +109,7 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
     if users < 1:
         raise PlanError(f"concurrency must be at least 1, got {users}")
     out = max(output_tokens, 1.0)
-    ctx = input_tokens + out / 2
+    ctx = mean_context(input_tokens, out)
     dep = decode.dep
     per_inst = users / decode.instances
     cap = decode.max_seqs if decode.max_seqs else per_inst

@@ -20,7 +20,7 @@ from specsize.fit import fit_gpu
 from specsize.hardware import get_gpu, get_link
 from specsize.memory import MemoryBreakdown, memory_per_gpu
 from specsize.perf import step_time
-from specsize.plan import GPUPlan, Plan
+from specsize.plan import SLOW_NETWORK, GPUPlan, Plan
 from specsize.scenario import Host, Speculative
 from specsize.sheet_data import COMM_SHARE, ENOUGH_SLOWDOWN
 from specsize.sheet_host import cpu_rows, disk_rows, host_ram_rows, power_rows
@@ -232,11 +232,11 @@ def _headline(c: Ctx, ram: float, cores: int, disk: float, pick: LinkRow | None,
     if used is not None and used.verdict != "enough":  # the plan runs over a link asked for (--inter-node)
         s += (f", {LINK_LABELS[used.link]} between them, which would {_slower(used.slowdown)} "
               f"({LINK_LABELS[pick.link]} is enough)")  # fmt: skip
-    elif pick is not None and pick.link == "eth-10g":
-        s += ", 10 GbE between them (enough: little crosses nodes)"
+    elif pick is not None and pick.link == SLOW_NETWORK:
+        s += f", {LINK_LABELS[SLOW_NETWORK]} between them (enough: little crosses nodes)"
     elif pick is not None:
-        slow = next(r for r in links if r.link == "eth-10g")
-        s += f", {LINK_LABELS[pick.link]} between them (10 GbE would {_slower(slow.slowdown)})"
+        slow = next(r for r in links if r.link == SLOW_NETWORK)
+        s += f", {LINK_LABELS[pick.link]} between them ({LINK_LABELS[SLOW_NETWORK]} would {_slower(slow.slowdown)})"
     disk_s = f"{disk / 1e12:.1f} TB" if disk >= 1e12 else f"{disk / GB:,.0f} GB"
     s += f", {ram / GB:,.0f} GB RAM and {cores} cores per node, {disk_s} of NVMe"
     if c.spec and o.spec:

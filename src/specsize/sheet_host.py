@@ -4,7 +4,7 @@ chosen precision, and the power and storage catalogs."""
 
 from __future__ import annotations
 
-from specsize.memory import draft_precision
+from specsize.drafters import draft_precision
 from specsize.quant import checkpoint_bytes
 from specsize.sheet_data import (
     CPU_SOCKET_W,

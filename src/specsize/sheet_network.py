@@ -10,7 +10,7 @@ from typing import Any
 
 from specsize.deployment import Deployment
 from specsize.hardware import Link, get_link
-from specsize.perf import ACT_BYTES, Stack
+from specsize.perf import Stack, layer_message_bytes, logits_gather_bytes
 from specsize.sheet_data import COMM_SHARE, ENOUGH_SLOWDOWN, STANDARD_LINKS, UNUSABLE_SLOWDOWN
 from specsize.speculative import evaluate
 
@@ -112,12 +112,9 @@ def link_table(dep: Deployment, b: int, ctx: float, spec: bool, rf: float) -> li
 
 
 def collective_bytes(dep: Deployment, stack: Stack, tokens: float) -> float:
-    """Bytes one GPU puts into the TP collectives of one step over `tokens` tokens: the messages of perf's
-    communication_time (two all-reduces of tokens x hidden x ACT_BYTES per layer, or an EP dispatch and combine of
-    top_k copies split over TP) plus the logits gather."""
-    tp = dep.layout.tp
-    if tp <= 1:
+    """Bytes one GPU puts into the TP collectives of one step over `tokens` tokens: the messages perf's
+    communication_time times (two per layer) plus the logits gather."""
+    if dep.layout.tp <= 1:
         return 0.0
-    act = tokens * stack.hidden * ACT_BYTES
-    per_layer = 2 * (act / tp * max(stack.top_k, 1) if dep.layout.attention == "dp" else act)
-    return stack.layers * per_layer + tokens * stack.vocab * ACT_BYTES / tp
+    per_layer = 2 * layer_message_bytes(stack, dep.layout, tokens)
+    return stack.layers * per_layer + logits_gather_bytes(stack, dep.layout, tokens)

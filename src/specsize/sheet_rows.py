@@ -118,8 +118,7 @@ class Ctx:
 
     @property
     def ctx(self) -> float:
-        w = self.p.workload
-        return w.input_tokens + w.output_tokens / 2
+        return self.p.workload.mean_context
 
     def both(self, plain, spec):
         return plain, (spec if self.spec else None)

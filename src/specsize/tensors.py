@@ -15,7 +15,7 @@ Classification used everywhere else:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from math import prod
 
@@ -33,6 +33,7 @@ class TensorGroup:
     scope: str = "model"
     layers: int = 0  # how many decoder layers the count spans (0: not per layer)
     block: str = ""  # "dense" | "moe": which run of decoder layers it belongs to ("" outside the layers)
+    scale_block: tuple[int, int] | None = None  # a linear weight's FP8 block as the checkpoint declares it
 
     @property
     def numel(self) -> int:
@@ -205,4 +206,6 @@ def tensor_groups(a: ModelArch) -> tuple[TensorGroup, ...]:
         groups.append(TensorGroup("lm_head.weight", (V, h), 1, "lm_head", "lm_head", "output"))
     if a.num_mtp_layers:
         groups += _mtp(a)
+    if a.weight_block_size:  # config.json quantization_config.weight_block_size
+        groups = [replace(g, scale_block=a.weight_block_size) if g.kind == "linear" else g for g in groups]
     return tuple(groups)

@@ -30,7 +30,15 @@ from specsize.memory import memory_per_gpu
 from specsize.perf_constants import NGRAM_REPEAT_FRACTION
 from specsize.quant import checkpoint_bytes, get_precision
 from specsize.resolve import load_model
-from specsize.scenario import Host, Layout, Speculative, Workload, check_draft_vocab, layout_from_spelling
+from specsize.scenario import (
+    Host,
+    Layout,
+    Speculative,
+    Workload,
+    check_draft_vocab,
+    default_k,
+    layout_from_spelling,
+)
 from specsize.serving import Pool, steady_state
 from specsize.speculative import evaluate
 from specsize.tensors import tensor_groups
@@ -148,7 +156,7 @@ class Scenario:
 
 def _speculative(raw: dict[str, Any], arch) -> tuple[Speculative, float]:
     method = raw.get("method", "none")
-    k = raw.get("num_speculative_tokens", 1 if method in ("mtp", "none") else 4)
+    k = raw.get("num_speculative_tokens", default_k(method))
     acc = raw.get("acceptance")
     draft = None
     if method == "draft":
@@ -199,8 +207,7 @@ def _perf(sc: Scenario, metric: str) -> float:
     if metric == "speedup":
         if not sc.spec.enabled:
             raise SpecsizeError("speedup needs a speculative method")
-        return evaluate(dep, w.concurrency, w.input_tokens + w.output_tokens / 2,
-                        repeat_fraction=sc.repeat_fraction).speedup  # fmt: skip
+        return evaluate(dep, w.concurrency, w.mean_context, repeat_fraction=sc.repeat_fraction).speedup
     if sc.spec.method == "ngram" and sc.repeat_fraction != NGRAM_REPEAT_FRACTION:
         dep = replace(dep, spec=replace(dep.spec, acceptance=(sc.repeat_fraction,) * dep.spec.k))
     point = steady_state(Pool(dep), w.concurrency, w.input_tokens, w.output_tokens)

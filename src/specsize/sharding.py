@@ -1,0 +1,87 @@
+"""How the engines shard a model over a layout, in bytes per GPU: the weights and the KV cache of the most
+loaded GPU (memory.py sums them with the rest; perf.py reads shard_divisor for what one step reads).
+
+Sharding (vLLM / SGLang DeepSeek and Llama model code):
+- embedding and lm_head are vocab-parallel over TP; norms, the router and MLA's q_a / kv_a projections are
+  replicated (ReplicatedLinear); q_b, kv_b, o (and q/k/v/o for GQA) are split over the attention-TP ranks,
+  GQA K/V only up to the number of KV heads; dense MLP, shared and routed experts are split over TP
+  (EP x MoE-TP spans the TP group). PP splits the layers; the MTP layer lives on the last stage.
+- KV: MLA's latent cannot be split by head, so every attention-TP rank holds it whole; GQA KV is split up to
+  the KV heads. DP attention splits sequences instead.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+from specsize.config import ModelArch
+from specsize.kvcache import kv_dtype_bytes, kv_values_per_layer
+from specsize.quant import Precision
+from specsize.scenario import Layout
+from specsize.tensors import TensorGroup, tensor_groups
+
+
+def shard_divisor(a: ModelArch, g: TensorGroup, layout: Layout) -> int:
+    """How many GPUs of one pipeline stage share group g's bytes (1 = replicated)."""
+    tp, attn_tp = layout.tp, layout.attn_tp
+    if g.kind in ("embedding", "lm_head"):
+        return tp
+    if g.kind in ("norm", "router", "router_bias") or g.component == "moe_router" or g.role == "eh_proj":
+        return 1
+    if g.component == "attention":
+        if g.role in ("q_a", "kv_a"):
+            return 1
+        if g.role in ("k", "v"):
+            return min(attn_tp, a.num_kv_heads)
+        return attn_tp
+    return tp  # dense MLP, shared and routed experts
+
+
+def stage_layers(a: ModelArch, pp: int) -> tuple[int, int]:
+    """(layers, of which MoE) on the most loaded pipeline stage (conservative: MoE layers packed first)."""
+    per_stage = ceil(a.num_layers / pp)
+    return per_stage, min(per_stage, a.num_moe_layers)
+
+
+def weight_bytes_per_gpu(
+    a: ModelArch, precision: Precision, layout: Layout, scopes=("model",), offload_experts: bool = False
+) -> float:
+    """Bytes of the main model (and of the MTP module with scopes=("mtp",)) on the most loaded GPU."""
+    groups = [g for g in tensor_groups(a) if g.scope in scopes]
+    per_stage, moe_in_stage = stage_layers(a, layout.pp)
+    dense_in_stage = per_stage - moe_in_stage
+    n_moe = a.num_moe_layers
+    n_dense = a.num_layers - n_moe
+    first, last = 0.0, 0.0  # per-GPU bytes of the non-layer tensors on the first / last stage
+    layers = 0.0
+    for g in groups:
+        if offload_experts and g.component == "moe_routed":
+            continue
+        b = precision.group_bytes(g) / shard_divisor(a, g, layout)
+        if g.scope != "model":
+            last += b  # the MTP module rides on the last stage
+        elif g.layers:
+            share = moe_in_stage / n_moe if g.block == "moe" else dense_in_stage / n_dense
+            layers += b * (1.0 if layout.pp == 1 else share)
+        elif g.kind == "embedding":
+            first += b
+        else:
+            last += b  # final norm and lm_head
+    return layers + (max(first, last) if layout.pp > 1 else first + last)
+
+
+def kv_bytes_per_gpu(
+    a: ModelArch, kv_dtype: str, layout: Layout, sequences: int, context: int, layers: int | None = None
+) -> float:
+    """KV cache on one GPU for `sequences` of `context` tokens over `layers` attention layers
+    (default: the main-model layers of the most loaded pipeline stage)."""
+    if layers is None:
+        layers, _ = stage_layers(a, layout.pp)
+    if layout.attention == "dp":
+        sequences = ceil(sequences / layout.tp)  # DP attention: each rank holds its own sequences
+        per_layer = kv_values_per_layer(a)
+    elif a.mla is not None:
+        per_layer = kv_values_per_layer(a)  # the latent is replicated on every attention-TP rank
+    else:
+        per_layer = 2 * ceil(a.num_kv_heads / layout.attn_tp) * a.head_dim
+    return float(sequences * context * layers * per_layer * kv_dtype_bytes(kv_dtype))
