@@ -166,23 +166,6 @@ def _apply_scenario_options(f, engine_default, spec_default, gpu_help):
     return f
 
 
-def build_workload(context, input_tokens, output_tokens, concurrency):
-    from specsize.scenario import Workload
-
-    if context is not None:
-        if input_tokens is None and output_tokens is None:
-            input_tokens, output_tokens = context, 0
-        elif input_tokens is None:
-            input_tokens = context - output_tokens
-        elif output_tokens is None:
-            output_tokens = context - input_tokens
-    return Workload(
-        concurrency=concurrency,
-        input_tokens=4096 if input_tokens is None else input_tokens,
-        output_tokens=4096 if output_tokens is None else output_tokens,
-    )
-
-
 @cli.command()
 @click.argument("model", default="deepseek-r1")
 @scenario_options()
@@ -219,6 +202,7 @@ def fit(
       specsize fit r1-distill-qwen-7b --spec draft:r1-distill-qwen-1.5b:4 --json
     """
     from specsize.fit import default_precision, fit_all
+    from specsize.plan_request import build_workload
     from specsize.render import fit_table
     from specsize.report import fit_row
     from specsize.resolve import load_model
@@ -296,67 +280,19 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
       specsize plan r1-distill-qwen-32b --spec draft:r1-distill-qwen-1.5b:4 --gpu rtx-4090 --engine llamacpp \\
           --weights q4_k_m --plot plan.png
     """
-    from dataclasses import replace
-
-    from specsize.errors import PlanError
-    from specsize.fit import default_precision
-    from specsize.hardware import get_link
-    from specsize.launch import plan_commands
-    from specsize.perf_constants import NGRAM_REPEAT_FRACTION
-    from specsize.plan import plan as make_plan
+    from specsize.plan_request import PlanRequest, plan_report_for
     from specsize.render import plan_tables
-    from specsize.report import plan_report
-    from specsize.resolve import load_model
-    from specsize.scenario import Host, parse_spec
 
     if plot_file:
         from specsize.plot import check_plot_path
 
         check_plot_path(plot_file)
-    a = load_model(model)
-    w = build_workload(context, input_tokens, output_tokens, concurrency)
-    if spec is None:  # the embedded default: the model's own MTP head where the engine can use it
-        from specsize.engines import get_engine
-
-        spec = "mtp:1" if a.has_mtp and "mtp" in get_engine(engine).spec_methods else "none"
-    sp = parse_spec(spec, a, draft_tp=draft_tp)
-    bench = None
-    if calibration:
-        from specsize.calibration import read_bench
-
-        bench = read_bench(calibration)
-    if acceptance:
-        try:
-            rates = tuple(float(x) for x in acceptance.split(","))
-        except ValueError:
-            msg = f"--acceptance {acceptance!r}: give comma-separated numbers in (0, 1], e.g. 0.85,0.7"
-            raise PlanError(msg) from None
-        sp = replace(sp, acceptance=rates)
-    elif bench is not None and sp.enabled:
-        from specsize.calibration import measured_acceptance
-
-        sp = replace(sp, acceptance=measured_acceptance(bench, sp.method, sp.k))
-    rf = NGRAM_REPEAT_FRACTION if repeat_fraction is None else repeat_fraction
-    if not 0 < rf <= 1:
-        raise PlanError(f"--repeat-fraction must be in (0, 1], got {rf}")
-    if inter_node:
-        get_link(inter_node)
-    host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
-    prec = weights or default_precision(a)
-    p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, inter_node=inter_node,
-                  repeat_fraction=rf, cuda_graphs=cuda_graphs)  # fmt: skip
-    if p.chosen is None:
-        reasons = "; ".join(f"{g.gpu}: {g.fit.reason}" for g in p.gpus)
-        raise PlanError(f"{a.name} ({prec}) does not fit on any GPU type asked for: {reasons}")
-    report = plan_report(p, plan_commands(p, model, offload_experts))
-    if bench is not None and sp.enabled:
-        from specsize.calibration import measured_model, this_machine
-
-        if measured_model(bench, model, a.name):
-            report["this_machine"] = this_machine(bench, sp.method, sp.acceptance if acceptance else None)
-        else:
-            what = f"measured {bench.model}, not {a.name}" if bench.model else "does not name the model it measured"
-            report["this_machine"] = {"reason": f"{bench.path} {what}: its acceptance only"}
+    req = PlanRequest(model=model, weights=weights, kv_cache=kv_cache, context=context, input_tokens=input_tokens,
+                      output_tokens=output_tokens, concurrency=concurrency, spec=spec, draft_tp=draft_tp, engine=engine,
+                      gpus=tuple(gpus), ram_gb=ram_gb, sockets=sockets, offload_experts=offload_experts,
+                      acceptance=acceptance, calibration=calibration, repeat_fraction=repeat_fraction,
+                      inter_node=inter_node, cuda_graphs=cuda_graphs)  # fmt: skip
+    report = plan_report_for(req)
     if plot_file:
         report["plot"] = plot_file
     if as_json:
