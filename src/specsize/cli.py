@@ -356,6 +356,9 @@ from specsize.cli_engine import bench, generate  # noqa: E402  (the engine's com
 
 cli.add_command(generate)
 cli.add_command(bench)
+from specsize.cli_web import web  # noqa: E402
+
+cli.add_command(web)
 
 
 def main() -> None:
