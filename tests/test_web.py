@@ -146,6 +146,7 @@ def test_validation_rows_are_validates(server):
     keys = ("id", "metric", "predicted", "expected", "error", "passed")
     assert [{k: r[k] for k in keys} for r in rows] == [{k: r[k] for k in keys} for r in json.loads(cli)]
     status, body = get(server, "/api/validate?engine=llamacpp")
+    assert status == 200
     some = json.loads(body)["rows"]
     assert some and all(r["engine"] == "llamacpp" for r in some) and len(some) < len(rows)
 
@@ -255,8 +256,8 @@ def test_bad_input_shows_the_message_next_to_the_field(page, server):
 
 def test_bench_upload_fills_the_measured_acceptance(page, server, tmp_path):
     path = tmp_path / "bench.json"
-    path.write_text(json.dumps({"model": "tiny-r1", "configs": [{"method": "mtp", "k": 3,
-                                                                "conditional_acceptance": [0.9, 0.7, 0.5]}]}))  # fmt: skip
+    bench = {"model": "tiny-r1", "configs": [{"method": "mtp", "k": 3, "conditional_acceptance": [0.9, 0.7, 0.5]}]}
+    path.write_text(json.dumps(bench))
     page.goto(server + "/?method=mtp&k=3")
     page.set_input_files("#bench-file", str(path))
     page.wait_for_function("document.getElementById('f-acceptance').value !== ''")
