@@ -19,6 +19,10 @@ COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot a
 INTER_NODE_STEP_LATENCY = 20 * US  # assumption: NCCL proxy + network stack per inter-node step (small messages)
 PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations in CPU/GPU hybrid serving
 
+# --- serving steady state (serving.py) ------------------------------------------------------------------------
+KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
+PREFILL_QUEUE_FACTOR = 1.0  # multiplies the M/D/1 wait of a prompt for the prefill side (1: the queue formula)
+
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
 # experts that n_eff = 1 + c (q - 1) independent tokens would (different sequences are independent).
@@ -41,6 +45,9 @@ EAGLE_ACCEPTANCE = 0.80
 # n-gram prompt lookup: acceptance equals the share of the output that repeats the input (workload parameter);
 # default 0.3 (assumption: chat; 2-4x speedups on summarisation/code edits imply 0.6-0.8).
 NGRAM_REPEAT_FRACTION = 0.3
+# Random-token prompts (the serving benchmarks' load): the MTP module predicts the next token of a model that
+# is itself continuing noise, so its first draft is accepted less often than on text. Fitted (see below).
+MTP_RANDOM_FIRST_ACCEPTANCE = 0.60
 MAX_K = 8  # largest k searched for the optimum (vLLM and SGLang users rarely go past 5-8)
 
 
@@ -88,6 +95,9 @@ ENGINE_PERF: dict[str, EnginePerf] = {
                    "assumption: SGLang's fitted constants (no vLLM R1 case to fit)"),
         EnginePerf("trtllm", 0.3 * MS, TRTLLM_LAYER_OVERHEAD, 0.1 * US, 1.0, True, 100 * US, 0.2 * MS,
                    "step and token: assumption (C++ runtime); layer overhead fitted"),
+        # ATOM (AMD's AITER-based engine): no published figure before the measured corpus; assumption: vLLM's.
+        EnginePerf("atom", 1.0 * MS, SGLANG_LAYER_OVERHEAD, SGLANG_MOE_TOKEN_OVERHEAD, 1.0, True, 100 * US, 0.5 * MS,
+                   "assumption: SGLang's constants"),
         EnginePerf("llamacpp", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, False, 0.0, 0.5 * MS,
                    "ggml graph per token (assumption); MoE bandwidth efficiency fitted"),
         EnginePerf("ktransformers", 1.0 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, True, 0.0, 0.5 * MS,
@@ -102,6 +112,19 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 
 def engine_perf(name: str) -> EnginePerf:
     return ENGINE_PERF[name]
+
+
+def engine_perf_for(name: str, version: str | None = None) -> EnginePerf:
+    """The constants of one engine generation (ENGINE_GENERATIONS, keyed by a substring of engine_version)."""
+    for key, perf in ENGINE_GENERATIONS.get(name, ()):
+        if version and key in version:
+            return perf
+    return ENGINE_PERF[name]
+
+
+# Engine generations whose behaviour changed enough to need their own constants: (substring of the
+# engine_version, constants), first match wins. Empty until a fit says otherwise.
+ENGINE_GENERATIONS: dict[str, tuple[tuple[str, EnginePerf], ...]] = {}
 
 
 def assumptions() -> list[dict[str, str]]:
