@@ -140,15 +140,21 @@ def test_measured_acceptance_from_a_bench_file(server, tmp_path):
 
 def test_validation_rows_are_validates(server):
     status, body = get(server, "/api/validate")
-    rows = json.loads(body)["rows"]
-    cli = subprocess.run([sys.executable, "-m", "specsize", "validate", "--json"], capture_output=True, text=True,
-                         env=_env(), check=True).stdout  # fmt: skip
+    page = json.loads(body)
+    cli = json.loads(subprocess.run([sys.executable, "-m", "specsize", "validate", "--measured", "--json"],
+                                    capture_output=True, text=True, env=_env(), check=True).stdout)  # fmt: skip
     keys = ("id", "metric", "predicted", "expected", "error", "passed")
-    assert [{k: r[k] for k in keys} for r in rows] == [{k: r[k] for k in keys} for r in json.loads(cli)]
-    status, body = get(server, "/api/validate?engine=llamacpp")
+    assert [{k: r[k] for k in keys} for r in page["published"]["rows"]] == [{k: r[k] for k in keys}
+                                                                           for r in cli["published"]]  # fmt: skip
+    assert page["measured"]["rows"] == cli["measured"] and page["measured"]["summary"] == cli["summary"]
+    assert len(cli["measured"]) == 1187
+    status, body = get(server, "/api/validate?engine=sglang&gpu=h200")
     assert status == 200
-    some = json.loads(body)["rows"]
-    assert some and all(r["engine"] == "llamacpp" for r in some) and len(some) < len(rows)
+    some = json.loads(body)
+    want = [r for r in cli["measured"] if r["engine"] == "sglang" and r["gpu"] == "h200"]
+    assert some["measured"]["rows"] == want and 0 < len(want) < 1187
+    assert all(r["engine"] == "sglang" and r["gpu"] == "h200" for r in some["published"]["rows"])
+    assert get(server, "/api/validate?metric=speed")[0] == 400
 
 
 # --- in the browser ----------------------------------------------------------------------------------------------
@@ -283,15 +289,28 @@ def test_copy_button_copies_the_launch_command(browser, server):
     context.close()
 
 
+MEASURED_SYMBOLS = "#chart-measured svg g.mark-symbol.role-mark path"  # the points, not the legend's symbols
+
+
 def test_validation_page_filters_and_draws(page, server):
     page.goto(server + "/validate")
-    everything = page.locator("#validation-table tbody tr").count()
-    _charts_drawn(page, ["validation"])
+    assert page.locator("#measured-summary [data-key=points]").inner_text() == "1187"
+    published = page.locator("#validation-table tbody tr").count()
+    _charts_drawn(page, ["measured", "published"])
+    predicted = int(page.locator("#measured-summary [data-key=predicted]").inner_text())
+    assert page.locator(MEASURED_SYMBOLS).count() == predicted > 1000  # one symbol per predicted point
     page.select_option("#f-engine", "sglang")
+    page.select_option("#f-gpu", "h200")
     page.click("#submit")
     page.wait_for_load_state()
-    engines = {r.get_attribute("data-engine") for r in page.locator("#validation-table tbody tr").all()}
-    assert engines == {"sglang"} and 0 < page.locator("#validation-table tbody tr").count() < everything
-    assert "engine=sglang" in page.url
-    _charts_drawn(page, ["validation"])
+    assert "engine=sglang" in page.url and "gpu=h200" in page.url
+    for table in ("#measured-table", "#validation-table"):
+        rows = page.locator(f"{table} tbody tr").all()
+        assert rows and {(r.get_attribute("data-engine"), r.get_attribute("data-gpu")) for r in rows} == {
+            ("sglang", "h200")}  # fmt: skip
+    assert 0 < page.locator("#validation-table tbody tr").count() < published
+    n = int(page.locator("#measured-summary [data-key=predicted]").inner_text())
+    assert 0 < n < predicted
+    _charts_drawn(page, ["measured", "published"])
+    assert page.locator(MEASURED_SYMBOLS).count() == n  # every point of the filter, and only those
     assert page.errors == []

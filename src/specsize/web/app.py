@@ -4,7 +4,8 @@ Routes:
   GET  /                 the plan page; its query string is the whole scenario (web/form.py)
   GET  /api/plan         the same query -> exactly `specsize plan --json`'s report (400 JSON on bad input)
   POST /api/acceptance   a bench.json (body) + ?method=&k= -> its measured acceptance per position
-  GET  /validate         predicted vs published, filterable by ?engine= and ?gpu=
+  GET  /validate         predicted vs measured (the bundled measured corpus) and vs published figures,
+                         filterable by ?engine= and ?gpu=; ?metric= picks the measured metric charted
   GET  /api/validate     the same rows as JSON
   GET  /static/...       CSS, JS and the vendored chart libraries (no CDN: the page works offline)
 
@@ -25,9 +26,10 @@ from fastapi.templating import Jinja2Templates
 
 from specsize import __version__
 from specsize.errors import SpecsizeError
+from specsize.measured import METRICS
 from specsize.plan_request import plan_report_for
 from specsize.web import options
-from specsize.web.charts import plan_charts, validation_chart
+from specsize.web.charts import measured_chart, plan_charts, validation_chart
 from specsize.web.form import DEFAULTS, read_form
 from specsize.web.form import form_field as field_of
 from specsize.web.validation import validation_view
@@ -110,13 +112,22 @@ def create_app() -> FastAPI:
         return {"acceptance": list(rates), "text": ",".join(f"{a:.4g}" for a in rates), "source": name}
 
     @app.get("/validate", response_class=HTMLResponse)
-    def validate_page(request: Request, engine: str = "", gpu: str = ""):
-        view = validation_view(engine, gpu)
-        ctx = {**view, "engine": engine, "gpu": gpu, "chart_spec": validation_chart(view["rows"]), "page": "validate"}
-        return templates.TemplateResponse(request, "validate.html", ctx)
+    def validate_page(request: Request, engine: str = "", gpu: str = "", metric: str = METRICS[0]):
+        errors = {}
+        if metric not in METRICS:
+            errors["metric"] = f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}"
+            metric = METRICS[0]
+        view = validation_view(engine, gpu, metric)
+        ctx = {**view, "engine": engine, "gpu": gpu, "metric": metric, "errors": errors, "page": "validate",
+               "published_chart": validation_chart(view["published"]["rows"]),
+               "measured_chart": measured_chart(view["measured"]["rows"], metric)}  # fmt: skip
+        return templates.TemplateResponse(request, "validate.html", ctx, status_code=400 if errors else 200)
 
     @app.get("/api/validate")
-    def validate_json(engine: str = "", gpu: str = ""):
-        return validation_view(engine, gpu)
+    def validate_json(engine: str = "", gpu: str = "", metric: str = METRICS[0]):
+        if metric not in METRICS:
+            return JSONResponse({"error": f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}",
+                                 "field": "metric"}, status_code=400)  # fmt: skip
+        return validation_view(engine, gpu, metric)
 
     return app

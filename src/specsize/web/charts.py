@@ -121,16 +121,33 @@ def plan_charts(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return charts
 
 
+LOG_AXIS = {"type": "log"}
+AXIS = {"labelOverlap": True, "format": ",~g"}  # 1,000 not 1e+3; overlapping labels on log axes dropped
+
+
+def _diagonal(lo: float, hi: float, factor: float = 1.0, dash: tuple[int, int] = (4, 4)) -> dict[str, Any]:
+    """The line predicted = factor x measured across [lo, hi]."""
+    return {"data": {"values": [{"a": lo, "b": lo * factor}, {"a": hi, "b": hi * factor}]},
+            "mark": {"type": "line", "color": "grey", "strokeDash": list(dash), "strokeWidth": 1},
+            "encoding": {"x": {"field": "a", "type": "quantitative"},
+                         "y": {"field": "b", "type": "quantitative"}}}  # fmt: skip
+
+
+def _span(values: list[dict[str, Any]], a: str, b: str) -> tuple[float, float]:
+    xs = [v[k] for v in values for k in (a, b)]
+    return (min(xs), max(xs)) if xs else (1.0, 10.0)
+
+
 def validation_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Predicted against measured/published, log-log, one point per case and metric, with y = x."""
-    values = [r for r in rows if r["predicted"] is not None and isinstance(r["expected"], (int, float))]
+    """Published figures: predicted against published, log-log, one point per case and metric, with y = x."""
+    values = [r for r in rows if r["predicted"] and isinstance(r["expected"], (int, float)) and r["expected"] > 0
+              and r["predicted"] > 0]  # fmt: skip
     points = {
         "mark": {"type": "point", "filled": True, "size": 60, "tooltip": True},
         "params": ZOOM,
         "encoding": {
-            "x": {"field": "expected", "type": "quantitative", "scale": {"type": "log"},
-                  "title": "measured / published"},
-            "y": {"field": "predicted", "type": "quantitative", "scale": {"type": "log"}, "title": "predicted"},
+            "x": {"field": "expected", "type": "quantitative", "scale": LOG_AXIS, "axis": AXIS, "title": "published"},
+            "y": {"field": "predicted", "type": "quantitative", "scale": LOG_AXIS, "axis": AXIS, "title": "predicted"},
             "color": {"field": "metric", "type": "nominal", "legend": {"orient": "bottom", "columns": 3}},
             "shape": {"field": "engine", "type": "nominal", "legend": {"orient": "bottom"}},
             "tooltip": [{"field": "id"}, {"field": "metric"}, {"field": "engine"}, {"field": "gpu"},
@@ -138,13 +155,41 @@ def validation_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
                         {"field": "error", "format": "+.1%"}],
         },
     }  # fmt: skip
-    lo = min([min(v["expected"], v["predicted"]) for v in values], default=1.0)
-    hi = max([max(v["expected"], v["predicted"]) for v in values], default=10.0)
-    diagonal = {"data": {"values": [{"a": lo, "b": lo}, {"a": hi, "b": hi}]},
-                "mark": {"type": "line", "color": "grey", "strokeDash": [4, 4]},
-                "encoding": {"x": {"field": "a", "type": "quantitative"},
-                             "y": {"field": "b", "type": "quantitative"}}}  # fmt: skip
-    spec = _base("predicted vs measured (dashed: equal)", values)
+    spec = _base("published figures: predicted vs published (dashed: equal)", values)
+    spec["width"] = spec["height"] = 360
+    spec["layer"] = [points, _diagonal(*_span(values, "expected", "predicted"))]
+    return spec
+
+
+def measured_chart(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """Measured serving points: predicted against measured `metric`, log-log, with y = x (dashed) and
+    +-25% (dotted); click an engine in the legend to pick it out."""
+    values = []
+    for r in rows:
+        m = r["metrics"].get(metric)
+        if m and m["predicted"] and m["measured"]:
+            values.append({"id": r["id"], "engine": r["engine"], "gpu": r["gpu"], "gpus": r["gpus"],
+                           "weights": r["weights"], "spec": r["spec"], "mode": r["mode"],
+                           "concurrency": r["concurrency"], "predicted": m["predicted"], "measured": m["measured"],
+                           "error": m["error"]})  # fmt: skip
+    pick = {"name": "pick", "select": {"type": "point", "fields": ["engine"]}, "bind": "legend"}
+    points = {
+        "mark": {"type": "point", "filled": True, "size": 22, "tooltip": True},
+        "params": [*ZOOM, pick],
+        "encoding": {
+            "x": {"field": "measured", "type": "quantitative", "scale": LOG_AXIS, "axis": AXIS, "title": "measured"},
+            "y": {"field": "predicted", "type": "quantitative", "scale": LOG_AXIS, "axis": AXIS, "title": "predicted"},
+            "color": {"field": "engine", "type": "nominal", "legend": {"orient": "bottom"}},
+            "shape": {"field": "mode", "type": "nominal", "legend": {"orient": "bottom"}},
+            "opacity": {"condition": {"param": "pick", "value": 0.75}, "value": 0.08},
+            "tooltip": [{"field": "id"}, {"field": "engine"}, {"field": "gpu"}, {"field": "gpus"},
+                        {"field": "weights"}, {"field": "spec"}, {"field": "mode"}, {"field": "concurrency"},
+                        {"field": "predicted", "format": ",.4g"}, {"field": "measured", "format": ",.4g"},
+                        {"field": "error", "format": "+.1%"}],
+        },
+    }  # fmt: skip
+    lo, hi = _span(values, "measured", "predicted")
+    spec = _base(f"measured corpus: {metric}, predicted vs measured (dashed: equal; dotted: +-25%)", values)
     spec["width"] = spec["height"] = 420
-    spec["layer"] = [points, diagonal]
+    spec["layer"] = [points, _diagonal(lo, hi), _diagonal(lo, hi, 1.25, (1, 3)), _diagonal(lo, hi, 0.75, (1, 3))]
     return spec
