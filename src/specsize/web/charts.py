@@ -102,7 +102,8 @@ def throughput_chart(report: dict[str, Any]) -> dict[str, Any]:
         "x": {"field": "user", "type": "quantitative", "title": "output tokens/s per user"},
         "y": {"field": "gpu", "type": "quantitative", "title": "output tokens/s per GPU", "scale": {"type": "log"}},
         "color": {"field": "layout", "type": "nominal", "title": "GPU", "legend": {"orient": "bottom"}},
-        "strokeDash": {"field": "decoding", "type": "nominal", "legend": {"orient": "bottom"}},
+        "strokeDash": {"field": "decoding", "type": "nominal", "legend": {"orient": "bottom"},
+                       "scale": {"domain": ["plain", report["spec"]], "range": [[4, 3], [1, 0]]}},  # plain dashed
         "detail": {"field": "decoding"},
         "order": {"field": "concurrency", "type": "quantitative"},
         "tooltip": [{"field": "layout"}, {"field": "decoding"}, {"field": "concurrency"},
