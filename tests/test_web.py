@@ -121,6 +121,26 @@ def test_bad_input_is_a_400_json_line_and_the_server_keeps_serving(server):
     assert get(server, "/api/plan?gpu=h200")[0] == 200
 
 
+def test_the_page_reads_no_server_files(server, tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("{}")
+    for query in (f"model={path}", f"method=draft&draft={path}"):
+        status, body = get(server, "/api/plan?" + urllib.parse.quote(query, safe="=&"))
+        err = json.loads(body)
+        assert status == 400 and "pick one of the catalog, or paste its config.json" in err["error"], err
+
+
+def test_a_port_in_use_is_one_line(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "specsize", "web", "--port", str(port)], capture_output=True,
+                           text=True, env=_env(), timeout=60)  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use; pick another --port"
+
+
 def test_measured_acceptance_from_a_bench_file(server, tmp_path):
     from specsize.calibration import measured_acceptance, read_bench
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
 from specsize.errors import SpecsizeError
@@ -33,8 +35,21 @@ def web(host: str, port: int) -> None:
         raise SpecsizeError(msg) from None
     if not 0 < port < 65536:
         raise SpecsizeError(f"--port must be 1..65535, got {port}")
+    _check_free(host, port)
     click.echo(f"specsize web: http://{host}:{port}/ (Ctrl-C stops it)", err=True)
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
+def _check_free(host: str, port: int) -> None:
+    """One clear line, before uvicorn starts, when the address cannot be listened on (in use, not ours)."""
     try:
-        uvicorn.run(create_app(), host=host, port=port, log_level="warning")
-    except OSError as e:
-        raise SpecsizeError(f"cannot listen on {host}:{port}: {e.strerror or e}; pick another --port") from None
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise SpecsizeError(f"--host {host}: not an address of this machine ({e.strerror})") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise SpecsizeError(f"cannot listen on {host}:{port}: {e.strerror or e}; pick another --port") from None

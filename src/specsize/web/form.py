@@ -70,6 +70,13 @@ def parse_pasted_config(text: str) -> ModelArch:
     return parse_config(raw, name=str(name or "pasted config.json"), source="pasted config.json")
 
 
+def known_model(name: str) -> bool:
+    from specsize import catalog
+    from specsize.assets import bundled_model_dir
+
+    return catalog.find_model(name) is not None or bundled_model_dir(name) is not None
+
+
 def spec_text(method: str, k: int | None, draft: str) -> str | None:
     """The form's method, k and draft model as `--spec` says them (None: the command's default)."""
     if not method:
@@ -100,6 +107,10 @@ def read_form(query: Any) -> Form:
             e["config"] = str(err)
     if values["method"] == "draft" and not values["draft"]:
         e["draft"] = "speculative method draft needs a draft model: pick one"
+    # The page resolves names in the catalog only: a path would read this server's files for whoever asks.
+    for name in ("model", "draft"):
+        if values[name] and not (name == "model" and form.arch is not None) and not known_model(values[name]):
+            e[name] = f"unknown model {values[name]!r}: pick one of the catalog, or paste its config.json"
     if e:
         return form
     model = PASTED_MODEL_PATH if form.arch is not None else values["model"]
