@@ -237,6 +237,7 @@ def test_changing_the_gpu_changes_the_table_and_the_url_reproduces_it(page, serv
     after = _table(page)
     assert after != before and len(after) == 1 and after[0].startswith("h100-sxm")
     assert "gpu=h100-sxm" in page.url and "k=2" in page.url
+    assert "config=" not in page.url and "acceptance=" not in page.url  # empty fields stay out of the link
     _charts_drawn(page, ["memory", "speedup", "throughput"])
     # a shared link, opened elsewhere, shows the same scenario and the same plan
     other = browser.new_context().new_page()

@@ -26,6 +26,16 @@ function readFile(input, then) {
 
 function setup() {
   drawCharts();
+  // Leave empty fields out of the URL, so a shared link says only what differs from the defaults.
+  const form = document.getElementById("plan-form");
+  if (form) {
+    form.addEventListener("submit", () => {
+      for (const el of form.elements) {
+        if (el.name && el.value === "" && !el.multiple) el.disabled = true;
+      }
+    });
+    window.addEventListener("pageshow", () => { for (const el of form.elements) el.disabled = false; });
+  }
   const copy = document.getElementById("copy");
   if (copy) {
     copy.addEventListener("click", () => {
