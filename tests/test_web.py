@@ -258,6 +258,14 @@ def test_numbers_on_the_page_are_plan_json(page, server):
         key, shown = c.get_attribute("data-key"), c.get_attribute("data-value")
         want = _value_at(report, key)
         assert (float(shown) if shown else None) == want, key
+    # the charts draw exactly the report's points: one bar segment per memory term, one symbol per curve point
+    _charts_drawn(page, ["memory", "speedup", "throughput"])
+    fits = [g for g in report["gpus"] if g["fits"]]
+    terms = sum(len(g["recommended"]["memory_breakdown"]) for g in fits)
+    assert page.locator("#chart-memory svg g.mark-rect.role-mark path").count() == terms
+    points = sum(len(g["curve"]) for g in fits)
+    assert page.locator("#chart-speedup svg g.mark-symbol.role-mark path").count() == points
+    assert page.locator("#chart-throughput svg g.mark-symbol.role-mark path").count() == 2 * points  # plain, spec
     o = report["gpus"][0]["recommended"]
     row = page.locator('#plan-table tr[data-gpu="h200"]').inner_text()
     assert f"{o['tpot_ms']:,.1f}" in row and f"{o['spec']['speedup']:.2f}x" in row
@@ -279,6 +287,24 @@ def test_bad_input_shows_the_message_next_to_the_field(page, server):
     msg = page.locator('#plan-form [data-error="method"]')
     assert "has no MTP layer" in msg.inner_text()
     assert "Traceback" not in page.content()
+
+
+def test_an_uploaded_config_is_planned(page, server, tmp_path):
+    from specsize import catalog
+
+    config = dict(catalog.find_model("deepseek-r1-distill-qwen-7b")["config"], _name_or_path="my-org/my-7b")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    page.goto(server + "/?gpu=rtx-4090&engine=vllm")
+    page.click("details summary")  # "or paste / upload a config.json"
+    page.set_input_files("#config-file", str(path))
+    page.wait_for_function("document.getElementById('f-config').value !== ''")
+    page.click("#submit")
+    page.wait_for_load_state()
+    assert page.locator("h1#title").inner_text().startswith("my-org/my-7b bf16")
+    cli = cli_json("plan", str(path), "--gpu", "rtx-4090", "--engine", "vllm")
+    cell = page.locator('[data-key="gpus.0.recommended.tpot_ms"]')
+    assert float(cell.get_attribute("data-value")) == cli["gpus"][0]["recommended"]["tpot_ms"]
 
 
 def test_bench_upload_fills_the_measured_acceptance(page, server, tmp_path):
