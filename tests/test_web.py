@@ -220,7 +220,7 @@ def test_page_loads_with_the_default_plan_and_its_charts(page, server):
     assert [r.get_attribute("data-gpu") for r in page.locator("#plan-table tbody tr").all()] == [
         "h200", "b200", "h100-sxm", "mi300x", "a100-80gb"]  # fmt: skip
     _charts_drawn(page, ["memory", "speedup", "moe_penalty", "throughput"])
-    assert page.locator("#launch").inner_text().startswith("python -m sglang.launch_server")
+    assert "python -m sglang.launch_server" in page.locator("#launch").inner_text()
     assert page.locator("#assumptions tr").count() > 5
     assert page.errors == []
 
