@@ -45,7 +45,8 @@ def main() -> None:
                 page.goto(f"http://127.0.0.1:{port}{path}")
                 for chart in page.locator("figure.chart").all():
                     chart.locator("svg").wait_for()
-                page.screenshot(path=str(out / name), full_page=True, clip={"x": 0, "y": 0, "width": 1400, "height": height})
+                clip = {"x": 0, "y": 0, "width": 1400, "height": height}
+                page.screenshot(path=str(out / name), full_page=True, clip=clip)
                 print(out / name)
             browser.close()
     finally:
