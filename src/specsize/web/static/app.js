@@ -26,6 +26,11 @@ function readFile(input, then) {
 
 function setup() {
   drawCharts();
+  // Scroll a multiple select to its first chosen option (the GPU list is longer than its box).
+  for (const sel of document.querySelectorAll("select[multiple]")) {
+    const first = sel.selectedOptions[0];
+    if (first) sel.scrollTop = first.offsetTop - sel.offsetTop;
+  }
   // Leave empty fields out of the URL, so a shared link says only what differs from the defaults.
   const form = document.getElementById("plan-form");
   if (form) {
