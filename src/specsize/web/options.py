@@ -13,6 +13,7 @@ def choices() -> dict[str, Any]:
     from specsize.engines import ENGINES
     from specsize.hardware import gpu_ids
     from specsize.kvcache import KV_DTYPE_BYTES
+    from specsize.launch import VERSIONS
     from specsize.quant import PRECISIONS
     from specsize.scenario import SPEC_METHODS
 
@@ -26,4 +27,5 @@ def choices() -> dict[str, Any]:
         "engines": list(ENGINES),
         "methods": list(SPEC_METHODS),
         "links": list(catalog.hardware_entries("links")),
+        "launch_engines": list(VERSIONS),  # the engines launch.py writes commands for
     }
