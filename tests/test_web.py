@@ -220,6 +220,11 @@ def test_page_loads_with_the_default_plan_and_its_charts(page, server):
     assert [r.get_attribute("data-gpu") for r in page.locator("#plan-table tbody tr").all()] == [
         "h200", "b200", "h100-sxm", "mi300x", "a100-80gb"]  # fmt: skip
     _charts_drawn(page, ["memory", "speedup", "moe_penalty", "throughput"])
+    # interactive: hovering a point shows its values (vega-tooltip)
+    page.locator("#chart-speedup svg g.mark-symbol.role-mark path").first.hover(force=True)  # vega picks on the svg
+    tip = page.locator("#vg-tooltip-element")
+    tip.wait_for(state="visible", timeout=5000)
+    assert "concurrency" in tip.inner_text() and "speedup" in tip.inner_text()
     assert "python -m sglang.launch_server" in page.locator("#launch").inner_text()
     assert page.locator("#assumptions tr").count() > 5
     assert page.errors == []
