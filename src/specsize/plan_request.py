@@ -1,7 +1,7 @@
 """What `specsize plan` is asked, and the report it answers (the `plan --json` dict), in one function that the
 command line and the web page both call: defaults (the model's own MTP head where the engine can use it, the
-checkpoint's precision), spec parsing, --acceptance and --calibration merging, then plan.plan and
-report.plan_report.
+checkpoint's precision), spec parsing, --acceptance and --calibration merging (resolve_request), then plan.plan
+and report.plan_report (plan_report_for).
 
 A SpecsizeError raised here carries `field`: the request field it is about ("model", "spec", "gpus", ...), so a
 form can show the message next to the field. The message itself is the command line's.
@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from specsize.calibration import Bench
 from specsize.config import ModelArch
 from specsize.errors import PlanError, SpecsizeError
 from specsize.plan import DEFAULT_ENGINE
+from specsize.scenario import Host, Speculative, Workload
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,8 @@ def about(field: str) -> Iterator[None]:
         raise
 
 
-def build_workload(context, input_tokens, output_tokens, concurrency):
+def build_workload(context, input_tokens, output_tokens, concurrency) -> Workload:
     """--context sets --input to it and --output to 0 unless they are given; the rest default to 4096."""
-    from specsize.scenario import Workload
-
     if context is not None:
         if input_tokens is None and output_tokens is None:
             input_tokens, output_tokens = context, 0
@@ -80,20 +80,28 @@ def parse_acceptance(text: str) -> tuple[float, ...]:
         raise PlanError(f"--acceptance {text!r}: give comma-separated numbers in (0, 1], e.g. 0.85,0.7") from None
 
 
-def plan_report_for(req: PlanRequest, arch: ModelArch | None = None) -> dict[str, Any]:
-    """The `plan --json` report for a request. `arch`: the model already parsed (a pasted config.json), else
-    req.model is resolved (resolve.load_model)."""
+@dataclass(frozen=True)
+class Resolved:
+    """A request's options turned into the planner's objects (what every plan mode starts from)."""
+
+    arch: ModelArch
+    workload: Workload
+    spec: Speculative  # with --acceptance or the bench's measured acceptance applied
+    bench: Bench | None  # --calibration
+    repeat_fraction: float
+    host: Host
+    precision: str
+
+
+def resolve_request(req: PlanRequest, arch: ModelArch | None = None) -> Resolved:
+    """Defaults, spec parsing, --acceptance / --calibration merging. `arch`: the model already parsed (a pasted
+    config.json), else req.model is resolved (resolve.load_model)."""
     from specsize.engines import get_engine
     from specsize.fit import default_precision
-    from specsize.hardware import get_gpu, get_link
-    from specsize.kvcache import kv_dtype_bytes
-    from specsize.launch import plan_commands
+    from specsize.hardware import get_link
     from specsize.perf_constants import NGRAM_REPEAT_FRACTION
-    from specsize.plan import plan as make_plan
-    from specsize.quant import get_precision
-    from specsize.report import plan_report
     from specsize.resolve import load_model
-    from specsize.scenario import Host, parse_spec
+    from specsize.scenario import parse_spec
 
     with about("model"):
         a = arch if arch is not None else load_model(req.model)
@@ -128,7 +136,21 @@ def plan_report_for(req: PlanRequest, arch: ModelArch | None = None) -> dict[str
             get_link(req.inter_node)
     with about("host"):
         host = Host(req.offload_experts, req.ram_gb * 1e9 if req.ram_gb is not None else None, req.sockets)
-    prec = req.weights or default_precision(a)
+    return Resolved(a, w, sp, bench, rf, host, req.weights or default_precision(a))
+
+
+def plan_report_for(req: PlanRequest, arch: ModelArch | None = None) -> dict[str, Any]:
+    """The `plan --json` report for a request (resolve_request, then plan.plan and report.plan_report)."""
+    from specsize.engines import get_engine
+    from specsize.hardware import get_gpu
+    from specsize.kvcache import kv_dtype_bytes
+    from specsize.launch import plan_commands
+    from specsize.plan import plan as make_plan
+    from specsize.quant import get_precision
+    from specsize.report import plan_report
+
+    r = resolve_request(req, arch)
+    a, w, sp, bench, prec = r.arch, r.workload, r.spec, r.bench, r.precision
     # checked here in plan.plan's order (it checks them again) only to tag an error with its field
     with about("engine"):
         get_engine(req.engine)
@@ -142,8 +164,9 @@ def plan_report_for(req: PlanRequest, arch: ModelArch | None = None) -> dict[str
     with about("kv_cache"):
         kv_dtype_bytes(req.kv_cache)
     with about("plan"):
-        p = make_plan(a, list(req.gpus) or None, prec, req.kv_cache, w, req.engine, sp, host,
-                      inter_node=req.inter_node, repeat_fraction=rf, cuda_graphs=req.cuda_graphs)  # fmt: skip
+        p = make_plan(a, list(req.gpus) or None, prec, req.kv_cache, w, req.engine, sp, r.host,
+                      inter_node=req.inter_node, repeat_fraction=r.repeat_fraction,
+                      cuda_graphs=req.cuda_graphs)  # fmt: skip
     if p.chosen is None:
         reasons = "; ".join(f"{g.gpu}: {g.fit.reason}" for g in p.gpus)
         with about("gpus"):
