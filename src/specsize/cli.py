@@ -262,11 +262,23 @@ def fit(
     help="Decode steps replayed as CUDA graphs (off: eager kernel launches, vLLM --enforce-eager).",
 )
 @click.option("--plot", "plot_file", default=None, help="Write the speedup and throughput-latency plots to a PNG.")
+@click.option(
+    "--disagg",
+    is_flag=True,
+    help="Prefill/decode disaggregation: pick the prefill:decode split of "
+    "--disagg-gpus GPUs (first --gpu) for the workload, and say why.",
+)
+@click.option(
+    "--disagg-gpus",
+    type=click.IntRange(min=2),
+    default=None,
+    help="GPUs to split between prefill and decode [4 nodes; an NVL72 domain for GB200/GB300].",
+)
 @click.option("--explain", is_flag=True, help="Every step-time and memory term, and every constant with its source.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurrency, spec, draft_tp, engine, gpus,
          ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, cuda_graphs, plot_file,
-         explain, as_json):  # fmt: skip
+         disagg, disagg_gpus, explain, as_json):  # fmt: skip
     """How fast MODEL goes and on what: for each GPU type, the minimum and a recommended layout, nodes and
     network, memory per GPU, TTFT, TPOT, tokens/s per user and per GPU, with and without speculative decoding,
     the best k, the break-even concurrency and the MoE penalty; the speedup-vs-concurrency curve; and the
@@ -277,6 +289,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
       specsize plan
       specsize plan deepseek-r1 --gpu h200 --concurrency 32 --spec mtp:3 --explain
       specsize plan deepseek-r1 --gpu h100-sxm --inter-node eth-100g --engine vllm
+      specsize plan deepseek-r1 --gpu gb200 --disagg --concurrency 1024 --input 8192 --output 1024
       specsize plan r1-distill-qwen-32b --spec draft:r1-distill-qwen-1.5b:4 --gpu rtx-4090 --engine llamacpp \\
           --weights q4_k_m --plot plan.png
     """
@@ -292,6 +305,12 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
                       gpus=tuple(gpus), ram_gb=ram_gb, sockets=sockets, offload_experts=offload_experts,
                       acceptance=acceptance, calibration=calibration, repeat_fraction=repeat_fraction,
                       inter_node=inter_node, cuda_graphs=cuda_graphs)  # fmt: skip
+    if disagg:
+        from specsize.cli_disagg import show_disagg
+        from specsize.plan_request import resolve_request
+
+        r = resolve_request(req)
+        return show_disagg(r.arch, gpus, r.precision, kv_cache, r.workload, engine, r.spec, disagg_gpus, as_json)
     report = plan_report_for(req)
     if plot_file:
         report["plot"] = plot_file

@@ -151,10 +151,21 @@ def _arch(name: str):
 
 
 @lru_cache(maxsize=4096)
+def _structure(model: str, gpu: str, weights: str, kv: str, layout: Layout, engine: str,
+               spec: Speculative) -> Deployment:  # fmt: skip
+    return build_deployment(_arch(model), get_gpu(gpu), weights, kv, layout, get_engine(engine), spec)
+
+
 def _deployment(model: str, gpu: str, weights: str, kv: str, layout: Layout, engine: str, version: str | None,
                 spec: Speculative) -> Deployment:  # fmt: skip
-    return build_deployment(_arch(model), get_gpu(gpu), weights, kv, layout, get_engine(engine), spec,
-                            perf=engine_perf_for(engine, version))  # fmt: skip
+    """The cached deployment with the constants of its engine generation (cheap: the sums over the tensor
+    inventory are cached; the constants are looked up on every call, so a fit can change them)."""
+    d = _structure(model, gpu, weights, kv, layout, engine, spec)
+    perf = engine_perf_for(engine, version, d.machine.gpu.vendor)
+    if perf is d.machine.engine:
+        return d
+    m = replace(d.machine, engine=perf)
+    return replace(d, machine=m, draft_machine=replace(d.draft_machine, engine=perf) if d.draft_machine else m)
 
 
 @lru_cache(maxsize=4096)
@@ -163,8 +174,9 @@ def _max_seqs(model: str, gpu: str, weights: str, kv: str, layout: Layout, engin
     """Sequences one instance's KV cache holds under the engine's default memory fraction; a measured deployment
     ran, so where the default leaves no room it was tuned up: then every byte past the others is KV."""
     eng = get_engine(engine)
+    seqs = layout.tp if layout.attention == "dp" else 1  # one sequence on each DP-attention rank
     for e in (eng, replace(eng, budget="none")):
-        m = memory_per_gpu(_arch(model), get_gpu(gpu), weights, kv, layout, Workload(1, context, 0), e, spec)
+        m = memory_per_gpu(_arch(model), get_gpu(gpu), weights, kv, layout, Workload(seqs, context, 0), e, spec)
         if m.fits:
             return m.max_concurrency
     return 0

@@ -27,7 +27,7 @@ from specsize.deployment import Deployment
 from specsize.errors import PlanError
 from specsize.hardware import Link
 from specsize.perf import step_time
-from specsize.perf_constants import KV_TRANSFER_EFFICIENCY, PREFILL_QUEUE_FACTOR
+from specsize.perf_constants import DISAGG_HANDOFF, KV_TRANSFER_EFFICIENCY, PREFILL_QUEUE_FACTOR
 from specsize.speculative import evaluate
 
 
@@ -127,7 +127,7 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
         busy = out * t_dec + seqs * p  # one instance's work per cycle of its users
         rate_inst = seqs / busy * (1.0 if seqs > 0 else 0)
         rho = min(seqs * p / busy, 0.95)
-        ttft = p_alone + t_dec / 2 + _mdl_wait(rho, p)
+        ttft = p_alone + t_dec / 2 + _mdl_wait(rho, p) + dep.machine.engine.request_overhead
         kv_limited = per_inst > cap
         if kv_limited:  # the others wait for a slot: the rate is the slots', TTFT what the loop leaves
             ttft = per_inst / rate_inst - out * tpot
@@ -138,7 +138,7 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
     pdep = prefill.dep
     p = prefill_cost(pdep, input_tokens)
     p_alone = prefill_cost(pdep, input_tokens, batched=False)
-    xfer = kv_transfer_time(pdep, input_tokens, link)
+    xfer = kv_transfer_time(pdep, input_tokens, link) + DISAGG_HANDOFF + pdep.machine.engine.request_overhead
     capacity = prefill.instances / p  # prompts/s the prefill pool sustains
     ttft = p_alone + xfer
     tpot = decode_time_per_token(dep, seqs, ctx, k)
