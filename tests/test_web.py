@@ -175,6 +175,11 @@ def test_validation_rows_are_validates(server):
     assert some["measured"]["rows"] == want and 0 < len(want) < 1187
     assert all(r["engine"] == "sglang" and r["gpu"] == "h200" for r in some["published"]["rows"])
     assert get(server, "/api/validate?metric=speed")[0] == 400
+    worst = json.loads(get(server, "/api/validate?metric=tpot_ms")[1])["measured"]["worst"]
+    errors = [abs(r["metrics"]["tpot_ms"]["error"]) for r in worst]
+    assert errors == sorted(errors, reverse=True) and errors[0] == max(
+        abs(r["metrics"]["tpot_ms"]["error"]) for r in cli["measured"] if r["metrics"].get("tpot_ms", {}).get("error")
+    )
 
 
 # --- in the browser ----------------------------------------------------------------------------------------------
