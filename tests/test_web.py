@@ -282,6 +282,17 @@ def test_numbers_on_the_page_are_plan_json(page, server):
     assert page.locator("#launch").inner_text() == "\n".join(report["commands"]["lines"])
 
 
+def test_a_link_with_aliases_shows_and_resubmits_the_same_scenario(page, server):
+    page.goto(server + "/?model=r1-distill-qwen-32b&gpu=RTX-4090&engine=LlamaCpp&weights=Q4_K_M")
+    assert page.input_value("#f-model") == "deepseek-r1-distill-qwen-32b"
+    assert page.eval_on_selector("#f-gpu", "s => [...s.selectedOptions].map(o => o.value)") == ["rtx-4090"]
+    assert page.input_value("#f-engine") == "llamacpp" and page.input_value("#f-weights") == "q4_k_m"
+    before = _table(page)
+    page.click("#submit")
+    page.wait_for_load_state()
+    assert _table(page) == before and before[0].startswith("rtx-4090")
+
+
 def test_bad_input_shows_the_message_next_to_the_field(page, server):
     page.goto(server + "/")
     page.fill("#f-concurrency", "lots")

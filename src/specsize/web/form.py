@@ -85,6 +85,20 @@ def spec_text(method: str, k: int | None, draft: str) -> str | None:
     return head if k is None else f"{head}:{k}"
 
 
+def _canonical(values: dict[str, Any]) -> None:
+    """Aliases as the catalog's own names (r1-distill-qwen-32b, H200, SGLang), so the form's choices show what a
+    shared link asked for and a resubmission asks the same; unknown names stay as given (their error comes later)."""
+    from specsize import catalog
+
+    for name in ("model", "draft"):
+        entry = catalog.find_model(values[name]) if values[name] else None
+        if entry:
+            values[name] = entry["name"]
+    values["gpu"] = [(catalog.find_hardware("gpus", g) or {"id": g})["id"] for g in values["gpu"]]
+    for name in ("engine", "weights"):
+        values[name] = values[name].lower()
+
+
 def read_form(query: Any) -> Form:
     """`query`: a mapping with getlist (starlette's QueryParams) or a plain dict of lists."""
     values: dict[str, Any] = {}
@@ -93,6 +107,7 @@ def read_form(query: Any) -> Form:
         values[name] = got[-1] if got else DEFAULTS[name]
     gpus = query.getlist("gpu") if hasattr(query, "getlist") else query.get("gpu", [])
     values["gpu"] = [g for g in gpus if g] or list(DEFAULTS["gpu"])
+    _canonical(values)
     form = Form(values)
     e = form.errors
     inp = _int(values, "input", "input tokens", e)
