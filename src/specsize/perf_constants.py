@@ -1,8 +1,11 @@
 """Every constant of the performance model, in one place, each with its source, "assumption", or
-"fitted to" and the published cases it was fitted to (scripts/fit_perf_constants.py reproduces the fit).
+"fitted to" and what it was fitted to.
 
-Fitted constants: 4 (SGLang per-layer and per-token-per-MoE-layer overheads, TensorRT-LLM per-layer overhead, the
-achieved-bandwidth efficiency of local MoE runtimes), against 9 published performance figures and 21 cases.
+Fitted: the serving engines' constants (FITTED_SERVING: six per engine build) and five serving-wide ones
+(MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR, DISAGG_HANDOFF, INTER_NODE_STEP_LATENCY,
+EP_DISPATCH_LATENCY_PER_DOUBLING) to the measured corpus (catalog/validation/measured/tuning.jsonl) by
+scripts/fit_serving.py; the local runtimes' expert-bandwidth efficiency to two published figures by
+scripts/fit_perf_constants.py. Everything else is a datasheet figure, a sourced measurement or an assumption.
 """
 
 from __future__ import annotations
@@ -18,16 +21,17 @@ COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of ser
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
-INTER_NODE_STEP_LATENCY = 57.6 * US
+INTER_NODE_STEP_LATENCY = 40.5 * US
 # One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
-# (DeepEP low-latency: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the group,
-# fitted to the corpus's DP-attention points (scripts/fit_serving.py).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 5 * US
+# (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
+# group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
+# (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
+EP_DISPATCH_LATENCY_PER_DOUBLING = 6.3 * US
 PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations in CPU/GPU hybrid serving
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.128  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
 PREFILL_QUEUE_FACTOR = 4.607
@@ -86,13 +90,14 @@ class EnginePerf:
     compute_efficiency: float = 1.0  # multiplies COMPUTE_EFFICIENCY (the engine's GEMM/attention kernels)
     request_overhead: float = 0.0  # per request, on TTFT: HTTP, tokenisation, scheduling, detokenisation (s)
     prefill_efficiency: float = 1.0  # multiplies the compute efficiency of prefill steps (MLA expanded, chunked)
+    spec_seq_overhead: float = 0.0  # per sequence per speculative round: accept/rollback bookkeeping, sampling (s)
 
 
-# SGLang: 125 us per layer and 1.70 us per token per MoE layer were fitted to sglang-16xh100-ib-bs1-tpot,
-# sglang-8xh200-fp8-mtp1-bs1 and inferencex-8xb200-sglang-fp4-c4/c16/c64 (scripts/fit_perf_constants.py).
+# The serving engines' first constants, fitted to nine published figures before the measured corpus existed
+# (SGLang: 125 us per layer, 1.70 us per token per MoE layer; TensorRT-LLM: 60 us per layer). FITTED_SERVING below
+# replaces them; they remain the starting point of scripts/fit_serving.py.
 SGLANG_LAYER_OVERHEAD = 0.125 * MS
 SGLANG_MOE_TOKEN_OVERHEAD = 1.70 * US
-# TensorRT-LLM min-latency path: fitted to trtllm-8xb200-fp4-mtp3-bs1 (one constant, two figures).
 TRTLLM_LAYER_OVERHEAD = 0.060 * MS
 # llama.cpp / ktransformers / MLX stream MoE experts at a fraction of the bandwidth: fitted to
 # ktransformers-2s-xeon-4090-q4 and mac-m3-ultra-q4 (one constant, two figures).
@@ -128,63 +133,89 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # fitted to: catalog/validation/measured/tuning.jsonl (InferenceX + dstack, 1,187 R1 serving points) by
 # scripts/fit_serving.py (coordinate descent on the mean |log error| of output tok/s per GPU and per user; the
 # report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
-# step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the
-# prefill compute multiplier and the per-request TTFT cost (s). "sglang-rocm": SGLang's ROCm build (AMD GPUs).
+# step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the prefill compute multiplier,
+# the per-request TTFT cost (s) and the per-sequence cost of an MTP round (s). "sglang-rocm": SGLang's ROCm build
+# (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025 generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0004976, "layer_overhead": 0.0001111, "moe_token_overhead": 5.406e-07,
-        "bw_efficiency": 1.265, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
+        "step_overhead": 0.0004424, "layer_overhead": 0.0001111, "moe_token_overhead": 3.379e-07,
+        "bw_efficiency": 1.179, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
+        "spec_seq_overhead": 4.771e-05,
     },
     "sglang": {
-        "step_overhead": 0.0008952, "layer_overhead": 7.813e-05, "moe_token_overhead": 9.01e-08,
-        "bw_efficiency": 0.9429, "request_overhead": 0.1739, "prefill_efficiency": 0.1073,
+        "step_overhead": 0.0007505, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.2014, "prefill_efficiency": 0.1138,
+        "spec_seq_overhead": 0.0001152,
     },
     "sglang-0.4": {
-        "step_overhead": 2.617e-05, "layer_overhead": 0.0005, "moe_token_overhead": 8.808e-06,
-        "bw_efficiency": 1.061, "request_overhead": 1, "prefill_efficiency": 4.096,
+        "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.808e-06,
+        "bw_efficiency": 0.9715, "request_overhead": 1, "prefill_efficiency": 1.8,
+        "spec_seq_overhead": 4e-05,
     },
     "sglang-rocm": {
-        "step_overhead": 1e-05, "layer_overhead": 0.0001214, "moe_token_overhead": 4.974e-08,
-        "bw_efficiency": 0.4941, "request_overhead": 0.06795, "prefill_efficiency": 0.103,
+        "step_overhead": 0.008595, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
+        "bw_efficiency": 0.8891, "request_overhead": 0.07421, "prefill_efficiency": 0.1061,
+        "spec_seq_overhead": 9.313e-07,
+    },
+    "sglang-rocm-gfx950": {
+        "step_overhead": 0.0005433, "layer_overhead": 9.598e-05, "moe_token_overhead": 6.292e-08,
+        "bw_efficiency": 0.625, "request_overhead": 0.06795, "prefill_efficiency": 0.1061,
+        "spec_seq_overhead": 5.821e-07,
     },
     "trtllm": {
-        "step_overhead": 5.183e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 1.124e-07,
-        "bw_efficiency": 0.7455, "request_overhead": 0.1025, "prefill_efficiency": 0.1716,
+        "step_overhead": 1e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
+        "bw_efficiency": 0.7455, "request_overhead": 0.1056, "prefill_efficiency": 0.1716,
+        "spec_seq_overhead": 4e-05,
     },
-    "vllm": {
+    "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
-        "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 6.554,
+        "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 1.8,
+        "spec_seq_overhead": 4e-05,
     },
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
 ENGINE_PERF["sglang-rocm"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm")
+ENGINE_PERF["sglang-rocm-gfx950"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm-gfx950")
 ENGINE_PERF["sglang-0.4"] = replace(ENGINE_PERF["sglang"], name="sglang-0.4")
+ENGINE_PERF["vllm-0.7"] = replace(ENGINE_PERF["vllm"], name="vllm-0.7")
 # FITTED_SERVING holds the engine constants; MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR and
 # INTER_NODE_STEP_LATENCY above come from the same run.
 for _name, _values in FITTED_SERVING.items():
     ENGINE_PERF[_name] = replace(ENGINE_PERF[_name], source=_FITTED_SOURCE, **_values)
+ENGINE_PERF["vllm"] = replace(
+    ENGINE_PERF["sglang"],
+    name="vllm",
+    source="assumption: SGLang's fitted constants (no current vLLM point in the corpus)",
+)
 
 
 def engine_perf(name: str) -> EnginePerf:
     return ENGINE_PERF[name]
 
 
-def engine_perf_for(name: str, version: str | None = None, vendor: str | None = None) -> EnginePerf:
+def engine_perf_for(name: str, version: str | None = None, vendor: str | None = None, arch: str = "") -> EnginePerf:
     """The constants of one engine generation: ENGINE_GENERATIONS, keyed by a substring of engine_version
-    (first match wins), else the engine's build for the GPU vendor (ENGINE_PERF["sglang-rocm"]: SGLang's ROCm
-    build runs AMD's kernels), else the engine's current constants."""
+    (first match wins), else the engine's build for the GPU (SGLang's ROCm build runs AMD's kernels, and ships
+    per GPU architecture: "sglang-rocm-gfx950" for MI355X, "sglang-rocm" otherwise), else the engine's constants."""
     for key, generation in ENGINE_GENERATIONS.get(name, ()):
         if version and key in version:
             return ENGINE_PERF[generation]
-    if vendor == "amd" and f"{name}-rocm" in ENGINE_PERF:
-        return ENGINE_PERF[f"{name}-rocm"]
+    if vendor == "amd":
+        for build in (f"{name}-rocm-{arch}", f"{name}-rocm"):
+            if build in ENGINE_PERF:
+                return ENGINE_PERF[build]
     return ENGINE_PERF[name]
 
 
 # Engine generations whose behaviour changed enough to need their own constants: (substring of the
-# engine_version, the ENGINE_PERF entry), first match wins. SGLang 0.4 (early 2025, dstack's runs: before the
-# DeepSeek kernels of 0.5 - FlashMLA, DeepGEMM, fused MoE on ROCm) is its own generation.
-ENGINE_GENERATIONS: dict[str, tuple[tuple[str, str], ...]] = {"sglang": (("SGLang 0.4.", "sglang-0.4"),)}
+# engine_version, the ENGINE_PERF entry), first match wins. SGLang 0.4 and vLLM 0.7 (early 2025, dstack's runs:
+# before the DeepSeek kernels of SGLang 0.5 and vLLM 0.8+ - FlashMLA, DeepGEMM, fused MoE) are their own
+# generations. The current vLLM has no point in the corpus: it takes SGLang's fitted constants (assumption: the
+# same class of Python scheduler and CUDA-graph runtime on the same kernels).
+ENGINE_GENERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "sglang": (("SGLang 0.4.", "sglang-0.4"),),
+    "vllm": (("vLLM 0.7.", "vllm-0.7"),),  # early 2025, before vLLM's MLA/FlashMLA and fused-MoE work
+}
 
 
 def assumptions() -> list[dict[str, str]]:
@@ -195,6 +226,13 @@ def assumptions() -> list[dict[str, str]]:
         ("one-shot all-reduce software latency", f"{COLLECTIVE_LATENCY / US:.0f} us", "assumption"),
         ("inter-node collective step latency", f"{INTER_NODE_STEP_LATENCY / US:.0f} us",
          "assumption (NCCL proxy + network stack)"),
+        ("EP dispatch/combine floor per doubling of the group", f"{EP_DISPATCH_LATENCY_PER_DOUBLING / US:.1f} us",
+         "fitted (scripts/fit_serving.py)"),
+        ("MTP first-draft acceptance on random-token prompts", f"{MTP_RANDOM_FIRST_ACCEPTANCE:.3f}",
+         "fitted to the measured corpus's MTP points (scripts/fit_serving.py)"),
+        ("prefill queue burstiness (x M/D/1 wait)", f"{PREFILL_QUEUE_FACTOR:.2f}", "fitted (scripts/fit_serving.py)"),
+        ("disaggregated prefill -> decode hand-off", f"{DISAGG_HANDOFF * 1e3:.0f} ms", "fitted (fit_serving.py)"),
+        ("KV transfer efficiency (of the link's line rate)", f"{KV_TRANSFER_EFFICIENCY:.2f}", "assumption"),
         ("routing correlation of consecutive tokens", f"{ROUTING_CORRELATION:.2f}",
          "~2.5x unique experts for 4 tokens vs 3.8x uniform (reference/speculative.md)"),
         ("MTP acceptance, first draft", f"{MTP_FIRST_ACCEPTANCE:.2f}", "DeepSeek-V3 report §5.4.3 (85-90%)"),

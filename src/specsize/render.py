@@ -384,7 +384,8 @@ def measured_tables(s: dict[str, Any], worst: list[dict[str, Any]]) -> None:
     if worst:
         w = Table(title=f"worst {len(worst)} points (output tok/s per GPU)", box=box.SIMPLE_HEAD)
         for c in ("id", "GPU", "layout", "ISL/OSL", "conc", "pred GPU", "meas GPU", "err", "err user"):
-            w.add_column(c, justify="left" if c in ("id", "GPU", "layout") else "right", no_wrap=c == "id")
+            w.add_column(c, justify="left" if c in ("id", "GPU", "layout") else "right", no_wrap=True,
+                         max_width={"id": 24, "layout": 14, "GPU": 10}.get(c), overflow="ellipsis")  # fmt: skip
         for r in worst:
             g, u = r["metrics"]["output_tok_s_per_gpu"], r["metrics"]["output_tok_s_per_user"]
             lay = r["layout"]
