@@ -38,6 +38,16 @@ def read_bench(path: str | Path) -> Bench:
     p = Path(path)
     try:
         r = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecsizeError(f"--calibration {p}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise SpecsizeError(f"--calibration {p}: not a `specsize bench --out` bench.json ({e})") from None
+    return bench_from_json(r, p)
+
+
+def bench_from_json(r: Any, p: Path) -> Bench:
+    """A bench.json already parsed (`p`: where it came from, for messages)."""
+    try:
         configs = r["configs"]
         baseline = r.get("baseline") or {}
         plain = baseline.get("tokens_per_s", {}).get("median") if baseline else None
@@ -45,9 +55,7 @@ def read_bench(path: str | Path) -> Bench:
         bench = Bench(p, str(r.get("model", "")), dict(r.get("machine") or {}), list(configs), steps or None,
                       float(plain) if plain else None,
                       bool((r.get("settings") or {}).get("compiled", False)))  # fmt: skip
-    except FileNotFoundError:
-        raise SpecsizeError(f"--calibration {p}: no such file") from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SpecsizeError(f"--calibration {p}: not a `specsize bench --out` bench.json ({e})") from None
     return bench
 

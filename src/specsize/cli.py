@@ -169,23 +169,6 @@ def _apply_scenario_options(f, engine_default, spec_default, gpu_help):
     return f
 
 
-def build_workload(context, input_tokens, output_tokens, concurrency):
-    from specsize.scenario import Workload
-
-    if context is not None:
-        if input_tokens is None and output_tokens is None:
-            input_tokens, output_tokens = context, 0
-        elif input_tokens is None:
-            input_tokens = context - output_tokens
-        elif output_tokens is None:
-            output_tokens = context - input_tokens
-    return Workload(
-        concurrency=concurrency,
-        input_tokens=4096 if input_tokens is None else input_tokens,
-        output_tokens=4096 if output_tokens is None else output_tokens,
-    )
-
-
 @cli.command()
 @click.argument("model", default="deepseek-r1")
 @scenario_options()
@@ -229,6 +212,7 @@ def fit(
     """
     from specsize.fit import fit_all
     from specsize.offload import numa_copies
+    from specsize.plan_request import build_workload
     from specsize.render import fit_table
     from specsize.report import fit_row
     from specsize.resolve import load_model
@@ -394,110 +378,38 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
           --weights q4_k_m --plot plan.png
       specsize plan deepseek-r1 --gpu h100-sxm --sheet --format markdown
     """
-    from dataclasses import replace
-
-    from specsize.errors import PlanError
-    from specsize.hardware import get_link
-    from specsize.launch import plan_commands
-    from specsize.perf_constants import NGRAM_REPEAT_FRACTION
-    from specsize.plan import plan as make_plan
+    from specsize.plan_request import PlanRequest, plan_result, resolve_request
     from specsize.render import plan_tables
-    from specsize.report import plan_report
-    from specsize.resolve import load_model
-    from specsize.scenario import Host, parse_spec
 
     if plot_file:
         from specsize.plot import check_plot_path
 
         check_plot_path(plot_file)
-    from specsize.offload import numa_copies
-    from specsize.workload_defaults import clip_default
-
-    a = load_model(model)
-    given = context is not None or input_tokens is not None or output_tokens is not None
-    w, note = clip_default(build_workload(context, input_tokens, output_tokens, concurrency), a, given)
-    if note and not as_json:
-        click.echo(note, err=True)
-    if spec is None:  # the embedded default: the model's own MTP head where the engine can use it
-        from specsize.engines import get_engine
-
-        spec = "mtp:1" if a.has_mtp and "mtp" in get_engine(engine).spec_methods else "none"
-    sp = parse_spec(spec, a, draft_tp=draft_tp)
-    bench = None
-    if calibration:
-        from specsize.calibration import read_bench
-
-        bench = read_bench(calibration)
-    if acceptance:
-        try:
-            rates = tuple(float(x) for x in acceptance.split(","))
-        except ValueError:
-            msg = f"--acceptance {acceptance!r}: give comma-separated numbers in (0, 1], e.g. 0.85,0.7"
-            raise PlanError(msg) from None
-        sp = replace(sp, acceptance=rates)
-    elif bench is not None and sp.enabled:
-        from specsize.calibration import measured_acceptance
-
-        sp = replace(sp, acceptance=measured_acceptance(bench, sp.method, sp.k))
-    rf = NGRAM_REPEAT_FRACTION if repeat_fraction is None else repeat_fraction
-    if not 0 < rf <= 1:
-        raise PlanError(f"--repeat-fraction must be in (0, 1], got {rf}")
-    if inter_node:
-        get_link(inter_node)
-    host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, numa_copies(engine, sockets))
-    from specsize.hardware import get_gpu
-    from specsize.input_checks import check_unique_gpus
-    from specsize.plan import DEFAULT_GPUS, count_for
-
-    check_unique_gpus(gpus)
-    from specsize.precision_choice import resolve_weights
-
-    first = (list(gpus) or [DEFAULT_GPUS[0]])[:1]
-    count = count_for(get_gpu(first[0]), gpu_count, nodes) if first and (gpu_count or nodes) else None
-    prec, choice = resolve_weights(weights, a, list(gpus) or first, engine, kv_cache, w, sp, host, count)
-    from specsize.offload import host_cpu, host_json
-
-    cpu = host_cpu(host_memory, channels, cores, sockets)
+    req = PlanRequest(model=model, weights=weights, kv_cache=kv_cache, context=context, input_tokens=input_tokens,
+                      output_tokens=output_tokens, concurrency=concurrency, spec=spec, draft_tp=draft_tp, engine=engine,
+                      gpus=tuple(gpus), ram_gb=ram_gb, sockets=sockets, offload_experts=offload_experts,
+                      acceptance=acceptance, calibration=calibration, repeat_fraction=repeat_fraction,
+                      inter_node=inter_node, cuda_graphs=cuda_graphs, gpu_count=gpu_count, nodes=nodes,
+                      host_memory=host_memory, channels=channels, cores=cores)  # fmt: skip
+    r = resolve_request(req)
+    if r.note and not as_json:
+        click.echo(r.note, err=True)
     if disagg:
         from specsize.cli_disagg import show_disagg
 
-        return show_disagg(a, gpus, prec, kv_cache, w, engine, sp, disagg_gpus, as_json)
+        return show_disagg(r.arch, gpus, r.precision, kv_cache, r.workload, engine, r.spec, disagg_gpus, as_json)
     if gpu_layers is not None:
-        _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, gpu_layers, ram_gb, offload_experts, as_json)
+        _gpu_layers(r.arch, model, gpus, engine, weights, kv_cache, r.workload, r.spec, r.cpu, gpu_layers, ram_gb,
+                    offload_experts, as_json)  # fmt: skip
         return
-    p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, cpu, inter_node=inter_node,
-                  repeat_fraction=rf, cuda_graphs=cuda_graphs, gpu_count=gpu_count, nodes=nodes)  # fmt: skip
-    if p.chosen is None:
-        reasons = "; ".join(f"{g.gpu}: {g.fit.reason}" for g in p.gpus)
-        if all(g.fit.memory is not None and g.fit.memory.host_ram_short for g in p.gpus):
-            raise PlanError(f"{a.name} ({prec}) with its routed experts in host RAM: {reasons}")
-        if gpu_count or nodes:  # the hardware the user has: say what is short there, and what would do
-            raise PlanError(f"{a.name} ({prec}) on the GPUs you have: {reasons}")
-        raise PlanError(f"{a.name} ({prec}) does not fit on any GPU type asked for: {reasons}")
-    report = plan_report(p, plan_commands(p, model, offload_experts))
-    from specsize.answer import headline
-
-    report["answer"] = headline(report, gpu_count or nodes)
-    if offload_experts:
-        given = any(x is not None for x in (host_memory, channels, cores))
-        report["host"] = host_json(cpu, engine, host.numa_copies, given)
-    if choice:
-        report["weights_choice"] = choice.to_json()
-        report["answer"].insert(0, choice.sentence())
-    if bench is not None and sp.enabled:
-        from specsize.calibration import measured_model, this_machine
-
-        if measured_model(bench, model, a.name):
-            report["this_machine"] = this_machine(bench, sp.method, sp.acceptance if acceptance else None)
-        else:
-            what = f"measured {bench.model}, not {a.name}" if bench.model else "does not name the model it measured"
-            report["this_machine"] = {"reason": f"{bench.path} {what}: its acceptance only"}
+    result = plan_result(req, resolved=r)
+    report = result.report
     if plot_file:
         report["plot"] = plot_file
     if sheet or fmt == "markdown":
         from specsize.cli_sheet import add_sheets, print_sheets
 
-        add_sheets(report, p, host, rf)
+        add_sheets(report, result.plan, r.host, r.repeat_fraction)
         if not as_json:
             print_sheets(report, fmt)
     if as_json:
@@ -544,6 +456,10 @@ cli.add_command(serve)
 from specsize.cli_validate import validate  # noqa: E402
 
 cli.add_command(validate)
+
+from specsize.cli_web import web  # noqa: E402
+
+cli.add_command(web)
 
 
 def main() -> None:
