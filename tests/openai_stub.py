@@ -148,17 +148,18 @@ class StubServer:
             self.c_pos.labels(*lab, str(i)).inc(1 if i < acc else 0)
 
     # --- lifecycle: its own thread and event loop, so a synchronous caller (the CLI) can drive it ---
+    async def _serve(self, ready: threading.Event) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        ready.set()
+        await self._stop.wait()
+        self.server.close()  # asyncio.run then cancels the open connections' handlers and closes the loop
+
     def start(self) -> StubServer:
         ready = threading.Event()
-
-        def main():
-            self.loop = asyncio.new_event_loop()
-            self.server = self.loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-            self.port = self.server.sockets[0].getsockname()[1]
-            ready.set()
-            self.loop.run_forever()
-
-        self._thread = threading.Thread(target=main, daemon=True)
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(ready),), daemon=True)
         self._thread.start()
         ready.wait(10)
         return self
@@ -168,12 +169,7 @@ class StubServer:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.loop is None:
+        if self._thread is None or not self._thread.is_alive():
             return
-
-        async def close():
-            self.server.close()
-
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)

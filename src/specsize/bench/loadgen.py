@@ -195,11 +195,13 @@ async def _run(o: EndpointOptions, d: Deployment, make_prompts: Callable[[int, i
     timeout = httpx.Timeout(o.timeout_s, connect=min(10.0, o.timeout_s))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     async with httpx.AsyncClient(timeout=timeout, limits=limits, headers=o.headers) as client:
-        owned_by = None
-        if o.model is None:
-            run.model, owned_by = await served_model(client, base)
-        else:
-            run.model = o.model
+        try:
+            listed, owned_by = await served_model(client, base)
+        except SpecsizeError:
+            if o.model is None:
+                raise
+            listed, owned_by = None, None  # the model is named: measure what the server answers
+        run.model = o.model or listed
         run.engine = d.engine or owned_by or "unknown"
         t = Target(base, o.api, run.model, {}, o.ignore_eos)
         for li, (label, cap, rate, n, wu) in enumerate(sizes):

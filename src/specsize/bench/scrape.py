@@ -17,7 +17,6 @@ SGLang (python/sglang/srt/metrics/collector.py): gauges, not counters — sglang
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,8 +98,8 @@ def conditional_rates(per_pos: list[float], drafts: float) -> list[float]:
 def spec_delta(before: SpecCounters, after: SpecCounters) -> dict[str, Any]:
     """What the level's speculative decoding did, from two scrapes. {"source": None, "reason": ...} when the
     server exports none of the names above."""
-    if after.drafts is not None and before.drafts is not None:
-        d = after.drafts - before.drafts
+    if after.drafts is not None:  # a counter not exported yet before the level (no labelled child yet) counts 0
+        d = after.drafts - (before.drafts or 0.0)
         dt = (after.draft_tokens or 0.0) - (before.draft_tokens or 0.0)
         acc = (after.accepted or 0.0) - (before.accepted or 0.0)
         positions = sorted(after.per_pos)
@@ -127,9 +126,11 @@ def iid_alpha(mean_length: float, k: int) -> float:
     """The constant alpha whose E[L] = (1 - alpha^(k+1)) / (1 - alpha) (Leviathan et al. 2023, i.i.d. case)
     equals a measured mean acceptance length, by bisection: what a mean alone (SGLang's gauge) can say."""
     target = min(max(mean_length, 1.0), k + 1.0)
+    if target >= k + 1.0:
+        return 1.0
     lo, hi = 0.0, 1.0
     for _ in range(60):
         a = (lo + hi) / 2
         e = k + 1.0 if a >= 1 else (1 - a ** (k + 1)) / (1 - a)
         lo, hi = (a, hi) if e < target else (lo, a)
-    return (lo + hi) / 2 if not math.isnan(lo) else 0.0
+    return (lo + hi) / 2
