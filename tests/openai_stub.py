@@ -53,6 +53,7 @@ class StubServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server = None
         self.port = 0
+        self.authorization: str | None = None  # the last request's Authorization header
         self._thread: threading.Thread | None = None
 
     # --- HTTP ---
@@ -64,6 +65,7 @@ class StubServer:
                 method, path, _ = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:] if ":" in x)}
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
+                self.authorization = headers.get("authorization")
                 if not await self._route(method, path, body, writer):
                     break
         except (asyncio.IncompleteReadError, ConnectionError):

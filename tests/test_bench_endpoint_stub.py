@@ -124,8 +124,9 @@ def test_ctrl_c_keeps_finished_levels(stub, tmp_path):
 
 def test_api_key_from_the_environment_is_never_printed(stub, tmp_path, monkeypatch):
     monkeypatch.setenv("MY_KEY", "sk-secret-123")
-    r, rep = bench(stub, tmp_path, "--api-key-env", "MY_KEY", "--concurrency", "1")
+    r, _ = bench(stub, tmp_path, "--api-key-env", "MY_KEY", "--concurrency", "1")
     assert r.exit_code == 0 and "sk-secret-123" not in r.output
+    assert stub.authorization == "Bearer sk-secret-123"
     assert "sk-secret-123" not in (tmp_path / "measured.jsonl").read_text()
 
 
