@@ -420,6 +420,9 @@ from specsize.cli_engine import bench, generate  # noqa: E402  (the engine's com
 
 cli.add_command(generate)
 cli.add_command(bench)
+from specsize.cli_serve import serve  # noqa: E402
+
+cli.add_command(serve)
 
 
 def main() -> None:

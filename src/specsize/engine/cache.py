@@ -4,6 +4,8 @@ Rolling back rejected draft tokens is free: the caller just starts the next step
 stale slots are masked by position and overwritten later. Callers reserve room for k+1 verification tokens.
 
 - KVCache: keys and values of GQA attention, [B, H_kv, T, D] each.
+- Rows: the rows of a batched step (batch.py), each in its own cache slot at its own position; a row's
+  rollback is its own (its next start), so rows accept different numbers of drafts in the same step.
 - LatentCache: MLA's compressed latent (kv_lora_rank values, after kv_a_layernorm) and the shared RoPE key
   (qk_rope_head_dim values, rotated) per token, [B, T, R] and [B, T, r]: the same bytes per token as
   specsize.kvcache.kv_values_per_layer counts for the planner (vLLM and SGLang cache the same latent).
@@ -11,8 +13,46 @@ stale slots are masked by position and overwritten later. Callers reserve room f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows of a batched step. Row b uses cache slot slots[b] and its tokens sit at positions
+    start[b]..start[b]+S-1 (a row with fewer real tokens is padded at the end: the padding is written past its
+    committed positions, masked, and overwritten by its next step). Slots are rows of the caches' batch
+    dimension (llama.cpp's --parallel N); why slots rather than pages: batch.BatchEngine."""
+
+    slots: torch.Tensor  # [B] int64
+    start: torch.Tensor  # [B] int64
+    last: int  # max(start): the step reads cache positions up to last + S - 1
+    prefix: bool  # slots == 0..B-1: the caches are sliced (views), not gathered
+
+    @classmethod
+    def of(cls, slots: list[int], start: list[int], device=None) -> Rows:
+        return cls(torch.tensor(slots, device=device), torch.tensor(start, device=device), max(start),
+                   slots == list(range(len(slots))))  # fmt: skip
+
+    def positions(self, s: int) -> torch.Tensor:
+        """[B, S] the positions of the step's tokens."""
+        return self.start[:, None] + torch.arange(s, device=self.start.device)
+
+    def write(self, cache: torch.Tensor, new: torch.Tensor, dim: int) -> torch.Tensor:
+        """Write new [B, ..., S, ...] (positions along `dim`) into cache [slots, ..., T, ...] at each row's
+        positions; return the rows' cache up to the step's last position (a view when the slots are a prefix)."""
+        s = new.shape[dim]
+        end = self.last + s
+        if end > cache.shape[dim]:
+            raise IndexError(f"cache holds {cache.shape[dim]} positions; step needs {end}")
+        pos = self.positions(s)  # [B, S]
+        index = (self.slots[:, None],) + (slice(None),) * (dim - 1) + (pos,)
+        cache[index] = new.movedim(dim, 1)  # advanced indices first: [B, S, ...]
+        if self.prefix:
+            return cache[: len(self.slots)].narrow(dim, 0, end)
+        return cache[self.slots].narrow(dim, 0, end)
 
 
 class KVCache(nn.Module):
@@ -26,8 +66,10 @@ class KVCache(nn.Module):
     def max_len(self) -> int:
         return self.k.shape[2]
 
-    def update(self, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def update(self, start: int | Rows, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """k, v: [B, H_kv, S, D] for positions start..start+S-1 -> the cache [B, H_kv, start+S, D] so far."""
+        if isinstance(start, Rows):
+            return start.write(self.k, k, 2), start.write(self.v, v, 2)
         end = start + k.shape[2]
         if end > self.max_len:
             raise IndexError(f"KV cache holds {self.max_len} positions; step needs {end}")
@@ -49,8 +91,10 @@ class LatentCache(nn.Module):
     def max_len(self) -> int:
         return self.c.shape[1]
 
-    def update(self, start: int, c: torch.Tensor, pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def update(self, start: int | Rows, c: torch.Tensor, pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """c: [B, S, R], pe: [B, S, r] -> the cache [B, start+S, R], [B, start+S, r] so far."""
+        if isinstance(start, Rows):
+            return start.write(self.c, c, 1), start.write(self.pe, pe, 1)
         end = start + c.shape[1]
         if end > self.max_len:
             raise IndexError(f"latent cache holds {self.max_len} positions; step needs {end}")

@@ -5,7 +5,8 @@ checkpoints, so a state dict is a checkpoint (loader.py, saver.py).
 Forward modes (Transformer.forward):
 - start=None: full sequence, no cache, causal (training, the reference comparison);
 - start=p: the tokens sit at positions p..p+S-1; keys/values are written into the static cache and
-  attention reads positions 0..p+S-1: a prompt (prefill), one token (decode), or k+1 tokens (verification).
+  attention reads positions 0..p+S-1: a prompt (prefill), one token (decode), or k+1 tokens (verification);
+- start=Rows (cache.py): a batch of sequences, each in its own cache slot at its own position (batch.py).
 Shapes: B batch, S tokens in the step, T cached positions, H heads, D head dim, R latent rank, r RoPE dim.
 `rope` is the step's (cos, sin) tables, computed once per step by Transformer.forward.
 Inference speed: Transformer.fuse() concatenates weights that read the same input (gate+up; MLA's q_a+kv_a)
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from specsize.config import ModelArch
-from specsize.engine.cache import KVCache, LatentCache
+from specsize.engine.cache import KVCache, LatentCache, Rows
 from specsize.engine.rope import Rotary, rotate, softmax_scale
 
 ENGINE_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "deepseek_v3")
@@ -83,8 +84,12 @@ def _fuse(*linears: nn.Linear) -> tuple[torch.Tensor, torch.Tensor | None] | Non
     return weight, bias
 
 
-def _causal_mask(start: int, s: int, end: int, device) -> torch.Tensor | None:
-    """[S, T] True where query start+i may attend key j (j <= start+i); None when every key is visible."""
+def _causal_mask(start: int | Rows, s: int, end: int, device) -> torch.Tensor | None:
+    """[S, T] True where query start+i may attend key j (j <= start+i); None when every key is visible.
+    Batched rows (Rows) each have their own start: [B, 1, S, T]."""
+    if isinstance(start, Rows):
+        q = start.start[:, None, None, None] + torch.arange(s, device=device)[:, None]  # [B, 1, S, 1]
+        return torch.arange(end, device=device) <= q
     if s == 1:
         return None
     q = torch.arange(start, start + s, device=device)[:, None]
@@ -114,7 +119,8 @@ class Attention(nn.Module):
         if self.qkv is None:
             self.qkv = _fuse(self.q_proj, self.k_proj, self.v_proj)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | Rows | None
+                ) -> torch.Tensor:  # fmt: skip
         b, s, _ = x.shape
         hq, hk, d = self.n_heads, self.n_kv, self.head_dim
         if self.qkv is not None and not self.qk_norm:  # one matmul, one rotation for q and k together
@@ -173,7 +179,8 @@ class MLAttention(nn.Module):
         if self.q_lora and self.qkv_a is None:
             self.qkv_a = _fuse(self.q_a_proj, self.kv_a_proj_with_mqa)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | Rows | None
+                ) -> torch.Tensor:  # fmt: skip
         b, s, _ = x.shape
         H, n, r = self.n_heads, self.nope, self.rope_dim
         if self.qkv_a is not None:
@@ -187,7 +194,7 @@ class MLAttention(nn.Module):
         q_pe = rotate(q_pe, *rope, self.interleave)
         c, k_pe = kv_a.split([self.rank, r], dim=-1)
         c = self.kv_a_layernorm(c)  # [B, S, R]
-        k_pe = rotate(k_pe, *rope, self.interleave)  # [B, S, r]: one head shared by all
+        k_pe = rotate(k_pe.unsqueeze(1), *rope, self.interleave).squeeze(1)  # [B, S, r]: one head shared by all
         if start is None:
             kv = self.kv_b_proj(c).view(b, s, H, n + self.v_dim).transpose(1, 2)
             k_nope, v = kv.split([n, self.v_dim], dim=-1)
@@ -294,7 +301,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(a.hidden_size, a.rms_norm_eps)
         self.mlp = MoE(a) if a.is_moe_layer(i) else MLP(a.hidden_size, a.intermediate_size, a.mlp_bias)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | Rows | None
+                ) -> torch.Tensor:  # fmt: skip
         x = x + self.self_attn(self.input_layernorm(x), rope, start)
         return x + self.mlp(self.post_attention_layernorm(x))
 
@@ -319,7 +327,7 @@ class MTPLayer(Block):
         self.shared_head = SharedHead(a)
         self.embed_tokens = nn.Embedding(a.vocab_size, a.hidden_size)
 
-    def predict(self, hidden: torch.Tensor, next_tokens: torch.Tensor, rope: tuple, start: int | None):
+    def predict(self, hidden: torch.Tensor, next_tokens: torch.Tensor, rope: tuple, start: int | Rows | None):
         """hidden: [B, S, hidden] the main model's final-normed states at positions p..p+S-1; next_tokens: [B, S]
         the tokens at p+1..p+S -> logits [B, S, V] for the tokens at p+2..p+S+1, and the MTP states [B, S, h]."""
         x = self.eh_proj(torch.cat((self.enorm(self.embed_tokens(next_tokens)), self.hnorm(hidden)), dim=-1))
@@ -390,7 +398,7 @@ class Transformer(nn.Module):
             else:
                 attn.cache = KVCache(batch, max_len, a.num_kv_heads, a.head_dim, dtype, p.device)
 
-    def forward(self, tokens: torch.Tensor, start: int | None = None, return_hidden: bool = False,
+    def forward(self, tokens: torch.Tensor, start: int | Rows | None = None, return_hidden: bool = False,
                 last_only: bool = False):  # fmt: skip
         """tokens: [B, S] -> logits [B, S, V] ([B, 1, V] with last_only), and the final-normed states [B, S, h]
         with return_hidden (what the MTP module reads). Small cached steps go through the compiled step when
@@ -398,24 +406,31 @@ class Transformer(nn.Module):
         step = self.steps.forward if self.steps is not None and self.steps.wants(tokens, start) else self.step
         return step(tokens, start, return_hidden, last_only)
 
-    def step(self, tokens: torch.Tensor, start: int | None, return_hidden: bool, last_only: bool):
+    def rope(self, start: int | Rows | None, s: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step's cos/sin tables: [S, r/2] for one start position, [B, 1, S, r/2] for batched rows."""
+        if isinstance(start, Rows):
+            pos = start.positions(s)  # [B, S]
+            return self.rotary.cos[pos].unsqueeze(1).to(dtype), self.rotary.sin[pos].unsqueeze(1).to(dtype)
+        return self.rotary.tables(start or 0, s, dtype)
+
+    def step(self, tokens: torch.Tensor, start: int | Rows | None, return_hidden: bool, last_only: bool):
         x = self.model.embed_tokens(tokens)
-        rope = self.rotary.tables(start or 0, tokens.shape[1], x.dtype)
+        rope = self.rope(start, tokens.shape[1], x.dtype)
         for layer in self.model.layers[: self.arch.num_layers]:
             x = layer(x, rope, start)
         h = self.model.norm(x)
         logits = self.head(h[:, -1:] if last_only else h)
         return (logits, h) if return_hidden else logits
 
-    def mtp_forward(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int | None = None):
+    def mtp_forward(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int | Rows | None = None):
         """The MTP module's prediction (MTPLayer.predict) with its own cache at positions start.."""
         if self.mtp is None:
             raise ValueError(f"{self.arch.name} has no MTP layer loaded")
         step = self.steps.mtp if self.steps is not None and self.steps.wants(next_tokens, start) else self.mtp_step
         return step(hidden, next_tokens, start)
 
-    def mtp_step(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int | None):
-        rope = self.rotary.tables(start or 0, next_tokens.shape[1], hidden.dtype)
+    def mtp_step(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int | Rows | None):
+        rope = self.rope(start, next_tokens.shape[1], hidden.dtype)
         return self.mtp.predict(hidden, next_tokens, rope, start)
 
     def fuse(self) -> Transformer:
