@@ -167,37 +167,48 @@ def run_endpoint(model: str, model_given: bool, out: str | None, as_json: bool, 
     return report
 
 
+def layout_text(lay: dict[str, Any]) -> str:
+    parts = [f"{k.upper()}{lay[k]}" for k in ("tp", "ep", "pp", "dp") if lay.get(k, 1) > 1 or k == "tp"]
+    return " ".join(parts + (["DP-attention"] if lay.get("dp_attention") else []))
+
+
 def endpoint_tables(report: dict[str, Any]) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     def f(x, nd=1):
         return "-" if x is None else f"{x:,.{nd}f}"
 
-    c = Console()
+    c = Console(width=max(Console().width, 170))  # one line per level
     dep = report["deployment"]
-    title = (f"{report['endpoint']} · {report['served_model']} ({report['engine']}) · {report['api']} · "
-             f"{report['dataset']} · declared: {dep['model']} on {dep['gpus']} x {dep['gpu'] or '?'}, "
-             f"spec {dep['spec']}")  # fmt: skip
-    t = Table(title=title, title_justify="left")
-    for h in ("level", "ok/failed", "out tok/s", "per GPU", "per user", "TTFT ms med/p99", "TPOT ms med/p99",
-              "ITL ms med", "E2EL ms med", "goodput req/s", "E[L]", "acceptance per position"):  # fmt: skip
-        t.add_column(h, justify="left" if h in ("level", "acceptance per position") else "right")
+    c.print(f"{report['endpoint']} · {report['served_model']} ({report['engine']}) · {report['api']} · "
+            f"{report['dataset']}")  # fmt: skip
+    lay = layout_text(dep["layout"])
+    c.print(f"declared: {dep['model']} on {dep['gpus']} x {dep['gpu'] or '?'} ({lay}), spec {dep['spec']}")
+    t = Table(box=box.SIMPLE_HEAD)
+    heads = ("level", "ok", "failed", "out tok/s", "tok/s/GPU", "tok/s/user", "TTFT ms", "p99", "TPOT ms", "p99",
+             "ITL ms", "E2EL ms", "goodput req/s", "E[L]", "acceptance per position")  # fmt: skip
+    for h in heads:
+        t.add_column(h, justify="left" if h in ("level", "acceptance per position") else "right", no_wrap=True)
     for lv in report["levels"]:
         m, sp = lv["metrics"], lv["speculative"]
         acc = " ".join(f"{a:.2f}" for a in sp.get("acceptance_per_position") or []) or (sp.get("reason") or "-")
-        t.add_row(lv["label"], f"{m['completed']}/{m['failed']}", f(m["output_tok_s"]), f(m["output_tok_s_per_gpu"]),
-                  f(m["output_tok_s_per_user"]), f"{f(m['ttft_ms']['median'])} / {f(m['ttft_ms']['p99'])}",
-                  f"{f(m['tpot_ms']['median'], 2)} / {f(m['tpot_ms']['p99'], 2)}", f(m["itl_ms"]["median"], 2),
-                  f(m["e2el_ms"]["median"]), f(m["goodput"]["request_goodput"], 2) if m["goodput"] else "-",
+        t.add_row(lv["label"], str(m["completed"]), str(m["failed"]), f(m["output_tok_s"]),
+                  f(m["output_tok_s_per_gpu"]), f(m["output_tok_s_per_user"]), f(m["ttft_ms"]["median"]),
+                  f(m["ttft_ms"]["p99"]), f(m["tpot_ms"]["median"], 2), f(m["tpot_ms"]["p99"], 2),
+                  f(m["itl_ms"]["median"], 2), f(m["e2el_ms"]["median"]),
+                  f(m["goodput"]["request_goodput"], 2) if m["goodput"] else "-",
                   f(sp.get("mean_acceptance_length"), 2), acc)  # fmt: skip
     c.print(t)
-    c.print("TPOT = (E2EL - TTFT) / (output tokens - 1); per user = 1000 / median TPOT; acceptance per position: "
-            "drafts whose token i was accepted / drafts (vLLM's counters, this level's difference).")  # fmt: skip
+    c.print("Medians, and p99 where marked (mean and p99 of every latency: --json or measured.jsonl). TPOT = (E2EL - "
+            "TTFT) / (output tokens - 1); tok/s/user = 1000 / median TPOT. E[L]: mean acceptance length (bonus "
+            "token included); acceptance per position: drafts whose token i was accepted / drafts, from the "
+            "server's /metrics difference over the level.")  # fmt: skip
     for lv in report["levels"]:
         for err, n in lv["metrics"]["errors"].items():
             c.print(f"[red]{lv['label']}: {n} failed: {err}[/red]")
     if report["out"]:
-        c.print(f"measured points: {report['out']} (specsize validate / plan --calibration read it)")
+        c.print(f"measured points: {report['out']} (specsize validate and plan --calibration read it)")
     if report["interrupted"]:
         c.print(f"interrupted: {len(report['levels'])} finished level(s) kept")

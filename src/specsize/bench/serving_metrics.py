@@ -102,6 +102,7 @@ def level_metrics(results: list[RequestResult], duration_s: float, gpus: int, sl
         "tpot_ms": tp,
         "itl_ms": summary_ms(itls),
         "e2el_ms": summary_ms([r.e2el for r in ok]),
+        "responses_spec_decode": responses_spec(ok),
         "goodput": None
         if good is None
         else {
@@ -111,3 +112,20 @@ def level_metrics(results: list[RequestResult], duration_s: float, gpus: int, sl
             "request_goodput": good / dur,
         },
     }
+
+
+def responses_spec(ok: list[RequestResult]) -> dict[str, Any] | None:
+    """The draft counters the responses themselves carried (usage.spec_decode, a `specsize serve` extension),
+    summed over the level's successful requests: what the /metrics difference must equal. None without them."""
+    rows = [r.extra["spec_decode"] for r in ok if isinstance(r.extra.get("spec_decode"), dict)]
+    if not rows:
+        return None
+    out: dict[str, Any] = {k: sum(x.get(k, 0) for x in rows)
+                           for k in ("num_drafts", "num_draft_tokens", "num_accepted_tokens")}  # fmt: skip
+    width = max(len(x.get("num_accepted_tokens_per_pos", [])) for x in rows)
+    out["num_accepted_tokens_per_pos"] = [
+        sum(x["num_accepted_tokens_per_pos"][i] for x in rows if i < len(x.get("num_accepted_tokens_per_pos", [])))
+        for i in range(width)
+    ]
+    out["responses"] = len(rows)
+    return out
