@@ -102,3 +102,148 @@ def this_machine(bench: Bench, method: str, acceptance: tuple[float, ...] | None
     return {"source": str(bench.path), "model": bench.model, "machine": bench.machine, "compiled": bench.compiled,
             "method": method, "plain_tokens_per_s": bench.plain_tokens_per_s, "step_overhead_s": overhead,
             "rows": rows, "best_k": best["k"]}  # fmt: skip
+
+
+# --- `plan --calibration measured.jsonl`: measured points (specsize bench --endpoint, or the corpus format) ---
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """Measured points of one or more deployments (the measured-point JSONL that `bench --endpoint` writes)."""
+
+    path: Path
+    points: list[dict[str, Any]]
+
+
+def read_calibration(path: str | Path) -> Bench | MeasuredRun:
+    """A bench.json (`specsize bench --out`) or a measured-point JSONL (`specsize bench --endpoint --out`)."""
+    from specsize.bench.measured import is_measured_file, read_points
+
+    p = Path(path)
+    if p.is_file() and is_measured_file(p):
+        return MeasuredRun(p, read_points(p))
+    return read_bench(p)
+
+
+def pooled_spec(run: MeasuredRun, method: str) -> dict[str, Any]:
+    """The server's spec-decode counters of every level whose point declares `method`, pooled (summed) — the
+    levels differ in load, not in what the drafter proposes, and pooling weighs each by its drafts. Without
+    per-position counters (SGLang exports a mean only), the i.i.d. alpha that gives the drafts-weighted mean
+    acceptance length at the declared k (scrape.iid_alpha: an assumption, said so)."""
+    from specsize.bench.scrape import conditional_rates, iid_alpha
+
+    mine = [p for p in run.points if (p.get("speculative") or {}).get("method") == method]
+    specs = [(p, (p.get("bench") or {}).get("speculative") or {}) for p in mine]
+    counted = [(p, s) for p, s in specs if s.get("num_drafts")]
+    if counted:
+        drafts = sum(s["num_drafts"] for _, s in counted)
+        width = max(len(s.get("num_accepted_tokens_per_pos") or []) for _, s in counted)
+        per_pos = [sum((s.get("num_accepted_tokens_per_pos") or [0] * width)[i] for _, s in counted
+                       if i < len(s.get("num_accepted_tokens_per_pos") or [])) for i in range(width)]  # fmt: skip
+        accepted = sum(s.get("num_accepted_tokens", 0) for _, s in counted)
+        return {"levels": len(counted), "num_drafts": drafts, "num_accepted_tokens_per_pos": per_pos,
+                "conditional_acceptance": conditional_rates(per_pos, drafts),
+                "mean_acceptance_length": 1 + accepted / drafts,
+                "how": "vLLM counters, summed over the levels"}  # fmt: skip
+    means = [(p, s["mean_acceptance_length"]) for p, s in specs if s.get("mean_acceptance_length")]
+    if means:
+        k = int((means[0][0].get("speculative") or {}).get("num_speculative_tokens") or 1)
+        mean = sum(m for _, m in means) / len(means)
+        how = "mean acceptance length only (SGLang's gauge): the i.i.d. alpha that gives it (assumption)"
+        return {"levels": len(means), "conditional_acceptance": [iid_alpha(mean, k)] * k,
+                "mean_acceptance_length": mean, "how": how}  # fmt: skip
+    found = sorted({str((p.get("speculative") or {}).get("method")) for p in run.points})
+    raise SpecsizeError(f"--calibration {run.path}: no spec-decode measurement for method {method!r} "
+                        f"(its points declare: {', '.join(found)}; a server without spec-decode metrics "
+                        "gives none)")  # fmt: skip
+
+
+def measured_run_acceptance(run: MeasuredRun, method: str, k: int) -> tuple[float, ...]:
+    rates = pooled_spec(run, method)["conditional_acceptance"]
+    if not rates:
+        raise SpecsizeError(f"--calibration {run.path}: its {method} levels drafted nothing")
+    return tuple(min(max(float(a), 1e-6), 1.0) for a in rates)  # (0, 1] for Speculative; later k repeat the last
+
+
+def _scenario(p: dict[str, Any], acceptance: tuple[float, ...] | None) -> dict[str, Any]:
+    lay = p.get("layout") or {}
+    spec = p.get("speculative") or {}
+    s: dict[str, Any] = {
+        "model": p["model"], "weights": p.get("weights") or "fp8", "engine": p["engine"],
+        "hardware": {"gpu": p["gpu"], "count": p["gpus"]},
+        "layout": {"tp": int(lay.get("tp", p["gpus"])), "ep": int(lay.get("ep", 1)), "pp": int(lay.get("pp", 1)),
+                   "dp": int(lay.get("dp", 1)), "attention": "dp" if lay.get("dp_attention") else "tp"},
+        "workload": {k: p["workload"][k] for k in ("concurrency", "input_tokens", "output_tokens")},
+    }  # fmt: skip
+    if p.get("kv_cache"):
+        s["kv_cache"] = p["kv_cache"]
+    if spec.get("method", "none") != "none":
+        s["speculative"] = {"method": spec["method"], "num_speculative_tokens": spec.get("num_speculative_tokens") or 1}
+        if acceptance:
+            s["speculative"]["acceptance"] = list(acceptance)
+    return s
+
+
+def step_time_scale(run: MeasuredRun, acceptance: dict[str, tuple[float, ...]]) -> dict[str, Any]:
+    """Measured TPOT / the planner's TPOT for each point's own declared deployment (with the measured acceptance
+    of its method), and their median: the factor by which this deployment's decode steps are slower (> 1) or
+    faster than the roofline says. Points the planner cannot represent are listed with the reason."""
+    import statistics
+
+    from specsize.validate import Scenario, predict
+
+    rows, skipped = [], []
+    for p in run.points:
+        tpot = (p.get("measured") or {}).get("tpot_ms")
+        if not p.get("gpu") or not tpot:
+            skipped.append({"id": p["id"], "reason": "no GPU declared (--gpu)" if not p.get("gpu") else "no TPOT"})
+            continue
+        method = (p.get("speculative") or {}).get("method", "none")
+        try:
+            sc = Scenario(_scenario(p, acceptance.get(method)))
+            pred_tpot = predict(sc, "tpot_ms")
+            pred_gpu = predict(sc, "output_tok_s_per_gpu")
+        except (SpecsizeError, TypeError, ValueError, KeyError) as e:
+            skipped.append({"id": p["id"], "reason": str(e)})
+            continue
+        rows.append({"id": p["id"], "gpu": p["gpu"], "gpus": p["gpus"], "engine": p["engine"],
+                     "concurrency": p["workload"]["concurrency"], "measured_tpot_ms": tpot,
+                     "predicted_tpot_ms": pred_tpot, "scale": tpot / pred_tpot,
+                     "measured_tok_s_per_gpu": p["measured"].get("output_tok_s_per_gpu"),
+                     "predicted_tok_s_per_gpu": pred_gpu})  # fmt: skip
+    out: dict[str, Any] = {"rows": rows, "skipped": skipped}
+    if rows:
+        out["scale"] = statistics.median(r["scale"] for r in rows)
+        out["gpu"] = rows[0]["gpu"] if len({r["gpu"] for r in rows}) == 1 else None
+    return out
+
+
+def measured_calibration(run: MeasuredRun, method: str, k: int, report: dict[str, Any]) -> dict[str, Any]:
+    """What `plan --calibration measured.jsonl` learned, and the plan's rows for the measured GPU type with the
+    measured step-time scale applied (TPOT x scale; tok/s / scale). Other GPU types keep the roofline: a scale
+    measured on one deployment says little of another."""
+    acc: dict[str, tuple[float, ...]] = {}
+    learned: dict[str, Any] = {"source": str(run.path), "points": len(run.points)}
+    methods = {(p.get("speculative") or {}).get("method", "none") for p in run.points} - {"none"}
+    for m in sorted(methods):
+        try:
+            pooled = pooled_spec(run, m)
+        except SpecsizeError:
+            continue
+        acc[m] = tuple(min(max(a, 1e-6), 1.0) for a in pooled["conditional_acceptance"])
+        if m == method:
+            learned["acceptance"] = pooled
+    scale = step_time_scale(run, acc)
+    learned["step_time"] = scale
+    if "scale" in scale:
+        s = scale["scale"]
+        applied = []
+        for g in report.get("gpus", []):
+            if not g.get("fits") or (scale.get("gpu") and g["gpu"] != scale["gpu"]):
+                continue
+            o = g["recommended"]
+            tpot = (o.get("spec") or {}).get("tpot_ms") or o["tpot_ms"]
+            applied.append({"gpu": g["gpu"], "layout": o["layout"]["text"], "predicted_tpot_ms": tpot,
+                            "calibrated_tpot_ms": tpot * s, "calibrated_tok_s_per_user": 1e3 / (tpot * s)})  # fmt: skip
+        learned["applied"] = applied
+    return learned

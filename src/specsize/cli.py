@@ -266,7 +266,9 @@ def fit(
     type=click.Path(dir_okay=False),
     default=None,
     help="A `specsize bench --out` bench.json: use its measured acceptance per position, and for its model, "
-    "the speedup per k on its machine from its measured step times.",
+    "the speedup per k on its machine from its measured step times. Or the measured.jsonl of `specsize bench "
+    "--endpoint --out`: the server's measured acceptance, and the measured/predicted TPOT of its deployment "
+    "applied to the plan for that GPU type (both printed).",
 )
 @click.option("--repeat-fraction", type=float, default=None,
               help="n-gram: share of the output that repeats the input, 0..1 [0.3].")  # fmt: skip
@@ -320,11 +322,14 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
 
         spec = "mtp:1" if a.has_mtp and "mtp" in get_engine(engine).spec_methods else "none"
     sp = parse_spec(spec, a, draft_tp=draft_tp)
-    bench = None
+    bench = measured_run = None
     if calibration:
-        from specsize.calibration import read_bench
+        from specsize.calibration import MeasuredRun, read_calibration
 
-        bench = read_bench(calibration)
+        bench = read_calibration(calibration)
+        if isinstance(bench, MeasuredRun):  # measured points (bench --endpoint): acceptance and a step-time scale
+            bench, measured_run = None, bench
+    measured_note = None
     if acceptance:
         try:
             rates = tuple(float(x) for x in acceptance.split(","))
@@ -336,6 +341,13 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         from specsize.calibration import measured_acceptance
 
         sp = replace(sp, acceptance=measured_acceptance(bench, sp.method, sp.k))
+    elif measured_run is not None and sp.enabled:
+        from specsize.calibration import measured_run_acceptance
+
+        try:
+            sp = replace(sp, acceptance=measured_run_acceptance(measured_run, sp.method, sp.k))
+        except SpecsizeError as e:
+            measured_note = f"acceptance: the default ({e})"
     rf = NGRAM_REPEAT_FRACTION if repeat_fraction is None else repeat_fraction
     if not 0 < rf <= 1:
         raise PlanError(f"--repeat-fraction must be in (0, 1], got {rf}")
@@ -357,6 +369,12 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         else:
             what = f"measured {bench.model}, not {a.name}" if bench.model else "does not name the model it measured"
             report["this_machine"] = {"reason": f"{bench.path} {what}: its acceptance only"}
+    if measured_run is not None:
+        from specsize.calibration import measured_calibration
+
+        report["calibration"] = measured_calibration(measured_run, sp.method, sp.k, report)
+        if measured_note:
+            report["calibration"]["note"] = measured_note
     if plot_file:
         report["plot"] = plot_file
     if as_json:
