@@ -65,9 +65,11 @@ def test_r1_mtp_batch_one_speedup_is_the_published_one(r1_mtp):
 
 
 def test_the_moe_penalty_shrinks_mtp_gain_as_concurrency_grows(r1_mtp):
-    rs = [evaluate(r1_mtp, b, 2048) for b in (1, 2, 4, 8, 16)]
+    rs = [evaluate(r1_mtp, b, 2048) for b in (1, 2, 4, 8)]
     speedups = [r.speedup for r in rs]
     assert speedups == sorted(speedups, reverse=True) and speedups[0] > speedups[-1]
+    # past ~8 the penalty fades (a plain step touches most experts too) and the gain recovers, still below batch 1
+    assert evaluate(r1_mtp, 16, 2048).speedup < speedups[0]
     # at batch 1, verifying 2 correlated tokens reads the experts 2 tokens of one sequence touch
     assert rs[0].moe_penalty == pytest.approx(distinct_experts(2, 256, 8) / 8)
     # the penalty fades once a step touches nearly every expert anyway

@@ -390,30 +390,6 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
 
 
 @cli.command()
-@click.argument("files", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="A list of {id, metric, predicted, expected, error, passed}.")
-def validate(files, as_json):
-    """Predict every metric of every case in FILES (the format of shared/validation/README.md; default: the
-    bundled published.json) and print predicted vs published with the relative error. Exits 0 even when
-    cases fail (it is a report); non-zero only when a file cannot be read.
-
-    \b
-    Examples:
-      specsize validate
-      specsize validate my-cluster-measurements.json --json
-    """
-    from specsize.render import validate_table
-    from specsize.validate import run_files, summary
-
-    outcomes = run_files(list(files))
-    rows = [o.to_json() for o in outcomes]
-    if as_json:
-        emit_json(rows)
-    else:
-        validate_table(rows, summary(outcomes))
-
-
-@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def hw(as_json):
     """Detect this machine: CPU, RAM, GPUs (NVML, else torch.cuda, else none), Apple silicon,
@@ -441,6 +417,10 @@ cli.add_command(bench)
 from specsize.cli_serve import serve  # noqa: E402
 
 cli.add_command(serve)
+
+from specsize.cli_validate import validate  # noqa: E402
+
+cli.add_command(validate)
 
 
 def main() -> None:

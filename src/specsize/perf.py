@@ -242,7 +242,9 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     attn = s.attn_flops_prefill if prefill else s.attn_flops_decode
     gpu_flops = n * s.dense_flops + n * context * attn
     expert_f = n * s.expert_flops
-    peak = m.gpu.peak_flops(m.compute_dtype) * COMPUTE_EFFICIENCY
+    peak = m.gpu.peak_flops(m.compute_dtype) * COMPUTE_EFFICIENCY * m.engine.compute_efficiency
+    if prefill:
+        peak *= m.engine.prefill_efficiency
     memory = (s.dense_bytes + kv_b) / bw
     compute = gpu_flops / peak
     comm = communication_time(s, m, n)

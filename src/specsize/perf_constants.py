@@ -7,7 +7,7 @@ achieved-bandwidth efficiency of local MoE runtimes), against 9 published perfor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 US = 1e-6
 MS = 1e-3
@@ -16,8 +16,17 @@ MS = 1e-3
 HBM_EFFICIENCY = 0.80  # assumption: memory-bound GEMV/grouped-GEMM kernels reach 75-90% of datasheet bandwidth
 COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of serving matmuls (MFU 0.5-0.6)
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
-INTER_NODE_STEP_LATENCY = 20 * US  # assumption: NCCL proxy + network stack per inter-node step (small messages)
+# NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
+# (scripts/fit_serving.py; 20 us was the assumption before).
+INTER_NODE_STEP_LATENCY = 57.6 * US
 PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations in CPU/GPU hybrid serving
+
+# --- serving steady state (serving.py) ------------------------------------------------------------------------
+KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
+DISAGG_HANDOFF = 0.128  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+# The closed loop's arrivals are bursty: users that started together finish together (output lengths within
+# [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
+PREFILL_QUEUE_FACTOR = 4.607
 
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
@@ -41,6 +50,9 @@ EAGLE_ACCEPTANCE = 0.80
 # n-gram prompt lookup: acceptance equals the share of the output that repeats the input (workload parameter);
 # default 0.3 (assumption: chat; 2-4x speedups on summarisation/code edits imply 0.6-0.8).
 NGRAM_REPEAT_FRACTION = 0.3
+# Random-token prompts (the serving benchmarks' load): the MTP module predicts the next token of a model that
+# is itself continuing noise, so its first draft is accepted less often than on text. Fitted (see below).
+MTP_RANDOM_FIRST_ACCEPTANCE = 0.6748  # fitted to the measured corpus's MTP points (scripts/fit_serving.py)
 MAX_K = 8  # largest k searched for the optimum (vLLM and SGLang users rarely go past 5-8)
 
 
@@ -54,6 +66,8 @@ class EnginePerf:
     bw_efficiency: multiplies HBM_EFFICIENCY for engines that stream expert weights less efficiently;
     eager_penalty: extra per-layer cost without CUDA graphs (kernel launches, ~20 kernels x ~5 us).
     spec_round_overhead: per speculative round (rejection sampling, draft bookkeeping) (s).
+    compute_efficiency: multiplies COMPUTE_EFFICIENCY for this engine's kernels;
+    request_overhead: a request's fixed cost on TTFT (API server, tokeniser, scheduler) (s).
     """
 
     name: str
@@ -65,6 +79,9 @@ class EnginePerf:
     eager_penalty: float
     spec_round_overhead: float
     source: str
+    compute_efficiency: float = 1.0  # multiplies COMPUTE_EFFICIENCY (the engine's GEMM/attention kernels)
+    request_overhead: float = 0.0  # per request, on TTFT: HTTP, tokenisation, scheduling, detokenisation (s)
+    prefill_efficiency: float = 1.0  # multiplies the compute efficiency of prefill steps (MLA expanded, chunked)
 
 
 # SGLang: 125 us per layer and 1.70 us per token per MoE layer were fitted to sglang-16xh100-ib-bs1-tpot,
@@ -88,6 +105,9 @@ ENGINE_PERF: dict[str, EnginePerf] = {
                    "assumption: SGLang's fitted constants (no vLLM R1 case to fit)"),
         EnginePerf("trtllm", 0.3 * MS, TRTLLM_LAYER_OVERHEAD, 0.1 * US, 1.0, True, 100 * US, 0.2 * MS,
                    "step and token: assumption (C++ runtime); layer overhead fitted"),
+        # ATOM (AMD's AITER-based engine): no published figure before the measured corpus; assumption: vLLM's.
+        EnginePerf("atom", 1.0 * MS, SGLANG_LAYER_OVERHEAD, SGLANG_MOE_TOKEN_OVERHEAD, 1.0, True, 100 * US, 0.5 * MS,
+                   "assumption: SGLang's constants"),
         EnginePerf("llamacpp", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, False, 0.0, 0.5 * MS,
                    "ggml graph per token (assumption); MoE bandwidth efficiency fitted"),
         EnginePerf("ktransformers", 1.0 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, True, 0.0, 0.5 * MS,
@@ -100,8 +120,67 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 }  # fmt: skip
 
 
+# --- serving engines: fitted to the measured corpus ----------------------------------------------------------------
+# fitted to: catalog/validation/measured/tuning.jsonl (InferenceX + dstack, 1,187 R1 serving points) by
+# scripts/fit_serving.py (coordinate descent on the mean |log error| of output tok/s per GPU and per user; the
+# report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
+# step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the
+# prefill compute multiplier and the per-request TTFT cost (s). "sglang-rocm": SGLang's ROCm build (AMD GPUs).
+FITTED_SERVING: dict[str, dict[str, float]] = {
+    "atom": {
+        "step_overhead": 0.0004976, "layer_overhead": 0.0001111, "moe_token_overhead": 5.406e-07,
+        "bw_efficiency": 1.265, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
+    },
+    "sglang": {
+        "step_overhead": 0.0008952, "layer_overhead": 7.813e-05, "moe_token_overhead": 9.01e-08,
+        "bw_efficiency": 0.9429, "request_overhead": 0.1739, "prefill_efficiency": 0.1073,
+    },
+    "sglang-0.4": {
+        "step_overhead": 2.617e-05, "layer_overhead": 0.0005, "moe_token_overhead": 8.808e-06,
+        "bw_efficiency": 1.061, "request_overhead": 1, "prefill_efficiency": 4.096,
+    },
+    "sglang-rocm": {
+        "step_overhead": 1e-05, "layer_overhead": 0.0001214, "moe_token_overhead": 4.974e-08,
+        "bw_efficiency": 0.4941, "request_overhead": 0.06795, "prefill_efficiency": 0.103,
+    },
+    "trtllm": {
+        "step_overhead": 5.183e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 1.124e-07,
+        "bw_efficiency": 0.7455, "request_overhead": 0.1025, "prefill_efficiency": 0.1716,
+    },
+    "vllm": {
+        "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
+        "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 6.554,
+    },
+}  # fmt: skip
+_FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
+ENGINE_PERF["sglang-rocm"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm")
+ENGINE_PERF["sglang-0.4"] = replace(ENGINE_PERF["sglang"], name="sglang-0.4")
+# FITTED_SERVING holds the engine constants; MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR and
+# INTER_NODE_STEP_LATENCY above come from the same run.
+for _name, _values in FITTED_SERVING.items():
+    ENGINE_PERF[_name] = replace(ENGINE_PERF[_name], source=_FITTED_SOURCE, **_values)
+
+
 def engine_perf(name: str) -> EnginePerf:
     return ENGINE_PERF[name]
+
+
+def engine_perf_for(name: str, version: str | None = None, vendor: str | None = None) -> EnginePerf:
+    """The constants of one engine generation: ENGINE_GENERATIONS, keyed by a substring of engine_version
+    (first match wins), else the engine's build for the GPU vendor (ENGINE_PERF["sglang-rocm"]: SGLang's ROCm
+    build runs AMD's kernels), else the engine's current constants."""
+    for key, generation in ENGINE_GENERATIONS.get(name, ()):
+        if version and key in version:
+            return ENGINE_PERF[generation]
+    if vendor == "amd" and f"{name}-rocm" in ENGINE_PERF:
+        return ENGINE_PERF[f"{name}-rocm"]
+    return ENGINE_PERF[name]
+
+
+# Engine generations whose behaviour changed enough to need their own constants: (substring of the
+# engine_version, the ENGINE_PERF entry), first match wins. SGLang 0.4 (early 2025, dstack's runs: before the
+# DeepSeek kernels of 0.5 - FlashMLA, DeepGEMM, fused MoE on ROCm) is its own generation.
+ENGINE_GENERATIONS: dict[str, tuple[tuple[str, str], ...]] = {"sglang": (("SGLang 0.4.", "sglang-0.4"),)}
 
 
 def assumptions() -> list[dict[str, str]]:

@@ -65,3 +65,47 @@ def plan_plot(report: dict[str, Any], path: str | Path) -> Path:
     finally:
         plt.close(fig)
     return out
+
+
+def validate_plot(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Predicted vs measured output tok/s per GPU (left) and per user (right), log-log, one colour per engine,
+    the y = x line and +-25% bands."""
+    out = check_plot_path(path)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.4))
+    engines = sorted({r["engine"] for r in rows if not r["reason"]})
+    colors = dict(zip(engines, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    for ax, metric, title in zip(axes, ("output_tok_s_per_gpu", "output_tok_s_per_user"),
+                                 ("output tokens/s per GPU", "output tokens/s per user"), strict=True):  # fmt: skip
+        lo, hi = float("inf"), 0.0
+        for e in engines:
+            pts = [r["metrics"][metric] for r in rows if r["engine"] == e and not r["reason"]
+                   and r["metrics"].get(metric, {}).get("measured")]  # fmt: skip
+            xs, ys = [p["measured"] for p in pts], [p["predicted"] for p in pts]
+            if xs:
+                lo, hi = min(lo, *xs, *ys), max(hi, *xs, *ys)
+                ax.scatter(xs, ys, s=9, alpha=0.6, color=colors[e], label=f"{e} ({len(xs)})")
+        if hi > 0:
+            line = [lo / 1.5, hi * 1.5]
+            ax.plot(line, line, color="black", linewidth=0.9, label="y = x")
+            ax.fill_between(line, [v * 0.75 for v in line], [v * 1.25 for v in line], color="grey", alpha=0.15,
+                            label="+-25%")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"measured {title}")
+        ax.set_ylabel(f"predicted {title}")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.suptitle("specsize validate: predicted vs measured R1 serving")
+    fig.tight_layout()
+    try:
+        fig.savefig(out, dpi=110)
+    except OSError as e:
+        raise SpecsizeError(f"cannot write {out}: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
+    return out

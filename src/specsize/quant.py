@@ -84,6 +84,14 @@ def nvfp4_bytes(g: TensorGroup) -> float:
     return fp8_block_bytes(g)
 
 
+def mxfp4_bytes(g: TensorGroup) -> float:
+    """AMD's FP4 R1 for MI355X (amd/DeepSeek-R1-MXFP4): routed-expert linears in OCP MXFP4 (4-bit e2m1 + one E8M0
+    scale per 32 weights = 4.25 bits, OCP Microscaling spec v1.0); other linears FP8 block-scaled; the rest BF16."""
+    if g.component == "moe_routed" and quantised(g):
+        return g.numel * 4.25 / 8
+    return fp8_block_bytes(g)
+
+
 # --- GGUF (llama.cpp) ----------------------------------------------------------------------------
 # Bits per weight of the ggml block types: block bytes x 8 / block size (ggml-common.h block_* structs).
 GGML_BPW = {
@@ -217,6 +225,14 @@ PRECISIONS: dict[str, Precision] = {
             "NVFP4 routed experts, FP8 block-scaled attention/dense, BF16 rest",
             "nvidia/DeepSeek-R1-FP4 model card",
             nvfp4_bytes,
+            "fp4",
+            False,
+        ),
+        Precision(
+            "mxfp4",
+            "OCP MXFP4 routed experts (32-element blocks, E8M0 scales), FP8 block-scaled attention/dense, BF16 rest",
+            "amd/DeepSeek-R1-MXFP4 model card; OCP Microscaling Formats v1.0",
+            mxfp4_bytes,
             "fp4",
             False,
         ),

@@ -15,7 +15,10 @@ class Layout:
     """tp: tensor parallel (experts are split over the same GPUs: EP x MoE-TP = tp); pp: pipeline stages;
     ep: expert-parallel degree inside the TP group (performance only: bytes per GPU are the same);
     dp: replicas; attention: "tp" (heads split, MLA latent replicated) or "dp" (SGLang DP attention:
-    sequences split across the TP ranks, attention weights replicated)."""
+    sequences split across the TP ranks, attention weights replicated).
+    Every engine's spelling maps onto this (engine_layout): SGLang --tp 8 --dp 8 --enable-dp-attention --ep 8 and
+    TensorRT-LLM tensor_parallel_size 8 + enable_attention_dp + moe_expert_parallel_size 8 are tp=8, ep=8,
+    attention "dp"; vLLM's tp 1, dp 8, ep 8 is normalised to the same on construction."""
 
     tp: int = 1
     pp: int = 1
@@ -26,12 +29,21 @@ class Layout:
     def __post_init__(self):
         for name in ("tp", "pp", "ep", "dp"):
             v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise PlanError(f"layout {name} must be a positive integer, got {v!r}")
-        if self.tp % self.ep:
-            raise PlanError(f"layout ep ({self.ep}) must divide tp ({self.tp}): experts are split inside the TP group")
         if self.attention not in ("tp", "dp"):
             raise PlanError(f"layout attention must be 'tp' or 'dp', got {self.attention!r}")
+        if self.ep > self.tp and self.ep % self.tp == 0 and self.tp * self.dp % self.ep == 0:
+            # vLLM's spelling of attention-DP + EP: --tensor-parallel-size 1 --data-parallel-size 8
+            # --enable-expert-parallel is one group of 8 GPUs, attention data-parallel, experts EP8.
+            object.__setattr__(self, "dp", self.tp * self.dp // self.ep)
+            object.__setattr__(self, "tp", self.ep)
+            object.__setattr__(self, "attention", "dp")
+        if self.tp % self.ep:
+            raise PlanError(
+                f"layout ep ({self.ep}) must divide tp ({self.tp}) (experts are split inside the TP group), or "
+                f"equal tp x dp with attention data-parallel (vLLM: --data-parallel-size with --enable-expert-parallel)"
+            )
 
     @property
     def gpus(self) -> int:
@@ -52,6 +64,20 @@ class Layout:
         if self.attention == "dp":
             parts.append("DP-attention")
         return " ".join(parts)
+
+
+def engine_layout(tp: int, ep: int = 1, dp_attention: bool = False, gpus: int | None = None, pp: int = 1) -> Layout:
+    """One serving instance as the measured corpus and the engines spell it (tp: the engine's tensor-parallel
+    size; ep: expert-parallel size; dp_attention: attention data-parallel over the group) on `gpus` GPUs
+    (default max(tp, ep)). The group is every GPU of the instance; attention is data-parallel whenever the
+    engine's TP is smaller than the group (vLLM --data-parallel-size, SGLang/TRT-LLM DP attention)."""
+    group = (gpus or max(tp, ep)) // pp
+    if group < 1 or group < max(tp, ep) or (group % max(tp, ep) and group % tp):
+        raise PlanError(f"layout tp {tp}, ep {ep} does not fit an instance of {gpus} GPUs")
+    attention = "dp" if dp_attention or tp < group else "tp"
+    if group % ep:
+        raise PlanError(f"layout ep ({ep}) must divide the instance's {group} GPUs")
+    return Layout(tp=group, pp=pp, ep=ep, attention=attention)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from specsize.perf_constants import NGRAM_REPEAT_FRACTION
 from specsize.quant import checkpoint_bytes, get_precision
 from specsize.resolve import load_model
 from specsize.scenario import Host, Layout, Speculative, Workload, check_draft_vocab
+from specsize.serving import Pool, steady_state
 from specsize.speculative import evaluate
 from specsize.tensors import tensor_groups
 
@@ -176,25 +177,25 @@ def predict(sc: Scenario, metric: str) -> float:
 
 
 def _perf(sc: Scenario, metric: str) -> float:
+    """Speedup: the speculative round model at the workload's concurrency; the serving metrics: the steady state
+    of `concurrency` users each with a request in flight (serving.steady_state: prefill share and wait included)."""
     w = sc.workload
     dep = sc.deployment
-    plain = dep.performance(w)
+    if metric == "speedup":
+        if not sc.spec.enabled:
+            raise SpecsizeError("speedup needs a speculative method")
+        return evaluate(dep, w.concurrency, w.input_tokens + w.output_tokens / 2,
+                        repeat_fraction=sc.repeat_fraction).speedup  # fmt: skip
+    if sc.spec.method == "ngram" and sc.repeat_fraction != NGRAM_REPEAT_FRACTION:
+        dep = replace(dep, spec=replace(dep.spec, acceptance=(sc.repeat_fraction,) * dep.spec.k))
+    point = steady_state(Pool(dep), w.concurrency, w.input_tokens, w.output_tokens)
     if metric == "ttft_ms":
-        return plain.ttft * 1e3
-    tpot = plain.tpot
-    if sc.spec.enabled:
-        r = evaluate(dep, w.concurrency, w.input_tokens + w.output_tokens / 2, repeat_fraction=sc.repeat_fraction)
-        if metric == "speedup":
-            return r.speedup
-        tpot = r.tpot
-    elif metric == "speedup":
-        raise SpecsizeError("speedup needs a speculative method")
+        return point.ttft * 1e3
     if metric == "tpot_ms":
-        return tpot * 1e3
+        return point.tpot * 1e3
     if metric == "output_tok_s_per_user":
-        return 1.0 / tpot
-    b, out = w.concurrency, max(w.output_tokens, 1)
-    return b * out / (b * plain.ttft + out * tpot) / dep.gpus
+        return point.tok_s_per_user
+    return point.tok_s_per_gpu()
 
 
 def _judge(predicted: float, expected: Any, tol: float) -> tuple[float | None, bool]:

@@ -1,0 +1,180 @@
+"""Fit the serving engines' constants (perf_constants.py) to the measured corpus, and cross-validate.
+
+The model is the roofline of perf.py plus serving.py's steady state; what is fitted is, per engine build
+(SGLang on NVIDIA, SGLang on ROCm, TensorRT-LLM, vLLM, ATOM), six named constants of EnginePerf:
+step_overhead, layer_overhead, moe_token_overhead (s), bw_efficiency and compute_efficiency (multipliers of the
+global HBM / MFU efficiencies) and request_overhead (s on TTFT); and three global ones: the MTP first-draft
+acceptance on random-token prompts, the prefill->decode hand-off of disaggregated serving, the prefill-queue
+factor. No per-point term, no lookup: every point of an engine shares its constants.
+
+Objective: the mean |log(predicted / measured)| of output tok/s per GPU and per user, plus a quarter of TTFT's,
+over the points of the group; minimised by coordinate descent in log space (multiplicative steps, halved when no
+step improves). Deterministic; a run takes a few minutes on one core.
+
+    python scripts/fit_serving.py [tuning.jsonl] [--logo]      # --logo: leave-one-GPU-type-out too
+
+Prints the constants to paste into perf_constants.py and, with --logo, each held-out GPU type's median |error|.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+from dataclasses import replace
+
+from specsize import measured, perf, serving
+from specsize import perf_constants as pc
+from specsize.measured import BUNDLED_MEASURED, load_points, run_points, summarize
+
+# compute_efficiency is not fitted: left free it drifts to ~0.15 (an MFU of 8%), which would make a dense model
+# compute-bound at a batch of 32; the per-token cost it stood for is the MoE layers' (moe_token_overhead).
+PARAMS = ("step_overhead", "layer_overhead", "moe_token_overhead", "bw_efficiency", "request_overhead",
+          "prefill_efficiency")  # fmt: skip
+BOUNDS = {
+    "bw_efficiency": (0.2, 1.6),
+    "prefill_efficiency": (0.05, 10.0),
+    "step_overhead": (1e-5, 0.02),
+    "layer_overhead": (1e-6, 5e-4),
+    "moe_token_overhead": (1e-9, 2e-5),
+    "request_overhead": (1e-4, 1.0),
+}
+GLOBALS = {"MTP_RANDOM_FIRST_ACCEPTANCE": (measured, (0.2, 0.95)), "DISAGG_HANDOFF": (serving, (1e-4, 2.0)),
+           "PREFILL_QUEUE_FACTOR": (serving, (0.05, 20.0)),
+           "INTER_NODE_STEP_LATENCY": (perf, (5e-6, 2e-4))}  # fmt: skip
+TTFT_WEIGHT = 0.1
+
+
+def group_of(p: dict) -> str:
+    """Which constants a point uses (perf_constants.engine_perf_for's rule)."""
+    vendor = "amd" if p["gpu"].startswith("mi") else "nvidia"
+    return pc.engine_perf_for(p["engine"], p.get("engine_version"), vendor).name
+
+
+def loss(points: list[dict]) -> float:
+    total, n = 0.0, 0
+    for r in run_points(points):
+        if r["reason"]:
+            continue
+        for metric, w in (("output_tok_s_per_gpu", 1.0), ("output_tok_s_per_user", 1.0), ("ttft_ms", TTFT_WEIGHT)):
+            m = r["metrics"][metric]
+            if m["measured"] and m["predicted"] and m["predicted"] > 0:
+                total += w * abs(math.log(m["predicted"] / m["measured"]))
+                n += w
+    return total / n if n else math.inf
+
+
+def _get(name: str, key: str) -> float:
+    if name == "global":
+        return getattr(GLOBALS[key][0], key)
+    return getattr(pc.ENGINE_PERF[name], key)
+
+
+def _set(name: str, key: str, value: float) -> None:
+    if name == "global":
+        mod = GLOBALS[key][0]
+        setattr(mod, key, value)
+        setattr(pc, key, value)
+        return
+    pc.ENGINE_PERF[name] = replace(pc.ENGINE_PERF[name], **{key: value})
+
+
+def descend(name: str, keys, points: list[dict], rounds: int = 6) -> float:
+    best = loss(points)
+    step = 1.6
+    for _ in range(rounds):
+        improved = False
+        for key in keys:
+            lo, hi = GLOBALS[key][1] if name == "global" else BOUNDS[key]
+            for direction in (step, 1 / step):
+                while True:
+                    old = _get(name, key)
+                    new = min(max((old or lo) * direction, lo), hi)
+                    if new == old:
+                        break
+                    _set(name, key, new)
+                    got = loss(points)
+                    if got < best - 1e-5:
+                        best, improved = got, True
+                    else:
+                        _set(name, key, old)
+                        break
+        if not improved:
+            step = math.sqrt(step)
+            if step < 1.02:
+                break
+    return best
+
+
+def fit(points: list[dict], verbose: bool = True, passes: int = 2) -> None:
+    groups = sorted({group_of(p) for p in points})
+    for _ in range(passes):
+        for g in groups:
+            sub = [p for p in points if group_of(p) == g]
+            got = descend(g, PARAMS, sub)
+            if verbose:
+                print(f"  {g}: loss {got:.3f} over {len(sub)} points", flush=True)
+        got = descend("global", list(GLOBALS), points, rounds=3)
+        if verbose:
+            print(f"  global: loss {got:.3f}", flush=True)
+
+
+def median_abs(points: list[dict], metric: str) -> float:
+    errs = [abs(r["metrics"][metric]["error"]) for r in run_points(points) if not r["reason"]]
+    return statistics.median(errs) if errs else math.nan
+
+
+def show() -> None:
+    print("\nfitted constants (paste into perf_constants.py):\nFITTED_SERVING: dict[str, dict[str, float]] = {")
+    for name in sorted(n for n in pc.ENGINE_PERF if n in pc.FITTED_SERVING or n == "sglang-0.4"):
+        p = pc.ENGINE_PERF[name]
+        print(f'    "{name}": {{')
+        for i in range(0, len(PARAMS), 3):
+            print("        " + " ".join(f'"{k}": {getattr(p, k):.4g},' for k in PARAMS[i : i + 3]))
+        print("    },")
+    print("}  # fmt: skip")
+    for key, (mod, _) in GLOBALS.items():
+        print(f"{key} = {getattr(mod, key):.4g}")
+
+
+def main(argv: list[str]) -> None:
+    args = [a for a in argv if not a.startswith("--")]
+    points = load_points(args[0] if args else BUNDLED_MEASURED)
+    print(f"{len(points)} points; loss before: {loss(points):.3f}")
+    start = {n: p for n, p in pc.ENGINE_PERF.items()}
+    start_globals = {k: getattr(m, k) for k, (m, _) in GLOBALS.items()}
+    fit(points)
+    show()
+    for metric in ("output_tok_s_per_gpu", "output_tok_s_per_user"):
+        print(f"in-sample median |error| {metric}: {median_abs(points, metric):.1%}")
+    summ = summarize(run_points(points))
+    for title, table in (("engine x agg/disagg", summ["by_mode_engine"]), ("GPU", summ["by"]["gpu"]),
+                         ("concurrency", summ["by"]["band"]), ("speculative", summ["by"]["spec"])):  # fmt: skip
+        print(f"{title}: (median |error| / bias, per GPU | per user)")
+        for k, d in table.items():
+            g, u = d["output_tok_s_per_gpu"], d["output_tok_s_per_user"]
+            print(
+                f"  {k:16s} {g['n']:4d}  {g['median_abs']:6.1%} {g['median_signed']:+6.1%} | "
+                f"{u['median_abs']:6.1%} {u['median_signed']:+6.1%}"
+            )
+    if "--logo" not in argv:
+        return
+    fitted = dict(pc.ENGINE_PERF)
+    print("\nleave-one-GPU-type-out (fit without the GPU, predict it):")
+    for gpu in sorted({p["gpu"] for p in points}):
+        pc.ENGINE_PERF.clear()
+        pc.ENGINE_PERF.update(start)
+        for k, (m, _) in GLOBALS.items():
+            setattr(m, k, start_globals[k])
+        train = [p for p in points if p["gpu"] != gpu]
+        held = [p for p in points if p["gpu"] == gpu]
+        fit(train, verbose=False, passes=1)
+        print(f"  {gpu:9s} ({len(held):4d} points): median |error| tok/s per GPU "
+              f"{median_abs(held, 'output_tok_s_per_gpu'):.1%}, per user "
+              f"{median_abs(held, 'output_tok_s_per_user'):.1%}", flush=True)  # fmt: skip
+    pc.ENGINE_PERF.clear()
+    pc.ENGINE_PERF.update(fitted)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

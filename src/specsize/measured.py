@@ -1,0 +1,370 @@
+"""Measured serving points (docs/measured-format.md): read a JSONL file of them, turn each into specsize's
+deployments, predict what it measured (serving.py's steady state), and summarise the errors.
+
+A point the planner cannot represent (a GPU or engine it does not know, a layout it cannot express, worker
+counts the source did not record) is kept with its reason; a line that is not the format stops the run with
+one message naming the line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field, replace
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+from specsize.deployment import Deployment, build_deployment
+from specsize.engines import get_engine
+from specsize.errors import SpecsizeError
+from specsize.hardware import get_gpu, get_link
+from specsize.memory import memory_per_gpu
+from specsize.perf_constants import MTP_ACCEPTANCE_DECAY, MTP_RANDOM_FIRST_ACCEPTANCE, engine_perf_for
+from specsize.resolve import load_model
+from specsize.scenario import Layout, Speculative, Workload, engine_layout
+from specsize.serving import Pool, ServingPoint, steady_state
+
+BUNDLED_MEASURED = Path(__file__).parent / "catalog" / "validation" / "measured" / "tuning.jsonl"
+METRICS = ("output_tok_s_per_gpu", "output_tok_s_per_user", "tpot_ms", "ttft_ms")
+HEADLINE = ("output_tok_s_per_gpu", "output_tok_s_per_user")
+REQUIRED = ("id", "model", "weights", "gpu", "gpus", "engine", "layout", "workload", "speculative", "measured")
+BANDS = ((1, 8, "1-8"), (9, 64, "16-64"), (65, 512, "128-512"), (513, 10**9, "1024+"))
+
+
+class MeasuredInputError(SpecsizeError):
+    """A measured-points file that is not the format (names the file and line)."""
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_point(p: Any, where: str) -> dict[str, Any]:
+    if not isinstance(p, dict):
+        raise MeasuredInputError(f"{where}: expected a JSON object (one measured point), got {type(p).__name__}")
+    missing = [k for k in REQUIRED if k not in p]
+    if missing:
+        raise MeasuredInputError(f"{where}: missing field(s) {', '.join(missing)} (see docs/measured-format.md)")
+    w, m, lay = p["workload"], p["measured"], p["layout"]
+    if not isinstance(w, dict) or not all(_number(w.get(k)) and w[k] > 0 for k in
+                                          ("input_tokens", "output_tokens", "concurrency")):  # fmt: skip
+        raise MeasuredInputError(f"{where}: workload needs positive input_tokens, output_tokens and concurrency")
+    if not isinstance(lay, dict) or not _number(lay.get("tp")):
+        raise MeasuredInputError(f"{where}: layout needs a numeric tp")
+    if not isinstance(m, dict):
+        raise MeasuredInputError(f"{where}: measured must be an object")
+    for k in METRICS:
+        if m.get(k) is not None and not (_number(m[k]) and m[k] > 0):
+            raise MeasuredInputError(f"{where}: measured.{k} must be a positive number, got {m[k]!r}")
+    if m.get("per_gpu_counts", "all") not in ("all", "decode"):
+        raise MeasuredInputError(f"{where}: measured.per_gpu_counts must be 'all' or 'decode'")
+    return p
+
+
+def looks_like_measured(path: str | Path) -> bool:
+    """JSON lines of measured points (objects, one a line); the published-figures format is one JSON list.
+    A file that is one whole JSON object is neither: it goes to the published reader, which says so."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not text.lstrip().startswith("{"):
+        return False
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        return True
+    return isinstance(whole, dict) and ("measured" in whole or "workload" in whole)
+
+
+def load_points(path: str | Path) -> list[dict[str, Any]]:
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise MeasuredInputError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise MeasuredInputError(f"{p}: cannot read it ({e})") from None
+    points = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise MeasuredInputError(f"{p} line {i}: not valid JSON ({e.msg}, column {e.colno})") from None
+        points.append(_check_point(obj, f"{p} line {i}"))
+    if not points:
+        raise MeasuredInputError(f"{p}: no measured points in it")
+    return points
+
+
+# --- the corpus's conventions, as its README states them ---------------------------------------------------------
+
+
+def mean_length(tokens: float, lengths: str | None) -> float:
+    """Lengths drawn uniformly from [0.8 L, L] (InferenceX) average 0.9 L; fixed lengths are L."""
+    return 0.9 * tokens if lengths and lengths.startswith("uniform") else float(tokens)
+
+
+def mtp_draft_tokens(engine: str, vendor: str, dp_attention: bool) -> int:
+    """InferenceX's MTP settings (measured README): SGLang on NVIDIA 2 draft tokens, on AMD 3; TensorRT-LLM 3
+    MTP layers, 1 with attention DP; ATOM 3."""
+    if engine == "sglang":
+        return 2 if vendor == "nvidia" else 3
+    if engine == "trtllm":
+        return 1 if dp_attention else 3
+    return 3
+
+
+def default_kv(engine: str, weights: str) -> str:
+    """kv_cache null: the engine's default for that deployment. TensorRT-LLM's InferenceX configs cache KV in
+    FP8 (kv_cache_config dtype fp8, assumption read off the recipes); SGLang, vLLM and ATOM keep MLA's latent
+    in BF16 by default."""
+    return "fp8" if engine == "trtllm" else "bf16"
+
+
+def random_token_acceptance(k: int) -> tuple[float, ...]:
+    return tuple(MTP_RANDOM_FIRST_ACCEPTANCE * MTP_ACCEPTANCE_DECAY**i for i in range(k))
+
+
+@dataclass
+class Case:
+    """One point resolved into pools, or the reason it cannot be."""
+
+    point: dict[str, Any]
+    decode: Pool | None = None
+    prefill: Pool | None = None
+    link: Any = None
+    users: int = 0
+    input_tokens: float = 0.0
+    output_tokens: float = 0.0
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@cache
+def _arch(name: str):
+    return load_model(name)
+
+
+@lru_cache(maxsize=4096)
+def _structure(model: str, gpu: str, weights: str, kv: str, layout: Layout, engine: str,
+               spec: Speculative) -> Deployment:  # fmt: skip
+    return build_deployment(_arch(model), get_gpu(gpu), weights, kv, layout, get_engine(engine), spec)
+
+
+def _deployment(model: str, gpu: str, weights: str, kv: str, layout: Layout, engine: str, version: str | None,
+                spec: Speculative) -> Deployment:  # fmt: skip
+    """The cached deployment with the constants of its engine generation (cheap: the sums over the tensor
+    inventory are cached; the constants are looked up on every call, so a fit can change them)."""
+    d = _structure(model, gpu, weights, kv, layout, engine, spec)
+    perf = engine_perf_for(engine, version, d.machine.gpu.vendor)
+    if perf is d.machine.engine:
+        return d
+    m = replace(d.machine, engine=perf)
+    return replace(d, machine=m, draft_machine=replace(d.draft_machine, engine=perf) if d.draft_machine else m)
+
+
+@lru_cache(maxsize=4096)
+def _max_seqs(model: str, gpu: str, weights: str, kv: str, layout: Layout, engine: str, spec: Speculative,
+              context: int) -> int:  # fmt: skip
+    """Sequences one instance's KV cache holds under the engine's default memory fraction; a measured deployment
+    ran, so where the default leaves no room it was tuned up: then every byte past the others is KV."""
+    eng = get_engine(engine)
+    seqs = layout.tp if layout.attention == "dp" else 1  # one sequence on each DP-attention rank
+    for e in (eng, replace(eng, budget="none")):
+        m = memory_per_gpu(_arch(model), get_gpu(gpu), weights, kv, layout, Workload(seqs, context, 0), e, spec)
+        if m.fits:
+            return m.max_concurrency
+    return 0
+
+
+def _layout(raw: dict[str, Any], gpus: int) -> Layout:
+    tp, ep = int(raw.get("tp", 1)), int(raw.get("ep", 1) or 1)
+    return engine_layout(tp, ep, bool(raw.get("dp_attention")), gpus, int(raw.get("pp", 1) or 1))
+
+
+def _heads_ok(arch, lay: Layout) -> str:
+    if lay.attention == "tp" and arch.num_heads % lay.tp:
+        return f"attention TP {lay.tp} does not divide {arch.name}'s {arch.num_heads} heads"
+    return ""
+
+
+def resolve(p: dict[str, Any]) -> Case:
+    c = Case(p)
+    try:
+        arch = _arch(p["model"])
+        gpu = get_gpu(p["gpu"])
+        engine = get_engine(p["engine"]).name
+        w = p["workload"]
+        c.users = int(w["concurrency"])
+        c.input_tokens = mean_length(w["input_tokens"], w.get("lengths"))
+        c.output_tokens = mean_length(w["output_tokens"], w.get("lengths"))
+        kv = p.get("kv_cache") or default_kv(engine, p["weights"])
+        sp = p["speculative"] or {}
+        dis = p.get("disaggregated")
+        lay_raw = p["layout"]
+        if dis:
+            dw, pw = int(dis.get("decode_workers") or 0), int(dis.get("prefill_workers") or 0)
+            if dw < 1 or pw < 1:
+                raise SpecsizeError(f"disaggregated worker counts not recorded (prefill {pw}, decode {dw})")
+            dlay = _layout(lay_raw, int(dis["decode_gpus"]) // dw)
+            play = _layout(dis.get("prefill_layout") or lay_raw, int(dis["prefill_gpus"]) // pw)
+        else:
+            dw, pw = 1, 0
+            dlay0 = _layout(lay_raw, max(int(lay_raw.get("tp", 1)), int(lay_raw.get("ep", 1) or 1)))
+            dw = max(1, int(p["gpus"]) // dlay0.gpus)
+            dlay, play = dlay0, None
+        for lay in (dlay, play):
+            if lay is not None and (why := _heads_ok(arch, lay)):
+                raise SpecsizeError(why)
+        spec = Speculative()
+        if sp.get("method", "none") == "mtp":
+            k = sp.get("num_speculative_tokens") or mtp_draft_tokens(engine, gpu.vendor, dlay.attention == "dp")
+            spec = Speculative("mtp", int(k), acceptance=random_token_acceptance(int(k)))
+        elif sp.get("method", "none") != "none":
+            raise SpecsizeError(f"speculative method {sp.get('method')!r} is not in the measured format")
+        version = p.get("engine_version")
+        context = int(w["input_tokens"] + w["output_tokens"])
+        ddep = _deployment(p["model"], gpu.id, p["weights"], kv, dlay, engine, version, spec)
+        dmax = _max_seqs(p["model"], gpu.id, p["weights"], kv, dlay, engine, spec, context)
+        if dmax < 1:
+            raise SpecsizeError(
+                f"does not fit: {p['weights']} weights on {dlay.describe()} of {gpu.id} leave no KV room"
+            )
+        c.decode = Pool(ddep, dw, dmax)
+        if play is not None:
+            pdep = _deployment(p["model"], gpu.id, p["weights"], kv, play, engine, version, Speculative())
+            c.prefill = Pool(pdep, pw)
+            total = int(dis["prefill_gpus"]) + int(dis["decode_gpus"])
+            c.link = get_link(gpu.intra_node_link if total <= gpu.gpus_per_node else gpu.inter_node_link)
+    except (SpecsizeError, TypeError, ValueError, KeyError) as e:
+        c.reason = str(e).strip("'\"")
+    return c
+
+
+def predict_case(c: Case) -> ServingPoint:
+    return steady_state(c.decode, c.users, c.input_tokens, c.output_tokens, c.prefill, c.link)
+
+
+def band(concurrency: int) -> str:
+    for lo, hi, name in BANDS:
+        if lo <= concurrency <= hi:
+            return name
+    return BANDS[-1][2]
+
+
+def evaluate_point(p: dict[str, Any]) -> dict[str, Any]:
+    c = resolve(p)
+    dis = bool(p.get("disaggregated"))
+    row: dict[str, Any] = {
+        "id": p["id"], "engine": p["engine"], "engine_version": p.get("engine_version"), "gpu": p["gpu"],
+        "gpus": p["gpus"], "weights": p["weights"], "spec": (p["speculative"] or {}).get("method", "none"),
+        "mode": "disagg" if dis else "agg", "concurrency": p["workload"]["concurrency"],
+        "band": band(p["workload"]["concurrency"]), "isl": p["workload"]["input_tokens"],
+        "osl": p["workload"]["output_tokens"], "layout": p["layout"], "reason": c.reason, "metrics": {},
+    }  # fmt: skip
+    if c.reason:
+        return row
+    try:
+        sp = predict_case(c)
+    except SpecsizeError as e:
+        row["reason"] = str(e)
+        return row
+    m = p["measured"]
+    pred = {
+        "output_tok_s_per_gpu": sp.tok_s_per_gpu(m.get("per_gpu_counts", "all")),
+        "output_tok_s_per_user": sp.tok_s_per_user,
+        "tpot_ms": sp.tpot * 1e3,
+        "ttft_ms": sp.ttft * 1e3,
+    }
+    for k, v in pred.items():
+        meas = m.get(k)
+        row["metrics"][k] = {"predicted": v, "measured": meas, "error": (v - meas) / meas if meas else None}
+    row["decode_seqs"] = sp.decode_seqs
+    row["prefill_bound"] = sp.prefill_bound
+    row["kv_limited"] = sp.kv_limited
+    return row
+
+
+def run_points(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [evaluate_point(p) for p in points]
+
+
+# --- summaries --------------------------------------------------------------------------------------------------
+
+
+def _quantile(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    i = q * (len(s) - 1)
+    lo = int(i)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (i - lo)
+
+
+def stats(errors: list[float]) -> dict[str, Any]:
+    if not errors:
+        return {"n": 0, "median_abs": None, "p90_abs": None, "median_signed": None}
+    a = [abs(e) for e in errors]
+    return {"n": len(errors), "median_abs": statistics.median(a), "p90_abs": _quantile(a, 0.9),
+            "median_signed": statistics.median(errors)}  # fmt: skip
+
+
+GROUPS = ("engine", "gpu", "weights", "spec", "mode", "band")
+
+
+def errors_of(rows: list[dict[str, Any]], metric: str) -> list[float]:
+    return [r["metrics"][metric]["error"] for r in rows if r["metrics"].get(metric, {}).get("error") is not None]
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in rows if not r["reason"]]
+    out: dict[str, Any] = {
+        "points": len(rows),
+        "predicted": len(ok),
+        "unrepresentable": [{"id": r["id"], "reason": r["reason"]} for r in rows if r["reason"]],
+        "overall": {m: stats(errors_of(ok, m)) for m in METRICS},
+        "by": {},
+    }
+    for g in GROUPS:
+        keys = sorted({str(r[g]) for r in ok}, key=lambda k: (g != "band", [b[2] for b in BANDS].index(k)
+                                                               if g == "band" else k))  # fmt: skip
+        out["by"][g] = {k: {m: stats(errors_of([r for r in ok if str(r[g]) == k], m)) for m in HEADLINE}
+                        for k in keys}  # fmt: skip
+    out["by_mode_engine"] = {
+        f"{e} {mode}": {m: stats(errors_of([r for r in ok if r["engine"] == e and r["mode"] == mode], m))
+                        for m in HEADLINE}
+        for e in sorted({r["engine"] for r in ok}) for mode in ("agg", "disagg")
+        if any(r["engine"] == e and r["mode"] == mode for r in ok)
+    }  # fmt: skip
+    out["mtp_sign"] = mtp_sign(ok)
+    return out
+
+
+def worst(rows: list[dict[str, Any]], n: int, metric: str = "output_tok_s_per_gpu") -> list[dict[str, Any]]:
+    have = [r for r in rows if not r["reason"] and r["metrics"].get(metric, {}).get("error") is not None]
+    return sorted(have, key=lambda r: -abs(r["metrics"][metric]["error"]))[:n]
+
+
+def _pair_key(r: dict[str, Any]) -> tuple:
+    return (r["engine"], r["engine_version"], r["gpu"], r["gpus"], r["weights"], r["mode"],
+            json.dumps(r["layout"], sort_keys=True), r["isl"], r["osl"], r["concurrency"])  # fmt: skip
+
+
+def mtp_sign(rows: list[dict[str, Any]], metric: str = "output_tok_s_per_user") -> dict[str, Any]:
+    """Matched pairs (same setup and concurrency, with and without MTP): does the model get the sign of MTP's
+    effect on `metric` right?"""
+    plain = {_pair_key(r): r for r in rows if r["spec"] == "none"}
+    right = total = 0
+    for r in rows:
+        if r["spec"] != "mtp" or (q := plain.get(_pair_key(r))) is None:
+            continue
+        a, b = r["metrics"][metric], q["metrics"][metric]
+        if a["measured"] is None or b["measured"] is None:
+            continue
+        total += 1
+        right += (a["measured"] > b["measured"]) == (a["predicted"] > b["predicted"])
+    return {"pairs": total, "right": right, "share": right / total if total else None}

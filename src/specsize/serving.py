@@ -1,0 +1,162 @@
+"""The steady state a serving benchmark measures: `concurrency` users, each with one request always in flight
+(a new one as soon as the last finishes: the closed loop of InferenceX / vLLM benchmark_serving with an
+unlimited request rate), on aggregated or disaggregated (prefill/decode) deployments.
+
+Aggregated (one pool of instances, each prefilling and decoding): an instance holds b = B / instances users.
+In one cycle of a user (TTFT + its output) the instance runs O decode steps of the batch and the b prefills of
+everyone's next request; chunked prefill interleaves those with the decode steps, so
+
+    TPOT = t_decode(b) + (b - 1) P / O       (the decode step plus the other users' prefill share)
+    TTFT = P_alone + the wait for a batch slot (half a decode step, and the prefill queue: M/D/1)
+
+with P the instance's time per prompt when prompts queue (a DP-attention group prefills one per rank at once)
+and P_alone one prompt on an idle instance. Disaggregated: the decode pool pays no prefill share; the prefill
+pool serves the request rate at its own capacity (the queue grows without bound past it: then the rate is the
+prefill pool's and TTFT absorbs the rest); TTFT adds the KV cache's transfer over the named link. Either way a
+pool holds at most the KV cache's worth of sequences (memory.max_concurrency): users past that wait in TTFT.
+
+Throughput is the closed loop's: rate = users in decode x (1 / (O TPOT)) ... solved as a fixed point below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+from specsize.deployment import Deployment
+from specsize.errors import PlanError
+from specsize.hardware import Link
+from specsize.perf import step_time
+from specsize.perf_constants import DISAGG_HANDOFF, KV_TRANSFER_EFFICIENCY, PREFILL_QUEUE_FACTOR
+from specsize.speculative import evaluate
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Identical instances of one deployment (one layout on its GPUs)."""
+
+    dep: Deployment
+    instances: int = 1
+    max_seqs: int | None = None  # sequences one instance's KV cache holds (None: unbounded)
+
+    @property
+    def gpus(self) -> int:
+        return self.dep.gpus * self.instances
+
+
+@dataclass(frozen=True)
+class ServingPoint:
+    tpot: float  # s per output token per user (decode phase, prefill share included when aggregated)
+    ttft: float  # s
+    rate: float  # requests/s of the whole deployment
+    output_tokens: float  # mean output tokens per request
+    decode_seqs: float  # sequences in one decode instance's batch
+    gpus: int  # every GPU of the deployment
+    decode_gpus: int
+    prefill_bound: bool  # the prefill side (pool or share) limits the rate
+    kv_limited: bool  # users wait for KV room
+
+    @property
+    def tok_s_per_user(self) -> float:
+        return 1.0 / self.tpot
+
+    @property
+    def output_tok_s(self) -> float:
+        return self.rate * self.output_tokens
+
+    def tok_s_per_gpu(self, counts: str = "all") -> float:
+        return self.output_tok_s / (self.decode_gpus if counts == "decode" else self.gpus)
+
+
+def decode_time_per_token(dep: Deployment, seqs: float, context: float, k: int | None = None) -> float:
+    """Seconds per output token per user of one instance decoding `seqs` sequences (speculative: a round / E[L])."""
+    b = max(1, ceil(seqs))
+    if not dep.spec.enabled:
+        return dep.decode_step(b, context).total
+    return evaluate(dep, b, context, k).tpot
+
+
+def prefill_cost(dep: Deployment, input_tokens: float, batched: bool = True) -> float:
+    """Seconds of one instance per prompt: chunks of the engine's prefill size; batched (prompts queued) a
+    DP-attention group runs one prompt per rank in the same step, so a prompt costs the step / ranks."""
+    lay = dep.layout
+    ranks = lay.tp if (batched and lay.attention == "dp") else 1
+    chunk = dep.engine.prefill_chunk
+    n = max(1, round(input_tokens))
+    t, done = 0.0, 0
+    while done < n:
+        c = min(chunk, n - done)
+        t += step_time(dep.main, dep.machine, c * ranks, ranks, done + c / 2, prefill=True).total
+        done += c
+    return t / ranks
+
+
+def kv_transfer_time(dep: Deployment, input_tokens: float, link: Link | None) -> float:
+    """A prompt's KV cache (all layers) from a prefill instance to a decode instance: latency + bytes over one
+    GPU's share of the link (each prefill GPU sends its own layers' / ranks' part in parallel)."""
+    if link is None or link.bandwidth <= 0:
+        return 0.0
+    per_gpu = input_tokens * dep.main.kv_bytes_per_token  # MLA: the latent is whole on every rank
+    return link.latency + per_gpu / (link.bandwidth * KV_TRANSFER_EFFICIENCY)
+
+
+def _mdl_wait(rho: float, service: float) -> float:
+    """Mean wait in an M/D/1 queue at utilisation rho (Pollaczek-Khinchine), scaled by the fitted factor."""
+    rho = min(rho, 0.95)
+    return PREFILL_QUEUE_FACTOR * rho / (2 * (1 - rho)) * service
+
+
+def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: float,
+                 prefill: Pool | None = None, link: Link | None = None, k: int | None = None,
+                 iterations: int = 30) -> ServingPoint:  # fmt: skip
+    """The closed loop of `users` users on an aggregated (prefill None) or disaggregated deployment."""
+    if users < 1:
+        raise PlanError(f"concurrency must be at least 1, got {users}")
+    out = max(output_tokens, 1.0)
+    ctx = input_tokens + out / 2
+    dep = decode.dep
+    per_inst = users / decode.instances
+    cap = decode.max_seqs if decode.max_seqs else per_inst
+    seqs = min(per_inst, cap)  # users holding KV room in one decode instance
+    gpus = decode.gpus + (prefill.gpus if prefill else 0)
+    if prefill is None:
+        p_alone = prefill_cost(dep, input_tokens, batched=False)
+        p = prefill_cost(dep, input_tokens)
+        t_dec = decode_time_per_token(dep, seqs, ctx, k)
+        tpot = t_dec + max(seqs - 1, 0) * p / out
+        busy = out * t_dec + seqs * p  # one instance's work per cycle of its users
+        rate_inst = seqs / busy * (1.0 if seqs > 0 else 0)
+        rho = min(seqs * p / busy, 0.95)
+        ttft = p_alone + t_dec / 2 + _mdl_wait(rho, p) + dep.machine.engine.request_overhead
+        kv_limited = per_inst > cap
+        if kv_limited:  # the others wait for a slot: the rate is the slots', TTFT what the loop leaves
+            ttft = per_inst / rate_inst - out * tpot
+        else:
+            rate_inst = per_inst / (ttft + out * tpot)
+        return ServingPoint(tpot, ttft, rate_inst * decode.instances, out, seqs, gpus, decode.gpus,
+                            seqs * p > out * t_dec, kv_limited)  # fmt: skip
+    pdep = prefill.dep
+    p = prefill_cost(pdep, input_tokens)
+    p_alone = prefill_cost(pdep, input_tokens, batched=False)
+    xfer = kv_transfer_time(pdep, input_tokens, link) + DISAGG_HANDOFF + pdep.machine.engine.request_overhead
+    capacity = prefill.instances / p  # prompts/s the prefill pool sustains
+    ttft = p_alone + xfer
+    tpot = decode_time_per_token(dep, seqs, ctx, k)
+    rate, bound = 0.0, False
+    for _ in range(iterations):
+        rate = users / (ttft + out * tpot)
+        decoding = min(rate * out * tpot / decode.instances, cap)
+        if rate >= capacity:
+            rate, bound = capacity, True
+            decoding = min(rate * out * tpot / decode.instances, cap)
+        tpot = decode_time_per_token(dep, max(decoding, 1.0), ctx, k)
+        rho = rate * p / prefill.instances
+        ttft_new = p_alone + xfer + _mdl_wait(rho, p)
+        if bound or decoding >= cap:
+            ttft_new = max(ttft_new, users / rate - out * tpot)
+        if abs(ttft_new - ttft) < 1e-6 * max(ttft, 1e-3):
+            ttft = ttft_new
+            break
+        ttft = ttft_new
+    rate = min(users / (ttft + out * tpot), capacity)
+    return ServingPoint(tpot, ttft, rate, out, decoding, gpus, decode.gpus, bound, per_inst > cap)

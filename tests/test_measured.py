@@ -1,0 +1,136 @@
+"""`specsize validate` on measured serving points (docs/measured-format.md): reading, representing, predicting."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from specsize.cli import cli
+from specsize.measured import (
+    BUNDLED_MEASURED,
+    MeasuredInputError,
+    band,
+    load_points,
+    looks_like_measured,
+    run_points,
+    summarize,
+)
+
+# Every field of the format (docs/measured-format.md), an aggregated point.
+FULL = {
+    "id": "sglang-h200-fp8-none-1024-1024-c16-test",
+    "source": "hand-made for the tests",
+    "date": "2026-02-27",
+    "model": "deepseek-r1-0528",
+    "weights": "fp8",
+    "kv_cache": None,
+    "gpu": "h200",
+    "gpus": 8,
+    "nodes": 1,
+    "engine": "sglang",
+    "engine_version": "lmsysorg/sglang:v0.5.9-cu129",
+    "layout": {"tp": 8, "ep": 1, "dp_attention": False},
+    "disaggregated": None,
+    "workload": {"input_tokens": 1024, "output_tokens": 1024, "concurrency": 16,
+                 "lengths": "uniform in [0.8 L, L], ignore_eos"},
+    "speculative": {"method": "none", "num_speculative_tokens": None},
+    "measured": {"output_tok_s_per_gpu": 120.0, "per_gpu_counts": "all", "output_tok_s_per_user": 60.0,
+                 "tpot_ms": 16.7, "ttft_ms": 300.0, "itl_ms": 16.5, "e2el_ms": 15000.0, "input_tok_s_per_gpu": 121.0,
+                 "tpot_ms_p99": 18.0, "ttft_ms_p99": 900.0, "avg_power_w": 690.0},
+}  # fmt: skip
+MTP = {**FULL, "id": "mtp-twin", "speculative": {"method": "mtp", "num_speculative_tokens": None},
+       "measured": {**FULL["measured"], "output_tok_s_per_user": 80.0}}  # fmt: skip
+DISAGG = {**FULL, "id": "disagg", "gpus": 24, "nodes": 3, "layout": {"tp": 1, "ep": 16, "dp_attention": True},
+          "disaggregated": {"framework": "dynamo", "prefill_gpus": 8, "decode_gpus": 16, "prefill_workers": 1,
+                            "decode_workers": 1, "prefill_layout": {"tp": 8, "ep": 8, "dp_attention": True}},
+          "measured": {**FULL["measured"], "per_gpu_counts": "decode"}}  # fmt: skip
+UNKNOWN_GPU = {**FULL, "id": "tpu", "gpu": "tpu-v9"}
+NO_WORKERS = {**DISAGG, "id": "no-workers",
+              "disaggregated": {**DISAGG["disaggregated"], "prefill_workers": 0, "decode_workers": 0}}  # fmt: skip
+
+
+def _write(tmp_path, lines, name="points.jsonl"):
+    p = tmp_path / name
+    p.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    return p
+
+
+def test_every_field_is_read_and_every_metric_predicted(tmp_path):
+    rows = run_points(load_points(_write(tmp_path, [FULL, MTP, DISAGG])))
+    for r in rows:
+        assert r["reason"] == ""
+        assert set(r["metrics"]) == {"output_tok_s_per_gpu", "output_tok_s_per_user", "tpot_ms", "ttft_ms"}
+        for m in r["metrics"].values():
+            assert m["predicted"] > 0 and m["error"] == pytest.approx(m["predicted"] / m["measured"] - 1)
+    full, _mtp, dis = rows
+    assert full["mode"] == "agg" and dis["mode"] == "disagg" and full["band"] == "16-64"
+    # tok/s per user is 1000 / TPOT: the two predictions agree exactly
+    u, t = full["metrics"]["output_tok_s_per_user"]["predicted"], full["metrics"]["tpot_ms"]["predicted"]
+    assert u == pytest.approx(1000 / t)
+
+
+def test_per_gpu_counts_decode_divides_by_the_decode_gpus_only(tmp_path):
+    all_gpus = {**DISAGG, "id": "all", "measured": {**DISAGG["measured"], "per_gpu_counts": "all"}}
+    rows = {r["id"]: r for r in run_points(load_points(_write(tmp_path, [DISAGG, all_gpus])))}
+    d, a = rows["disagg"]["metrics"]["output_tok_s_per_gpu"], rows["all"]["metrics"]["output_tok_s_per_gpu"]
+    assert d["predicted"] == pytest.approx(a["predicted"] * 24 / 16)
+
+
+def test_unrepresentable_points_are_counted_and_listed_with_the_reason(tmp_path):
+    rows = run_points(load_points(_write(tmp_path, [FULL, UNKNOWN_GPU, NO_WORKERS])))
+    s = summarize(rows)
+    assert s["points"] == 3 and s["predicted"] == 1
+    reasons = {u["id"]: u["reason"] for u in s["unrepresentable"]}
+    assert "unknown GPU" in reasons["tpu"]
+    assert "worker counts not recorded" in reasons["no-workers"]
+
+
+@pytest.mark.parametrize(
+    "bad, needle",
+    [
+        ("{not json", "line 2: not valid JSON"),
+        (json.dumps({k: v for k, v in FULL.items() if k != "workload"}), "line 2: missing field(s) workload"),
+        (json.dumps({**FULL, "measured": {**FULL["measured"], "tpot_ms": "fast"}}), "line 2: measured.tpot_ms"),
+        (json.dumps({**FULL, "measured": {**FULL["measured"], "ttft_ms": float("nan")}}), "line 2: measured.ttft_ms"),
+        ("[1, 2]", "line 2: expected a JSON object"),
+    ],
+)
+def test_a_malformed_line_is_one_message_naming_the_line(tmp_path, bad, needle):
+    p = _write(tmp_path, [FULL, bad])
+    with pytest.raises(MeasuredInputError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        load_points(p)
+    r = CliRunner().invoke(cli, ["validate", str(p)])
+    assert r.exit_code != 0 and needle in r.output and "Traceback" not in r.output
+
+
+def test_files_are_read_by_content(tmp_path):
+    j = _write(tmp_path, [FULL], name="points.json")  # JSON lines whatever the extension
+    assert looks_like_measured(j)
+    pub = tmp_path / "cases.jsonl"
+    pub.write_text("[]")
+    assert not looks_like_measured(pub)
+
+
+def test_bands():
+    assert [band(c) for c in (1, 8, 16, 64, 128, 512, 1024, 16384)] == [
+        "1-8", "1-8", "16-64", "16-64", "128-512", "128-512", "1024+", "1024+"]  # fmt: skip
+
+
+def test_cli_measured_flag_runs_the_bundled_corpus_with_json_and_plot(tmp_path):
+    png = tmp_path / "v.png"
+    r = CliRunner().invoke(cli, ["validate", "--measured", "--json", "--plot", str(png)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert len(data["measured"]) == len(load_points(BUNDLED_MEASURED)) == 1187
+    assert data["summary"]["points"] == 1187
+    assert data["summary"]["predicted"] + len(data["summary"]["unrepresentable"]) == 1187
+    assert {"engine", "gpu", "weights", "spec", "mode", "band"} <= set(data["summary"]["by"])
+    assert png.stat().st_size > 10_000
+
+
+def test_cli_table_and_worst(tmp_path):
+    p = _write(tmp_path, [FULL, MTP, UNKNOWN_GPU])
+    r = CliRunner().invoke(cli, ["validate", str(p), "--worst", "1"])
+    assert r.exit_code == 0, r.output
+    assert "2 of 3 points" in r.output and "cannot represent" in r.output and "worst 1 points" in r.output
+    assert "of 1 matched pairs" in r.output
