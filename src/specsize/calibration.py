@@ -165,23 +165,22 @@ def measured_run_acceptance(run: MeasuredRun, method: str, k: int) -> tuple[floa
     return tuple(min(max(float(a), 1e-6), 1.0) for a in rates)  # (0, 1] for Speculative; later k repeat the last
 
 
-def _scenario(p: dict[str, Any], acceptance: tuple[float, ...] | None) -> dict[str, Any]:
-    lay = p.get("layout") or {}
-    spec = p.get("speculative") or {}
-    s: dict[str, Any] = {
-        "model": p["model"], "weights": p.get("weights") or "fp8", "engine": p["engine"],
-        "hardware": {"gpu": p["gpu"], "count": p["gpus"]},
-        "layout": {"tp": int(lay.get("tp", p["gpus"])), "ep": int(lay.get("ep", 1)), "pp": int(lay.get("pp", 1)),
-                   "dp": int(lay.get("dp", 1)), "attention": "dp" if lay.get("dp_attention") else "tp"},
-        "workload": {k: p["workload"][k] for k in ("concurrency", "input_tokens", "output_tokens")},
-    }  # fmt: skip
-    if p.get("kv_cache"):
-        s["kv_cache"] = p["kv_cache"]
-    if spec.get("method", "none") != "none":
-        s["speculative"] = {"method": spec["method"], "num_speculative_tokens": spec.get("num_speculative_tokens") or 1}
-        if acceptance:
-            s["speculative"]["acceptance"] = list(acceptance)
-    return s
+def _predict(p: dict[str, Any], acceptance: tuple[float, ...] | None) -> tuple[float, float]:
+    """The planner's (TPOT ms, output tok/s per GPU) for a measured point's own declared deployment, by the
+    serving steady state that `specsize validate` uses (specsize.measured), with the measured acceptance of the
+    point's method in place of the corpus default when there is one."""
+    from dataclasses import replace
+
+    from specsize.measured import predict_case, resolve
+
+    c = resolve(p)
+    if c.reason:
+        raise SpecsizeError(c.reason)
+    if acceptance and c.decode.dep.spec.enabled:
+        dep = c.decode.dep
+        c.decode = replace(c.decode, dep=replace(dep, spec=replace(dep.spec, acceptance=acceptance)))
+    sp = predict_case(c)
+    return sp.tpot * 1e3, sp.tok_s_per_gpu((p.get("measured") or {}).get("per_gpu_counts", "all"))
 
 
 def step_time_scale(run: MeasuredRun, acceptance: dict[str, tuple[float, ...]]) -> dict[str, Any]:
@@ -190,21 +189,18 @@ def step_time_scale(run: MeasuredRun, acceptance: dict[str, tuple[float, ...]]) 
     faster than the roofline says. Points the planner cannot represent are listed with the reason."""
     import statistics
 
-    from specsize.validate import Scenario, predict
-
     rows, skipped = [], []
     for p in run.points:
         tpot = (p.get("measured") or {}).get("tpot_ms")
-        if not p.get("gpu") or not tpot:
-            skipped.append({"id": p["id"], "reason": "no GPU declared (--gpu)" if not p.get("gpu") else "no TPOT"})
+        if not p.get("gpu") or p.get("gpu") == "unknown" or not tpot:
+            why = "no TPOT" if p.get("gpu") and p.get("gpu") != "unknown" else "no GPU declared (bench --gpu)"
+            skipped.append({"id": p["id"], "reason": why})
             continue
         method = (p.get("speculative") or {}).get("method", "none")
         try:
-            sc = Scenario(_scenario(p, acceptance.get(method)))
-            pred_tpot = predict(sc, "tpot_ms")
-            pred_gpu = predict(sc, "output_tok_s_per_gpu")
+            pred_tpot, pred_gpu = _predict(p, acceptance.get(method))
         except (SpecsizeError, TypeError, ValueError, KeyError) as e:
-            skipped.append({"id": p["id"], "reason": str(e)})
+            skipped.append({"id": p["id"], "reason": str(e).strip("'\"")})
             continue
         rows.append({"id": p["id"], "gpu": p["gpu"], "gpus": p["gpus"], "engine": p["engine"],
                      "concurrency": p["workload"]["concurrency"], "measured_tpot_ms": tpot,

@@ -257,7 +257,7 @@ def _point(o: EndpointOptions, d: Deployment, run: Run, spec: dict[str, Any], le
         "model": d.model,
         "weights": d.weights,
         "kv_cache": None,
-        "gpu": d.gpu,
+        "gpu": d.gpu or "unknown",  # the schema has no null GPU; "unknown" is a point the planner lists, not predicts
         "gpus": d.gpus,
         "nodes": d.nodes,
         "engine": engine,
