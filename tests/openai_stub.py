@@ -110,6 +110,7 @@ class StubServer:
         prompt = req["messages"][-1]["content"] if chat else req["prompt"]
         total = int(req.get("max_tokens", 16))
         made, first = 0, True
+        t0, rounds = asyncio.get_running_loop().time(), 0
         while made < total:
             if cfg.cut_after and n_req > cfg.cut_after and made > 0:
                 return False  # close the connection without the terminating chunk
@@ -122,8 +123,9 @@ class StubServer:
                 n = acc + 1
             n = min(n, total - made)
             made += n
-            if cfg.round_s:
-                await asyncio.sleep(cfg.round_s)
+            if cfg.round_s:  # a fixed pace: round i ends at t0 + i * round_s, whatever the loop's own delays
+                rounds += 1
+                await asyncio.sleep(max(0.0, t0 + rounds * cfg.round_s - asyncio.get_running_loop().time()))
             text = "x" * n
             choice = {"index": 0, "delta": {"content": text}} if chat else {"index": 0, "text": text}
             await self._send_chunk(writer, {"object": "chunk", "choices": [choice]})
