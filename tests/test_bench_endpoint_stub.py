@@ -94,7 +94,7 @@ def test_a_dead_server_is_one_line(tmp_path):
     url = s.url
     s.stop()
     r = CliRunner().invoke(cli, ["bench", "--endpoint", url, "--tokenizer", "tiny-r1", "--concurrency", "1"])
-    assert r.exit_code == 1 and "cannot reach" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 1 and "is the server up?" in r.output and "Traceback" not in r.output
     # with --model given, the level runs and every request fails, counted, and the file is written
     r = CliRunner().invoke(cli, ["bench", "--endpoint", url, "--model", "tiny-r1", "--concurrency", "2",
                                  "--num-prompts", "4", "--warmup", "0", "--out", str(tmp_path), "--json"])  # fmt: skip
@@ -136,3 +136,18 @@ def test_request_rate_levels(stub, tmp_path):
     assert [lv["label"] for lv in rep["levels"]] == ["r50", "r200"]
     assert all(lv["metrics"]["completed"] == 9 for lv in rep["levels"])
     assert rep["points"][0]["workload"]["request_rate"] == 50
+
+
+def test_specbench_file_and_the_served_model_by_default(stub, tmp_path):
+    q = tmp_path / "question.jsonl"
+    q.write_text("".join(json.dumps({"question_id": i, "category": "c", "turns": [f"question {i}"]}) + "\n"
+                         for i in range(3)))  # fmt: skip
+    r = CliRunner().invoke(cli, ["bench", "--endpoint", stub.url, "--dataset", "specbench", "--dataset-path", str(q),
+                                 "--output", "8", "--concurrency", "2", "--warmup", "0", "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    assert rep["served_model"] == "stub" and rep["levels"][0]["metrics"]["completed"] == 20
+    assert rep["levels"][0]["metrics"]["mean_input_tokens"] == 2  # "question i": the stub counts words
+    # random prompts need the served model's tokenizer: "stub" has none here, so one line says what to give
+    r = CliRunner().invoke(cli, ["bench", "--endpoint", stub.url, "--concurrency", "1"])
+    assert r.exit_code == 1 and "needs the tokenizer of 'stub'" in r.output

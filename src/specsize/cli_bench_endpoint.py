@@ -114,6 +114,27 @@ def _prompt_maker(dataset, dataset_path, input_len, output_len, ratio, tokenizer
     return (lambda n, seed: ds.cycle(texts, n, output_len, seed)), f"{dataset} {Path(dataset_path).name}"
 
 
+def _first_model(endpoint: str, timeout_s: float) -> str:
+    """The first model the server lists at /v1/models (what --model defaults to)."""
+    import httpx
+
+    from specsize.bench.endpoint import base_url
+
+    url = f"{base_url(endpoint)}/v1/models"
+    try:
+        r = httpx.get(url, timeout=min(timeout_s, 30.0))
+        return str(r.json()["data"][0]["id"])
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as e:
+        raise SpecsizeError(f"cannot read the served model from {url} ({type(e).__name__}); is the server up? "
+                            "Give --model NAME to skip this question") from None  # fmt: skip
+
+
+def _has_tokenizer(name: str) -> bool:
+    from specsize.assets import bundled_model_dir
+
+    return bundled_model_dir(name) is not None or (Path(name).expanduser() / "tokenizer.json").is_file()
+
+
 def run_endpoint(model: str, model_given: bool, out: str | None, as_json: bool, prompts_file: str | None,
                  **o: Any) -> dict[str, Any]:  # fmt: skip
     from specsize.bench.loadgen import Deployment, EndpointOptions, run_endpoint_bench
@@ -128,13 +149,13 @@ def run_endpoint(model: str, model_given: bool, out: str | None, as_json: bool, 
     conc = _numbers(o["concurrency"], int, "--concurrency")
     if o["gpus"] < 1 or o["nodes"] < 1:
         raise SpecsizeError("--gpus and --nodes must be at least 1")
-    served = model if model_given else None
+    served = model if model_given else _first_model(o["endpoint"], o["timeout_s"])
     catalog = o["catalog_model"] or served or "unknown"
-    tokenizer = o["tokenizer"] or (model if model_given else None)
+    tokenizer = o["tokenizer"] or (served if _has_tokenizer(served) else None)
     dataset_path = o["dataset_path"] or prompts_file
     if o["dataset"] == "random" and tokenizer is None:
-        raise SpecsizeError("--dataset random needs the model's tokenizer for exact prompt lengths: give --tokenizer "
-                            "DIR (or --model as a bundled name or local directory)")  # fmt: skip
+        raise SpecsizeError(f"--dataset random needs the tokenizer of {served!r} for exact prompt lengths: give "
+                            "--tokenizer DIR (the model's directory or its tokenizer.json)")  # fmt: skip
     make, desc = _prompt_maker(o["dataset"], dataset_path, o["input_len"], o["output_len"], o["range_ratio"],
                                tokenizer)  # fmt: skip
     key = os.environ.get(o["api_key_env"])
