@@ -161,6 +161,9 @@ async def send(client, t: Target, prompt: str, max_tokens: int) -> RequestResult
     except httpx.HTTPError as e:
         state.r.error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         return state.r
+    except Exception as e:  # anything else one answer can raise (bad UTF-8, a malformed chunk): that request fails
+        state.r.error = f"{type(e).__name__}: {e}"
+        return state.r
     return state.finish()
 
 
