@@ -153,3 +153,20 @@ def test_batched_sampling_matches_plain_sampling(method):
     assert l1(counts, marginal) < l1_bound(v * v, n)
     plain = generate(target, prompt, 3).token_ids
     assert all(g.out == plain for g in greedy)
+
+
+def test_a_failing_request_fails_alone(r1_like):
+    """A request whose own code raises (here its token callback) ends with an error; its batch-mates finish
+    with their batch-1 output."""
+    ps = prompts(3, 64, 8)
+    refs = [generate(r1_like, p, N).token_ids for p in ps]
+
+    def boom(new):
+        if len(bad.out) > 3:
+            raise RuntimeError("boom")
+
+    bad = Sequence(ps[0], N, on_tokens=boom)
+    good = [Sequence(p, N) for p in ps[1:]]
+    BatchEngine(r1_like, BatchMTP(r1_like), 2, slots=3, max_len=128).run([bad, *good])
+    assert bad.finish_reason == "error" and "boom" in bad.error
+    assert [s.out for s in good] == refs[1:]

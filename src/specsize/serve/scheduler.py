@@ -79,18 +79,27 @@ class Scheduler:
     # --- engine thread -------------------------------------------------------------------------------------
 
     def _on_tokens(self, job: Job, new: list[int]) -> bool:
-        """Each round's new tokens of one row: the text delta (held back while it ends inside a multi-byte
-        character), stop strings, TTFT and inter-token latency."""
+        """Each round's new tokens of one row: TTFT and inter-token latency, the text so far, stop strings."""
         now = time.perf_counter()
         if job.last_emit is None:
             self.metrics.ttft.labels(**self.metrics.labels).observe(now - job.arrival)
         else:
             self.metrics.itl.labels(**self.metrics.labels).observe(now - job.last_emit)
         job.last_emit = now
+        return self._flush(job, final=False)
+
+    def _flush(self, job: Job, final: bool) -> bool:
+        """Post the text that is sure to stay: cut at the first stop string; until the end, hold back what could
+        be the start of one (its length - 1 characters) and a trailing partial multi-byte character. Returns
+        whether a stop string was found."""
         full = self.tok.decode(job.seq.out)
         hit = _first_stop(full, job.stops)
         visible = full[:hit] if hit is not None else full
-        if len(visible) > len(job.text) and (hit is not None or not visible.endswith("\ufffd")):
+        if hit is None and not final:
+            hold = max((len(s) for s in job.stops), default=1) - 1
+            visible = visible[: len(visible) - hold] if hold else visible
+            visible = visible.rstrip("\ufffd")
+        if len(visible) > len(job.text):
             job.post("tokens", visible[len(job.text) :])
             job.text = visible
         return hit is not None
@@ -134,6 +143,8 @@ class Scheduler:
             for seq in gone:
                 job = self.jobs.pop(id(seq), None)
                 if job is not None:
+                    if seq.finish_reason != "error":
+                        self._flush(job, final=True)
                     job.post("error" if seq.finish_reason == "error" else "done", seq.error)
             with self.cv:
                 self.metrics.set_load(len(self.engine.active), len(self.waiting))

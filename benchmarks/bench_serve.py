@@ -1,0 +1,211 @@
+"""Batched speculative decoding against concurrency: aggregate tokens/s of the batched engine (engine/batch.py,
+what `specsize serve` runs) at concurrency C = 1, 2, 4, 8, 16 on the bundled tiny-r1 (MoE), plain and with
+MTP and the draft model, each speedup next to the planner's round model (speculative.measured_speedup) fed with
+step times measured at the same batch: T_C(n), one forward of C rows of n tokens each, and the per-round loop
+overhead of the plain run at C.
+
+The engine is driven directly (no HTTP: the server's own cost is not what the planner models); C slots, 2 C
+requests of --max-tokens tokens each (EOS ignored, so every request has the same length; rows join as others
+leave), greedy. Decode tok/s counts generated tokens over the time spent in rounds (prefills excluded);
+e2e tok/s includes the prefills.
+
+    python benchmarks/bench_serve.py [--concurrency 1 2 4 8 16] [--max-tokens 64] [--out benchmarks/results/serve]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from specsize.bench.prompts import default_prompts
+from specsize.engine.batch import BatchDraft, BatchEngine, BatchMTP, Sequence
+from specsize.engine.cache import Rows
+from specsize.engine.loader import find_model_dir, load_model
+from specsize.engine.run import load_draft
+from specsize.engine.tokenizer import Tokenizer
+from specsize.speculative import measured_speedup
+
+K = {"mtp": 2, "draft": 4}  # assumption: the engine's defaults (engine/run.py DEFAULT_K)
+
+
+@torch.inference_mode()
+def batch_step_times(forward, b: int, ctx: int, n_max: int, device, repeats: int = 9) -> list[float]:
+    """T_b(n), n = 1..n_max: the median time of one step of b rows x n tokens at context ctx."""
+    rows = Rows.of(list(range(b)), [ctx] * b, device)
+    out = []
+    for n in range(1, n_max + 1):
+        forward(rows, n)  # warm-up
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            forward(rows, n)
+            ts.append(time.perf_counter() - t0)
+        out.append(statistics.median(ts))
+    return out
+
+
+def target_step(model, tokens: list[list[int]]):
+    """One step over row b's first n of tokens[b]: real text from different prompts, so the MoE of a batch
+    routes its rows to different experts, as in the runs."""
+    ids = torch.tensor(tokens, device=model.model.embed_tokens.weight.device)  # [rows, n_max + 1]
+
+    def f(rows: Rows, n: int) -> None:
+        model(ids[: len(rows.slots), :n], start=rows)
+
+    return f
+
+
+def mtp_step(model, tokens: list[list[int]]):
+    device = model.model.embed_tokens.weight.device
+    ids = torch.tensor(tokens, device=device)
+    model.setup_cache(len(tokens), ids.shape[1])
+    _, hidden = model(ids, start=0, return_hidden=True)  # the target's real states for these tokens
+
+    def f(rows: Rows, n: int) -> None:
+        b = len(rows.slots)
+        model.mtp_forward(hidden[:b, :n], ids[:b, 1 : n + 1], start=rows)
+
+    return f
+
+
+@torch.inference_mode()
+def run(engine: BatchEngine, prompts: list[list[int]], max_tokens: int) -> dict:
+    """Decode every prompt (EOS ignored); the time in add() (prefill) and in step() (rounds) kept apart."""
+    waiting = [Sequence(p, max_tokens) for p in prompts]
+    seqs = list(waiting)
+    prefill = decode = 0.0
+    rounds = 0
+    while waiting or engine.active:
+        t0 = time.perf_counter()
+        while waiting and engine.free_slots:
+            engine.add(waiting.pop(0))
+        t1 = time.perf_counter()
+        engine.step()
+        t2 = time.perf_counter()
+        prefill, decode, rounds = prefill + t1 - t0, decode + t2 - t1, rounds + 1
+    tokens = sum(len(s.out) for s in seqs)
+    drafts = sum(s.stats.num_drafts for s in seqs)
+    per_pos = [0] * max((len(s.stats.num_accepted_tokens_per_pos) for s in seqs), default=0)
+    for s in seqs:
+        for i, n in enumerate(s.stats.num_accepted_tokens_per_pos):
+            per_pos[i] += n
+    return {"tokens": tokens, "decode_s": decode, "prefill_s": prefill, "rounds": rounds,
+            "decode_tokens_per_s": tokens / decode, "e2e_tokens_per_s": tokens / (decode + prefill),
+            "alphas": [n / drafts for n in per_pos] if drafts else [],
+            "mean_acceptance_length": 1 + sum(per_pos) / drafts if drafts else 1.0}  # fmt: skip
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run of median decode tok/s (its acceptance and times kept together)."""
+    return sorted(runs, key=lambda r: r["decode_tokens_per_s"])[len(runs) // 2]
+
+
+def median_curve(curves: list[list[float]]) -> list[float]:
+    return [statistics.median(ts) for ts in zip(*curves, strict=True)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    ap.add_argument("--methods", nargs="+", default=["mtp", "draft"])
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--passes", type=int, default=3, help="Runs of every configuration (medians reported).")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1: on a shared machine, more threads than free cores spin and stall)",
+    )
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    root = find_model_dir("tiny-r1")
+    target = load_model(root).model.fuse().eval()
+    tok = Tokenizer.from_dir(root)
+    draft = load_draft("tiny-r1-draft", target, tok).eval()
+    texts = [p.text for p in default_prompts(2 * max(a.concurrency))]
+    prompts = [tok.encode(tok.apply_chat_template([{"role": "user", "content": t}]), add_special=False)
+               for t in texts]  # fmt: skip
+    ctx = int(statistics.mean(len(p) for p in prompts) + a.max_tokens / 2)  # the runs' mean context
+    max_len = max(len(p) for p in prompts) + a.max_tokens + max(K.values()) + 2
+    n_max = max(K.values()) + 1
+    sample = [p[len(p) // 2 :][: n_max + 1] for p in prompts]  # the tokens the timed steps read, one row each
+    device = target.model.embed_tokens.weight.device
+    rows = []
+    for c in a.concurrency:
+        ps = prompts[: 2 * c]
+        runs: dict[str, list[dict]] = {m: [] for m in ("plain", *a.methods)}
+        curves: dict[str, list[list[float]]] = {m: [] for m in ("plain", *a.methods)}
+        for _ in range(a.passes):  # every configuration once per pass: drift shifts them alike
+            runs["plain"].append(run(BatchEngine(target, None, 0, slots=c, max_len=max_len), ps, a.max_tokens))
+            target.setup_cache(c, max_len)
+            curves["plain"].append(batch_step_times(target_step(target, sample), c, ctx, n_max, device))
+            for m in a.methods:
+                drafter = BatchMTP(target) if m == "mtp" else BatchDraft(draft, target.arch.vocab_size)
+                runs[m].append(run(BatchEngine(target, drafter, K[m], slots=c, max_len=max_len), ps, a.max_tokens))
+                if m == "mtp":
+                    step = mtp_step(target, sample)
+                    target.setup_cache(c, max_len)
+                else:
+                    step = target_step(draft, sample)
+                    draft.setup_cache(c, max_len)
+                curves[m].append(batch_step_times(step, c, ctx, n_max, device))
+        plain, t = median_run(runs["plain"]), median_curve(curves["plain"])
+        overhead = max(plain["decode_s"] / plain["rounds"] - t[0], 0.0)
+        row = {"concurrency": c, "plain": plain, "T": t, "overhead_s": overhead, "methods": {}}
+        for m in a.methods:
+            res, td = median_run(runs[m]), median_curve(curves[m])
+            res.update(k=K[m], T_draft=td, speedup=res["decode_tokens_per_s"] / plain["decode_tokens_per_s"],
+                       predicted=measured_speedup(m, K[m], res["alphas"], t, td, overhead))  # fmt: skip
+            row["methods"][m] = res
+        rows.append(row)
+        print(f"C={c}: plain {plain['decode_tokens_per_s']:.0f} tok/s; "
+              + "; ".join(f"{m} {r['decode_tokens_per_s']:.0f} tok/s ({r['speedup']:.2f}x, predicted "
+                          f"{r['predicted']:.2f}x)" for m, r in row["methods"].items()), flush=True)  # fmt: skip
+    report = {"model": "tiny-r1", "draft": "tiny-r1-draft", "max_tokens": a.max_tokens, "context": ctx,
+              "passes": a.passes,
+              "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                          "torch": torch.__version__, "shared": "2 cores shared with other jobs while measured"},
+              "rows": rows}  # fmt: skip
+    md = markdown(report)
+    print(md)
+    if a.out:
+        a.out.mkdir(parents=True, exist_ok=True)
+        (a.out / "serve.json").write_text(json.dumps(report, indent=1))
+        (a.out / "serve.md").write_text(md)
+
+
+def markdown(r: dict) -> str:
+    m = r["machine"]
+    base = r["rows"][0]["plain"]["decode_tokens_per_s"]
+    lines = [
+        f"`{r['model']}` (draft `{r['draft']}`), batched engine, greedy, {r['max_tokens']} tokens per request, "
+        f"2 C requests on C slots, median of {r['passes']} interleaved passes, fp32, eager; "
+        f"{m['cpu']} ({m['threads']} threads), torch {m['torch']}; "
+        f"{m['shared']}.",
+        "",
+        "| C | plain tok/s | plain vs C=1 | T_C(1) ms | T_C(k+1)/T_C(1) mtp, draft | "
+        + " | ".join(f"{x} tok/s | {x} speedup | {x} predicted | {x} mean acc. length" for x in r["rows"][0]["methods"])
+        + " |",
+        "|---:|---:|---:|---:|---|" + "---:|---:|---:|---:|" * len(r["rows"][0]["methods"]),
+    ]
+    for row in r["rows"]:
+        p, t = row["plain"], row["T"]
+        ratios = ", ".join(f"{t[res['k']] / t[0]:.2f}" for res in row["methods"].values())
+        cells = [f"{row['concurrency']}", f"{p['decode_tokens_per_s']:,.0f}", f"{p['decode_tokens_per_s'] / base:.2f}x",
+                 f"{t[0] * 1e3:.1f}", ratios]  # fmt: skip
+        for res in row["methods"].values():
+            cells += [f"{res['decode_tokens_per_s']:,.0f}", f"{res['speedup']:.2f}x", f"{res['predicted']:.2f}x",
+                      f"{res['mean_acceptance_length']:.2f}"]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
