@@ -31,9 +31,11 @@ from specsize.measured import BUNDLED_MEASURED, load_points, run_points, summari
 # compute-bound at a batch of 32; the per-token cost it stood for is the MoE layers' (moe_token_overhead).
 PARAMS = ("step_overhead", "layer_overhead", "moe_token_overhead", "bw_efficiency", "request_overhead",
           "prefill_efficiency")  # fmt: skip
+# Efficiencies are multipliers of HBM_EFFICIENCY (0.80) and COMPUTE_EFFICIENCY (0.55): bounded so the product
+# stays at or under the datasheet (1.25 x 0.80, 1.8 x 0.55).
 BOUNDS = {
-    "bw_efficiency": (0.2, 1.6),
-    "prefill_efficiency": (0.05, 10.0),
+    "bw_efficiency": (0.2, 1.25),
+    "prefill_efficiency": (0.05, 1.8),
     "step_overhead": (1e-5, 0.02),
     "layer_overhead": (1e-6, 5e-4),
     "moe_token_overhead": (1e-9, 2e-5),
@@ -41,7 +43,8 @@ BOUNDS = {
 }
 GLOBALS = {"MTP_RANDOM_FIRST_ACCEPTANCE": (measured, (0.2, 0.95)), "DISAGG_HANDOFF": (serving, (1e-4, 2.0)),
            "PREFILL_QUEUE_FACTOR": (serving, (0.05, 20.0)),
-           "INTER_NODE_STEP_LATENCY": (perf, (5e-6, 2e-4))}  # fmt: skip
+           "INTER_NODE_STEP_LATENCY": (perf, (5e-6, 2e-4)),
+           "EP_DISPATCH_LATENCY_PER_DOUBLING": (perf, (1e-6, 2e-4))}  # fmt: skip
 TTFT_WEIGHT = 0.1
 
 
@@ -80,6 +83,9 @@ def _set(name: str, key: str, value: float) -> None:
 
 
 def descend(name: str, keys, points: list[dict], rounds: int = 6) -> float:
+    for key in keys:  # start inside the bounds
+        lo, hi = GLOBALS[key][1] if name == "global" else BOUNDS[key]
+        _set(name, key, min(max(_get(name, key), lo), hi))
     best = loss(points)
     step = 1.6
     for _ in range(rounds):

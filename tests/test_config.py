@@ -43,7 +43,7 @@ def test_explicit_head_dim_wins():
     ("mutate", "needle"),
     [
         (lambda c: c.pop("hidden_size"), "'hidden_size'"),
-        (lambda c: c.update(model_type="gpt2"), "gpt2"),
+        (lambda c: c.update(model_type="gpt2", architectures=["GPT2LMHeadModel"]), "gpt2"),
         (lambda c: c.update(num_hidden_layers=-3), "'num_hidden_layers'"),
         (lambda c: c.update(vocab_size="129280"), "'vocab_size'"),
         (lambda c: c.update(num_hidden_layers=True), "'num_hidden_layers'"),
@@ -95,3 +95,18 @@ def test_malformed_configs_raise_only_config_error(base, drops, edits):
     except ConfigError as e:
         msg = str(e)
         assert "field" in msg or "model_type" in msg or "multiple" in msg or "exceeds" in msg or "RoPE" in msg, msg
+
+
+def test_a_deepseek_v3_architecture_under_another_model_type_is_read_as_deepseek_v3():
+    """Kimi-K2's config says model_type kimi_k2 with architectures DeepseekV3ForCausalLM: same layout as V3."""
+    from specsize import catalog
+    from specsize.config import parse_config
+
+    raw = dict(catalog.find_model("deepseek-v3")["config"], model_type="kimi_k2",
+               architectures=["DeepseekV3ForCausalLM"])  # fmt: skip
+    a = parse_config(raw, name="kimi-like")
+    v3 = parse_config(catalog.find_model("deepseek-v3")["config"], name="deepseek-v3")
+    assert a.family == "deepseek_v3" and a.num_layers == v3.num_layers and a.moe == v3.moe
+    assert a.notes == ("model_type 'kimi_k2' read as deepseek_v3 (architectures: DeepseekV3ForCausalLM)",)
+    with pytest.raises(ConfigError, match="not supported"):
+        parse_config(dict(raw, architectures=["KimiForCausalLM"]), name="other")

@@ -182,3 +182,20 @@ def test_a_method_the_engine_cannot_express_is_a_comment_not_a_crash():
     c = emitted(["plan", "r1-distill-qwen-7b", "--gpu", "rtx-4090", "--engine", "llamacpp", "--spec", "ngram:4",
                  "--weights", "q4_k_m", "--context", "4096"])  # fmt: skip
     assert c["lines"][0].startswith("# llama-server") and "draft model" in c["lines"][0]
+
+
+def test_attention_dp_with_ep_in_each_engines_spelling():
+    from specsize.launch import sglang_disagg_commands, trtllm_extra_options, vllm_commands
+    from specsize.scenario import Layout, Speculative
+
+    lay = Layout(tp=1, dp=8, ep=8)  # vLLM's own spelling, normalised
+    assert lay == Layout(tp=8, ep=8, attention="dp")
+    (v,) = vllm_commands("deepseek-r1", lay, 1, Speculative(), "bf16", 4096, 64, 0.9)
+    assert "--tensor-parallel-size 1 --data-parallel-size 8 --enable-expert-parallel" in v
+    assert trtllm_extra_options(lay, Speculative("mtp", 1)) == {
+        "tensor_parallel_size": 8, "moe_expert_parallel_size": 8, "enable_attention_dp": True,
+        "speculative_config": {"decoding_type": "MTP", "num_nextn_predict_layers": 1}}  # fmt: skip
+    lines = sglang_disagg_commands("deepseek-r1", Layout(tp=8, ep=8), lay, 2, 1)
+    assert sum("--disaggregation-mode prefill" in x for x in lines) == 2
+    assert any("--disaggregation-mode decode" in x and "--enable-dp-attention" in x for x in lines)
+    assert "--prefill http://PREFILL_1_IP:30000 --decode http://DECODE_0_IP:30100" in lines[-1]

@@ -118,3 +118,47 @@ def test_cli_default_runs_the_bundled_file():
 def test_missing_file(tmp_path):
     r = CliRunner().invoke(cli, ["validate", str(tmp_path / "nope.json")])
     assert r.exit_code != 0 and "no such file" in r.output
+
+
+def test_weights_per_gpu_include_the_mtp_module_when_speculation_is_on():
+    base = {"model": "deepseek-r1", "weights": "fp8", "hardware": {"gpu": "h200", "count": 8}, "engine": "sglang",
+            "layout": {"tp": 8}}  # fmt: skip
+    plain = {"id": "p", "scenario": base, "expect": {"weights_gb_per_gpu": 1.0}}
+    mtp = {"id": "m", "scenario": {**base, "speculative": {"method": "mtp", "num_speculative_tokens": 1}},
+           "expect": {"weights_gb_per_gpu": 1.0}}  # fmt: skip
+    (p,), (m,) = run_case(plain), run_case(mtp)
+    # the MTP module (one MoE layer, 11.6B params, its embedding and head shared) adds ~1.7% of R1 per GPU
+    assert 1.01 < m.predicted / p.predicted < 1.03
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"expect": {"tpot_ms": "fast"}}, "not a finite number"),
+        ({"expect": {"tpot_ms": float("nan")}}, "not a finite number"),
+        ({"expect": {"tpot_ms": {"low": 1}}}, "a range is"),
+        ({"tolerance": -0.1, "expect": {"tpot_ms": 20}}, "tolerance -0.1 must be a number >= 0"),
+        ({"tolerance": "ten", "expect": {"tpot_ms": 20}}, "tolerance 'ten'"),
+        ({"expect": {"tpot_ms": 20}, "scenario": {**CASE["scenario"], "layout": {"tp": 4}}},
+         "uses 4 GPUs (tp x pp x dp) but hardware.count is 8"),
+        ({"expect": {"tpot_ms": 20}, "scenario": {**CASE["scenario"], "hardware": {"gpu": "h100-sxm", "count": 4},
+                                                  "layout": {"tp": 4}}}, "does not fit"),
+    ],
+)  # fmt: skip
+def test_bad_targets_tolerances_layouts_and_misfits_are_recorded_messages(tmp_path, change, needle):
+    case = {**CASE, "id": "bad", **change}
+    (o,) = run_files([_write(tmp_path, [case])])
+    assert not o.passed and o.predicted is None and needle in o.message
+    r = CliRunner().invoke(cli, ["validate", str(tmp_path / "cases.json")])
+    assert r.exit_code == 0 and needle.split(" (")[0] in r.output.replace("\n", " ") and "Traceback" not in r.output
+
+
+def test_vllm_spelling_of_dp_attention_with_ep_is_the_same_deployment():
+    base = {"model": "deepseek-r1", "weights": "fp8", "hardware": {"gpu": "h200", "count": 8}, "engine": "vllm",
+            "workload": {"concurrency": 64, "input_tokens": 1024, "output_tokens": 1024}}  # fmt: skip
+    vllm = {"id": "v", "scenario": {**base, "layout": {"tp": 1, "dp": 8, "ep": 8, "attention": "dp"}},
+            "expect": {"tpot_ms": 1.0}}  # fmt: skip
+    sglang = {"id": "s", "scenario": {**base, "layout": {"tp": 8, "ep": 8, "attention": "dp"}},
+              "expect": {"tpot_ms": 1.0}}  # fmt: skip
+    (a,), (b,) = run_case(vllm), run_case(sglang)
+    assert a.message == "" and a.predicted == pytest.approx(b.predicted)

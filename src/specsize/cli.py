@@ -280,11 +280,23 @@ def fit(
     help="Decode steps replayed as CUDA graphs (off: eager kernel launches, vLLM --enforce-eager).",
 )
 @click.option("--plot", "plot_file", default=None, help="Write the speedup and throughput-latency plots to a PNG.")
+@click.option(
+    "--disagg",
+    is_flag=True,
+    help="Prefill/decode disaggregation: pick the prefill:decode split of "
+    "--disagg-gpus GPUs (first --gpu) for the workload, and say why.",
+)
+@click.option(
+    "--disagg-gpus",
+    type=click.IntRange(min=2),
+    default=None,
+    help="GPUs to split between prefill and decode [4 nodes; an NVL72 domain for GB200/GB300].",
+)
 @click.option("--explain", is_flag=True, help="Every step-time and memory term, and every constant with its source.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurrency, spec, draft_tp, engine, gpus,
          ram_gb, sockets, offload_experts, acceptance, calibration, repeat_fraction, inter_node, cuda_graphs, plot_file,
-         explain, as_json):  # fmt: skip
+         disagg, disagg_gpus, explain, as_json):  # fmt: skip
     """How fast MODEL goes and on what: for each GPU type, the minimum and a recommended layout, nodes and
     network, memory per GPU, TTFT, TPOT, tokens/s per user and per GPU, with and without speculative decoding,
     the best k, the break-even concurrency and the MoE penalty; the speedup-vs-concurrency curve; and the
@@ -295,6 +307,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
       specsize plan
       specsize plan deepseek-r1 --gpu h200 --concurrency 32 --spec mtp:3 --explain
       specsize plan deepseek-r1 --gpu h100-sxm --inter-node eth-100g --engine vllm
+      specsize plan deepseek-r1 --gpu gb200 --disagg --concurrency 1024 --input 8192 --output 1024
       specsize plan r1-distill-qwen-32b --spec draft:r1-distill-qwen-1.5b:4 --gpu rtx-4090 --engine llamacpp \\
           --weights q4_k_m --plot plan.png
     """
@@ -355,6 +368,10 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         get_link(inter_node)
     host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, sockets)
     prec = weights or default_precision(a)
+    if disagg:
+        from specsize.cli_disagg import show_disagg
+
+        return show_disagg(a, gpus, prec, kv_cache, w, engine, sp, disagg_gpus, as_json)
     p = make_plan(a, list(gpus) or None, prec, kv_cache, w, engine, sp, host, inter_node=inter_node,
                   repeat_fraction=rf, cuda_graphs=cuda_graphs)  # fmt: skip
     if p.chosen is None:

@@ -98,6 +98,7 @@ class ModelArch:
     torch_dtype: str = "bfloat16"
     weight_block_size: tuple[int, int] | None = None  # FP8 block quantisation of the checkpoint
     quant_method: str | None = None
+    notes: tuple[str, ...] = ()  # how the config was read where it needed interpreting (e.g. model_type kimi_k2)
     source: str = field(default="", compare=False)
 
     def is_moe_layer(self, i: int) -> bool:
@@ -365,6 +366,11 @@ def parse_config(raw: Any, name: str = "model", source: str = "") -> ModelArch:
         raise ConfigError(
             f"{where}: required field 'model_type' is missing (supported: {', '.join(SUPPORTED_FAMILIES)})"
         )
+    notes: tuple[str, ...] = ()
+    arch_family = _family_of_architectures(raw.get("architectures"))
+    if family not in SUPPORTED_FAMILIES and arch_family is not None:
+        notes = (f"model_type {family!r} read as {arch_family} (architectures: {', '.join(raw['architectures'])})",)
+        family = arch_family
     if family not in SUPPORTED_FAMILIES:
         raise ConfigError(
             f"{where}: model_type {family!r} is not supported; supported: {', '.join(SUPPORTED_FAMILIES)}"
@@ -375,4 +381,16 @@ def parse_config(raw: Any, name: str = "model", source: str = "") -> ModelArch:
     else:
         _parse_llama_like(f, c)
         _parse_moe(f, c)
-    return ModelArch(**c)
+    return ModelArch(**c, notes=notes)
+
+
+# Model classes whose code is DeepSeek's: a config naming one of them is that family whatever its model_type says
+# (Kimi-K2: "model_type": "kimi_k2", "architectures": ["DeepseekV3ForCausalLM"], DeepSeek-V3's layout throughout).
+ARCHITECTURE_FAMILIES = {"DeepseekV3ForCausalLM": "deepseek_v3", "DeepseekV2ForCausalLM": "deepseek_v2"}
+
+
+def _family_of_architectures(archs: Any) -> str | None:
+    if not isinstance(archs, list):
+        return None
+    found = {ARCHITECTURE_FAMILIES[a] for a in archs if isinstance(a, str) and a in ARCHITECTURE_FAMILIES}
+    return found.pop() if len(found) == 1 else None

@@ -53,12 +53,16 @@ def _kv_flag(kv_dtype: str, engine: str) -> list[str]:
 
 def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_dtype: str, max_len: int,
                   max_seqs: int, fraction: float, eager: bool = False) -> list[str]:  # fmt: skip
-    args = ["vllm", "serve", model_path(model), "--tensor-parallel-size", str(layout.tp)]
+    if layout.attention == "dp":  # vLLM's attention-DP + EP: TP 1, one DP rank per GPU, experts over all of them
+        args = ["vllm", "serve", model_path(model), "--tensor-parallel-size", "1",
+                "--data-parallel-size", str(layout.tp * layout.dp), "--enable-expert-parallel"]  # fmt: skip
+    else:
+        args = ["vllm", "serve", model_path(model), "--tensor-parallel-size", str(layout.tp)]
     if layout.pp > 1:
         args += ["--pipeline-parallel-size", str(layout.pp)]
-    if layout.dp > 1:
+    if layout.dp > 1 and layout.attention != "dp":
         args += ["--data-parallel-size", str(layout.dp)]
-    if layout.ep > 1 or layout.attention == "dp":
+    if layout.ep > 1 and layout.attention != "dp":
         args += ["--enable-expert-parallel"]
     args += ["--max-model-len", str(max_len), "--gpu-memory-utilization", f"{fraction:.2f}",
              "--max-num-seqs", str(max_seqs)]  # fmt: skip
@@ -124,6 +128,43 @@ def sglang_commands(model: str, layout: Layout, nodes: int, spec: Speculative, k
         node = ["--nnodes", str(nodes), "--node-rank", str(rank), "--dist-init-addr", f"{HEAD}:5000"]
         out.append(shlex.join([*args, *node]))
     return out
+
+
+def sglang_disagg_commands(model: str, prefill: Layout, decode: Layout, prefill_instances: int,
+                           decode_instances: int, transfer: str = "nixl") -> list[str]:  # fmt: skip
+    """SGLang prefill/decode disaggregation (docs.sglang.ai, PD disaggregation; SGLang 0.5): prefill and decode
+    servers with --disaggregation-mode and a transfer backend (mooncake | nixl), joined by sglang_router."""
+    out, prefills, decodes = [], [], []
+    for role, lay, count, urls, port in (("prefill", prefill, prefill_instances, prefills, 30000),
+                                         ("decode", decode, decode_instances, decodes, 30100)):  # fmt: skip
+        for i in range(count):
+            host = f"{role.upper()}_{i}_IP"
+            args = ["python", "-m", "sglang.launch_server", "--model-path", model_path(model), "--tp", str(lay.tp)]
+            if lay.attention == "dp":
+                args += ["--dp", str(lay.tp), "--enable-dp-attention"]
+            if lay.ep > 1:
+                args += ["--ep-size", str(lay.ep)]
+            args += ["--disaggregation-mode", role, "--disaggregation-transfer-backend", transfer,
+                     "--host", "0.0.0.0", "--port", str(port)]  # fmt: skip
+            out += [f"# {role} instance {i} ({lay.gpus} GPUs; multi-node groups add --nnodes/--node-rank):",
+                    shlex.join(args)]  # fmt: skip
+            urls.append(f"http://{host}:{port}")
+    router = ["python", "-m", "sglang_router.launch_router", "--pd-disaggregation"]
+    for u in prefills:
+        router += ["--prefill", u]
+    for u in decodes:
+        router += ["--decode", u]
+    return [*out, "# the router, which clients call:", shlex.join([*router, "--host", "0.0.0.0", "--port", "8000"])]
+
+
+def trtllm_extra_options(layout: Layout, spec: Speculative) -> dict:
+    """TensorRT-LLM's spelling of a layout (LLM API / trtllm-serve --extra_llm_api_options YAML, 1.x):
+    tensor_parallel_size, enable_attention_dp, moe_expert_parallel_size; MTP as speculative_config."""
+    opts: dict = {"tensor_parallel_size": layout.tp, "moe_expert_parallel_size": layout.ep,
+                  "enable_attention_dp": layout.attention == "dp"}  # fmt: skip
+    if spec.method == "mtp":
+        opts["speculative_config"] = {"decoding_type": "MTP", "num_nextn_predict_layers": spec.k}
+    return opts
 
 
 def llamacpp_commands(model: str, layout: Layout, spec: Speculative, precision: str, max_len: int, max_seqs: int,

@@ -134,6 +134,12 @@ class MemoryBreakdown:
         return sum(t.bytes for t in self.terms if t.name == name)
 
     @property
+    def weights_bytes(self) -> float:
+        """Every weight resident on the GPU: the model's and, with speculation on, the MTP module's or the draft
+        model's (the breakdown keeps them apart: terms "weights" and "spec_weights")."""
+        return self.term("weights") + self.term("spec_weights")
+
+    @property
     def total(self) -> float:
         return sum(t.bytes for t in self.terms)
 

@@ -29,6 +29,7 @@ from specsize.memory import shard_divisor
 from specsize.perf_constants import (
     COLLECTIVE_LATENCY,
     COMPUTE_EFFICIENCY,
+    EP_DISPATCH_LATENCY_PER_DOUBLING,
     HBM_EFFICIENCY,
     INTER_NODE_STEP_LATENCY,
     PCIE_TOKEN_HANDOFF,
@@ -214,6 +215,13 @@ def all_to_all_time(m: Machine, group: int, nbytes: float) -> float:
     return lat + (group - 1) / group * nbytes / bw
 
 
+def ep_dispatch_latency(group: int) -> float:
+    """The software floor of one MoE dispatch (or combine) across `group` ranks beyond the wire: DeepEP's
+    low-latency kernels take 77, 118, 155, 173, 192 us to dispatch over EP 8, 16, 32, 64, 128 (deepseek-ai/DeepEP
+    README, H800), about a + b log2(group); b is fitted (EP_DISPATCH_LATENCY_PER_DOUBLING)."""
+    return EP_DISPATCH_LATENCY_PER_DOUBLING * log2(group) if group > 1 else 0.0
+
+
 def communication_time(s: Stack, m: Machine, tokens: float) -> float:
     """Per step: two collectives per layer inside the TP group plus the vocab-parallel logits gather."""
     tp = m.layout.tp
@@ -222,7 +230,7 @@ def communication_time(s: Stack, m: Machine, tokens: float) -> float:
     act = tokens * s.hidden * ACT_BYTES
     if m.layout.attention == "dp":
         per_tok = act / tp * max(s.top_k, 1)
-        per_layer = 2 * all_to_all_time(m, tp, per_tok)
+        per_layer = 2 * (all_to_all_time(m, tp, per_tok) + ep_dispatch_latency(tp))
     else:
         per_layer = 2 * allreduce_time(m, tp, act)
     logits = all_to_all_time(m, tp, tokens * s.vocab * ACT_BYTES / tp)

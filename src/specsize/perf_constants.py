@@ -1,8 +1,11 @@
 """Every constant of the performance model, in one place, each with its source, "assumption", or
-"fitted to" and the published cases it was fitted to (scripts/fit_perf_constants.py reproduces the fit).
+"fitted to" and what it was fitted to.
 
-Fitted constants: 4 (SGLang per-layer and per-token-per-MoE-layer overheads, TensorRT-LLM per-layer overhead, the
-achieved-bandwidth efficiency of local MoE runtimes), against 9 published performance figures and 21 cases.
+Fitted: the serving engines' constants (FITTED_SERVING: six per engine build) and five serving-wide ones
+(MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR, DISAGG_HANDOFF, INTER_NODE_STEP_LATENCY,
+EP_DISPATCH_LATENCY_PER_DOUBLING) to the measured corpus (catalog/validation/measured/tuning.jsonl) by
+scripts/fit_serving.py; the local runtimes' expert-bandwidth efficiency to two published figures by
+scripts/fit_perf_constants.py. Everything else is a datasheet figure, a sourced measurement or an assumption.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot a
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
 INTER_NODE_STEP_LATENCY = 57.6 * US
+# One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
+# (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
+# group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
+# (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
+EP_DISPATCH_LATENCY_PER_DOUBLING = 5.0 * US
 PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations in CPU/GPU hybrid serving
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
@@ -84,11 +92,11 @@ class EnginePerf:
     prefill_efficiency: float = 1.0  # multiplies the compute efficiency of prefill steps (MLA expanded, chunked)
 
 
-# SGLang: 125 us per layer and 1.70 us per token per MoE layer were fitted to sglang-16xh100-ib-bs1-tpot,
-# sglang-8xh200-fp8-mtp1-bs1 and inferencex-8xb200-sglang-fp4-c4/c16/c64 (scripts/fit_perf_constants.py).
+# The serving engines' first constants, fitted to nine published figures before the measured corpus existed
+# (SGLang: 125 us per layer, 1.70 us per token per MoE layer; TensorRT-LLM: 60 us per layer). FITTED_SERVING below
+# replaces them; they remain the starting point of scripts/fit_serving.py.
 SGLANG_LAYER_OVERHEAD = 0.125 * MS
 SGLANG_MOE_TOKEN_OVERHEAD = 1.70 * US
-# TensorRT-LLM min-latency path: fitted to trtllm-8xb200-fp4-mtp3-bs1 (one constant, two figures).
 TRTLLM_LAYER_OVERHEAD = 0.060 * MS
 # llama.cpp / ktransformers / MLX stream MoE experts at a fraction of the bandwidth: fitted to
 # ktransformers-2s-xeon-4090-q4 and mac-m3-ultra-q4 (one constant, two figures).
@@ -128,28 +136,28 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # prefill compute multiplier and the per-request TTFT cost (s). "sglang-rocm": SGLang's ROCm build (AMD GPUs).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0004976, "layer_overhead": 0.0001111, "moe_token_overhead": 5.406e-07,
-        "bw_efficiency": 1.265, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
+        "step_overhead": 0.0004832, "layer_overhead": 0.0001111, "moe_token_overhead": 5.406e-07,
+        "bw_efficiency": 1.25, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
     },
     "sglang": {
-        "step_overhead": 0.0008952, "layer_overhead": 7.813e-05, "moe_token_overhead": 9.01e-08,
-        "bw_efficiency": 0.9429, "request_overhead": 0.1739, "prefill_efficiency": 0.1073,
+        "step_overhead": 0.0008952, "layer_overhead": 7.587e-05, "moe_token_overhead": 8.011e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.1899, "prefill_efficiency": 0.1073,
     },
     "sglang-0.4": {
-        "step_overhead": 2.617e-05, "layer_overhead": 0.0005, "moe_token_overhead": 8.808e-06,
-        "bw_efficiency": 1.061, "request_overhead": 1, "prefill_efficiency": 4.096,
+        "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.808e-06,
+        "bw_efficiency": 0.9715, "request_overhead": 1, "prefill_efficiency": 1.8,
     },
     "sglang-rocm": {
-        "step_overhead": 1e-05, "layer_overhead": 0.0001214, "moe_token_overhead": 4.974e-08,
-        "bw_efficiency": 0.4941, "request_overhead": 0.06795, "prefill_efficiency": 0.103,
+        "step_overhead": 1e-05, "layer_overhead": 0.0001214, "moe_token_overhead": 3.932e-08,
+        "bw_efficiency": 0.4941, "request_overhead": 0.06795, "prefill_efficiency": 0.1061,
     },
     "trtllm": {
-        "step_overhead": 5.183e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 1.124e-07,
-        "bw_efficiency": 0.7455, "request_overhead": 0.1025, "prefill_efficiency": 0.1716,
+        "step_overhead": 1.265e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 1.091e-07,
+        "bw_efficiency": 0.7455, "request_overhead": 0.1056, "prefill_efficiency": 0.1716,
     },
     "vllm": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
-        "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 6.554,
+        "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 1.8,
     },
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
@@ -191,6 +199,13 @@ def assumptions() -> list[dict[str, str]]:
         ("one-shot all-reduce software latency", f"{COLLECTIVE_LATENCY / US:.0f} us", "assumption"),
         ("inter-node collective step latency", f"{INTER_NODE_STEP_LATENCY / US:.0f} us",
          "assumption (NCCL proxy + network stack)"),
+        ("EP dispatch/combine floor per doubling of the group", f"{EP_DISPATCH_LATENCY_PER_DOUBLING / US:.1f} us",
+         "fitted (scripts/fit_serving.py)"),
+        ("MTP first-draft acceptance on random-token prompts", f"{MTP_RANDOM_FIRST_ACCEPTANCE:.3f}",
+         "fitted to the measured corpus's MTP points (scripts/fit_serving.py)"),
+        ("prefill queue burstiness (x M/D/1 wait)", f"{PREFILL_QUEUE_FACTOR:.2f}", "fitted (scripts/fit_serving.py)"),
+        ("disaggregated prefill -> decode hand-off", f"{DISAGG_HANDOFF * 1e3:.0f} ms", "fitted (fit_serving.py)"),
+        ("KV transfer efficiency (of the link's line rate)", f"{KV_TRANSFER_EFFICIENCY:.2f}", "assumption"),
         ("routing correlation of consecutive tokens", f"{ROUTING_CORRELATION:.2f}",
          "~2.5x unique experts for 4 tokens vs 3.8x uniform (reference/speculative.md)"),
         ("MTP acceptance, first draft", f"{MTP_FIRST_ACCEPTANCE:.2f}", "DeepSeek-V3 report §5.4.3 (85-90%)"),

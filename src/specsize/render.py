@@ -41,6 +41,8 @@ def inspect_tables(r: dict[str, Any]) -> None:
         head += f", {arch['mtp_layers']} MTP layer"
     console.print(head + ")")
     console.print(f"[dim]source: {r['source']}[/dim]")
+    for n in r.get("notes", []):
+        console.print(f"note: {n}", markup=False)
 
     t = Table(title="parameters by component")
     t.add_column("component")
@@ -108,8 +110,11 @@ def fit_table(rows: list[dict[str, Any]], title: str, explain: bool = False) -> 
         b = {x["term"]: 0.0 for x in r["breakdown"]}
         for x in r["breakdown"]:
             b[x["term"]] += x["bytes"]
+        # weights: every weight on the GPU (MTP module / draft included); spec: what speculation adds, its
+        # weights included, so the draft's share shows in both columns (the --explain breakdown keeps them apart)
         spec = b.get("spec_weights", 0) + b.get("spec_kv", 0) + b.get("spec_buffers", 0)
-        t.add_row(r["gpu"], str(r["min_gpus"]), str(r["nodes"]), r["layout"]["text"], _gb(b["weights"]),
+        weights = b["weights"] + b.get("spec_weights", 0)
+        t.add_row(r["gpu"], str(r["min_gpus"]), str(r["nodes"]), r["layout"]["text"], _gb(weights),
                   _gb(b["kv_cache"]), _gb(spec) if spec else "-", _gb(r["headroom_bytes"]),
                   f"{r['max_concurrency']:,}", f"{r['max_context']:,}")  # fmt: skip
     console.print(t)
@@ -273,7 +278,10 @@ def validate_table(outcomes: list[dict[str, Any]], summary: dict[str, Any]) -> N
         t.add_column(c, justify="left" if c in ("case", "metric", "") else "right")
     for o in outcomes:
         exp = o["expected"]
-        exp_s = f"{exp.get('min', '')}..{exp.get('max', '')}" if isinstance(exp, dict) else f"{exp:,.6g}"
+        if isinstance(exp, dict):
+            exp_s = f"{exp.get('min', '')}..{exp.get('max', '')}"
+        else:
+            exp_s = f"{exp:,.6g}" if isinstance(exp, (int, float)) and not isinstance(exp, bool) else repr(exp)
         t.add_row(o["id"], o["metric"], "-" if o["predicted"] is None else f"{o['predicted']:,.6g}", exp_s,
                   "-" if o["error"] is None else f"{o['error']:+.1%}", f"{o['tolerance']:.0%}",
                   "[green]pass[/green]" if o["passed"] else f"[red]FAIL[/red] {o['message']}")  # fmt: skip
@@ -413,7 +421,8 @@ def measured_tables(s: dict[str, Any], worst: list[dict[str, Any]]) -> None:
     if worst:
         w = Table(title=f"worst {len(worst)} points (output tok/s per GPU)", box=box.SIMPLE_HEAD)
         for c in ("id", "GPU", "layout", "ISL/OSL", "conc", "pred GPU", "meas GPU", "err", "err user"):
-            w.add_column(c, justify="left" if c in ("id", "GPU", "layout") else "right", no_wrap=c == "id")
+            w.add_column(c, justify="left" if c in ("id", "GPU", "layout") else "right", no_wrap=True,
+                         max_width={"id": 24, "layout": 14, "GPU": 10}.get(c), overflow="ellipsis")  # fmt: skip
         for r in worst:
             g, u = r["metrics"]["output_tok_s_per_gpu"], r["metrics"]["output_tok_s_per_user"]
             lay = r["layout"]
@@ -422,3 +431,28 @@ def measured_tables(s: dict[str, Any], worst: list[dict[str, Any]]) -> None:
                       f"{r['isl']}/{r['osl']}", str(r["concurrency"]), f"{g['predicted']:,.0f}",
                       f"{g['measured']:,.0f}", _pct(g["error"], True), _pct(u["error"], True))  # fmt: skip
         console.print(w)
+
+
+def disagg_tables(r: dict[str, Any]) -> None:
+    w = r["workload"]
+    t = Table(
+        title=f"{r['model']} {r['weights']} on {r['gpus']} x {r['gpu']} ({r['engine']}, spec {r['spec']}): "
+        f"prefill/decode splits at {w['concurrency']} x ({w['input_tokens']:,} + {w['output_tokens']:,})"
+    )
+    for c in ("prefill", "decode", "GPU tok/s", "user tok/s", "TTFT ms", "TPOT ms", "bound"):
+        t.add_column(c, justify="left" if c in ("prefill", "decode", "bound") else "right")
+    for s in r["splits"]:
+        mark = " *" if s == r["best"] else ""
+        t.add_row(
+            s["prefill"] + mark,
+            s["decode"],
+            f"{s['tok_s_per_gpu']:,.0f}",
+            f"{s['tok_s_per_user']:,.1f}",
+            f"{s['ttft_ms']:,.0f}",
+            f"{s['tpot_ms']:.1f}",
+            "prefill" if s["prefill_bound"] else "decode",
+        )
+    console.print(t)
+    console.print(f"* chosen: {r['why']}", markup=False)
+    for line in r.get("launch", []):
+        console.print(line, markup=False, soft_wrap=True)

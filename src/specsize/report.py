@@ -54,6 +54,7 @@ def inspect_report(a: ModelArch) -> dict[str, Any]:
         "name": a.name,
         "family": a.family,
         "source": a.source,
+        "notes": list(a.notes),
         "architecture": architecture_summary(a),
         "params_total": p.total,
         "params_active": p.active,
@@ -80,6 +81,7 @@ def model_row(a: ModelArch) -> dict[str, Any]:
         "params_mtp": p.mtp,
         "kv_bytes_per_token_bf16": kv_bytes_per_token(a, "bf16"),
         "max_position_embeddings": a.max_position_embeddings,
+        "notes": list(a.notes),
     }
 
 

@@ -13,6 +13,7 @@ Extensions (optional keys): speculative.draft (a model name for method "draft"),
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
@@ -121,7 +122,11 @@ class Scenario:
 
     def _layout(self, raw: dict[str, Any] | None) -> Layout | None:
         if raw:
-            return Layout(**{k: raw[k] for k in ("tp", "pp", "ep", "dp", "attention") if k in raw})
+            lay = Layout(**{k: raw[k] for k in ("tp", "pp", "ep", "dp", "attention") if k in raw})
+            if self.count is not None and lay.gpus != self.count:
+                raise SpecsizeError(f"layout {lay.describe()} uses {lay.gpus} GPUs (tp x pp x dp) but hardware.count "
+                                    f"is {self.count}; make them agree")  # fmt: skip
+            return lay
         if self.count is None:
             return None
         for lay in candidate_layouts(self.arch, self.gpu, self.engine, self.spec):
@@ -170,7 +175,7 @@ def predict(sc: Scenario, metric: str) -> float:
     if metric in ("weights_gb_per_gpu", "max_concurrency"):
         m = memory_per_gpu(a, sc.gpu, sc.precision, sc.kv, sc.require_layout(), w, sc.engine, sc.spec, sc.host,
                            sc.capacity)  # fmt: skip
-        return m.term("weights") / 1e9 if metric == "weights_gb_per_gpu" else float(m.max_concurrency)
+        return m.weights_bytes / 1e9 if metric == "weights_gb_per_gpu" else float(m.max_concurrency)
     if metric in PERF_METRICS:
         return _perf(sc, metric)
     raise SpecsizeError(f"unknown metric {metric!r}")
@@ -180,6 +185,16 @@ def _perf(sc: Scenario, metric: str) -> float:
     """Speedup: the speculative round model at the workload's concurrency; the serving metrics: the steady state
     of `concurrency` users each with a request in flight (serving.steady_state: prefill share and wait included)."""
     w = sc.workload
+    m = memory_per_gpu(sc.arch, sc.gpu, sc.precision, sc.kv, sc.require_layout(), w, sc.engine, sc.spec, sc.host,
+                       sc.capacity)  # fmt: skip
+    if not m.fits and sc.gpu.unified_memory:  # a measured Mac ran with the wired limit raised (iogpu.wired_limit_mb)
+        cap = sc.capacity / sc.gpu.default_wired_fraction if sc.capacity else sc.gpu.memory_bytes
+        m = memory_per_gpu(sc.arch, sc.gpu, sc.precision, sc.kv, sc.require_layout(), w, sc.engine, sc.spec,
+                           sc.host, cap)  # fmt: skip
+    if not m.fits:
+        short = f"; short by {-m.headroom / 1e9:.1f} GB per GPU" if m.headroom < 0 else ""
+        raise SpecsizeError(f"does not fit: {sc.require_layout().describe()} of {sc.gpu.id} under the rule "
+                            f"'{m.budget_rule}'{short}: no speed to predict")  # fmt: skip
     dep = sc.deployment
     if metric == "speedup":
         if not sc.spec.enabled:
@@ -206,14 +221,40 @@ def _judge(predicted: float, expected: Any, tol: float) -> tuple[float | None, b
     return err, abs(predicted - expected) <= tol * abs(expected)
 
 
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _target_problem(expected: Any) -> str:
+    """Why an expect value is not a target ("" when it is one): a finite number, or {"min": a, "max": b}."""
+    if isinstance(expected, dict):
+        bad = [k for k, v in expected.items() if k not in ("min", "max") or not _finite(v)]
+        if bad or not expected:
+            return f"expected value {expected!r}: a range is {{'min': number, 'max': number}}"
+        return ""
+    return "" if _finite(expected) else f"expected value {expected!r} is not a finite number; give a number or a range"
+
+
+def _tolerance(case: dict[str, Any]) -> tuple[float, str]:
+    tol = case.get("tolerance", 0.0)
+    if not _finite(tol) or tol < 0:
+        return 0.0, f"tolerance {tol!r} must be a number >= 0 (relative: 0.2 = 20%)"
+    return float(tol), ""
+
+
 def run_case(case: dict[str, Any]) -> list[Outcome]:
-    tol = float(case.get("tolerance", 0.0))
+    tol, problem = _tolerance(case)
+    if problem:
+        return [Outcome(case["id"], m, None, v, None, False, tol, problem) for m, v in case["expect"].items()]
     outs = []
     try:
         sc = Scenario(case["scenario"])
     except (SpecsizeError, TypeError) as e:
         return [Outcome(case["id"], m, None, v, None, False, tol, f"scenario: {e}") for m, v in case["expect"].items()]
     for metric, expected in case["expect"].items():
+        if problem := _target_problem(expected):
+            outs.append(Outcome(case["id"], metric, None, expected, None, False, tol, problem))
+            continue
         try:
             p = predict(sc, metric)
         except (SpecsizeError, TypeError, ValueError) as e:
