@@ -1,5 +1,5 @@
-"""Measured points: one JSON object a line, the schema of the measured-serving corpus (the format `specsize
-validate` and `plan --calibration` read). One point is one
+"""Measured points: one JSON object a line, the schema of the measured-serving corpus (docs/measured-format.md;
+the format `specsize validate` and `plan --calibration` read). One point is one
 level (a concurrency or a request rate) of one run, with the deployment the user declared.
 
 Schema fields written: id, source, date, model, weights, kv_cache (null), gpu, gpus, nodes, engine,
