@@ -102,7 +102,10 @@ def test_a_dead_server_is_one_line(tmp_path):
     m = rep["levels"][0]["metrics"]
     assert m["failed"] == 4 and m["completed"] == 0 and "ConnectError" in next(iter(m["errors"]))
     assert rep["levels"][0]["speculative"]["source"] is None
-    assert (tmp_path / "measured.jsonl").exists()
+    # the point says it measured nothing (nulls, not zeros), and validate still reads the file
+    assert rep["points"][0]["measured"]["output_tok_s_per_gpu"] is None
+    v = CliRunner().invoke(cli, ["validate", str(tmp_path / "measured.jsonl")])
+    assert v.exit_code == 0, v.output
 
 
 def test_ctrl_c_keeps_finished_levels(stub, tmp_path):

@@ -50,14 +50,17 @@ def point_id(engine: str, gpu: str, weights: str, spec: str, w: dict[str, Any], 
 
 
 def measured_block(m: dict[str, Any]) -> dict[str, Any]:
-    """The schema's `measured` object from a level's metrics (serving_metrics.level_metrics)."""
-    return {
-        "output_tok_s_per_gpu": m["output_tok_s_per_gpu"], "per_gpu_counts": "all",
-        "output_tok_s_per_user": m["output_tok_s_per_user"],
+    """The schema's `measured` object from a level's metrics (serving_metrics.level_metrics). A figure the level
+    did not measure (no request completed) is null, never 0: the format's readers want positive numbers."""
+    raw = {
+        "output_tok_s_per_gpu": m["output_tok_s_per_gpu"], "output_tok_s_per_user": m["output_tok_s_per_user"],
         "tpot_ms": m["tpot_ms"]["median"], "ttft_ms": m["ttft_ms"]["median"], "itl_ms": m["itl_ms"]["median"],
         "e2el_ms": m["e2el_ms"]["median"], "input_tok_s_per_gpu": m["input_tok_s_per_gpu"],
         "tpot_ms_p99": m["tpot_ms"]["p99"], "ttft_ms_p99": m["ttft_ms"]["p99"],
     }  # fmt: skip
+    out: dict[str, Any] = {k: (v if v else None) for k, v in raw.items()}
+    out["per_gpu_counts"] = "all"
+    return out
 
 
 def write_points(path: str | Path, points: list[dict[str, Any]]) -> None:
