@@ -151,6 +151,7 @@ def test_specbench_file_and_the_served_model_by_default(stub, tmp_path):
     rep = json.loads(r.output)
     assert rep["served_model"] == "stub" and rep["levels"][0]["metrics"]["completed"] == 20
     assert rep["levels"][0]["metrics"]["mean_input_tokens"] == 2  # "question i": the stub counts words
+    assert rep["points"][0]["workload"]["input_tokens"] == 2  # a file's prompts: their mean, as counted
     # random prompts need the served model's tokenizer: "stub" has none here, so one line says what to give
     r = CliRunner().invoke(cli, ["bench", "--endpoint", stub.url, "--concurrency", "1"])
     assert r.exit_code == 1 and "needs the tokenizer of 'stub'" in r.output

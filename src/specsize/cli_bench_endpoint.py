@@ -166,8 +166,10 @@ def run_endpoint(model: str, model_given: bool, out: str | None, as_json: bool, 
         headers={"Authorization": f"Bearer {key}"} if key else {},
         out=(Path(out) / "measured.jsonl") if out else None, dataset_desc=desc,
         lengths=("fixed" if o["range_ratio"] >= 1 else f"uniform in [{o['range_ratio']:g} L, L]") + ", ignore_eos"
-        if o["dataset"] == "random" else f"{desc}, max_tokens {o['output_len']}, ignore_eos",
-        input_tokens=o["input_len"], output_tokens=o["output_len"], seed=o["seed"],
+        if o["dataset"] == "random" else f"{desc}: input_tokens is the prompts' mean as the server counted them; "
+        f"output max_tokens {o['output_len']}, ignore_eos",
+        input_tokens=o["input_len"] if o["dataset"] == "random" else None, output_tokens=o["output_len"],
+        seed=o["seed"],
     )  # fmt: skip
     d = Deployment(model=catalog, weights=_weights(catalog, o["weights_decl"]), gpu=o["gpu_id"], gpus=o["gpus"],
                    nodes=o["nodes"], engine=o["engine_name"], engine_version=o["engine_version"],

@@ -67,7 +67,7 @@ class EndpointOptions:
     out: Path | None = None
     dataset_desc: str = "random"
     lengths: str = "fixed"
-    input_tokens: int = 1024
+    input_tokens: int | None = 1024  # None: prompts from a file; a point records their mean as the server counted
     output_tokens: int = 1024
     seed: int = 0
 
@@ -245,7 +245,8 @@ def _point(o: EndpointOptions, d: Deployment, run: Run, spec: dict[str, Any], le
            stamp: str) -> dict[str, Any]:  # fmt: skip
     m = level["metrics"]
     conc = level["concurrency"] or max(1, round(level["mean_in_flight"]))
-    w: dict[str, Any] = {"input_tokens": o.input_tokens, "output_tokens": o.output_tokens, "concurrency": conc,
+    inp = o.input_tokens or round(m["mean_input_tokens"] or 0) or None
+    w: dict[str, Any] = {"input_tokens": inp, "output_tokens": o.output_tokens, "concurrency": conc,
                          "lengths": o.lengths}  # fmt: skip
     if level["request_rate"] is not None:
         w["request_rate"] = level["request_rate"]
