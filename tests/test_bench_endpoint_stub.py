@@ -155,3 +155,31 @@ def test_specbench_file_and_the_served_model_by_default(stub, tmp_path):
     # random prompts need the served model's tokenizer: "stub" has none here, so one line says what to give
     r = CliRunner().invoke(cli, ["bench", "--endpoint", stub.url, "--concurrency", "1"])
     assert r.exit_code == 1 and "needs the tokenizer of 'stub'" in r.output
+
+
+def test_request_rate_arrivals_are_poisson(stub):
+    """Arrival gaps at --request-rate r are exponential with mean 1/r: their mean within 5 standard errors
+    (an exponential's standard deviation is its mean) and their coefficient of variation near 1."""
+    import asyncio
+    import itertools
+    import random
+    import statistics
+
+    import httpx
+
+    from specsize.bench.datasets import Prompt
+    from specsize.bench.endpoint import Target
+    from specsize.bench.loadgen import open_loop
+
+    rate, n = 100.0, 200
+
+    async def go():
+        async with httpx.AsyncClient() as client:
+            t = Target(stub.url, "completions", "stub")
+            return await open_loop(client, t, [Prompt("a", 1, 2)] * n, rate, 0, random.Random(7), lambda: None)
+
+    starts = sorted(r.start for r in asyncio.run(go()))
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    mean = statistics.fmean(gaps)
+    assert abs(mean - 1 / rate) < 5 * (1 / rate) / len(gaps) ** 0.5
+    assert 0.7 < statistics.stdev(gaps) / mean < 1.3
