@@ -232,7 +232,8 @@ async def _run(o: EndpointOptions, d: Deployment, make_prompts: Callable[[int, i
             else:
                 sp = spec_delta(before, after)
             in_flight = sum(r.e2el for r in results if r.ok) / duration if duration else 0.0  # Little's law
-            level = {"label": label, "concurrency": cap or None, "request_rate": rate, "num_prompts": n,
+            level = {"label": label, "concurrency": cap if rate is None else None, "request_rate": rate,
+                     "max_concurrency": (cap or None) if rate is not None else None, "num_prompts": n,
                      "warmup": wu, "metrics": m, "speculative": sp,
                      "mean_in_flight": in_flight}  # fmt: skip
             run.levels.append(level)
@@ -244,7 +245,7 @@ async def _run(o: EndpointOptions, d: Deployment, make_prompts: Callable[[int, i
 def _point(o: EndpointOptions, d: Deployment, run: Run, spec: dict[str, Any], level: dict[str, Any],
            stamp: str) -> dict[str, Any]:  # fmt: skip
     m = level["metrics"]
-    conc = level["concurrency"] or max(1, round(level["mean_in_flight"]))
+    conc = level["concurrency"] or max(1, round(level["mean_in_flight"]))  # at a rate: the mean in flight
     inp = o.input_tokens or round(m["mean_input_tokens"] or 0) or None
     w: dict[str, Any] = {"input_tokens": inp, "output_tokens": o.output_tokens, "concurrency": conc,
                          "lengths": o.lengths}  # fmt: skip
