@@ -72,10 +72,16 @@ def test_step_time_scale_is_measured_over_predicted(tmp_path):
     assert rep["gpus"][0]["recommended"]["spec"]["acceptance"][:2] == pytest.approx([0.8, 0.5])  # the plan used it
     (applied,) = c["applied"]  # h200 only: the scale was measured there
     spec_tpot = rep["gpus"][0]["recommended"]["spec"]["tpot_ms"]
-    assert applied["gpu"] == "h200" and applied["calibrated_tpot_ms"] == pytest.approx(2.0 * spec_tpot)
+    assert applied["gpu"] == "h200" and applied["concurrency"] == 1  # the plan's: the scale of the c=1 level
+    assert applied["calibrated_tpot_ms"] == pytest.approx(1.5 * spec_tpot)
+    for conc, want in (("8", 2.0), ("16", 2.5), ("100", 3.0)):  # 16 is halfway from 8 to 32 in log; 100 clamps
+        r = CliRunner().invoke(cli, ["plan", "deepseek-r1", "--gpu", "h200", "--spec", "mtp:2", "--engine", "sglang",
+                                     "--concurrency", conc, "--calibration", str(f), "--json"])  # fmt: skip
+        assert json.loads(r.output)["calibration"]["applied"][0]["scale"] == pytest.approx(want)
     text = CliRunner().invoke(cli, ["plan", "deepseek-r1", "--gpu", "h200", "--spec", "mtp:2", "--engine", "sglang",
                                     "--calibration", str(f)]).output  # fmt: skip
-    assert "step-time scale (median measured / predicted TPOT): 2.00" in text
+    assert "step-time scale (measured / predicted TPOT): median 2.00" in text
+    assert "at concurrency 1: scale 1.50" in text
     assert "acceptance per position (conditional) 0.80 0.50" in text
 
 

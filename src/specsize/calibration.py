@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,10 +215,28 @@ def step_time_scale(run: MeasuredRun, acceptance: dict[str, tuple[float, ...]]) 
     return out
 
 
+def scale_at(rows: list[dict[str, Any]], concurrency: int) -> float:
+    """The measured/predicted TPOT ratio at a concurrency: linear in log(concurrency) between the measured levels,
+    the nearest level's outside them (the ratio drifts with load, so one number for all loads would blur it)."""
+    import math
+
+    by_c: dict[int, list[float]] = {}
+    for r in rows:
+        by_c.setdefault(int(r["concurrency"]), []).append(r["scale"])
+    pts = sorted((c, sum(v) / len(v)) for c, v in by_c.items())
+    if concurrency <= pts[0][0]:
+        return pts[0][1]
+    for (c0, s0), (c1, s1) in itertools.pairwise(pts):
+        if concurrency <= c1:
+            f = (math.log(concurrency) - math.log(c0)) / (math.log(c1) - math.log(c0))
+            return s0 + f * (s1 - s0)
+    return pts[-1][1]
+
+
 def measured_calibration(run: MeasuredRun, method: str, k: int, report: dict[str, Any]) -> dict[str, Any]:
     """What `plan --calibration measured.jsonl` learned, and the plan's rows for the measured GPU type with the
-    measured step-time scale applied (TPOT x scale; tok/s / scale). Other GPU types keep the roofline: a scale
-    measured on one deployment says little of another."""
+    measured step-time scale at the plan's concurrency applied (TPOT x scale; tok/s / scale). Other GPU types keep
+    the roofline: a scale measured on one deployment says little of another."""
     acc: dict[str, tuple[float, ...]] = {}
     learned: dict[str, Any] = {"source": str(run.path), "points": len(run.points)}
     methods = {(p.get("speculative") or {}).get("method", "none") for p in run.points} - {"none"}
@@ -232,14 +251,17 @@ def measured_calibration(run: MeasuredRun, method: str, k: int, report: dict[str
     scale = step_time_scale(run, acc)
     learned["step_time"] = scale
     if "scale" in scale:
-        s = scale["scale"]
+        conc = int(report["workload"]["concurrency"])
         applied = []
         for g in report.get("gpus", []):
-            if not g.get("fits") or (scale.get("gpu") and g["gpu"] != scale["gpu"]):
+            rows = [r for r in scale["rows"] if r["gpu"] == g["gpu"]]
+            if not g.get("fits") or not rows:
                 continue
             o = g["recommended"]
+            s = scale_at(rows, conc)
             tpot = (o.get("spec") or {}).get("tpot_ms") or o["tpot_ms"]
-            applied.append({"gpu": g["gpu"], "layout": o["layout"]["text"], "predicted_tpot_ms": tpot,
-                            "calibrated_tpot_ms": tpot * s, "calibrated_tok_s_per_user": 1e3 / (tpot * s)})  # fmt: skip
+            applied.append({"gpu": g["gpu"], "layout": o["layout"]["text"], "concurrency": conc, "scale": s,
+                            "predicted_tpot_ms": tpot, "calibrated_tpot_ms": tpot * s,
+                            "calibrated_tok_s_per_user": 1e3 / (tpot * s)})  # fmt: skip
         learned["applied"] = applied
     return learned

@@ -361,11 +361,12 @@ def calibration_tables(c: dict[str, Any]) -> None:
                       f"{r['scale']:.2f}", _f(r["measured_tok_s_per_gpu"]),
                       _f(r["predicted_tok_s_per_gpu"]))  # fmt: skip
         console.print(t)
-        console.print(f"step-time scale (median measured / predicted TPOT): {st['scale']:.2f}")
+        console.print(f"step-time scale (measured / predicted TPOT): median {st['scale']:.2f}")
         for r in c.get("applied", []):
-            console.print(f"{r['gpu']} ({r['layout']}): TPOT {r['predicted_tpot_ms']:.2f} ms predicted -> "
-                          f"{r['calibrated_tpot_ms']:.2f} ms calibrated ({r['calibrated_tok_s_per_user']:,.1f} "
-                          "tok/s per user)")  # fmt: skip
+            console.print(f"{r['gpu']} ({r['layout']}) at concurrency {r['concurrency']}: scale {r['scale']:.2f} "
+                          f"(log-interpolated between the measured levels), TPOT {r['predicted_tpot_ms']:.2f} ms "
+                          f"predicted -> {r['calibrated_tpot_ms']:.2f} ms calibrated "
+                          f"({r['calibrated_tok_s_per_user']:,.1f} tok/s per user)")  # fmt: skip
     else:
         console.print("step-time scale: none (no point the planner can predict)")
     for s in st["skipped"][:5]:
