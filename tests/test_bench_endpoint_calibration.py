@@ -71,17 +71,20 @@ def test_step_time_scale_is_measured_over_predicted(tmp_path):
     assert c["step_time"]["scale"] == pytest.approx(2.0)  # the median
     assert rep["gpus"][0]["recommended"]["spec"]["acceptance"][:2] == pytest.approx([0.8, 0.5])  # the plan used it
     (applied,) = c["applied"]  # h200 only: the scale was measured there
-    spec_tpot = rep["gpus"][0]["recommended"]["spec"]["tpot_ms"]
     assert applied["gpu"] == "h200" and applied["concurrency"] == 1  # the plan's: the scale of the c=1 level
-    assert applied["calibrated_tpot_ms"] == pytest.approx(1.5 * spec_tpot)
+    assert applied["scale"] == pytest.approx(1.5)
     for conc, want in (("8", 2.0), ("16", 2.5), ("100", 3.0)):  # 16 is halfway from 8 to 32 in log; 100 clamps
         r = CliRunner().invoke(cli, ["plan", "deepseek-r1", "--gpu", "h200", "--spec", "mtp:2", "--engine", "sglang",
-                                     "--concurrency", conc, "--calibration", str(f), "--json"])  # fmt: skip
-        assert json.loads(r.output)["calibration"]["applied"][0]["scale"] == pytest.approx(want)
+                                     "--concurrency", conc, "--input", "1024", "--output", "1024", "--calibration",
+                                     str(f), "--json"])  # fmt: skip
+        (a,) = json.loads(r.output)["calibration"]["applied"]
+        assert a["scale"] == pytest.approx(want)
+        if conc == "8":  # a measured level at its own workload: calibrated gives back the measured TPOT exactly
+            assert a["calibrated_tpot_ms"] == pytest.approx(points[1]["measured"]["tpot_ms"])
     text = CliRunner().invoke(cli, ["plan", "deepseek-r1", "--gpu", "h200", "--spec", "mtp:2", "--engine", "sglang",
                                     "--calibration", str(f)]).output  # fmt: skip
     assert "step-time scale (measured / predicted TPOT): median 2.00" in text
-    assert "at concurrency 1: scale 1.50" in text
+    assert "x scale 1.50" in text
     assert "acceptance per position (conditional) 0.80 0.50" in text
 
 

@@ -234,9 +234,9 @@ def scale_at(rows: list[dict[str, Any]], concurrency: int) -> float:
 
 
 def measured_calibration(run: MeasuredRun, method: str, k: int, report: dict[str, Any]) -> dict[str, Any]:
-    """What `plan --calibration measured.jsonl` learned, and the plan's rows for the measured GPU type with the
-    measured step-time scale at the plan's concurrency applied (TPOT x scale; tok/s / scale). Other GPU types keep
-    the roofline: a scale measured on one deployment says little of another."""
+    """What `plan --calibration measured.jsonl` learned (acceptance, the measured/predicted TPOT of every point)
+    and, for each GPU type of the plan that was measured, the calibrated TPOT at the plan's workload (_applied).
+    Other GPU types keep the roofline: a scale measured on one deployment says little of another."""
     acc: dict[str, tuple[float, ...]] = {}
     learned: dict[str, Any] = {"source": str(run.path), "points": len(run.points)}
     methods = {(p.get("speculative") or {}).get("method", "none") for p in run.points} - {"none"}
@@ -251,17 +251,41 @@ def measured_calibration(run: MeasuredRun, method: str, k: int, report: dict[str
     scale = step_time_scale(run, acc)
     learned["step_time"] = scale
     if "scale" in scale:
-        conc = int(report["workload"]["concurrency"])
-        applied = []
-        for g in report.get("gpus", []):
-            rows = [r for r in scale["rows"] if r["gpu"] == g["gpu"]]
-            if not g.get("fits") or not rows:
-                continue
-            o = g["recommended"]
-            s = scale_at(rows, conc)
-            tpot = (o.get("spec") or {}).get("tpot_ms") or o["tpot_ms"]
-            applied.append({"gpu": g["gpu"], "layout": o["layout"]["text"], "concurrency": conc, "scale": s,
-                            "predicted_tpot_ms": tpot, "calibrated_tpot_ms": tpot * s,
-                            "calibrated_tok_s_per_user": 1e3 / (tpot * s)})  # fmt: skip
-        learned["applied"] = applied
+        learned["applied"] = _applied(run, scale["rows"], report, acc)
     return learned
+
+
+def _applied(run: MeasuredRun, rows: list[dict[str, Any]], report: dict[str, Any],
+             acc: dict[str, tuple[float, ...]]) -> list[dict[str, Any]]:  # fmt: skip
+    """For each GPU type of the plan that was measured: the measured deployment (the point nearest the plan's
+    concurrency, its layout and engine) at the plan's workload, predicted by the serving steady state and
+    multiplied by the scale at that concurrency. At a measured concurrency and workload this gives back the
+    measured TPOT exactly; between levels it interpolates the model's error, not the measurements."""
+    import math
+
+    w = report["workload"]
+    conc = int(w["concurrency"])
+    by_id = {p["id"]: p for p in run.points}
+    out = []
+    for g in report.get("gpus", []):
+        mine = [r for r in rows if r["gpu"] == g["gpu"]]
+        if not g.get("fits") or not mine:
+            continue
+        near = min(mine, key=lambda r: abs(math.log(r["concurrency"]) - math.log(conc)))
+        p = dict(by_id[near["id"]])
+        p["workload"] = {**p["workload"], "concurrency": conc, "input_tokens": w["input_tokens"],
+                         "output_tokens": w["output_tokens"]}  # fmt: skip
+        method = (p.get("speculative") or {}).get("method", "none")
+        try:
+            tpot, per_gpu = _predict(p, acc.get(method))
+        except SpecsizeError as e:
+            out.append({"gpu": g["gpu"], "reason": str(e)})
+            continue
+        s = scale_at(mine, conc)
+        o = g["recommended"]
+        out.append({"gpu": g["gpu"], "deployment": near["id"], "concurrency": conc, "scale": s,
+                    "plan_tpot_ms": (o.get("spec") or {}).get("tpot_ms") or o["tpot_ms"],
+                    "predicted_tpot_ms": tpot, "calibrated_tpot_ms": tpot * s,
+                    "calibrated_tok_s_per_user": 1e3 / (tpot * s), "predicted_tok_s_per_gpu": per_gpu,
+                    "calibrated_tok_s_per_gpu": per_gpu / s})  # fmt: skip
+    return out

@@ -363,10 +363,15 @@ def calibration_tables(c: dict[str, Any]) -> None:
         console.print(t)
         console.print(f"step-time scale (measured / predicted TPOT): median {st['scale']:.2f}")
         for r in c.get("applied", []):
-            console.print(f"{r['gpu']} ({r['layout']}) at concurrency {r['concurrency']}: scale {r['scale']:.2f} "
-                          f"(log-interpolated between the measured levels), TPOT {r['predicted_tpot_ms']:.2f} ms "
-                          f"predicted -> {r['calibrated_tpot_ms']:.2f} ms calibrated "
-                          f"({r['calibrated_tok_s_per_user']:,.1f} tok/s per user)")  # fmt: skip
+            if "reason" in r:
+                console.print(f"{r['gpu']}: not calibrated ({r['reason']})")
+                continue
+            console.print(f"{r['gpu']}, the measured deployment at this plan's workload (concurrency "
+                          f"{r['concurrency']}): TPOT {r['predicted_tpot_ms']:.2f} ms predicted (serving steady "
+                          f"state; the table's decode-only TPOT {r['plan_tpot_ms']:.2f} ms) x scale {r['scale']:.2f} "
+                          f"(log-interpolated between the measured levels) = {r['calibrated_tpot_ms']:.2f} ms "
+                          f"calibrated: {r['calibrated_tok_s_per_user']:,.1f} tok/s per user, "
+                          f"{r['calibrated_tok_s_per_gpu']:,.1f} per GPU")  # fmt: skip
     else:
         console.print("step-time scale: none (no point the planner can predict)")
     for s in st["skipped"][:5]:
