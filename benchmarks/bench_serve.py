@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -125,6 +126,7 @@ def main() -> None:
     )
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    load_before = os.getloadavg()[0]
     root = find_model_dir("tiny-r1")
     target = load_model(root).model.fuse().eval()
     tok = Tokenizer.from_dir(root)
@@ -171,7 +173,8 @@ def main() -> None:
     report = {"model": "tiny-r1", "draft": "tiny-r1-draft", "max_tokens": a.max_tokens, "context": ctx,
               "passes": a.passes,
               "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                          "torch": torch.__version__, "shared": "2 cores shared with other jobs while measured"},
+                          "torch": torch.__version__, "cores": os.cpu_count(),
+                          "load_average_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)]},
               "rows": rows}  # fmt: skip
     md = markdown(report)
     print(md)
@@ -187,8 +190,8 @@ def markdown(r: dict) -> str:
     lines = [
         f"`{r['model']}` (draft `{r['draft']}`), batched engine, greedy, {r['max_tokens']} tokens per request, "
         f"2 C requests on C slots, median of {r['passes']} interleaved passes, fp32, eager; "
-        f"{m['cpu']} ({m['threads']} threads), torch {m['torch']}; "
-        f"{m['shared']}.",
+        f"{m['cpu']} ({m['threads']} threads), torch {m['torch']}; a machine of {m['cores']} cores shared with "
+        f"other jobs: load average {m['load_average_1min'][0]} at the start, {m['load_average_1min'][1]} at the end.",
         "",
         "| C | plain tok/s | plain vs C=1 | T_C(1) ms | T_C(k+1)/T_C(1) mtp, draft | "
         + " | ".join(f"{x} tok/s | {x} speedup | {x} predicted | {x} mean acc. length" for x in r["rows"][0]["methods"])

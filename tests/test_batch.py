@@ -21,13 +21,9 @@ N = 20
 
 
 @pytest.fixture(scope="module")
-def r1_like():
-    return tiny("deepseek_v3", 7)
-
-
-@pytest.fixture(scope="module")
-def dense_pair():
-    return tiny("qwen2", 3), tiny("qwen2", 4, vocab=64)
+def m():
+    """test_spec_greedy's random models: an R1-like MoE with MTP, a dense target and a dense draft."""
+    return {"r1": tiny("deepseek_v3", 7), "dense": tiny("qwen2", 3), "draft": tiny("qwen2", 4, vocab=64)}
 
 
 @pytest.fixture(scope="module")
@@ -57,22 +53,22 @@ def check(target, drafter, k, ps, slots=3):
 
 
 @pytest.mark.parametrize("k", [1, 2, 4, 7])
-def test_mtp_batched_greedy_is_identical(r1_like, k):
-    seqs = check(r1_like, BatchMTP(r1_like), k, prompts(5, 64, k))
+def test_mtp_batched_greedy_is_identical(m, k):
+    seqs = check(m["r1"], BatchMTP(m["r1"]), k, prompts(5, 64, k))
     assert sum(s.stats.num_draft_tokens for s in seqs) > 0
 
 
 @pytest.mark.parametrize("k", [1, 3, 6])
-def test_draft_batched_greedy_is_identical(dense_pair, k):
-    target, draft = dense_pair
+def test_draft_batched_greedy_is_identical(m, k):
+    target, draft = m["dense"], m["draft"]
     check(target, BatchDraft(draft, 64), k, prompts(5, 64, 10 + k))
     seqs = check(target, BatchDraft(copy.deepcopy(target), 64), k, prompts(4, 64, 30 + k))
     assert all(s.stats.draft_acceptance_rate == 1.0 for s in seqs)  # a perfect drafter, row by row
 
 
 @pytest.mark.parametrize("k", [1, 4])
-def test_ngram_and_plain_batched_greedy_are_identical(dense_pair, r1_like, k):
-    for model in (dense_pair[0], r1_like):
+def test_ngram_and_plain_batched_greedy_are_identical(m, k):
+    for model in (m["dense"], m["r1"]):
         ps = prompts(5, 64, 20 + k)
         check(model, BatchNgram(1, 3), k, ps)
         check(model, None, 0, ps, slots=2)
@@ -86,7 +82,8 @@ def test_bundled_tiny_r1_batched_is_identical(bundled, method, k):
     check(target, drafter, k, ids, slots=4)
 
 
-def test_rows_stop_on_their_own(r1_like):
+def test_rows_stop_on_their_own(m):
+    r1_like = m["r1"]
     """Per-request max_tokens, EOS, a stop callback and a cancellation, in one batch."""
     ps = prompts(4, 64, 3)
     refs = [generate(r1_like, p, N).token_ids for p in ps]
@@ -107,7 +104,8 @@ def test_rows_stop_on_their_own(r1_like):
     assert cancel.finish_reason == "abort" and engine.free_slots == 4
 
 
-def test_bad_input(r1_like):
+def test_bad_input(m):
+    r1_like = m["r1"]
     engine = BatchEngine(r1_like, None, 0, slots=1, max_len=64)
     with pytest.raises(SpecsizeError, match="empty"):
         engine.add(Sequence([], 4))
@@ -155,7 +153,8 @@ def test_batched_sampling_matches_plain_sampling(method):
     assert all(g.out == plain for g in greedy)
 
 
-def test_a_failing_request_fails_alone(r1_like):
+def test_a_failing_request_fails_alone(m):
+    r1_like = m["r1"]
     """A request whose own code raises (here its token callback) ends with an error; its batch-mates finish
     with their batch-1 output."""
     ps = prompts(3, 64, 8)

@@ -241,6 +241,19 @@ def test_disconnect_mid_stream_frees_the_slot(server):
     assert after[("vllm:generation_tokens_total", None)] - before < 900  # stopped long before max_tokens
 
 
+def test_disconnect_while_waiting_for_a_whole_answer(server):
+    body = {"model": MODEL, "prompt": "Tell", "max_tokens": 900, "ignore_eos": True, "temperature": 0}
+    before = scrape(server)[("vllm:generation_tokens_total", None)]
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server + "/v1/completions", json=body, timeout=1.0)
+    deadline = time.time() + 20
+    while scrape(server)[("vllm:num_requests_running", None)] and time.time() < deadline:
+        time.sleep(0.2)
+    after = scrape(server)
+    assert after[("vllm:num_requests_running", None)] == 0
+    assert after[("vllm:generation_tokens_total", None)] - before < 900
+
+
 def test_sigterm_finishes_the_request_in_flight():
     proc, url = start("--parallel", "2", "--method", "ngram")
     try:

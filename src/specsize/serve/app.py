@@ -34,7 +34,6 @@ from specsize.serve.scheduler import Job, QueueFull, Scheduler
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # assumption: far above any prompt a slot holds; larger bodies get 413
 FINISH = {"eos": "stop", "stop": "stop", "length": "length", "context": "length", "abort": "abort"}
-DISCONNECT_POLL_S = 0.25  # how often a waiting non-streaming handler checks that its client is still there
 
 
 class APIError(Exception):
@@ -178,21 +177,26 @@ def build_app(state: ServeState) -> FastAPI:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
             return StreamingResponse(_stream(request, job, rid, created, kind, include_usage),
                                      media_type="text/event-stream")  # fmt: skip
-        text = []
-        while True:
-            try:
-                event, value = await asyncio.wait_for(job.events.get(), DISCONNECT_POLL_S)
-            except TimeoutError:
-                if await request.is_disconnected():
+        text, getter = [], None
+        gone = asyncio.ensure_future(_disconnected(request))
+        try:
+            while True:
+                getter = getter or asyncio.ensure_future(job.events.get())  # one get at a time: no event lost
+                await asyncio.wait({getter, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():  # the client went away: free the slot at the next round
+                    getter.cancel()
                     seq.cancelled = True
                     return Response(status_code=499)
-                continue
-            if event == "tokens":
-                text.append(value)
-            elif event == "error":
-                return _error(500, f"this request failed inside the engine: {value}")
-            else:
-                break
+                event, value = getter.result()
+                getter = None
+                if event == "tokens":
+                    text.append(value)
+                elif event == "error":
+                    return _error(500, f"this request failed inside the engine: {value}")
+                else:
+                    break
+        finally:
+            gone.cancel()
         choice = {"index": 0, "finish_reason": FINISH.get(seq.finish_reason, seq.finish_reason)}
         if kind == "chat.completion":
             choice["message"] = {"role": "assistant", "content": "".join(text)}
@@ -240,6 +244,13 @@ def build_app(state: ServeState) -> FastAPI:
                 seq.cancelled = True
 
     return app
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has gone (ASGI's http.disconnect; the body was read already, so nothing else
+    arrives). Waiting on receive() keeps the server reading the socket, which is how it sees the close."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _usage(seq: Sequence) -> dict:
