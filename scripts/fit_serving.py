@@ -1,19 +1,23 @@
 """Fit the serving engines' constants (perf_constants.py) to the measured corpus, and cross-validate.
 
 The model is the roofline of perf.py plus serving.py's steady state; what is fitted is, per engine build
-(SGLang on NVIDIA, SGLang on ROCm, TensorRT-LLM, vLLM, ATOM), six named constants of EnginePerf:
-step_overhead, layer_overhead, moe_token_overhead (s), bw_efficiency and compute_efficiency (multipliers of the
-global HBM / MFU efficiencies) and request_overhead (s on TTFT); and three global ones: the MTP first-draft
-acceptance on random-token prompts, the prefill->decode hand-off of disaggregated serving, the prefill-queue
-factor. No per-point term, no lookup: every point of an engine shares its constants.
+(SGLang, SGLang on ROCm, SGLang 0.4, TensorRT-LLM, vLLM 0.7, ATOM), seven named constants of EnginePerf:
+step_overhead, layer_overhead, moe_token_overhead (s), bw_efficiency and prefill_efficiency (multipliers of the
+global HBM / MFU efficiencies, bounded to stay physical), request_overhead (s on TTFT) and spec_seq_overhead (s per
+sequence per MTP round); and five serving-wide ones (GLOBALS): the MTP first-draft acceptance on random-token
+prompts, the prefill->decode hand-off of disaggregated serving, the prefill-queue burstiness, the inter-node step
+latency and the EP dispatch floor. No per-point term, no lookup: every point of an engine build shares its
+constants. compute_efficiency (decode MFU) is not fitted (see PARAMS).
 
-Objective: the mean |log(predicted / measured)| of output tok/s per GPU and per user, plus a quarter of TTFT's,
-over the points of the group; minimised by coordinate descent in log space (multiplicative steps, halved when no
-step improves). Deterministic; a run takes a few minutes on one core.
+Objective: the mean |log(predicted / measured)| of output tok/s per GPU and per user, plus a tenth of TTFT's,
+over the points of the group; minimised by coordinate descent in log space (multiplicative steps, shrunk when no
+step improves), two passes over the groups then the globals. Deterministic; about a minute on one core, the
+leave-one-GPU-type-out refits a few more.
 
     python scripts/fit_serving.py [tuning.jsonl] [--logo]      # --logo: leave-one-GPU-type-out too
 
-Prints the constants to paste into perf_constants.py and, with --logo, each held-out GPU type's median |error|.
+Prints the constants to paste into perf_constants.py (FITTED_SERVING and the globals), the in-sample errors by
+group and, with --logo, each held-out GPU type's median |error|.
 """
 
 from __future__ import annotations
@@ -29,8 +33,15 @@ from specsize.measured import BUNDLED_MEASURED, load_points, run_points, summari
 
 # compute_efficiency is not fitted: left free it drifts to ~0.15 (an MFU of 8%), which would make a dense model
 # compute-bound at a batch of 32; the per-token cost it stood for is the MoE layers' (moe_token_overhead).
-PARAMS = ("step_overhead", "layer_overhead", "moe_token_overhead", "bw_efficiency", "request_overhead",
-          "prefill_efficiency")  # fmt: skip
+PARAMS = (
+    "step_overhead",
+    "layer_overhead",
+    "moe_token_overhead",
+    "bw_efficiency",
+    "request_overhead",
+    "prefill_efficiency",
+    "spec_seq_overhead",
+)  # fmt: skip
 # Efficiencies are multipliers of HBM_EFFICIENCY (0.80) and COMPUTE_EFFICIENCY (0.55): bounded so the product
 # stays at or under the datasheet (1.25 x 0.80, 1.8 x 0.55).
 BOUNDS = {
@@ -39,6 +50,7 @@ BOUNDS = {
     "step_overhead": (1e-5, 0.02),
     "layer_overhead": (1e-6, 5e-4),
     "moe_token_overhead": (1e-9, 2e-5),
+    "spec_seq_overhead": (1e-7, 2e-4),
     "request_overhead": (1e-4, 1.0),
 }
 GLOBALS = {"MTP_RANDOM_FIRST_ACCEPTANCE": (measured, (0.2, 0.95)), "DISAGG_HANDOFF": (serving, (1e-4, 2.0)),
@@ -132,7 +144,7 @@ def median_abs(points: list[dict], metric: str) -> float:
 
 def show() -> None:
     print("\nfitted constants (paste into perf_constants.py):\nFITTED_SERVING: dict[str, dict[str, float]] = {")
-    for name in sorted(n for n in pc.ENGINE_PERF if n in pc.FITTED_SERVING or n == "sglang-0.4"):
+    for name in sorted(n for n in pc.ENGINE_PERF if n in pc.FITTED_SERVING):
         p = pc.ENGINE_PERF[name]
         print(f'    "{name}": {{')
         for i in range(0, len(PARAMS), 3):
@@ -175,7 +187,8 @@ def main(argv: list[str]) -> None:
         train = [p for p in points if p["gpu"] != gpu]
         held = [p for p in points if p["gpu"] == gpu]
         fit(train, verbose=False, passes=1)
-        print(f"  {gpu:9s} ({len(held):4d} points): median |error| tok/s per GPU "
+        n = sum(not r["reason"] for r in run_points(held))
+        print(f"  {gpu:9s} ({n:4d} points): median |error| tok/s per GPU "
               f"{median_abs(held, 'output_tok_s_per_gpu'):.1%}, per user "
               f"{median_abs(held, 'output_tok_s_per_user'):.1%}", flush=True)  # fmt: skip
     pc.ENGINE_PERF.clear()

@@ -134,3 +134,9 @@ def test_cli_table_and_worst(tmp_path):
     assert r.exit_code == 0, r.output
     assert "2 of 3 points" in r.output and "cannot represent" in r.output and "worst 1 points" in r.output
     assert "of 1 matched pairs" in r.output
+
+
+def test_plot_without_measured_points_is_one_clear_line(tmp_path):
+    r = CliRunner().invoke(cli, ["validate", "--plot", str(tmp_path / "v.png")])
+    assert r.exit_code != 0 and "--plot draws measured points" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "v.png").exists()

@@ -1,5 +1,7 @@
 """The roofline step-time model: each term against an exact identity or a sourced figure."""
 
+import math
+
 import pytest
 
 from specsize.deployment import HostCPU, build_deployment
@@ -108,3 +110,13 @@ def test_pipeline_parallel_overlaps_micro_batches():
     # one sequence crosses both stages: no faster; many sequences: two micro-batches in flight
     assert pp2.decode_step(1, 2048).total >= pp1.decode_step(1, 2048).total * 0.99
     assert pp2.decode_step(64, 2048).total < pp1.decode_step(64, 2048).total
+
+
+def test_the_busiest_dp_attention_rank_holds_more_than_the_mean():
+    from specsize.perf import busiest_rank
+
+    assert busiest_rank(64, 1) == 64
+    assert busiest_rank(8, 8) == pytest.approx(1 + (2 * math.log(8)) ** 0.5)  # mean 1: the excess dominates
+    assert busiest_rank(2, 8) == pytest.approx(min(2, 0.25 + (0.5 * math.log(8)) ** 0.5))
+    big = busiest_rank(8000, 8)
+    assert 1000 < big < 1000 * 1.1  # many sequences: close to the mean

@@ -162,3 +162,40 @@ def test_vllm_spelling_of_dp_attention_with_ep_is_the_same_deployment():
               "expect": {"tpot_ms": 1.0}}  # fmt: skip
     (a,), (b,) = run_case(vllm), run_case(sglang)
     assert a.message == "" and a.predicted == pytest.approx(b.predicted)
+
+
+LLAMACPP_GPU = BUNDLED.parent / "llamacpp-gpu.json"
+
+
+def test_llamacpp_on_gpus_against_community_figures():
+    """llama.cpp's GPU profile checked against two community llama-bench/server figures of Llama-3-8B-shaped
+    models (R1-Distill-Llama-8B's shapes) fully on one GPU: weak sources (one run each), 30% tolerance."""
+    got = {o.id: o for o in run_files([LLAMACPP_GPU])}
+    assert len(got) == 2 and all(o.passed for o in got.values()), [(o.id, o.error) for o in got.values()]
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {"tp": 8, "ep": 8, "attention": "dp"},  # the format's own
+        {"tp": 8, "dp": 8, "ep_size": 8, "enable_dp_attention": True},  # SGLang --tp 8 --dp 8 --ep-size 8 ...
+        {"tensor_parallel_size": 8, "moe_expert_parallel_size": 8, "enable_attention_dp": True},  # TensorRT-LLM
+        {"tensor_parallel_size": 1, "data_parallel_size": 8, "enable_expert_parallel": True},  # vLLM
+        {"tp": 8, "ep": 8, "dp_attention": True},  # the measured corpus
+    ],
+)
+def test_every_engines_spelling_of_attention_dp_with_ep_is_one_deployment(layout):
+    from specsize.scenario import Layout, layout_from_spelling
+
+    assert layout_from_spelling(layout) == Layout(tp=8, ep=8, attention="dp")
+    case = {"id": "x", "expect": {"tpot_ms": 1.0}, "scenario": {"model": "deepseek-r1", "weights": "fp8",
+            "hardware": {"gpu": "h200", "count": 8}, "engine": "sglang", "layout": layout}}  # fmt: skip
+    (o,) = run_case(case)
+    assert o.message == "" and o.predicted > 0
+
+
+def test_an_unknown_layout_key_is_a_recorded_message():
+    case = {"id": "x", "expect": {"tpot_ms": 1.0}, "scenario": {"model": "deepseek-r1", "weights": "fp8",
+            "hardware": {"gpu": "h200", "count": 8}, "engine": "sglang", "layout": {"tp": 8, "sp": 2}}}  # fmt: skip
+    (o,) = run_case(case)
+    assert o.predicted is None and "unknown key(s) sp" in o.message

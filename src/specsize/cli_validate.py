@@ -61,6 +61,10 @@ def validate(files, measured, worst, plot_path, as_json):
         measured_files.append(BUNDLED_MEASURED)
     if not files:
         published_files = [BUNDLED]
+    if plot_path and not measured_files:
+        from specsize.errors import SpecsizeError
+
+        raise SpecsizeError("--plot draws measured points: add --measured or a measured-points (JSON lines) file")
     points = [p for f in measured_files for p in load_points(f)]  # read everything first: bad input fails early
     outcomes = run_files(published_files) if published_files else []
     rows = run_points(points) if points else []

@@ -20,7 +20,7 @@ T_full(B/pp) plus the hand-offs, where T_full uses the whole model's TP-sharded 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from math import ceil, log2
+from math import ceil, log, log2, sqrt
 
 from specsize.config import ModelArch
 from specsize.hardware import GPU, Link, get_link
@@ -215,6 +215,16 @@ def all_to_all_time(m: Machine, group: int, nbytes: float) -> float:
     return lat + (group - 1) / group * nbytes / bw
 
 
+def busiest_rank(seqs: float, ranks: int) -> float:
+    """Sequences on the busiest of `ranks` DP-attention ranks when the scheduler spreads `seqs` of them (each
+    arriving and leaving on its own): the mean plus the balls-into-bins excess sqrt(2 mean ln ranks), at most
+    all of them (Raab & Steger 1998, "Balls into bins" - a simple and tight analysis, the m >> n ln n regime)."""
+    mean = seqs / ranks
+    if ranks <= 1:
+        return float(seqs)
+    return min(float(seqs), mean + sqrt(2 * mean * log(ranks)))
+
+
 def ep_dispatch_latency(group: int) -> float:
     """The software floor of one MoE dispatch (or combine) across `group` ranks beyond the wire: DeepEP's
     low-latency kernels take 77, 118, 155, 173, 192 us to dispatch over EP 8, 16, 32, 64, 128 (deepseek-ai/DeepEP
@@ -245,7 +255,7 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     bw = m.gpu.bandwidth * HBM_EFFICIENCY
     experts_touched = distinct_experts(n, s.experts, s.top_k, b) * s.experts_per_gpu / s.experts if s.experts else 0.0
     expert_b = s.moe_layers * experts_touched * s.expert_bytes
-    seqs_gpu = ceil(b / m.layout.tp) if m.layout.attention == "dp" else b
+    seqs_gpu = busiest_rank(b, m.layout.tp) if m.layout.attention == "dp" else b
     kv_b = seqs_gpu * context * s.kv_bytes_per_token
     attn = s.attn_flops_prefill if prefill else s.attn_flops_decode
     gpu_flops = n * s.dense_flops + n * context * attn

@@ -21,12 +21,12 @@ COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of ser
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
-INTER_NODE_STEP_LATENCY = 57.6 * US
+INTER_NODE_STEP_LATENCY = 45.5 * US
 # One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 5.0 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 6.3 * US
 PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations in CPU/GPU hybrid serving
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
@@ -90,6 +90,7 @@ class EnginePerf:
     compute_efficiency: float = 1.0  # multiplies COMPUTE_EFFICIENCY (the engine's GEMM/attention kernels)
     request_overhead: float = 0.0  # per request, on TTFT: HTTP, tokenisation, scheduling, detokenisation (s)
     prefill_efficiency: float = 1.0  # multiplies the compute efficiency of prefill steps (MLA expanded, chunked)
+    spec_seq_overhead: float = 0.0  # per sequence per speculative round: accept/rollback bookkeeping, sampling (s)
 
 
 # The serving engines' first constants, fitted to nine published figures before the measured corpus existed
@@ -132,41 +133,54 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # fitted to: catalog/validation/measured/tuning.jsonl (InferenceX + dstack, 1,187 R1 serving points) by
 # scripts/fit_serving.py (coordinate descent on the mean |log error| of output tok/s per GPU and per user; the
 # report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
-# step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the
-# prefill compute multiplier and the per-request TTFT cost (s). "sglang-rocm": SGLang's ROCm build (AMD GPUs).
+# step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the prefill compute multiplier,
+# the per-request TTFT cost (s) and the per-sequence cost of an MTP round (s). "sglang-rocm": SGLang's ROCm build
+# (AMD GPUs); "sglang-0.4", "vllm-0.7": early-2025 generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0004832, "layer_overhead": 0.0001111, "moe_token_overhead": 5.406e-07,
-        "bw_efficiency": 1.25, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
+        "step_overhead": 0.0004296, "layer_overhead": 0.0001111, "moe_token_overhead": 3.379e-07,
+        "bw_efficiency": 1.179, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
+        "spec_seq_overhead": 4.771e-05,
     },
     "sglang": {
-        "step_overhead": 0.0008952, "layer_overhead": 7.587e-05, "moe_token_overhead": 8.011e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.1899, "prefill_efficiency": 0.1073,
+        "step_overhead": 0.0007505, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.522e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.2136, "prefill_efficiency": 0.1138,
+        "spec_seq_overhead": 0.0001152,
     },
     "sglang-0.4": {
         "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.808e-06,
         "bw_efficiency": 0.9715, "request_overhead": 1, "prefill_efficiency": 1.8,
+        "spec_seq_overhead": 4e-05,
     },
     "sglang-rocm": {
-        "step_overhead": 1e-05, "layer_overhead": 0.0001214, "moe_token_overhead": 3.932e-08,
+        "step_overhead": 1e-05, "layer_overhead": 0.0001214, "moe_token_overhead": 2.458e-08,
         "bw_efficiency": 0.4941, "request_overhead": 0.06795, "prefill_efficiency": 0.1061,
+        "spec_seq_overhead": 9.313e-07,
     },
     "trtllm": {
-        "step_overhead": 1.265e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 1.091e-07,
+        "step_overhead": 1e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
         "bw_efficiency": 0.7455, "request_overhead": 0.1056, "prefill_efficiency": 0.1716,
+        "spec_seq_overhead": 4e-05,
     },
-    "vllm": {
+    "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
         "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 1.8,
+        "spec_seq_overhead": 4e-05,
     },
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
 ENGINE_PERF["sglang-rocm"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm")
 ENGINE_PERF["sglang-0.4"] = replace(ENGINE_PERF["sglang"], name="sglang-0.4")
+ENGINE_PERF["vllm-0.7"] = replace(ENGINE_PERF["vllm"], name="vllm-0.7")
 # FITTED_SERVING holds the engine constants; MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR and
 # INTER_NODE_STEP_LATENCY above come from the same run.
 for _name, _values in FITTED_SERVING.items():
     ENGINE_PERF[_name] = replace(ENGINE_PERF[_name], source=_FITTED_SOURCE, **_values)
+ENGINE_PERF["vllm"] = replace(
+    ENGINE_PERF["sglang"],
+    name="vllm",
+    source="assumption: SGLang's fitted constants (no current vLLM point in the corpus)",
+)
 
 
 def engine_perf(name: str) -> EnginePerf:
@@ -186,9 +200,14 @@ def engine_perf_for(name: str, version: str | None = None, vendor: str | None = 
 
 
 # Engine generations whose behaviour changed enough to need their own constants: (substring of the
-# engine_version, the ENGINE_PERF entry), first match wins. SGLang 0.4 (early 2025, dstack's runs: before the
-# DeepSeek kernels of 0.5 - FlashMLA, DeepGEMM, fused MoE on ROCm) is its own generation.
-ENGINE_GENERATIONS: dict[str, tuple[tuple[str, str], ...]] = {"sglang": (("SGLang 0.4.", "sglang-0.4"),)}
+# engine_version, the ENGINE_PERF entry), first match wins. SGLang 0.4 and vLLM 0.7 (early 2025, dstack's runs:
+# before the DeepSeek kernels of SGLang 0.5 and vLLM 0.8+ - FlashMLA, DeepGEMM, fused MoE) are their own
+# generations. The current vLLM has no point in the corpus: it takes SGLang's fitted constants (assumption: the
+# same class of Python scheduler and CUDA-graph runtime on the same kernels).
+ENGINE_GENERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "sglang": (("SGLang 0.4.", "sglang-0.4"),),
+    "vllm": (("vLLM 0.7.", "vllm-0.7"),),  # early 2025, before vLLM's MLA/FlashMLA and fused-MoE work
+}
 
 
 def assumptions() -> list[dict[str, str]]:

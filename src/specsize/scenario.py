@@ -80,6 +80,42 @@ def engine_layout(tp: int, ep: int = 1, dp_attention: bool = False, gpus: int | 
     return Layout(tp=group, pp=pp, ep=ep, attention=attention)
 
 
+# Each engine's own names for the layout keys (scenario files may use any of them):
+# SGLang --tp / --dp / --ep-size / --enable-dp-attention; TensorRT-LLM tensor_parallel_size /
+# moe_expert_parallel_size / enable_attention_dp; vLLM tensor_parallel_size / data_parallel_size /
+# enable_expert_parallel; the measured corpus's dp_attention.
+LAYOUT_ALIASES = {"tensor_parallel_size": "tp", "tp_size": "tp", "pipeline_parallel_size": "pp", "pp_size": "pp",
+                  "moe_expert_parallel_size": "ep", "ep_size": "ep", "expert_parallel_size": "ep",
+                  "data_parallel_size": "dp", "dp_size": "dp"}  # fmt: skip
+DP_ATTENTION_FLAGS = ("dp_attention", "enable_dp_attention", "enable_attention_dp")
+
+
+def layout_from_spelling(raw: dict) -> Layout:
+    """A Layout from any engine's spelling of it. With attention DP, SGLang's --dp (and TensorRT-LLM's implied
+    one) counts attention ranks inside the TP group, not replicas: {"tp": 8, "dp": 8, "enable_dp_attention": true}
+    is one group of 8. vLLM's {"tp": 1, "dp": 8, "enable_expert_parallel": true} is the same group (Layout
+    normalises it), its EP the whole group."""
+    if not isinstance(raw, dict):
+        raise PlanError(f"layout must be an object of tp / pp / ep / dp / attention, got {raw!r}")
+    known = {"tp", "pp", "ep", "dp", "attention", "enable_expert_parallel", *LAYOUT_ALIASES, *DP_ATTENTION_FLAGS}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise PlanError(
+            f"layout: unknown key(s) {', '.join(unknown)}; use tp, pp, ep, dp, attention (or an "
+            f"engine's own names: {', '.join(sorted(LAYOUT_ALIASES))}, {', '.join(DP_ATTENTION_FLAGS)})"
+        )
+    lay = {LAYOUT_ALIASES.get(k, k): v for k, v in raw.items() if k in LAYOUT_ALIASES or k in ("tp", "pp", "ep", "dp")}
+    dp_attn = any(raw.get(f) is True for f in DP_ATTENTION_FLAGS) or raw.get("attention") == "dp"
+    if "attention" in raw and raw["attention"] not in ("tp", "dp"):
+        raise PlanError(f"layout attention must be 'tp' or 'dp', got {raw['attention']!r}")
+    tp, dp = lay.get("tp", 1), lay.get("dp", 1)
+    if raw.get("enable_expert_parallel") is True and "ep" not in lay:
+        lay["ep"] = tp * dp  # vLLM: the experts over every GPU of the DP group
+    if dp_attn and isinstance(tp, int) and tp > 1 and dp == tp and lay.get("ep", 1) <= tp:
+        lay["dp"] = 1  # SGLang --tp N --dp N --enable-dp-attention: attention ranks, not replicas
+    return Layout(**lay, attention="dp" if dp_attn else "tp")
+
+
 @dataclass(frozen=True)
 class Workload:
     concurrency: int = 1

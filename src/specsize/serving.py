@@ -15,7 +15,8 @@ pool serves the request rate at its own capacity (the queue grows without bound 
 prefill pool's and TTFT absorbs the rest); TTFT adds the KV cache's transfer over the named link. Either way a
 pool holds at most the KV cache's worth of sequences (memory.max_concurrency): users past that wait in TTFT.
 
-Throughput is the closed loop's: rate = users in decode x (1 / (O TPOT)) ... solved as a fixed point below.
+Throughput is the closed loop's: rate = users / (TTFT + O TPOT) requests/s, each worth O output tokens;
+disaggregated, rate, TTFT and the decode batch depend on each other and are solved as a fixed point.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
         t_dec = decode_time_per_token(dep, seqs, ctx, k)
         tpot = t_dec + max(seqs - 1, 0) * p / out
         busy = out * t_dec + seqs * p  # one instance's work per cycle of its users
-        rate_inst = seqs / busy * (1.0 if seqs > 0 else 0)
+        rate_inst = seqs / busy
         rho = min(seqs * p / busy, 0.95)
         ttft = p_alone + t_dec / 2 + _mdl_wait(rho, p) + dep.machine.engine.request_overhead
         kv_limited = per_inst > cap

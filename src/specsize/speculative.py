@@ -109,6 +109,14 @@ class SpecResult:
         return self.plain_step / self.tpot
 
 
+def round_overhead(dep: Deployment, seqs: int) -> float:
+    """The engine's own cost of a speculative round: a fixed part and one per sequence (acceptance bookkeeping,
+    KV rollback, sampling), on the busiest rank under attention DP."""
+    e = dep.machine.engine
+    per_rank = seqs / dep.layout.tp if dep.layout.attention == "dp" else seqs
+    return e.spec_round_overhead + per_rank * e.spec_seq_overhead
+
+
 def _draft_time(dep: Deployment, b: int, k: int, context: float) -> float:
     if dep.drafter is None:
         return 0.0
@@ -132,7 +140,7 @@ def evaluate(dep: Deployment, concurrency: int, context: float, k: int | None = 
     verify = dep.decode_step(concurrency, context, tokens_per_seq=k + 1)
     penalty = verify.expert_bytes / plain.expert_bytes if plain.expert_bytes else None
     return SpecResult(k, concurrency, alphas, expected_length(alphas), plain.total, verify.total,
-                      _draft_time(dep, concurrency, k, context), dep.machine.engine.spec_round_overhead,
+                      _draft_time(dep, concurrency, k, context), round_overhead(dep, concurrency),
                       penalty)  # fmt: skip
 
 

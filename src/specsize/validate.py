@@ -30,7 +30,7 @@ from specsize.memory import memory_per_gpu
 from specsize.perf_constants import NGRAM_REPEAT_FRACTION
 from specsize.quant import checkpoint_bytes, get_precision
 from specsize.resolve import load_model
-from specsize.scenario import Host, Layout, Speculative, Workload, check_draft_vocab
+from specsize.scenario import Host, Layout, Speculative, Workload, check_draft_vocab, layout_from_spelling
 from specsize.serving import Pool, steady_state
 from specsize.speculative import evaluate
 from specsize.tensors import tensor_groups
@@ -122,7 +122,7 @@ class Scenario:
 
     def _layout(self, raw: dict[str, Any] | None) -> Layout | None:
         if raw:
-            lay = Layout(**{k: raw[k] for k in ("tp", "pp", "ep", "dp", "attention") if k in raw})
+            lay = layout_from_spelling(raw)
             if self.count is not None and lay.gpus != self.count:
                 raise SpecsizeError(f"layout {lay.describe()} uses {lay.gpus} GPUs (tp x pp x dp) but hardware.count "
                                     f"is {self.count}; make them agree")  # fmt: skip

@@ -1,0 +1,46 @@
+"""The serving steady state (serving.py): identities of the closed loop."""
+
+import pytest
+
+from specsize.deployment import build_deployment
+from specsize.engines import get_engine
+from specsize.hardware import get_gpu, get_link
+from specsize.resolve import load_model
+from specsize.scenario import Layout
+from specsize.serving import Pool, prefill_cost, steady_state
+
+
+@pytest.fixture(scope="module")
+def dep():
+    return build_deployment(load_model("deepseek-r1"), get_gpu("h200"), "fp8", "bf16", Layout(tp=8),
+                            get_engine("sglang"))  # fmt: skip
+
+
+def test_one_user_pays_no_prefill_share_and_the_loop_closes(dep):
+    p = steady_state(Pool(dep), 1, 1024, 1024)
+    assert p.tpot == pytest.approx(dep.decode_step(1, 1024 + 512).total)
+    assert p.rate == pytest.approx(1 / (p.ttft + 1024 * p.tpot))
+    assert p.tok_s_per_gpu() == pytest.approx(p.rate * 1024 / 8)
+
+
+def test_many_users_pay_the_others_prefill_in_their_tpot(dep):
+    p = steady_state(Pool(dep), 32, 1024, 1024)
+    share = 31 * prefill_cost(dep, 1024) / 1024
+    assert p.tpot == pytest.approx(dep.decode_step(32, 1024 + 512).total + share)
+    assert p.tok_s_per_user < steady_state(Pool(dep), 1, 1024, 1024).tok_s_per_user
+
+
+def test_past_the_kv_limit_users_wait_in_ttft_not_in_tpot(dep):
+    free = steady_state(Pool(dep, 1, 64), 64, 1024, 1024)
+    full = steady_state(Pool(dep, 1, 64), 256, 1024, 1024)
+    assert full.kv_limited and not free.kv_limited
+    assert full.tpot == pytest.approx(free.tpot) and full.rate == pytest.approx(free.rate, rel=0.05)
+    assert full.ttft > 3 * free.ttft
+
+
+def test_disaggregated_decode_pays_no_prefill_share_and_a_small_prefill_pool_saturates(dep):
+    agg = steady_state(Pool(dep), 64, 8192, 1024)
+    dis = steady_state(Pool(dep), 64, 8192, 1024, prefill=Pool(dep, 1), link=get_link("ib-ndr"))
+    assert dis.tpot < agg.tpot
+    big = steady_state(Pool(dep), 1024, 8192, 1024, prefill=Pool(dep, 1), link=get_link("ib-ndr"))
+    assert big.prefill_bound and big.rate == pytest.approx(1 / prefill_cost(dep, 8192), rel=1e-6)
