@@ -137,39 +137,45 @@ def main() -> None:
     ctx = int(statistics.mean(len(p) for p in prompts) + a.max_tokens / 2)  # the runs' mean context
     max_len = max(len(p) for p in prompts) + a.max_tokens + max(K.values()) + 2
     n_max = max(K.values()) + 1
-    sample = [p[len(p) // 2 :][: n_max + 1] for p in prompts]  # the tokens the timed steps read, one row each
-    device = target.model.embed_tokens.weight.device
-    rows = []
-    for c in a.concurrency:
-        ps = prompts[: 2 * c]
-        runs: dict[str, list[dict]] = {m: [] for m in ("plain", *a.methods)}
-        curves: dict[str, list[list[float]]] = {m: [] for m in ("plain", *a.methods)}
-        for _ in range(a.passes):  # every configuration once per pass: drift shifts them alike
-            runs["plain"].append(run(BatchEngine(target, None, 0, slots=c, max_len=max_len), ps, a.max_tokens))
-            target.setup_cache(c, max_len)
-            curves["plain"].append(batch_step_times(target_step(target, sample), c, ctx, n_max, device))
-            for m in a.methods:
-                drafter = BatchMTP(target) if m == "mtp" else BatchDraft(draft, target.arch.vocab_size)
-                runs[m].append(run(BatchEngine(target, drafter, K[m], slots=c, max_len=max_len), ps, a.max_tokens))
+    # the tokens the timed steps read, one row per request: the start of its own greedy answer, so a timed step
+    # routes through the MoE as a decoding round does (consecutive generated tokens share experts more often
+    # than unrelated text does)
+    first = BatchEngine(target, None, 0, slots=len(prompts), max_len=max_len).run(
+        [Sequence(p, n_max + 1) for p in prompts]
+    )
+    sample = [s.out for s in first]
+    device, vocab = target.model.embed_tokens.weight.device, target.arch.vocab_size
+    configs = ("plain", *a.methods)
+    runs = {(c, m): [] for c in a.concurrency for m in configs}
+    curves = {(c, m): [] for c in a.concurrency for m in configs}
+    for _ in range(a.passes):  # every (concurrency, method) once per pass: drift shifts them all alike
+        for c in a.concurrency:
+            ps = prompts[: 2 * c]
+            for m in configs:
+                drafter = None if m == "plain" else BatchMTP(target) if m == "mtp" else BatchDraft(draft, vocab)
+                engine = BatchEngine(target, drafter, K.get(m, 0), slots=c, max_len=max_len)
+                runs[c, m].append(run(engine, ps, a.max_tokens))
                 if m == "mtp":
                     step = mtp_step(target, sample)
                     target.setup_cache(c, max_len)
-                else:
+                elif m == "draft":
                     step = target_step(draft, sample)
                     draft.setup_cache(c, max_len)
-                curves[m].append(batch_step_times(step, c, ctx, n_max, device))
-        plain, t = median_run(runs["plain"]), median_curve(curves["plain"])
+                else:
+                    step = target_step(target, sample)
+                    target.setup_cache(c, max_len)
+                curves[c, m].append(batch_step_times(step, c, ctx, n_max, device))
+    rows = []
+    for c in a.concurrency:
+        plain, t = median_run(runs[c, "plain"]), median_curve(curves[c, "plain"])
         overhead = max(plain["decode_s"] / plain["rounds"] - t[0], 0.0)
         row = {"concurrency": c, "plain": plain, "T": t, "overhead_s": overhead, "methods": {}}
         for m in a.methods:
-            res, td = median_run(runs[m]), median_curve(curves[m])
+            res, td = median_run(runs[c, m]), median_curve(curves[c, m])
             res.update(k=K[m], T_draft=td, speedup=res["decode_tokens_per_s"] / plain["decode_tokens_per_s"],
                        predicted=measured_speedup(m, K[m], res["alphas"], t, td, overhead))  # fmt: skip
             row["methods"][m] = res
         rows.append(row)
-        print(f"C={c}: plain {plain['decode_tokens_per_s']:.0f} tok/s; "
-              + "; ".join(f"{m} {r['decode_tokens_per_s']:.0f} tok/s ({r['speedup']:.2f}x, predicted "
-                          f"{r['predicted']:.2f}x)" for m, r in row["methods"].items()), flush=True)  # fmt: skip
     report = {"model": "tiny-r1", "draft": "tiny-r1-draft", "max_tokens": a.max_tokens, "context": ctx,
               "passes": a.passes,
               "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),

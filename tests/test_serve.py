@@ -263,7 +263,15 @@ def test_sigterm_finishes_the_request_in_flight():
             lines = r.iter_lines()
             next(lines)
             proc.send_signal(signal.SIGTERM)
+            refused, deadline = False, time.time() + 10
+            while not refused and time.time() < deadline:  # no new requests once the signal is handled
+                try:
+                    refused = httpx.get(url + "/health", timeout=2).status_code == 503
+                except httpx.HTTPError:
+                    refused = True
+                time.sleep(0.1)
             rest = [x for x in lines if x]
+        assert refused
         events = [json.loads(x[6:]) for x in rest if x.startswith("data: {")]
         assert events[-1]["choices"][0]["finish_reason"] == "length" and rest[-1] == "data: [DONE]"
         # uvicorn re-raises the signal once it has shut down gracefully: the exit is by SIGTERM, not a crash

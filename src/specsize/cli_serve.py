@@ -75,8 +75,15 @@ def serve(model, method, draft, k, parallel, max_model_len, max_waiting, host, p
             __import__(module)
         except ImportError:
             raise SpecsizeError(f"`specsize serve` needs {module}: pip install 'specsize[serve]'") from None
+    import socket
+
     import uvicorn
 
+    try:  # before minutes of loading: is the address free?
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        raise SpecsizeError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host") from None
     from specsize.serve.build import ServeOptions, build_app
 
     o = ServeOptions(model, method, k, draft, parallel, max_model_len, max_waiting, compile_, dtype,
