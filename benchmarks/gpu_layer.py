@@ -31,18 +31,19 @@ from specsize.scenario import Layout
 
 TOKENS = (1, 2, 4, 8, 16, 32, 64)
 BATCHES = (1, 8, 32)
-LAYER = 3  # R1's first MoE layer (layers 0-2 are dense)
 
 
 def one_layer_arch(model: str = "deepseek-r1"):
-    """R1 with a single decoder layer, an MoE one, and no MTP layer: perf.py's view of the benchmarked Block."""
+    """The model with a single decoder layer, an MoE one, and no MTP layer: perf.py's view of the benchmarked
+    Block."""
     a = load_model(model)
     return replace(a, num_layers=1, num_mtp_layers=0, moe=replace(a.moe, layers=frozenset({0})))
 
 
-def predict(gpu_id: str, tokens_per_seq: int, batch: int, context: int, with_overhead: bool = False) -> float:
+def predict(gpu_id: str, tokens_per_seq: int, batch: int, context: int, with_overhead: bool = False,
+            model: str = "deepseek-r1") -> float:  # fmt: skip
     """perf.py's time (s) for one step of the layer over batch x tokens_per_seq tokens at `context`."""
-    a = one_layer_arch()
+    a = one_layer_arch(model)
     prec = get_precision("bf16")
     lay = Layout(tp=1)
     gpu = get_gpu(gpu_id)
@@ -58,23 +59,26 @@ def predict(gpu_id: str, tokens_per_seq: int, batch: int, context: int, with_ove
     return t.total - eng.step_overhead  # one layer of a step: the per-step cost belongs to the whole model
 
 
-def prediction_rows(gpu_id: str, context: int) -> list[dict]:
-    return [{"batch": b, "tokens": n, "roofline_ms": predict(gpu_id, n, b, context) * 1e3,
-             "with_overhead_ms": predict(gpu_id, n, b, context, with_overhead=True) * 1e3}
+def prediction_rows(gpu_id: str, context: int, model: str = "deepseek-r1") -> list[dict]:
+    return [{"batch": b, "tokens": n, "roofline_ms": predict(gpu_id, n, b, context, model=model) * 1e3,
+             "with_overhead_ms": predict(gpu_id, n, b, context, with_overhead=True, model=model) * 1e3}
             for b in BATCHES for n in TOKENS]  # fmt: skip
 
 
-def measure(context: int, repeats: int) -> tuple[str, list[dict]]:
+def measure(context: int, repeats: int, model: str = "deepseek-r1", device: str = "cuda") -> tuple[str, list[dict]]:
+    import time
+
     import torch
 
     from specsize.engine.cache import LatentCache
     from specsize.engine.model import Block
     from specsize.engine.rope import Rotary
 
-    a = load_model("deepseek-r1")
-    dev = torch.device("cuda")
+    a = load_model(model)
+    dev = torch.device(device)
+    layer = min(a.moe.layers)  # the first MoE layer (R1: 3)
     with torch.device("meta"):
-        block = Block(a, LAYER, interleave=True)
+        block = Block(a, layer, interleave=True)
     block = block.to_empty(device=dev).to(torch.bfloat16)
     with torch.no_grad():
         for p in block.parameters():
@@ -98,17 +102,24 @@ def measure(context: int, repeats: int) -> tuple[str, list[dict]]:
             times = []
             with torch.no_grad():
                 for i in range(repeats + 3):
-                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    start.record()
-                    block(x, rope, context)
-                    end.record()
-                    torch.cuda.synchronize()
+                    if dev.type == "cuda":
+                        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                        start.record()
+                        block(x, rope, context)
+                        end.record()
+                        torch.cuda.synchronize()
+                        ms = start.elapsed_time(end)
+                    else:  # --device cpu: a smoke test of this path (tests/test_gpu_layer.py, tiny-r1)
+                        t0 = time.perf_counter()
+                        block(x, rope, context)
+                        ms = (time.perf_counter() - t0) * 1e3
                     if i >= 3:
-                        times.append(start.elapsed_time(end))
+                        times.append(ms)
             rows.append({"batch": b, "tokens": n, "measured_ms": statistics.median(times)})
         del cache
-        torch.cuda.empty_cache()
-    return torch.cuda.get_device_name(0), rows
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    return (torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"), rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--context", type=int, default=2048, help="cached tokens per sequence [2048]")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--predict-only", action="store_true", help="print the prediction only (no accelerator needed)")
+    ap.add_argument("--model", default="deepseek-r1", help="a DeepSeek-V3-family model [deepseek-r1]")
+    ap.add_argument("--device", default="cuda", help="cuda (default); cpu only as a smoke test with a tiny model")
     args = ap.parse_args(argv)
     measured: list[dict] | None = None
     name = None
@@ -126,17 +139,17 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             print("gpu_layer: torch is not installed (pip install 'specsize[engine]'); nothing timed", file=sys.stderr)
             return 1
-        if not torch.cuda.is_available():
+        if args.device == "cuda" and not torch.cuda.is_available():
             print("gpu_layer: no CUDA or ROCm accelerator here (torch.cuda.is_available() is False); nothing timed "
                   "(--predict-only --gpu ID prints the prediction alone)", file=sys.stderr)  # fmt: skip
             return 1
-        name, measured = measure(args.context, args.repeats)
-    gpu_id = args.gpu or (match_gpu(name) if name else None)
+        name, measured = measure(args.context, args.repeats, args.model, args.device)
+    gpu_id = args.gpu or (match_gpu(name) if name and name != "cpu" else None)
     if gpu_id is None:
         print(f"gpu_layer: {name or 'no device'} is not in the GPU catalog; give --gpu ID", file=sys.stderr)
         return 1
-    pred = prediction_rows(gpu_id, args.context)
-    print(f"R1 decoder layer {LAYER} (MLA + 256 experts top-8 + shared), BF16, context {args.context}, "
+    pred = prediction_rows(gpu_id, args.context, args.model)
+    print(f"{args.model} decoder layer (first MoE layer: MLA + routed experts + shared), BF16, context {args.context}, "
           f"prediction for {gpu_id}" + (f", measured on {name}" if name else ""))  # fmt: skip
     print(f"{'batch':>5} {'n':>3} {'roofline ms':>12} {'+eager ms':>10}" + (f" {'measured ms':>12} {'ratio':>6}"
                                                                              if measured else ""))  # fmt: skip

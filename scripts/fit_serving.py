@@ -1,7 +1,8 @@
 """Fit the serving engines' constants (perf_constants.py) to the measured corpus, and cross-validate.
 
 The model is the roofline of perf.py plus serving.py's steady state; what is fitted is, per engine build
-(SGLang, SGLang on ROCm, SGLang 0.4, TensorRT-LLM, vLLM 0.7, ATOM), seven named constants of EnginePerf:
+(SGLang; SGLang's ROCm builds for MI300X/MI325X and for MI355X; SGLang 0.4; TensorRT-LLM; vLLM 0.7; ATOM),
+seven named constants of EnginePerf:
 step_overhead, layer_overhead, moe_token_overhead (s), bw_efficiency and prefill_efficiency (multipliers of the
 global HBM / MFU efficiencies, bounded to stay physical), request_overhead (s on TTFT) and spec_seq_overhead (s per
 sequence per MTP round); and five serving-wide ones (GLOBALS): the MTP first-draft acceptance on random-token
@@ -29,6 +30,7 @@ from dataclasses import replace
 
 from specsize import measured, perf, serving
 from specsize import perf_constants as pc
+from specsize.hardware import get_gpu
 from specsize.measured import BUNDLED_MEASURED, load_points, run_points, summarize
 
 # compute_efficiency is not fitted: left free it drifts to ~0.15 (an MFU of 8%), which would make a dense model
@@ -62,8 +64,8 @@ TTFT_WEIGHT = 0.1
 
 def group_of(p: dict) -> str:
     """Which constants a point uses (perf_constants.engine_perf_for's rule)."""
-    vendor = "amd" if p["gpu"].startswith("mi") else "nvidia"
-    return pc.engine_perf_for(p["engine"], p.get("engine_version"), vendor).name
+    gpu = get_gpu(p["gpu"])
+    return pc.engine_perf_for(p["engine"], p.get("engine_version"), gpu.vendor, gpu.arch).name
 
 
 def loss(points: list[dict]) -> float:
@@ -187,6 +189,13 @@ def main(argv: list[str]) -> None:
         train = [p for p in points if p["gpu"] != gpu]
         held = [p for p in points if p["gpu"] == gpu]
         fit(train, verbose=False, passes=1)
+        # an engine build the training points never exercise (ATOM and SGLang's gfx950 build exist only on
+        # MI355X) must not keep constants fitted on the held-out points: it takes the nearest trained build's
+        for g in {group_of(p) for p in held} - {group_of(p) for p in train}:
+            donor = "sglang-rocm" if any(get_gpu(p["gpu"]).vendor == "amd" for p in held) else "sglang"
+            if donor == g:
+                donor = "sglang"
+            pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[donor], name=g)
         n = sum(not r["reason"] for r in run_points(held))
         print(f"  {gpu:9s} ({n:4d} points): median |error| tok/s per GPU "
               f"{median_abs(held, 'output_tok_s_per_gpu'):.1%}, per user "

@@ -57,3 +57,13 @@ def test_without_an_accelerator_it_says_so_in_one_line():
         pytest.skip("an accelerator is present: the benchmark would run")
     assert r.returncode == 1 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
     assert "no CUDA or ROCm accelerator" in r.stderr
+
+
+def test_the_measurement_path_runs_on_cpu_with_a_tiny_model(capsys):
+    """The timed path (engine Block, latent cache, rope tables) as a smoke test: tiny-r1's layer on the CPU."""
+    assert _bench().main(["--model", "tiny-r1", "--device", "cpu", "--gpu", "h200", "--context", "32",
+                          "--repeats", "1"]) == 0  # fmt: skip
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("tiny-r1 decoder layer") and "measured on cpu" in out[0]
+    rows = [line.split() for line in out[2:]]
+    assert len(rows) == 21 and all(float(r[4]) > 0 for r in rows)

@@ -120,3 +120,16 @@ def test_the_busiest_dp_attention_rank_holds_more_than_the_mean():
     assert busiest_rank(2, 8) == pytest.approx(min(2, 0.25 + (0.5 * math.log(8)) ** 0.5))
     big = busiest_rank(8000, 8)
     assert 1000 < big < 1000 * 1.1  # many sequences: close to the mean
+
+
+def test_amd_gpus_get_sglangs_rocm_build_for_their_architecture():
+    from specsize.perf_constants import ENGINE_PERF
+    from specsize.plan import gpu_perf
+
+    sg = engine_perf("sglang")
+    assert gpu_perf(sg, get_gpu("mi355x")).layer_overhead == ENGINE_PERF["sglang-rocm-gfx950"].layer_overhead
+    assert gpu_perf(sg, get_gpu("mi300x")).layer_overhead == ENGINE_PERF["sglang-rocm"].layer_overhead
+    assert gpu_perf(sg, get_gpu("h200")) is sg
+    r1, mi325x = load_model("deepseek-r1"), get_gpu("mi325x")
+    d = build_deployment(r1, mi325x, "fp8", "bf16", Layout(tp=8), get_engine("sglang"))
+    assert d.machine.engine.name == "sglang-rocm"

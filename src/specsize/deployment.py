@@ -12,7 +12,7 @@ from specsize.engines import EngineProfile
 from specsize.hardware import GPU, get_host_memory
 from specsize.memory import draft_precision, eagle_head_params
 from specsize.perf import Machine, Stack, StepTime, build_stack, make_machine, prefill_time, step_time
-from specsize.perf_constants import EnginePerf, engine_perf
+from specsize.perf_constants import EnginePerf, engine_perf_for
 from specsize.quant import Precision, get_precision
 from specsize.scenario import Host, Layout, Speculative, Workload
 
@@ -130,7 +130,7 @@ def build_deployment(
     perf: EnginePerf | None = None,
 ) -> Deployment:
     prec = get_precision(precision) if isinstance(precision, str) else precision
-    eperf = perf or engine_perf(engine.name)
+    eperf = perf or engine_perf_for(engine.name, None, gpu.vendor, gpu.arch)  # the engine's build for this GPU
     offload = host.offload_experts
     cpu = cpu or HostCPU(sockets=max(host.numa_copies, 1))
     machine = make_machine(gpu, layout, eperf, prec, inter_node,

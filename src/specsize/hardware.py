@@ -29,6 +29,7 @@ class GPU:
     unified_memory: bool = False
     default_wired_fraction: float = 1.0
     source: str = ""
+    arch: str = ""  # the compiler target where engines ship per-architecture builds (AMD: gfx942, gfx950)
 
     def peak_flops(self, dtype: str) -> float:
         """Dense peak for a compute dtype; falls back to BF16 where the tensor cores lack it (A100 + FP8)."""
@@ -78,7 +79,7 @@ def get_gpu(name: str) -> GPU:
         native_dtypes=tuple(e["native_dtypes"]), gpus_per_node=e["gpus_per_node"],
         intra_node_link=e["intra_node_link"], inter_node_link=e["inter_node_link"],
         unified_memory=e.get("unified_memory", False), default_wired_fraction=e.get("default_wired_fraction", 1.0),
-        source=e["source"],
+        source=e["source"], arch=e.get("arch", ""),
     )  # fmt: skip
 
 

@@ -161,7 +161,7 @@ def _deployment(model: str, gpu: str, weights: str, kv: str, layout: Layout, eng
     """The cached deployment with the constants of its engine generation (cheap: the sums over the tensor
     inventory are cached; the constants are looked up on every call, so a fit can change them)."""
     d = _structure(model, gpu, weights, kv, layout, engine, spec)
-    perf = engine_perf_for(engine, version, d.machine.gpu.vendor)
+    perf = engine_perf_for(engine, version, d.machine.gpu.vendor, d.machine.gpu.arch)
     if perf is d.machine.engine:
         return d
     m = replace(d.machine, engine=perf)

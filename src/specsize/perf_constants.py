@@ -21,7 +21,7 @@ COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of ser
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
-INTER_NODE_STEP_LATENCY = 45.5 * US
+INTER_NODE_STEP_LATENCY = 40.5 * US
 # One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
@@ -31,7 +31,7 @@ PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations 
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.128  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
 PREFILL_QUEUE_FACTOR = 4.607
@@ -135,16 +135,16 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
 # step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the prefill compute multiplier,
 # the per-request TTFT cost (s) and the per-sequence cost of an MTP round (s). "sglang-rocm": SGLang's ROCm build
-# (AMD GPUs); "sglang-0.4", "vllm-0.7": early-2025 generations (ENGINE_GENERATIONS).
+# (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025 generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0004296, "layer_overhead": 0.0001111, "moe_token_overhead": 3.379e-07,
+        "step_overhead": 0.0004424, "layer_overhead": 0.0001111, "moe_token_overhead": 3.379e-07,
         "bw_efficiency": 1.179, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
         "spec_seq_overhead": 4.771e-05,
     },
     "sglang": {
-        "step_overhead": 0.0007505, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.522e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.2136, "prefill_efficiency": 0.1138,
+        "step_overhead": 0.0007505, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.2014, "prefill_efficiency": 0.1138,
         "spec_seq_overhead": 0.0001152,
     },
     "sglang-0.4": {
@@ -153,9 +153,14 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "spec_seq_overhead": 4e-05,
     },
     "sglang-rocm": {
-        "step_overhead": 1e-05, "layer_overhead": 0.0001214, "moe_token_overhead": 2.458e-08,
-        "bw_efficiency": 0.4941, "request_overhead": 0.06795, "prefill_efficiency": 0.1061,
+        "step_overhead": 0.008595, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
+        "bw_efficiency": 0.8891, "request_overhead": 0.07421, "prefill_efficiency": 0.1061,
         "spec_seq_overhead": 9.313e-07,
+    },
+    "sglang-rocm-gfx950": {
+        "step_overhead": 0.0005433, "layer_overhead": 9.598e-05, "moe_token_overhead": 6.292e-08,
+        "bw_efficiency": 0.625, "request_overhead": 0.06795, "prefill_efficiency": 0.1061,
+        "spec_seq_overhead": 5.821e-07,
     },
     "trtllm": {
         "step_overhead": 1e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
@@ -170,6 +175,7 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
 ENGINE_PERF["sglang-rocm"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm")
+ENGINE_PERF["sglang-rocm-gfx950"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm-gfx950")
 ENGINE_PERF["sglang-0.4"] = replace(ENGINE_PERF["sglang"], name="sglang-0.4")
 ENGINE_PERF["vllm-0.7"] = replace(ENGINE_PERF["vllm"], name="vllm-0.7")
 # FITTED_SERVING holds the engine constants; MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR and
@@ -187,15 +193,17 @@ def engine_perf(name: str) -> EnginePerf:
     return ENGINE_PERF[name]
 
 
-def engine_perf_for(name: str, version: str | None = None, vendor: str | None = None) -> EnginePerf:
+def engine_perf_for(name: str, version: str | None = None, vendor: str | None = None, arch: str = "") -> EnginePerf:
     """The constants of one engine generation: ENGINE_GENERATIONS, keyed by a substring of engine_version
-    (first match wins), else the engine's build for the GPU vendor (ENGINE_PERF["sglang-rocm"]: SGLang's ROCm
-    build runs AMD's kernels), else the engine's current constants."""
+    (first match wins), else the engine's build for the GPU (SGLang's ROCm build runs AMD's kernels, and ships
+    per GPU architecture: "sglang-rocm-gfx950" for MI355X, "sglang-rocm" otherwise), else the engine's constants."""
     for key, generation in ENGINE_GENERATIONS.get(name, ()):
         if version and key in version:
             return ENGINE_PERF[generation]
-    if vendor == "amd" and f"{name}-rocm" in ENGINE_PERF:
-        return ENGINE_PERF[f"{name}-rocm"]
+    if vendor == "amd":
+        for build in (f"{name}-rocm-{arch}", f"{name}-rocm"):
+            if build in ENGINE_PERF:
+                return ENGINE_PERF[build]
     return ENGINE_PERF[name]
 
 

@@ -14,7 +14,7 @@ from specsize.engines import get_engine
 from specsize.fit import FitResult, candidate_layouts, fit_gpu, nodes_for
 from specsize.hardware import get_gpu
 from specsize.memory import MemoryBreakdown, memory_per_gpu
-from specsize.perf_constants import NGRAM_REPEAT_FRACTION, EnginePerf, engine_perf
+from specsize.perf_constants import NGRAM_REPEAT_FRACTION, EnginePerf, engine_perf, engine_perf_for
 from specsize.scenario import Host, Layout, Speculative, Workload
 from specsize.speculative import SpecResult, best_k, break_even, evaluate
 
@@ -101,9 +101,16 @@ class _Ask:
     perf: EnginePerf
 
 
+def gpu_perf(perf: EnginePerf, gpu) -> EnginePerf:
+    """The engine's constants for this GPU's build (SGLang's ROCm builds on AMD), the plan's switches kept."""
+    built = engine_perf_for(perf.name, None, gpu.vendor, gpu.arch)
+    return replace(built, name=perf.name, cuda_graphs=perf.cuda_graphs) if built is not perf else perf
+
+
 def _option(q: _Ask, gpu, layout: Layout, mem: MemoryBreakdown) -> Option:
     max_b = min(mem.max_concurrency, CURVE_LIMIT)
-    dep = build_deployment(q.a, gpu, q.precision, q.kv, layout, q.eng, q.spec, q.host, q.cpu, q.inter_node, q.perf)
+    dep = build_deployment(q.a, gpu, q.precision, q.kv, layout, q.eng, q.spec, q.host, q.cpu, q.inter_node,
+                           gpu_perf(q.perf, gpu))  # fmt: skip
     ctx = q.w.input_tokens + q.w.output_tokens / 2
     rf = q.repeat_fraction
     opt = Option(layout, nodes_for(layout, gpu), mem, dep, dep.performance(q.w))
