@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,3 +111,189 @@ def this_machine(bench: Bench, method: str, acceptance: tuple[float, ...] | None
     return {"source": str(bench.path), "model": bench.model, "machine": bench.machine, "compiled": bench.compiled,
             "method": method, "plain_tokens_per_s": bench.plain_tokens_per_s, "step_overhead_s": overhead,
             "rows": rows, "best_k": best["k"]}  # fmt: skip
+
+
+# --- `plan --calibration measured.jsonl`: measured points (specsize bench --endpoint, or the corpus format) ---
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """Measured points of one or more deployments (the measured-point JSONL that `bench --endpoint` writes)."""
+
+    path: Path
+    points: list[dict[str, Any]]
+
+
+def read_calibration(path: str | Path) -> Bench | MeasuredRun:
+    """A bench.json (`specsize bench --out`) or a measured-point JSONL (`specsize bench --endpoint --out`)."""
+    from specsize.bench.measured import is_measured_file, read_points
+
+    p = Path(path)
+    if p.is_file() and is_measured_file(p):
+        return MeasuredRun(p, read_points(p))
+    return read_bench(p)
+
+
+def pooled_spec(run: MeasuredRun, method: str) -> dict[str, Any]:
+    """The server's spec-decode counters of every level whose point declares `method`, pooled (summed) — the
+    levels differ in load, not in what the drafter proposes, and pooling weighs each by its drafts. Without
+    per-position counters (SGLang exports a mean only), the i.i.d. alpha that gives the drafts-weighted mean
+    acceptance length at the declared k (scrape.iid_alpha: an assumption, said so)."""
+    from specsize.bench.scrape import conditional_rates, iid_alpha
+
+    mine = [p for p in run.points if (p.get("speculative") or {}).get("method") == method]
+    specs = [(p, (p.get("bench") or {}).get("speculative") or {}) for p in mine]
+    counted = [(p, s) for p, s in specs if s.get("num_drafts")]
+    if counted:
+        drafts = sum(s["num_drafts"] for _, s in counted)
+        width = max(len(s.get("num_accepted_tokens_per_pos") or []) for _, s in counted)
+        per_pos = [sum((s.get("num_accepted_tokens_per_pos") or [0] * width)[i] for _, s in counted
+                       if i < len(s.get("num_accepted_tokens_per_pos") or [])) for i in range(width)]  # fmt: skip
+        accepted = sum(s.get("num_accepted_tokens", 0) for _, s in counted)
+        return {"levels": len(counted), "num_drafts": drafts, "num_accepted_tokens_per_pos": per_pos,
+                "conditional_acceptance": conditional_rates(per_pos, drafts),
+                "mean_acceptance_length": 1 + accepted / drafts,
+                "how": "vLLM counters, summed over the levels"}  # fmt: skip
+    means = [(p, s["mean_acceptance_length"]) for p, s in specs if s.get("mean_acceptance_length")]
+    if means:
+        k = int((means[0][0].get("speculative") or {}).get("num_speculative_tokens") or 1)
+        mean = sum(m for _, m in means) / len(means)
+        how = "mean acceptance length only (SGLang's gauge): the i.i.d. alpha that gives it (assumption)"
+        return {"levels": len(means), "conditional_acceptance": [iid_alpha(mean, k)] * k,
+                "mean_acceptance_length": mean, "how": how}  # fmt: skip
+    found = sorted({str((p.get("speculative") or {}).get("method")) for p in run.points})
+    raise SpecsizeError(f"--calibration {run.path}: no spec-decode measurement for method {method!r} "
+                        f"(its points declare: {', '.join(found)}; a server without spec-decode metrics "
+                        "gives none)")  # fmt: skip
+
+
+def measured_run_acceptance(run: MeasuredRun, method: str, k: int) -> tuple[float, ...]:
+    rates = pooled_spec(run, method)["conditional_acceptance"]
+    if not rates:
+        raise SpecsizeError(f"--calibration {run.path}: its {method} levels drafted nothing")
+    return tuple(min(max(float(a), 1e-6), 1.0) for a in rates)  # (0, 1] for Speculative; later k repeat the last
+
+
+def _predict(p: dict[str, Any], acceptance: tuple[float, ...] | None) -> tuple[float, float]:
+    """The planner's (TPOT ms, output tok/s per GPU) for a measured point's own declared deployment, by the
+    serving steady state that `specsize validate` uses (specsize.measured), with the measured acceptance of the
+    point's method in place of the corpus default when there is one."""
+    from dataclasses import replace
+
+    from specsize.measured import predict_case, resolve
+
+    c = resolve(p)
+    if c.reason:
+        raise SpecsizeError(c.reason)
+    if acceptance and c.decode.dep.spec.enabled:
+        dep = c.decode.dep
+        c.decode = replace(c.decode, dep=replace(dep, spec=replace(dep.spec, acceptance=acceptance)))
+    sp = predict_case(c)
+    return sp.tpot * 1e3, sp.tok_s_per_gpu((p.get("measured") or {}).get("per_gpu_counts", "all"))
+
+
+def step_time_scale(run: MeasuredRun, acceptance: dict[str, tuple[float, ...]]) -> dict[str, Any]:
+    """Measured TPOT / the planner's TPOT for each point's own declared deployment (with the measured acceptance
+    of its method), and their median: the factor by which this deployment's decode steps are slower (> 1) or
+    faster than the roofline says. Points the planner cannot represent are listed with the reason."""
+    import statistics
+
+    rows, skipped = [], []
+    for p in run.points:
+        tpot = (p.get("measured") or {}).get("tpot_ms")
+        if not p.get("gpu") or p.get("gpu") == "unknown" or not tpot:
+            why = "no TPOT" if p.get("gpu") and p.get("gpu") != "unknown" else "no GPU declared (bench --gpu)"
+            skipped.append({"id": p["id"], "reason": why})
+            continue
+        method = (p.get("speculative") or {}).get("method", "none")
+        try:
+            pred_tpot, pred_gpu = _predict(p, acceptance.get(method))
+        except (SpecsizeError, TypeError, ValueError, KeyError) as e:
+            skipped.append({"id": p["id"], "reason": str(e).strip("'\"")})
+            continue
+        rows.append({"id": p["id"], "gpu": p["gpu"], "gpus": p["gpus"], "engine": p["engine"],
+                     "concurrency": p["workload"]["concurrency"], "measured_tpot_ms": tpot,
+                     "predicted_tpot_ms": pred_tpot, "scale": tpot / pred_tpot,
+                     "measured_tok_s_per_gpu": p["measured"].get("output_tok_s_per_gpu"),
+                     "predicted_tok_s_per_gpu": pred_gpu})  # fmt: skip
+    out: dict[str, Any] = {"rows": rows, "skipped": skipped}
+    if rows:
+        out["scale"] = statistics.median(r["scale"] for r in rows)
+        out["gpu"] = rows[0]["gpu"] if len({r["gpu"] for r in rows}) == 1 else None
+    return out
+
+
+def scale_at(rows: list[dict[str, Any]], concurrency: int) -> float:
+    """The measured/predicted TPOT ratio at a concurrency: linear in log(concurrency) between the measured levels,
+    the nearest level's outside them (the ratio drifts with load, so one number for all loads would blur it)."""
+    import math
+
+    by_c: dict[int, list[float]] = {}
+    for r in rows:
+        by_c.setdefault(int(r["concurrency"]), []).append(r["scale"])
+    pts = sorted((c, sum(v) / len(v)) for c, v in by_c.items())
+    if concurrency <= pts[0][0]:
+        return pts[0][1]
+    for (c0, s0), (c1, s1) in itertools.pairwise(pts):
+        if concurrency <= c1:
+            f = (math.log(concurrency) - math.log(c0)) / (math.log(c1) - math.log(c0))
+            return s0 + f * (s1 - s0)
+    return pts[-1][1]
+
+
+def measured_calibration(run: MeasuredRun, method: str, k: int, report: dict[str, Any]) -> dict[str, Any]:
+    """What `plan --calibration measured.jsonl` learned (acceptance, the measured/predicted TPOT of every point)
+    and, for each GPU type of the plan that was measured, the calibrated TPOT at the plan's workload (_applied).
+    Other GPU types keep the roofline: a scale measured on one deployment says little of another."""
+    acc: dict[str, tuple[float, ...]] = {}
+    learned: dict[str, Any] = {"source": str(run.path), "points": len(run.points)}
+    methods = {(p.get("speculative") or {}).get("method", "none") for p in run.points} - {"none"}
+    for m in sorted(methods):
+        try:
+            pooled = pooled_spec(run, m)
+        except SpecsizeError:
+            continue
+        acc[m] = tuple(min(max(a, 1e-6), 1.0) for a in pooled["conditional_acceptance"])
+        if m == method:
+            learned["acceptance"] = pooled
+    scale = step_time_scale(run, acc)
+    learned["step_time"] = scale
+    if "scale" in scale:
+        learned["applied"] = _applied(run, scale["rows"], report, acc)
+    return learned
+
+
+def _applied(run: MeasuredRun, rows: list[dict[str, Any]], report: dict[str, Any],
+             acc: dict[str, tuple[float, ...]]) -> list[dict[str, Any]]:  # fmt: skip
+    """For each GPU type of the plan that was measured: the measured deployment (the point nearest the plan's
+    concurrency, its layout and engine) at the plan's workload, predicted by the serving steady state and
+    multiplied by the scale at that concurrency. At a measured concurrency and workload this gives back the
+    measured TPOT exactly; between levels it interpolates the model's error, not the measurements."""
+    import math
+
+    w = report["workload"]
+    conc = int(w["concurrency"])
+    by_id = {p["id"]: p for p in run.points}
+    out = []
+    for g in report.get("gpus", []):
+        mine = [r for r in rows if r["gpu"] == g["gpu"]]
+        if not g.get("fits") or not mine:
+            continue
+        near = min(mine, key=lambda r: abs(math.log(r["concurrency"]) - math.log(conc)))
+        p = dict(by_id[near["id"]])
+        p["workload"] = {**p["workload"], "concurrency": conc, "input_tokens": w["input_tokens"],
+                         "output_tokens": w["output_tokens"]}  # fmt: skip
+        method = (p.get("speculative") or {}).get("method", "none")
+        try:
+            tpot, per_gpu = _predict(p, acc.get(method))
+        except SpecsizeError as e:
+            out.append({"gpu": g["gpu"], "reason": str(e)})
+            continue
+        s = scale_at(mine, conc)
+        o = g["recommended"]
+        out.append({"gpu": g["gpu"], "deployment": near["id"], "concurrency": conc, "scale": s,
+                    "plan_tpot_ms": (o.get("spec") or {}).get("tpot_ms") or o["tpot_ms"],
+                    "predicted_tpot_ms": tpot, "calibrated_tpot_ms": tpot * s,
+                    "calibrated_tok_s_per_user": 1e3 / (tpot * s), "predicted_tok_s_per_gpu": per_gpu,
+                    "calibrated_tok_s_per_gpu": per_gpu / s})  # fmt: skip
+    return out

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import click
 
 from specsize.cli import emit_json
+from specsize.cli_bench_endpoint import endpoint_options
 
 COMPILE_HELP = (
     "torch.compile the decoding steps: ~4x faster per token for the bundled tiny-r1 on CPU, after "
@@ -155,20 +156,45 @@ def generate(prompt, model, method, draft, k, adaptive_k, temperature, top_p, to
 @click.option("--threads", type=int, default=None, help="torch threads [torch's default].")
 @click.option("--compile", "compile_", is_flag=True, help=COMPILE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
+@endpoint_options
 def bench(model, draft, methods, ks, prompts_file, max_prompts, max_new_tokens, repeats, no_peers, no_steps, out,
-          plot_dir, threads, compile_, as_json):  # fmt: skip
+          plot_dir, threads, compile_, as_json, endpoint, **endpoint_opts):  # fmt: skip
     """Measure speculative decoding on this machine: tokens/s and speedup over plain decoding for each method
     and k, acceptance per position, draft vs verify time, the step-time curve T(n), the planner's predicted
     speedup from those measurements, and the same target and draft through transformers.
+
+    With --endpoint URL, measure a running OpenAI-compatible server instead (vLLM, SGLang, specsize serve):
+    levels of concurrency (or Poisson request rates), each with warm-up requests first; per level TTFT, TPOT,
+    ITL and end-to-end latency (median, mean, p99), output and total tokens/s, per GPU and per user, goodput
+    under --slo-ttft-ms/--slo-tpot-ms, failed requests counted with their errors; the server's spec-decode
+    counters from /metrics before and after each level give acceptance per position and the mean acceptance
+    length. --out DIR writes DIR/measured.jsonl (measured points, with the deployment you declare:
+    --gpu --gpus --engine --layout --spec) after every level, for `specsize validate` and
+    `specsize plan --calibration`. Options marked (--endpoint) apply to it only.
 
     \b
     Examples:
       specsize bench
       specsize bench --method mtp -k 1 -k 2 -k 3 --out results/ --plot results/
       specsize bench --model ./my-target --draft ./my-draft --method draft --prompts question.jsonl
+      specsize bench --endpoint http://127.0.0.1:8000 --tokenizer ~/models/DeepSeek-R1 --input 1024 --output 1024 \\
+          --concurrency 1,4,16,64 --gpu h200 --gpus 8 --engine vllm --spec mtp:2 --out r1-h200/
+      specsize bench --endpoint http://127.0.0.1:8000 --model tiny-r1 --input 64 --output 64 --concurrency 1,4
     """
     from pathlib import Path
 
+    if endpoint:
+        from specsize.cli_bench_endpoint import endpoint_tables, run_endpoint
+
+        given = click.get_current_context().get_parameter_source("model") != click.core.ParameterSource.DEFAULT
+        report = run_endpoint(model, given, out, as_json, prompts_file, endpoint=endpoint, **endpoint_opts)
+        if as_json:
+            emit_json(report)
+        else:
+            endpoint_tables(report)
+        if report["interrupted"]:
+            sys.exit(130)
+        return
     need_engine("bench")
     from specsize.bench.run import BenchOptions, run_bench
     from specsize.render import bench_tables

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from specsize.calibration import Bench
+from specsize.calibration import Bench, MeasuredRun
 from specsize.config import ModelArch
 from specsize.deployment import HostCPU
 from specsize.errors import PlanError, SpecsizeError
@@ -101,6 +101,8 @@ class Resolved:
     cpu: HostCPU  # the host's memory and cores (CPU offload)
     choice: Choice | None = None  # --weights auto: what was chosen and why
     note: str | None = None  # the default context clipped to the model's maximum (the CLI prints it to stderr)
+    measured_run: MeasuredRun | None = None  # --calibration with measured points (bench --endpoint)
+    measured_note: str | None = None  # why the measured run's acceptance was not used
 
 
 @dataclass(frozen=True)
@@ -138,12 +140,15 @@ def resolve_request(req: PlanRequest, arch: ModelArch | None = None) -> Resolved
             spec = "mtp:1" if a.has_mtp and "mtp" in get_engine(req.engine).spec_methods else "none"
     with about("spec"):
         sp = parse_spec(spec, a, draft_tp=req.draft_tp)
-    bench = None
+    bench = measured_run = None
     if req.calibration:
-        from specsize.calibration import read_bench
+        from specsize.calibration import MeasuredRun, read_calibration
 
         with about("calibration"):
-            bench = read_bench(req.calibration)
+            bench = read_calibration(req.calibration)
+        if isinstance(bench, MeasuredRun):  # measured points (bench --endpoint): acceptance and a step-time scale
+            bench, measured_run = None, bench
+    measured_note = None
     if req.acceptance:
         with about("acceptance"):
             sp = replace(sp, acceptance=parse_acceptance(req.acceptance))
@@ -152,6 +157,13 @@ def resolve_request(req: PlanRequest, arch: ModelArch | None = None) -> Resolved
 
         with about("calibration"):
             sp = replace(sp, acceptance=measured_acceptance(bench, sp.method, sp.k))
+    elif measured_run is not None and sp.enabled:
+        from specsize.calibration import measured_run_acceptance
+
+        try:
+            sp = replace(sp, acceptance=measured_run_acceptance(measured_run, sp.method, sp.k))
+        except SpecsizeError as e:
+            measured_note = f"acceptance: the default ({e})"
     rf = NGRAM_REPEAT_FRACTION if req.repeat_fraction is None else req.repeat_fraction
     if not 0 < rf <= 1:
         with about("repeat_fraction"):
@@ -173,7 +185,7 @@ def resolve_request(req: PlanRequest, arch: ModelArch | None = None) -> Resolved
                                        count)  # fmt: skip
     with about("host"):
         cpu = host_cpu(req.host_memory, req.channels, req.cores, req.sockets)
-    return Resolved(a, w, sp, bench, rf, host, prec, cpu, choice, note)
+    return Resolved(a, w, sp, bench, rf, host, prec, cpu, choice, note, measured_run, measured_note)
 
 
 def plan_report_for(req: PlanRequest, arch: ModelArch | None = None) -> dict[str, Any]:
@@ -236,4 +248,10 @@ def plan_result(req: PlanRequest, arch: ModelArch | None = None, resolved: Resol
         else:
             what = f"measured {bench.model}, not {a.name}" if bench.model else "does not name the model it measured"
             report["this_machine"] = {"reason": f"{bench.path} {what}: its acceptance only"}
+    if r.measured_run is not None:
+        from specsize.calibration import measured_calibration
+
+        report["calibration"] = measured_calibration(r.measured_run, sp.method, sp.k, report)
+        if r.measured_note:
+            report["calibration"]["note"] = r.measured_note
     return PlanResult(r, p, report)

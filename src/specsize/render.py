@@ -209,6 +209,8 @@ def plan_tables(r: dict[str, Any], explain: bool = False) -> None:
                           f"over 10 GbE")  # fmt: skip
     if "this_machine" in r:
         _this_machine_table(r["this_machine"])
+    if "calibration" in r:
+        calibration_tables(r["calibration"])
     first = next((g for g in r["gpus"] if g["fits"]), None)
     if first:
         _curve_table(first, spec)
@@ -384,6 +386,47 @@ def gpu_layers_tables(r: dict[str, Any]) -> None:
         console.print(f"\n[bold]launch ({c['version']}) for {c['plan']}[/bold]")
         for line in c["lines"]:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def calibration_tables(c: dict[str, Any]) -> None:
+    """What `plan --calibration measured.jsonl` learned: acceptance, the step-time scale, and where it applies."""
+    console.print(f"\n[bold]calibration[/bold]: {c['source']} ({c['points']} measured points)")
+    a = c.get("acceptance")
+    if a:
+        rates = " ".join(f"{x:.2f}" for x in a["conditional_acceptance"])
+        console.print(f"acceptance per position (conditional) {rates}, mean acceptance length "
+                      f"{a['mean_acceptance_length']:.2f}, from {a['levels']} level(s): {a['how']}; "
+                      "the plan uses it")  # fmt: skip
+    if c.get("note"):
+        console.print(c["note"])
+    st = c["step_time"]
+    if st["rows"]:
+        t = Table(title="measured vs predicted, each point's declared deployment", box=box.SIMPLE_HEAD, pad_edge=False)
+        for h in ("point", "conc.", "TPOT ms\nmeasured", "TPOT ms\npredicted", "ratio", "tok/s/GPU\nmeasured",
+                  "tok/s/GPU\npredicted"):  # fmt: skip
+            t.add_column(h, justify="left" if h == "point" else "right", no_wrap=True)
+        for r in st["rows"]:
+            t.add_row(r["id"], str(r["concurrency"]), _f(r["measured_tpot_ms"], 2), _f(r["predicted_tpot_ms"], 2),
+                      f"{r['scale']:.2f}", _f(r["measured_tok_s_per_gpu"]),
+                      _f(r["predicted_tok_s_per_gpu"]))  # fmt: skip
+        console.print(t)
+        console.print(f"step-time scale (measured / predicted TPOT): median {st['scale']:.2f}")
+        for r in c.get("applied", []):
+            if "reason" in r:
+                console.print(f"{r['gpu']}: not calibrated ({r['reason']})")
+                continue
+            console.print(f"{r['gpu']}, the measured deployment at this plan's workload (concurrency "
+                          f"{r['concurrency']}): TPOT {r['predicted_tpot_ms']:.2f} ms predicted (serving steady "
+                          f"state; the table's decode-only TPOT {r['plan_tpot_ms']:.2f} ms) x scale {r['scale']:.2f} "
+                          f"(log-interpolated between the measured levels) = {r['calibrated_tpot_ms']:.2f} ms "
+                          f"calibrated: {r['calibrated_tok_s_per_user']:,.1f} tok/s per user, "
+                          f"{r['calibrated_tok_s_per_gpu']:,.1f} per GPU")  # fmt: skip
+    else:
+        console.print("step-time scale: none (no point the planner can predict)")
+    for s in st["skipped"][:5]:
+        console.print(f"[dim]not predicted: {s['id']}: {s['reason']}[/dim]")
+    if len(st["skipped"]) > 5:
+        console.print(f"[dim]... and {len(st['skipped']) - 5} more not predicted[/dim]")
 
 
 def _pct(x: float | None, signed: bool = False) -> str:
