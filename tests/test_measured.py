@@ -93,6 +93,8 @@ def test_unrepresentable_points_are_counted_and_listed_with_the_reason(tmp_path)
         (json.dumps({**FULL, "measured": {**FULL["measured"], "tpot_ms": "fast"}}), "line 2: measured.tpot_ms"),
         (json.dumps({**FULL, "measured": {**FULL["measured"], "ttft_ms": float("nan")}}), "line 2: measured.ttft_ms"),
         ("[1, 2]", "line 2: expected a JSON object"),
+        (json.dumps({**FULL, "gpu": None}), "line 2: gpu must be a non-empty string"),
+        (json.dumps({**FULL, "gpus": 0}), "line 2: gpus must be a positive integer"),
     ],
 )
 def test_a_malformed_line_is_one_message_naming_the_line(tmp_path, bad, needle):

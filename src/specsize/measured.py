@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
@@ -47,6 +48,11 @@ def _check_point(p: Any, where: str) -> dict[str, Any]:
     missing = [k for k in REQUIRED if k not in p]
     if missing:
         raise MeasuredInputError(f"{where}: missing field(s) {', '.join(missing)} (see docs/measured-format.md)")
+    for k in ("id", "model", "weights", "gpu", "engine"):
+        if not isinstance(p[k], str) or not p[k]:
+            raise MeasuredInputError(f"{where}: {k} must be a non-empty string, got {p[k]!r}")
+    if not (isinstance(p["gpus"], int) and not isinstance(p["gpus"], bool) and p["gpus"] > 0):
+        raise MeasuredInputError(f"{where}: gpus must be a positive integer, got {p['gpus']!r}")
     w, m, lay = p["workload"], p["measured"], p["layout"]
     if not isinstance(w, dict) or not all(_number(w.get(k)) and w[k] > 0 for k in
                                           ("input_tokens", "output_tokens", "concurrency")):  # fmt: skip
@@ -105,8 +111,19 @@ def load_points(path: str | Path) -> list[dict[str, Any]]:
 
 
 def mean_length(tokens: float, lengths: str | None) -> float:
-    """Lengths drawn uniformly from [0.8 L, L] (InferenceX) average 0.9 L; fixed lengths are L."""
-    return 0.9 * tokens if lengths and lengths.startswith("uniform") else float(tokens)
+    """Lengths drawn uniformly from [r L, L] average (1 + r) / 2 L (InferenceX: r = 0.8, so 0.9 L); fixed lengths
+    are L. A "uniform" without a readable r is taken as InferenceX's 0.8.
+
+    >>> mean_length(1000, "uniform in [0.8 L, L], ignore_eos"), mean_length(1000, "uniform in [0.5 L, L]")
+    (900.0, 750.0)
+    >>> mean_length(1000, "fixed")
+    1000.0
+    """
+    if not (lengths and lengths.startswith("uniform")):
+        return float(tokens)
+    m = re.search(r"\[\s*([0-9.]+)\s*L", lengths)
+    r = float(m.group(1)) if m and 0 <= float(m.group(1)) <= 1 else 0.8
+    return (1 + r) / 2 * tokens
 
 
 def mtp_draft_tokens(engine: str, vendor: str, dp_attention: bool) -> int:
