@@ -47,7 +47,7 @@ def validate(files, measured, worst, plot_path, as_json):
     """
     from specsize.measured import BUNDLED_MEASURED, load_points, looks_like_measured, run_points, summarize
     from specsize.measured import worst as worst_points
-    from specsize.render import measured_tables, validate_table
+    from specsize.render_validate import measured_tables, validate_table
     from specsize.validate import BUNDLED, run_files, summary
 
     if plot_path:
