@@ -17,6 +17,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-sync", "--no-first-run"]  # fmt: skip
 PAGES = {  # file -> (path and query, height of the shot in CSS pixels)
     "web-plan.png": ("/?gpu=h200&gpu=h100-sxm&gpu=mi300x&concurrency=16&method=mtp&k=3", 1560),
+    "web-plan-count.png": ("/?gpu=h100-sxm&gpus=8&weights=auto&concurrency=16", 900),  # the GPUs you have
     "web-validate.png": ("/validate", 1180),
 }
 

@@ -310,6 +310,79 @@ def test_bad_input_shows_the_message_next_to_the_field(page, server):
     assert "Traceback" not in page.content()
 
 
+def cli_error(*args: str) -> str:
+    """The one line `specsize plan ...` prints for bad input (without its "Error: " prefix)."""
+    out = subprocess.run([sys.executable, "-m", "specsize", *args], capture_output=True, text=True, env=_env(),
+                         timeout=60)  # fmt: skip
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    return out.stderr.strip().removeprefix("Error: ")
+
+
+def test_a_gpu_count_plans_like_plan_gpus_and_the_link_keeps_it(page, server, browser):
+    page.goto(server + "/?" + urllib.parse.urlencode(SCENARIO))
+    page.fill("#f-gpus", "8")
+    page.click("#submit")
+    page.wait_for_load_state()
+    assert "gpus=8" in page.url and "nodes=" not in page.url
+    report = cli_json("plan", *SCENARIO_CLI, "--gpus", "8")
+    assert [g["recommended"]["gpus"] for g in report["gpus"]] == [8, 8]  # the count asked, not the minimum
+    cells = page.locator("#plan-table [data-key]").all()
+    assert len(cells) == 2 * 12
+    for c in cells:
+        key, shown = c.get_attribute("data-key"), c.get_attribute("data-value")
+        assert (float(shown) if shown else None) == _value_at(report, key), key
+    assert [p.inner_text() for p in page.locator("#answer p").all()] == report["answer"]
+    status, body = get(server, "/api/plan?" + urllib.parse.urlencode([*SCENARIO, ("gpus", "8")]))
+    assert status == 200 and json.loads(body) == report
+    # the shared link reproduces the count; nodes are carried the same way (1 node of 8 = --nodes 1)
+    other = browser.new_context().new_page()
+    other.goto(page.url)
+    assert other.input_value("#f-gpus") == "8" and _table(other) == _table(page)
+    other.goto(server + "/?" + urllib.parse.urlencode([*SCENARIO, ("nodes", "1")]))
+    assert other.input_value("#f-nodes") == "1"
+    by_nodes = cli_json("plan", *SCENARIO_CLI, "--nodes", "1")
+    assert [p.inner_text() for p in other.locator("#answer p").all()] == by_nodes["answer"]
+    other.context.close()
+
+
+def test_a_count_that_does_not_fit_or_is_bad_shows_the_message_next_to_the_count(page, server):
+    page.goto(server + "/?gpu=h200")
+    for typed, cli in [("4", ["--gpus", "4"]), ("0", ["--gpus", "0"]), ("-1", ["--gpus", "-1"]), ("eight", None)]:
+        page.fill("#f-gpus", typed)
+        page.click("#submit")
+        page.wait_for_load_state()
+        msg = page.locator('#plan-form [data-error="gpus"]')
+        want = cli_error("plan", "--gpu", "h200", *cli) if cli else "GPU count: give a whole number, got 'eight'"
+        assert msg.is_visible() and msg.inner_text() == want
+        assert page.input_value("#f-gpus") == typed  # what the user typed is kept
+        assert page.locator('#plan-form [data-error="gpu"]').count() == 0  # not blamed on the GPU type
+        assert "Traceback" not in page.content()
+    assert "it needs at least 8" in cli_error("plan", "--gpu", "h200", "--gpus", "4")
+    page.fill("#f-gpus", "")
+    page.fill("#f-nodes", "0")
+    page.click("#submit")
+    page.wait_for_load_state()
+    assert page.locator('#plan-form [data-error="gpus"]').inner_text() == cli_error("plan", "--gpu", "h200",
+                                                                                       "--nodes", "0")  # fmt: skip
+
+
+def test_weights_auto_shows_what_was_chosen_and_what_it_gives_up(page, server):
+    page.goto(server + "/?gpu=h100-sxm&gpus=8")
+    page.select_option("#f-weights", "auto")
+    page.click("#submit")
+    page.wait_for_load_state()
+    assert "weights=auto" in page.url
+    report = cli_json("plan", "--gpu", "h100-sxm", "--gpus", "8", "--weights", "auto")
+    answer = [p.inner_text() for p in page.locator("#answer p").all()]
+    assert answer == report["answer"] and answer[0] == report["weights_choice"]["sentence"]
+    assert "gives up precision" in answer[0]
+    assert page.locator("h1#title").inner_text().startswith(f"deepseek-r1 {report['weights']}, ")
+    tried = page.locator("#weights-choice tr[data-precision]").all()
+    assert [t.get_attribute("data-precision") for t in tried] == [t["precision"] for t in
+                                                                 report["weights_choice"]["tried"]]  # fmt: skip
+    assert page.input_value("#f-weights") == "auto"
+
+
 def test_an_uploaded_config_is_planned(page, server, tmp_path):
     from specsize import catalog
 

@@ -179,7 +179,10 @@ def resolve_request(req: PlanRequest, arch: ModelArch | None = None) -> Resolved
     with about("gpus"):
         check_unique_gpus(req.gpus)
         first = (list(req.gpus) or [DEFAULT_GPUS[0]])[:1]
-        count = count_for(get_gpu(first[0]), req.gpu_count, req.nodes) if req.gpu_count or req.nodes else None
+        gpu = get_gpu(first[0])
+    with about("gpu_count"):
+        given = req.gpu_count is not None or req.nodes is not None
+        count = count_for(gpu, req.gpu_count, req.nodes) if given else None
     with about("weights"):
         prec, choice = resolve_weights(req.weights, a, list(req.gpus) or first, req.engine, req.kv_cache, w, sp, host,
                                        count)  # fmt: skip
@@ -230,7 +233,8 @@ def plan_result(req: PlanRequest, arch: ModelArch | None = None, resolved: Resol
             if all(g.fit.memory is not None and g.fit.memory.host_ram_short for g in p.gpus):
                 raise PlanError(f"{a.name} ({prec}) with its routed experts in host RAM: {reasons}")
             if req.gpu_count or req.nodes:  # the hardware the user has: say what is short there, and what would do
-                raise PlanError(f"{a.name} ({prec}) on the GPUs you have: {reasons}")
+                with about("gpu_count"):  # a form shows it next to the count, not the GPU types
+                    raise PlanError(f"{a.name} ({prec}) on the GPUs you have: {reasons}")
             raise PlanError(f"{a.name} ({prec}) does not fit on any GPU type asked for: {reasons}")
     report = plan_report(p, plan_commands(p, req.model, req.offload_experts))
     report["answer"] = headline(report, req.gpu_count or req.nodes)

@@ -14,11 +14,12 @@ from specsize.plan_request import PlanRequest
 
 # The form's fields (query parameter names). "gpu" repeats; the rest are single values.
 TEXT_FIELDS = ("model", "config", "weights", "kv_cache", "engine", "input", "output", "concurrency", "method", "k",
-               "draft", "acceptance", "inter_node", "graphs", "offload", "ram_gb")  # fmt: skip
+               "draft", "acceptance", "inter_node", "graphs", "offload", "ram_gb", "gpus", "nodes")  # fmt: skip
 DEFAULTS: dict[str, Any] = {
     "model": "deepseek-r1", "config": "", "weights": "", "kv_cache": "bf16", "engine": DEFAULT_ENGINE,
     "input": "4096", "output": "4096", "concurrency": "1", "method": "", "k": "", "draft": "", "acceptance": "",
     "inter_node": "", "graphs": "on", "offload": "", "ram_gb": "", "gpu": list(DEFAULT_GPUS),
+    "gpus": "", "nodes": "",  # the GPUs / machines the user has (`plan --gpus N --nodes M`); empty: the fewest that fit
 }  # fmt: skip
 PASTED_MODEL_PATH = "MODEL_DIR"  # what the launch command names a pasted config.json's model (replace it)
 
@@ -115,6 +116,8 @@ def read_form(query: Any) -> Form:
     conc = _int(values, "concurrency", "concurrency", e)
     k = _int(values, "k", "k", e)
     ram = _float(values, "ram_gb", "host RAM", e)
+    gpu_count = _int(values, "gpus", "GPU count", e)  # 0 or negative: the library's message (plan.count_for)
+    nodes = _int(values, "nodes", "nodes", e)
     if values["config"].strip():
         try:
             form.arch = parse_pasted_config(values["config"])
@@ -134,15 +137,17 @@ def read_form(query: Any) -> Form:
         output_tokens=out, concurrency=1 if conc is None else conc,
         spec=spec_text(values["method"], k, values["draft"]), engine=values["engine"], gpus=tuple(values["gpu"]),
         ram_gb=ram, offload_experts=values["offload"] == "on", acceptance=values["acceptance"].strip() or None,
-        inter_node=values["inter_node"] or None, cuda_graphs=values["graphs"] != "off",
+        inter_node=values["inter_node"] or None, cuda_graphs=values["graphs"] != "off", gpu_count=gpu_count,
+        nodes=nodes,
     )  # fmt: skip
     return form
 
 
 # where a plan_request error's field shows on the form
 FIELD_OF = {"model": "model", "workload": "workload", "engine": "engine", "spec": "method", "acceptance": "acceptance",
-            "inter_node": "inter_node", "host": "ram_gb", "gpus": "gpu", "weights": "weights", "kv_cache": "kv_cache",
-            "calibration": "acceptance", "repeat_fraction": "method", "plan": "plan"}  # fmt: skip
+            "inter_node": "inter_node", "host": "ram_gb", "gpus": "gpu", "gpu_count": "gpus", "weights": "weights",
+            "kv_cache": "kv_cache", "calibration": "acceptance", "repeat_fraction": "method",
+            "plan": "plan"}  # fmt: skip
 
 
 def form_field(err: SpecsizeError) -> str:
