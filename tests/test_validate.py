@@ -199,3 +199,58 @@ def test_an_unknown_layout_key_is_a_recorded_message():
             "hardware": {"gpu": "h200", "count": 8}, "engine": "sglang", "layout": {"tp": 8, "sp": 2}}}  # fmt: skip
     (o,) = run_case(case)
     assert o.predicted is None and "unknown key(s) sp" in o.message
+
+
+def _ngl_case(n, **change):
+    scenario = {"model": "deepseek-r1-distill-qwen-32b", "weights": "q4_k_m", "engine": "llamacpp",
+                "hardware": {"gpu": "rtx-3060", "count": 1}, "kv_cache": "bf16",
+                "workload": {"concurrency": 1, "input_tokens": 512, "output_tokens": 256},
+                "offload": {"gpu_layers": n}, **change}  # fmt: skip
+    return {"id": f"ngl-{n}", "scenario": scenario, "expect": {"output_tok_s_per_user": 7.0, "tpot_ms": 140.0},
+            "tolerance": 0.5}  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [0, 30, 40])
+def test_offload_gpu_layers_is_the_plans_split(n):
+    """offload.gpu_layers N (llama.cpp -ngl N) predicts what `plan --gpu-layers N --json` reports for the same
+    scenario: both read gpu_layers.Splitter, one model."""
+    args = ["plan", "deepseek-r1-distill-qwen-32b", "--gpu", "rtx-3060", "--engine", "llamacpp", "--weights",
+            "q4_k_m", "--kv-cache", "bf16", "--concurrency", "1", "--input", "512", "--output", "256",
+            "--gpu-layers", str(n), "--json"]  # fmt: skip
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    split = json.loads(r.output)["gpu_layers"]
+    assert split["gpu_layers"] == n and split["fits"]
+    got = {o.metric: o.predicted for o in run_case(_ngl_case(n))}
+    assert got["output_tok_s_per_user"] == pytest.approx(split["tok_s_per_user"], rel=1e-12)
+    assert got["tpot_ms"] == pytest.approx(split["tpot_ms"], rel=1e-12)
+
+
+def test_more_gpu_layers_is_faster_and_the_split_reads_n():
+    """The case's N reaches the model: 40 layers on the GPU decode faster than 30, and 30 faster than 0."""
+    speed = [next(o.predicted for o in run_case(_ngl_case(n)) if o.metric == "output_tok_s_per_user")
+             for n in (0, 30, 40)]  # fmt: skip
+    assert speed[0] < speed[1] < speed[2]
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"engine": "vllm"}, "the engine must be llamacpp"),
+        ({"hardware": {"gpu": "rtx-3060", "count": 2}}, "hardware.count must be 1"),
+        ({"offload": {"gpu_layers": "many"}}, "give a number of layers"),
+        ({"offload": {"gpu_layers": 99}}, "offload.gpu_layers 99: deepseek-r1-distill-qwen-32b has 64 layers"),
+        ({"speculative": {"method": "ngram"}}, "plain decoding"),
+    ],
+)
+def test_offload_gpu_layers_misuse_is_a_recorded_message(change, needle):
+    outs = run_case(_ngl_case(30, **change))
+    assert all(o.predicted is None and needle in o.message for o in outs), [o.message for o in outs]
+
+
+def test_offload_gpu_layers_names_the_metrics_it_does_not_model():
+    case = _ngl_case(30)
+    case["expect"] = {"ttft_ms": 500.0, "checkpoint_gb": 19.9}
+    outs = {o.metric: o for o in run_case(case)}
+    assert "ttft_ms is not modelled" in outs["ttft_ms"].message
+    assert outs["checkpoint_gb"].predicted is not None  # the checkpoint does not depend on the split

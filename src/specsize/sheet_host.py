@@ -5,6 +5,7 @@ chosen precision, and the power and storage catalogs."""
 from __future__ import annotations
 
 from specsize.drafters import draft_precision
+from specsize.measured_power import MeasuredEfficiency, measured_efficiency
 from specsize.quant import checkpoint_bytes
 from specsize.sheet_data import (
     CPU_SOCKET_W,
@@ -240,4 +241,36 @@ def power_rows(c: Ctx) -> list[Row]:
             *c.both(tok0 / total, tok1 / total),
             f"predicted serving throughput at concurrency {c.p.workload.concurrency} / power at TDP",
         ),
+        measured_power_row(c),
     ]
+
+
+def _measured_note(label: str, e: MeasuredEfficiency | None) -> str:
+    if e is None:
+        return f"{label}: no run with measured power"
+    lo, hi = e.concurrency
+    return f"{label}: median of {e.points} runs ({e.matched}, concurrency {lo}-{hi}; {e.low:.3f}-{e.high:.3f} tok/J)"
+
+
+def measured_power_row(c: Ctx) -> Row:
+    """Measured output tokens per joule of the bundled corpus's runs with avg_power_w on this GPU (engine and
+    weights where they match): output tok/s per GPU / measured W per GPU, next to the plan's figure at TDP."""
+    gpu, engine, weights = c.gpu.id, c.p.engine, c.opt.deployment.precision.name
+    plain = measured_efficiency(gpu, engine, weights, "none")
+    spec = measured_efficiency(gpu, engine, weights, c.p.spec.method) if c.spec else None
+    if plain is None and spec is None:
+        return Row(
+            "measured output tokens per joule",
+            "text",
+            *c.both("no measured point", "no measured point"),
+            f"the bundled corpus (InferenceX) has no run with measured power on {gpu}",
+        )
+    notes = [_measured_note("without", plain)]
+    if c.spec:
+        notes.append(_measured_note(f"with {c.p.spec.method}", spec))
+    return Row(
+        "measured output tokens per joule",
+        "tok/J",
+        *c.both(plain.median if plain else "no measured point", spec.median if spec else "no measured point"),
+        "InferenceX runs, output tok/s per GPU / measured W per GPU; " + "; ".join(notes),
+    )

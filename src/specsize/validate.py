@@ -1,5 +1,5 @@
 """`specsize validate`: predict every `expect` metric of every case in files of the format of
-shared/validation/README.md (the bundled published.json by default) and compare.
+docs/validation-format.md (the bundled published.json by default) and compare.
 
 Defaults for keys a case leaves out (the format's documented defaults):
 kv_cache bf16; workload 1 x (4096 + 4096) tokens (scenario.Workload); layout: the engine's usual layout for
@@ -8,6 +8,8 @@ acceptance the method's default (perf_constants); hardware.memory_gb: the unifie
 (its capacity), else the host RAM (checked when experts are offloaded); hardware.inter_node: the GPU's usual.
 Extensions (optional keys): speculative.draft (a model name for method "draft"), speculative.repeat_fraction
 (n-gram: share of the output that repeats the input).
+offload.gpu_layers N (llama.cpp -ngl N on one GPU, the rest of the layers on the CPU) is predicted by the model
+`plan --gpu-layers` uses (gpu_layers.Splitter): tpot_ms and output_tok_s_per_user (1 / TPOT), plain decoding.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class Scenario:
                                                  "cores_per_socket": cpu.get("cores_per_socket")}.items()
                               if v is not None})  # fmt: skip
         offload = (s.get("offload") or {}).get("experts") == "cpu"
+        self.gpu_layers = _gpu_layers(s.get("offload") or {}, self)
         memory_gb = hw.get("memory_gb")
         self.capacity = None
         ram = None
@@ -154,6 +157,42 @@ class Scenario:
                                 self.spec, self.host, self.cpu, self.inter_node)  # fmt: skip
 
 
+def _gpu_layers(offload: dict[str, Any], sc: Scenario) -> int | None:
+    """offload.gpu_layers: llama.cpp's -ngl N, on one GPU with plain decoding (what gpu_layers.py models)."""
+    n = offload.get("gpu_layers")
+    if n is None:
+        return None
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise SpecsizeError(f"offload.gpu_layers {n!r}: give a number of layers (llama.cpp -ngl N)")
+    if not 0 <= n <= sc.arch.num_layers:
+        raise SpecsizeError(f"offload.gpu_layers {n}: {sc.arch.name} has {sc.arch.num_layers} layers; give 0 to "
+                            f"{sc.arch.num_layers}")  # fmt: skip
+    if sc.engine.name != "llamacpp":
+        raise SpecsizeError("offload.gpu_layers is llama.cpp's -ngl: the engine must be llamacpp")
+    if sc.count not in (None, 1):
+        raise SpecsizeError("offload.gpu_layers splits a model between one GPU and the CPU: hardware.count must be 1")
+    if sc.spec.enabled:
+        raise SpecsizeError("offload.gpu_layers is modelled for plain decoding: drop speculative (or method none)")
+    return n
+
+
+GPU_LAYERS_METRICS = ("tpot_ms", "output_tok_s_per_user")
+
+
+def _split_metric(sc: Scenario, metric: str) -> float:
+    """tpot_ms or output_tok_s_per_user of the -ngl split, from the model `plan --gpu-layers` uses."""
+    from specsize.gpu_layers import Splitter
+
+    if metric not in GPU_LAYERS_METRICS:
+        raise SpecsizeError(f"with offload.gpu_layers, {metric} is not modelled (the split predicts "
+                            f"{' and '.join(GPU_LAYERS_METRICS)})")  # fmt: skip
+    s = Splitter(sc.arch, sc.gpu, sc.precision, sc.kv, sc.workload, sc.cpu).split(sc.gpu_layers)
+    if not s.fits:
+        raise SpecsizeError(f"does not fit: -ngl {s.n} needs {s.gpu_bytes / 1e9:.1f} GB on the {sc.gpu.id}, "
+                            f"its budget is {s.budget / 1e9:.1f} GB: no speed to predict")  # fmt: skip
+    return s.tpot * 1e3 if metric == "tpot_ms" else 1 / s.tpot
+
+
 def _speculative(raw: dict[str, Any], arch) -> tuple[Speculative, float]:
     method = raw.get("method", "none")
     k = raw.get("num_speculative_tokens", default_k(method))
@@ -175,6 +214,8 @@ def predict(sc: Scenario, metric: str) -> float:
         return checkpoint_bytes(tensor_groups(a), sc.precision) / 1e9
     if metric == "kv_bytes_per_token":
         return float(kv_bytes_per_token(a, sc.kv))
+    if sc.gpu_layers is not None:
+        return _split_metric(sc, metric)
     if metric == "min_gpus":
         r = fit_gpu(a, sc.gpu, sc.precision, sc.kv, w, sc.engine, sc.spec, sc.host, sc.capacity)
         if not r.fits:
