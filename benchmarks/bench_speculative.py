@@ -5,6 +5,7 @@ With --compile, our engine runs its compiled steps (the warm-up runs compile); t
 
     python benchmarks/bench_speculative.py [--out benchmarks/results] [--max-prompts 14] [--repeats 3]
     python benchmarks/bench_speculative.py --compile --out benchmarks/results/compiled
+    python benchmarks/bench_speculative.py --compile --ks mtp=1-3,draft=1-8,ngram=1-4 --max-prompts 6 --threads 1
 """
 
 from __future__ import annotations
@@ -99,12 +100,13 @@ def main() -> None:
     ap.add_argument("--methods", default="mtp,draft,ngram", help="comma-separated: mtp, draft, ngram")
     ap.add_argument("--ks", default=None, help="per method, e.g. mtp=1-3,draft=1-8,ngram=1-4 (default: 1..--max-k)")
     ap.add_argument("--no-peers", action="store_true", help="skip the transformers comparison")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args()
     methods = tuple(args.methods.split(","))
     ks = _ks(args.ks, methods, args.max_k)
     o = BenchOptions(methods=methods, ks=tuple(sorted({k for v in ks.values() for k in v})),
                      max_prompts=args.max_prompts, max_new_tokens=args.max_new_tokens, repeats=args.repeats,
-                     out=args.out, plot=args.out, compile=args.compile, peers=not args.no_peers,
+                     out=args.out, plot=args.out, compile=args.compile, peers=not args.no_peers, threads=args.threads,
                      extra={"ks": ks})  # fmt: skip
     load0 = os.getloadavg()[0]
     report = run_bench(o, progress=lambda msg, done, total: print(f"... [{done + 1}/{total}] {msg}", flush=True))

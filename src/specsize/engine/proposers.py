@@ -95,6 +95,9 @@ class DraftModelProposer:
     def propose(self, tokens: list[int], k: int) -> Proposal:
         n = len(tokens)
         start = max(n - 2, 0)  # the round feeds tokens[start:]: the last two
+        k = min(k, self.model.model.layers[0].self_attn.cache.max_len - start - 1)  # the last fed: start + k
+        if k < 1:
+            return Proposal([])
         if self.cached < start:  # the prompt, on the first round: one eager prefill
             self.model(torch.tensor([tokens[self.cached : start]], device=self.device), start=self.cached)
         block = torch.tensor([tokens[start:]], device=self.device)
