@@ -172,10 +172,11 @@ def generate(
             if len(out) >= budget:
                 break
             pos = len(tokens) - 1  # the newest token's position
-            # the drafter drafts k while the context has room (a compiled drafter has a graph per k); the round
-            # verifies at most what the budget can still take
+            # the round verifies at most what the budget can still take; compiled, the drafter still drafts k
+            # while the context has room (its round is a graph per k: no new graphs for the last rounds)
             kd = min(sched.k if sched else k, target.rotary.cos.shape[0] - pos - 1)
             kk = min(kd, budget - len(out) - 1)
+            kd = kd if target.steps is not None else kk
             t0 = time.perf_counter()
             proposal = proposer.propose(tokens, kd) if proposer is not None and kk > 0 else None
             drafts, draft_probs = _drafts(proposal, kk, device)
