@@ -87,8 +87,21 @@ def test_compiled_draft_generation_is_lossless_and_one_graph_per_k():
         prop = DraftModelProposer(draft, target.arch.vocab_size, SamplingParams(), len(p) + 40 + k + 2)
         return generate(target, p, 40, proposer=prop, k=k)
 
+    calls = {"verify": 0, "draft": 0}
+
+    def counted(name, fn):
+        def call(*a):
+            calls[name] += 1
+            return fn(*a)
+
+        return call
+
+    target.steps.verify = counted("verify", target.steps.verify)
+    draft.steps.draft = counted("draft", draft.steps.draft)
     first = spec(prompts[0])
     assert first.token_ids == plain[0] and first.stats.mean_acceptance_length > 2  # drafts are mostly accepted
+    # a round is two compiled calls: the k draft steps in one, the verification (and sampler) in the other
+    assert calls == {"verify": first.stats.num_rounds, "draft": first.stats.num_drafts}
     graphs = counters["stats"]["unique_graphs"]
     assert spec(prompts[1]).token_ids == plain[1]
     assert counters["stats"]["unique_graphs"] == graphs  # warm: the second prompt runs the same graphs
