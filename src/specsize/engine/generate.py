@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from specsize.engine import rounds
 from specsize.engine.model import Transformer
+from specsize.engine.rounds import verify
 from specsize.engine.sampling import GREEDY, SamplingParams, draw_noise, next_token
 from specsize.errors import SpecsizeError
 
@@ -183,7 +183,7 @@ def generate(
             t1 = time.perf_counter()
             nd = 0 if drafts is None else drafts.shape[0]
             noise = draw_noise(nd, vocab, params, gen, device)
-            packed, hidden = rounds.verify(target, last, drafts, pos, draft_probs, params, noise)
+            packed, hidden = verify(target, last, drafts, pos, draft_probs, params, noise)
             res = packed.tolist()  # the round's one host sync: accepted m, then the emitted tokens
             t2 = time.perf_counter()
             m = res[0]
