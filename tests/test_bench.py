@@ -68,6 +68,13 @@ def test_report_shape_and_lossless_outputs(report):
         }
         assert c["mean_acceptance_length"] == pytest.approx(1 + c["num_accepted_tokens"] / c["num_drafts"])
     assert len(d["step_times"]["target"]) == 16 and set(d["step_times"]) == {"target", "draft", "mtp"}
+    # the round's parts, timed as the loop calls them; spread and recompilations reported with every figure
+    assert set(d["round_times"]) == {"mtp", "draft", "ngram"}
+    assert len(d["round_times"]["mtp"]["2"]["draft"]) == 3  # by catch-up size 1..k+1
+    assert d["timing"]["passes"] == 1 and d["timing"]["recompiles"] >= 0
+    for c in [*d["configs"], d["baseline"]]:
+        assert c["tokens_per_s"]["spread"] == 0.0 and "flagged" in c  # one run: no spread
+        assert c["recompiles"] >= 0
     assert {r["method"] for r in d["peers"]["rows"]} == {"none", "draft", "ngram"}
     assert (out / "bench.csv").read_text().startswith("method,k,tokens_per_s")
     assert (out / "speedup_vs_k.png").read_bytes()[:4] == b"\x89PNG"
@@ -84,12 +91,12 @@ def test_plan_calibrates_with_the_measured_acceptance(report):
     plan = json.loads(r.output)
     got = plan["gpus"][0]["recommended"]["spec"]["acceptance"]
     assert got == pytest.approx([max(a, 1e-6) for a in measured], abs=1e-4)
-    # this machine: the planner's round model on the bench's step times agrees with the bench's closed loop at
-    # the k it measured (one formula, speculative.measured_speedup), and is extended to the other k
+    # this machine: the planner's round model on the bench's step times agrees with the bench's per-step model
+    # at the k it measured (one formula, speculative.measured_speedup), and is extended to the other k
     local = plan["this_machine"]
     bench_row = next(c for c in d["configs"] if c["method"] == "mtp")
     row = next(x for x in local["rows"] if x["k"] == 2)
-    assert row["speedup"] == pytest.approx(bench_row["predicted_speedup"], rel=1e-3)
+    assert row["speedup"] == pytest.approx(bench_row["step_model_speedup"], rel=1e-3)
     assert row["measured_speedup"] == bench_row["speedup"]
     assert [x["k"] for x in local["rows"]] == list(range(1, 9)) and local["method"] == "mtp"
     other = CliRunner().invoke(cli, ["plan", "deepseek-r1", "--gpu", "h200", "--calibration", str(out / "bench.json"),
@@ -135,3 +142,13 @@ def test_progress_hears_of_every_piece_of_work():
     # warm-ups of the baseline and ngram, then per pass: baseline, ngram, T(n)
     assert [d for _, d, _ in heard] == list(range(8)) and {t for _, _, t in heard} == {8}
     assert heard[0][0] == "warm-up: none k=0" and heard[-1][0] == "pass 2/2: step times T(n)"
+
+
+def test_closed_loop_formulas():
+    from specsize.bench.report import catchup_weights, round_model_speedup
+
+    # 10 rounds of k = 2: 8 accepted the first draft, 5 both -> m = 0, 1, 2 in 2, 3, 5 rounds
+    assert catchup_weights([8, 5], 10, 2) == pytest.approx([0.2, 0.3, 0.5])
+    # plain: 1 ms per token, of which T(1) = 0.8 ms; a round: E[L] = 3 tokens for 1 + 1.2 + 0.2 ms
+    assert round_model_speedup(3.0, 1e-3, 0.8e-3, 1e-3, 1.2e-3) == pytest.approx(3 * 1.0 / 2.4)
+    assert runner.spread([1.0, 1.2, 1.1]) == pytest.approx(0.2 / 1.1)

@@ -13,7 +13,7 @@ from specsize.assets import bundled_model_dir
 from specsize.engine.compile import compile_steps
 from specsize.engine.generate import generate
 from specsize.engine.loader import load_model
-from specsize.engine.proposers import MTPProposer
+from specsize.engine.proposers import DraftModelProposer, MTPProposer
 from specsize.engine.sampling import SamplingParams
 
 from .test_spec_greedy import tiny
@@ -65,4 +65,43 @@ def test_compiled_mtp_generation_is_lossless():
     for p, ref in zip(prompts, plain, strict=True):
         for k in (1, 3):
             assert generate(m, p, 40, proposer=MTPProposer(m, SamplingParams()), k=k).token_ids == ref
-    assert counters["stats"]["unique_graphs"] - graphs <= 4  # one-token and block graphs, target and MTP
+    # the verification (one graph for every block size > 1), and an MTP round per k (3, and the 2 and 1 of the
+    # last rounds) and catch-up shape (one state, or a block)
+    assert counters["stats"]["unique_graphs"] - graphs <= 1 + 3 * 2
+
+
+@torch.inference_mode()
+def test_compiled_draft_generation_is_lossless_and_one_graph_per_k():
+    """The draft model's k steps run as one unrolled graph: greedy output identical to eager plain decoding,
+    and once compiled, a second generation compiles nothing."""
+    root = bundled_model_dir("tiny-r1")
+    target = load_model(root).model.fuse()
+    draft = load_model(bundled_model_dir("tiny-r1-draft"), mtp=False).model.fuse()
+    prompts = [[0, 5, 6, 7, 8, 9], [0, 9, 8, 7, 6, 5, 4, 3, 2]]
+    plain = [generate(target, p, 40).token_ids for p in prompts]
+    compile_steps(target)
+    compile_steps(draft)
+    k = 4
+
+    def spec(p):
+        prop = DraftModelProposer(draft, target.arch.vocab_size, SamplingParams(), len(p) + 40 + k + 2)
+        return generate(target, p, 40, proposer=prop, k=k)
+
+    calls = {"verify": 0, "draft": 0}
+
+    def counted(name, fn):
+        def call(*a):
+            calls[name] += 1
+            return fn(*a)
+
+        return call
+
+    target.steps.verify = counted("verify", target.steps.verify)
+    draft.steps.draft = counted("draft", draft.steps.draft)
+    first = spec(prompts[0])
+    assert first.token_ids == plain[0] and first.stats.mean_acceptance_length > 2  # drafts are mostly accepted
+    # a round is two compiled calls: the k draft steps in one, the verification (and sampler) in the other
+    assert calls == {"verify": first.stats.num_rounds, "draft": first.stats.num_drafts}
+    graphs = counters["stats"]["unique_graphs"]
+    assert spec(prompts[1]).token_ids == plain[1]
+    assert counters["stats"]["unique_graphs"] == graphs  # warm: the second prompt runs the same graphs

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from specsize.config import parse_config
+from specsize.engine.compile import compile_steps
 from specsize.engine.generate import generate
 from specsize.engine.model import Transformer, init_weights
 from specsize.engine.proposers import DraftModelProposer, MTPProposer, NgramProposer
@@ -114,8 +115,9 @@ def exact_distribution(model, prompt, params, steps=3):
     return dist
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 @pytest.mark.parametrize("method", ["draft", "mtp", "ngram"])
-def test_generated_sequences_match_plain_sampling(method):
+def test_generated_sequences_match_plain_sampling(method, compiled):
     v, n, prompt = 4, 2000, [0, 0, 0, 1, 0, 0]  # repeats the lookup can continue
     params = SamplingParams(temperature=1.0)
     family = "deepseek_v3" if method == "mtp" else "qwen2"
@@ -130,6 +132,9 @@ def test_generated_sequences_match_plain_sampling(method):
         with torch.no_grad():
             for w in draft_model.parameters():
                 w.add_(torch.randn(w.shape, generator=torch.Generator().manual_seed(5)) * 0.1)
+    if compiled:  # the rounds as the compiled graphs run them (the sampler on the device, drafts unrolled)
+        for m in (target, draft_model) if draft_model is not None else (target,):
+            compile_steps(m)
     g = torch.Generator().manual_seed(3)
     accepted = 0
     for i in range(n):

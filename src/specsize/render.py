@@ -307,12 +307,17 @@ def bench_tables(r: dict[str, Any]) -> None:
     for c in r["configs"]:
         tps = c["tokens_per_s"]
         pred, err = c.get("predicted_speedup"), c.get("prediction_error")
-        t.add_row(c["method"], str(c["k"]), f"{tps['median']:,.1f}", f"{tps['min']:,.0f}-{tps['max']:,.0f}",
+        t.add_row(c["method"], str(c["k"]), f"{tps['median']:,.1f}",
+                  f"{tps['min']:,.0f}-{tps['max']:,.0f}" + (" [red](!)[/red]" if c.get("flagged") else ""),
                   f"{c['speedup']:.2f}x", "-" if pred is None else f"{pred:.2f}x",
                   "-" if err is None else f"{err:+.0%}", f"{c['mean_acceptance_length']:.2f}",
                   " ".join(f"{a:.2f}" for a in c["acceptance_per_position"]), f"{c['draft_time_s']:.2f}",
                   f"{c['verify_time_s']:.2f}", "yes" if c["outputs_identical"] else "[red]NO[/red]")  # fmt: skip
     console.print(t)
+    for c in (x for x in r["configs"] if x.get("flagged")):  # not clean figures (report.py's _flag)
+        console.print(f"[red](!)[/red] {c['method']} k={c['k']}: {c['flagged']}")
+    if (r.get("timing") or {}).get("flagged"):
+        console.print(f"[red](!)[/red] step and round times: {r['timing']['flagged']}")
     if r.get("step_times"):
         st = r["step_times"]
         ctx = r["settings"].get("step_context_tokens", 64)

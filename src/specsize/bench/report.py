@@ -7,8 +7,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from specsize.bench.runner import ConfigResult
-from specsize.speculative import measured_speedup
+from specsize.bench.runner import SPREAD_LIMIT, ConfigResult
+from specsize.speculative import expected_length, measured_speedup
 
 
 def conditional_rates(per_pos: list[int], drafts: int) -> list[float]:
@@ -20,12 +20,51 @@ def conditional_rates(per_pos: list[int], drafts: int) -> list[float]:
     return rates
 
 
-def config_json(res: ConfigResult, base: ConfigResult, steps: dict[str, list[float]] | None) -> dict[str, Any]:
+def catchup_weights(per_pos: list[int], drafts: int, k: int) -> list[float]:
+    """P(the next round's catch-up is n states), n = 1..k+1: a round that accepted m drafts leaves m + 1 target
+    states for the MTP module; P(m >= j) is the per-position count j over the drafts."""
+    at_least = [1.0] + [(per_pos[j] if j < len(per_pos) else 0) / drafts for j in range(k)] + [0.0]
+    return [at_least[m] - at_least[m + 1] for m in range(k + 1)]
+
+
+def round_model_speedup(el: float, plain_tpot: float, t1: float, draft: float, verify: float) -> float:
+    """The closed loop: E[L] tokens per round at the round's measured cost, over plain decoding's measured time
+    per token: E[L] (T(1) + o) / (D(k) + V(k+1) + o). D and V are the drafter's and the verification's calls
+    timed as the loop runs them; o = plain time per token - T(1) is the loop's own cost per round beyond the
+    timed calls (bookkeeping), which a speculative round pays once as a plain one does."""
+    o = max(plain_tpot - t1, 0.0)
+    return el * (t1 + o) / (draft + verify + o)
+
+
+def _predict(res: ConfigResult, row: dict[str, Any], plain_tpot: float, steps: dict) -> None:
+    rnd = (steps.get("rounds") or {}).get(res.method, {}).get(str(res.k))
+    t = steps["step_times"]["target"]
+    if rnd and plain_tpot:
+        el = expected_length(tuple(row["conditional_acceptance"][: res.k]))
+        draft = rnd["draft"]
+        if isinstance(draft, list):  # MTP: by catch-up size, weighted as the runs saw them
+            w = catchup_weights(row["num_accepted_tokens_per_pos"], row["num_drafts"] or 1, res.k)
+            draft = sum(wi * di for wi, di in zip(w, draft, strict=True))
+        pred = round_model_speedup(el, plain_tpot, t[0], draft, rnd["verify"])
+        row["predicted_speedup"] = pred
+        row["prediction_error"] = (pred - row["speedup"]) / row["speedup"] if row["speedup"] else None
+        row["round_times_s"] = {"draft": draft, "verify": rnd["verify"], "spread": rnd["spread"]}
+    if res.k < len(t) and plain_tpot:  # the planner's per-step round model, which plan --calibration extends
+        overhead = max(plain_tpot - t[0], 0.0)
+        st = steps["step_times"]
+        row["step_model_speedup"] = measured_speedup(res.method, res.k, row["conditional_acceptance"], t,
+                                                     st.get(res.method), overhead)  # fmt: skip
+
+
+def config_json(res: ConfigResult, base: ConfigResult, steps: dict | None) -> dict[str, Any]:
     s = res.stats
     rates = res.rates
     row: dict[str, Any] = {
         "method": res.method, "k": res.k,
-        "tokens_per_s": {"median": res.tokens_per_s, "min": min(rates), "max": max(rates), "runs": rates},
+        "tokens_per_s": {"median": res.tokens_per_s, "min": min(rates), "max": max(rates), "runs": rates,
+                         "spread": res.spread},
+        "recompiles": res.recompiles,
+        "flagged": _flag(res.spread, res.recompiles, base),
         "speedup": res.tokens_per_s / base.tokens_per_s if base.tokens_per_s else None,
         "e2e_tokens_per_s": statistics.median(r.e2e_tokens_per_s for r in res.runs),
         "outputs_identical": res.runs[-1].outputs == base.runs[-1].outputs,
@@ -42,25 +81,40 @@ def config_json(res: ConfigResult, base: ConfigResult, steps: dict[str, list[flo
         bn, bt = base_last.by_category.get(cat, (0, 0))
         rate, brate = (n / t if t else 0.0), (bn / bt if bt else 0.0)
         row["by_category"][cat] = {"tokens_per_s": rate, "speedup": rate / brate if brate else None}
-    if steps and res.method != "none" and res.k < len(steps["target"]):
-        plain_tpot = 1 / base.tokens_per_s if base.tokens_per_s else 0.0  # the median run's
-        overhead = max(plain_tpot - steps["target"][0], 0.0)  # the loop's own cost per step, measured
-        pred = measured_speedup(res.method, res.k, row["conditional_acceptance"], steps["target"],
-                                 steps.get(res.method), overhead)  # fmt: skip
-        row["predicted_speedup"] = pred
-        row["prediction_error"] = (pred - row["speedup"]) / row["speedup"] if row["speedup"] else None
+    if steps and res.method != "none":
+        _predict(res, row, 1 / base.tokens_per_s if base.tokens_per_s else 0.0, steps)  # the median run's
     return row
 
 
-def bench_json(meta: dict[str, Any], results: list[ConfigResult], steps: dict[str, list[float]] | None,
+def _flag(spread_: float, recompiles: int, base: ConfigResult | None = None) -> str | None:
+    """Why a figure is not clean: its runs (or the baseline's) spread more than SPREAD_LIMIT, or graphs were
+    compiled while it was timed; None when clean."""
+    why = []
+    if spread_ > SPREAD_LIMIT:
+        why.append(f"runs spread {spread_:.0%} (> {SPREAD_LIMIT:.0%})")
+    if base is not None and base.spread > SPREAD_LIMIT:
+        why.append(f"baseline runs spread {base.spread:.0%}")
+    if recompiles:
+        why.append(f"{recompiles} graph(s) compiled while timed")
+    return "; ".join(why) or None
+
+
+def bench_json(meta: dict[str, Any], results: list[ConfigResult], steps: dict | None,
                peers: dict | None, interrupted: bool) -> dict[str, Any]:  # fmt: skip
     base = results[0] if results else None
     configs = [config_json(r, base, steps) for r in results[1:]] if base else []
-    out = {**meta, "baseline": None, "configs": configs, "step_times": steps, "peers": None,
-           "interrupted": interrupted}  # fmt: skip
+    out = {**meta, "baseline": None, "configs": configs, "step_times": steps["step_times"] if steps else None,
+           "round_times": steps["rounds"] if steps else None, "peers": None, "interrupted": interrupted}  # fmt: skip
+    if steps:
+        st_spread = max(steps["step_spread"].values(), default=0.0)
+        out["timing"] = {"passes": steps["passes"], "recompiles": steps["recompiles"],
+                         "step_spread": steps["step_spread"],
+                         "flagged": _flag(max(st_spread, *(r["spread"] for m in steps["rounds"].values()
+                                                            for r in m.values())), steps["recompiles"])}  # fmt: skip
     if base:
         out["baseline"] = {"tokens_per_s": {"median": base.tokens_per_s, "min": min(base.rates),
-                                            "max": max(base.rates), "runs": base.rates},
+                                            "max": max(base.rates), "runs": base.rates, "spread": base.spread},
+                           "recompiles": base.recompiles, "flagged": _flag(base.spread, base.recompiles),
                            "e2e_tokens_per_s": statistics.median(r.e2e_tokens_per_s for r in base.runs)}  # fmt: skip
     if peers and base:
         ours = {"none": out["baseline"]["e2e_tokens_per_s"]}
@@ -83,9 +137,9 @@ def bench_json(meta: dict[str, Any], results: list[ConfigResult], steps: dict[st
     return out
 
 
-CSV_FIELDS = ("method", "k", "tokens_per_s", "tokens_per_s_min", "tokens_per_s_max", "speedup", "predicted_speedup",
-              "prediction_error", "mean_acceptance_length", "draft_acceptance_rate", "acceptance_per_position",
-              "draft_time_s", "verify_time_s", "outputs_identical")  # fmt: skip
+CSV_FIELDS = ("method", "k", "tokens_per_s", "tokens_per_s_min", "tokens_per_s_max", "spread", "flagged", "speedup",
+              "predicted_speedup", "prediction_error", "mean_acceptance_length", "draft_acceptance_rate",
+              "acceptance_per_position", "draft_time_s", "verify_time_s", "outputs_identical")  # fmt: skip
 
 
 def write_csv(report: dict[str, Any], path: Path) -> None:
@@ -95,6 +149,7 @@ def write_csv(report: dict[str, Any], path: Path) -> None:
         for c in report["configs"]:
             w.writerow({"method": c["method"], "k": c["k"], "tokens_per_s": c["tokens_per_s"]["median"],
                         "tokens_per_s_min": c["tokens_per_s"]["min"], "tokens_per_s_max": c["tokens_per_s"]["max"],
+                        "spread": c["tokens_per_s"]["spread"], "flagged": c["flagged"] or "",
                         "speedup": c["speedup"], "predicted_speedup": c.get("predicted_speedup"),
                         "prediction_error": c.get("prediction_error"),
                         "mean_acceptance_length": c["mean_acceptance_length"],

@@ -18,7 +18,7 @@ import torch
 
 from specsize.bench.prompts import BenchPrompt, default_prompts, load_prompts
 from specsize.bench.report import bench_json, write_csv, write_plots
-from specsize.bench.runner import ConfigResult, measure, measure_units, mtp_forward, target_forward
+from specsize.bench.runner import ConfigResult, StepTimer, measure, measure_units
 from specsize.engine.compile import compile_steps
 from specsize.engine.loader import EngineError, find_model_dir, load_model
 from specsize.engine.run import load_draft
@@ -113,7 +113,8 @@ def run_bench(o: BenchOptions, progress: Callable[[str, int, int], None] | None 
         text = tok.apply_chat_template([{"role": "user", "content": p.text}]) if tok.chat_template else p.text
         ids = tok.encode(text, add_special=not tok.chat_template)[-limit:]  # keep the end of over-long prompts
         encoded.append((ids, p.category))
-    configs = [(m, k) for m in o.methods for k in sorted(set(o.ks))]
+    per_method = o.extra.get("ks", {})  # method -> its k values (benchmarks/bench_speculative.py --ks)
+    configs = [(m, k) for m in o.methods for k in sorted(set(per_method.get(m, o.ks)))]
     meta = {
         "model": o.model, "draft": draft_name if draft is not None else None,
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
@@ -125,7 +126,7 @@ def run_bench(o: BenchOptions, progress: Callable[[str, int, int], None] | None 
                      "compiled": o.compile},
     }  # fmt: skip
     results: list[ConfigResult] = []
-    steps: dict[str, list[float]] | None = None
+    steps: dict | None = None
     peers = None
 
     def save(interrupted: bool) -> dict[str, Any]:
@@ -142,13 +143,9 @@ def run_bench(o: BenchOptions, progress: Callable[[str, int, int], None] | None 
     mean_ctx = max(sum(len(ids) for ids, _ in encoded) // len(encoded) + o.max_new_tokens // 2, 16)
     context = (first * (mean_ctx // len(first) + 1))[: min(mean_ctx, target.arch.max_position_embeddings - 32)]
     meta["settings"]["step_context_tokens"] = len(context)
-    curves = {"target": lambda: target_forward(target, context)}
-    if draft is not None:
-        curves["draft"] = lambda: target_forward(draft, context)
-    if target.mtp is not None:
-        curves["mtp"] = lambda: mtp_forward(target, context)
+    timer = StepTimer(target, draft, context, configs)
 
-    def done(res: list[ConfigResult], curve: dict[str, list[float]] | None) -> None:
+    def done(res: list[ConfigResult], curve: dict | None) -> None:
         nonlocal results, steps
         results, steps = list(res), curve
         save(False)
@@ -171,7 +168,7 @@ def run_bench(o: BenchOptions, progress: Callable[[str, int, int], None] | None 
 
     try:
         measure(target, draft, encoded, configs, o.max_new_tokens, eos, o.repeats, o.warmup, tick, done,
-                curves if o.steps else None)  # fmt: skip
+                timer if o.steps else None)  # fmt: skip
         if peers_run:
             tick("transformers peers")
             peers = run_peers(target, root, draft, droot, [ids for ids, _ in encoded], o.max_new_tokens, eos,

@@ -1,6 +1,7 @@
 """Measure speculative decoding on this machine: every (method, k) against plain decoding on the same prompts,
-warm-up excluded, repeated (median and spread); the step-time curve T(n); and the closed loop: the planner's
-speculative formula fed with the measured acceptance and the measured T(n), predicted vs measured speedup."""
+warm-up excluded, repeated (median and spread); the step-time curve T(n); the round's parts timed from the same
+functions (the same compiled graphs under --compile) the loop calls; and the closed loop: predicted vs measured
+speedup. Graphs compiled inside a timed region are counted (torch._dynamo's unique_graphs) and reported."""
 
 from __future__ import annotations
 
@@ -11,10 +12,26 @@ from dataclasses import dataclass, field
 
 import torch
 
+from specsize.engine import rounds
 from specsize.engine.generate import SpecStats, generate
 from specsize.engine.model import Transformer
 from specsize.engine.proposers import DraftModelProposer, MTPProposer, NgramProposer
 from specsize.engine.sampling import GREEDY
+
+SPREAD_LIMIT = 0.15  # a configuration whose runs spread more than this ((max - min) / median) is flagged
+
+
+def graphs_compiled() -> int:
+    """Graphs torch.compile has built in this process so far (0 without it)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+def spread(values: list[float]) -> float:
+    """(max - min) / median of repeated measurements; 0 for fewer than two."""
+    med = statistics.median(values) if values else 0.0
+    return (max(values) - min(values)) / med if len(values) > 1 and med else 0.0
 
 
 @dataclass
@@ -43,10 +60,19 @@ class ConfigResult:
     method: str
     k: int
     runs: list[Run]
+    recompiles: int = 0  # graphs compiled during its timed runs (warm-up excluded)
 
     @property
     def rates(self) -> list[float]:
         return [r.tokens_per_s for r in self.runs]
+
+    @property
+    def spread(self) -> float:
+        return spread(self.rates)
+
+    @property
+    def flagged(self) -> bool:
+        return self.spread > SPREAD_LIMIT or self.recompiles > 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -89,16 +115,16 @@ def run_once(target: Transformer, draft: Transformer | None, prompts: list[tuple
 def measure(target: Transformer, draft: Transformer | None, prompts: list[tuple[list[int], str]],
             configs: list[tuple[str, int]], max_new: int, eos: tuple[int, ...], repeats: int = 3, warmup: int = 1,
             progress: Callable[[str], None] | None = None,
-            done: Callable[[list[ConfigResult], dict[str, list[float]] | None], None] | None = None,
-            curves: dict[str, Callable[[], Callable[[int], None]]] | None = None,
-            ) -> tuple[list[ConfigResult], dict[str, list[float]] | None]:  # fmt: skip
+            done: Callable[[list[ConfigResult], dict | None], None] | None = None,
+            timer: Callable[[], dict] | None = None,
+            ) -> tuple[list[ConfigResult], dict | None]:  # fmt: skip
     """Plain decoding (the baseline) and each (method, k), interleaved (progress() is told of each of the
-    measure_units() pieces of work as it starts): every pass runs each configuration once
-    over every prompt, and then, with `curves` (name -> a factory of a step closure), times T(n) once more. A
-    machine that speeds up or slows down during the bench then shifts every configuration and T(n) alike,
-    instead of the ones measured at the time. Warm-up passes over the first prompt (compilation included) are
-    not counted. done() receives the results so far after every configuration of every pass (bench writes
-    partial results from it). Returns the results and T(n), the median over the passes per n."""
+    measure_units() pieces of work as it starts): every pass runs each configuration once over every prompt,
+    and then, with `timer` (a StepTimer), times the steps and rounds once more. A machine that speeds up or slows
+    down during the bench then shifts every configuration and T(n) alike, instead of the ones measured at the
+    time. Warm-up passes over the first prompt (compilation included) are not counted. done() receives the
+    results so far after every configuration of every pass (bench writes partial results from it). Returns the
+    results and the timings (StepTimer.combine over the passes)."""
     order = [("none", 0), *configs]
     for method, k in order:
         if progress and warmup:
@@ -106,22 +132,22 @@ def measure(target: Transformer, draft: Transformer | None, prompts: list[tuple[
         for _ in range(warmup):
             run_once(target, draft, prompts[:1], method, k, max_new, eos)
     results = [ConfigResult(method, k, []) for method, k in order]
-    passes: dict[str, list[list[float]]] = {name: [] for name in curves or {}}
+    passes: list[dict] = []
     steps = None
     for r in range(repeats):
         for res in results:
             if progress:
                 progress(f"pass {r + 1}/{repeats}: {res.method} k={res.k}")
+            g0 = graphs_compiled()
             res.runs.append(run_once(target, draft, prompts, res.method, res.k, max_new, eos))
+            res.recompiles += graphs_compiled() - g0
             if done:
                 done([x for x in results if x.runs], steps)
-        if curves:
+        if timer:
             if progress:
                 progress(f"pass {r + 1}/{repeats}: step times T(n)")
-            for name, make in curves.items():
-                passes[name].append(step_times(make(), repeats=5))
-            steps = {name: [statistics.median(c) for c in zip(*curves_, strict=True)]
-                     for name, curves_ in passes.items()}  # fmt: skip
+            passes.append(timer())
+            steps = StepTimer.combine(passes)
             if done:
                 done(results, steps)
     return results, steps
@@ -133,44 +159,144 @@ def measure_units(configs: int, repeats: int, warmup: int, curves: bool) -> int:
     return configs * (1 if warmup else 0) + repeats * (configs + (1 if curves else 0))
 
 
+def _median_times(call: Callable[[], None], repeats: int) -> float:
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
 @torch.inference_mode()
 def step_times(forward: Callable[[int], None], n_max: int = 16, repeats: int = 11) -> list[float]:
     """T(n), n = 1..n_max: the median time of forward(n) (one step over n tokens at a fixed context), after a
     warm-up of every size (first calls allocate, pick kernels or compile)."""
     for n in range(1, n_max + 1):
         forward(n)
-    out = []
-    for n in range(1, n_max + 1):
-        ts = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            forward(n)
-            ts.append(time.perf_counter() - t0)
-        out.append(statistics.median(ts))
-    return out
+    return [_median_times(lambda n=n: forward(n), repeats) for n in range(1, n_max + 1)]
 
 
-def target_forward(model: Transformer, context: list[int]) -> Callable[[int], None]:
-    """A closure timing one target step of n tokens after `context` (its cache filled once)."""
+class StepTimer:
+    """Times, at a fixed context, what the generation loop calls, warm:
+    - T(n), n = 1..16: rounds.verify over n tokens (the target's forward and the rejection sampler, the loop's
+      graph under --compile) with its host sync; T(1) is a plain decoding round;
+    - per (method, k) a round in the loop's order: the drafter's propose() (for a draft model, its k unrolled
+      steps; for MTP, once per catch-up size n = 1..k+1) and then the verification of k+1 tokens;
+    - the drafters' one-step curves (a forward of n tokens), which plan --calibration reads.
+    Each call is one pass; graphs compiled inside the timed parts are counted ("recompiles")."""
+
+    def __init__(self, target: Transformer, draft: Transformer | None, context: list[int],
+                 configs: list[tuple[str, int]], repeats: int = 11):  # fmt: skip
+        self.target, self.draft, self.context, self.repeats = target, draft, context, repeats
+        self.configs = [(m, k) for m, k in configs if m in ("mtp", "draft", "ngram")]
+
+    @torch.inference_mode()
+    def __call__(self) -> dict:
+        target, ctx = self.target, self.context
+        target.setup_cache(1, len(ctx) + 32)
+        logits, hidden = target(torch.tensor([ctx]), start=0, return_hidden=True)
+        tokens = [*ctx, int(logits[0, -1].argmax())]
+        pos, last = len(ctx), torch.tensor(tokens[-1:])
+        filler = torch.tensor((ctx * 16)[:16])
+
+        def verify(n: int) -> None:
+            drafts = filler[: n - 1] if n > 1 else None
+            rounds.verify(target, last, drafts, pos, None, GREEDY, None)[0].tolist()
+
+        for n in range(1, 17):  # warm-up: every size (compiles here, outside the timed part, if not yet)
+            verify(n)
+        out = {"step_times": {}, "rounds": {}, "recompiles": 0}
+        g0 = graphs_compiled()
+        out["step_times"]["target"] = [_median_times(lambda n=n: verify(n), self.repeats) for n in range(1, 17)]
+        out["recompiles"] += graphs_compiled() - g0
+        for method, k in self.configs:
+            out["rounds"].setdefault(method, {})[str(k)] = self._round(method, k, tokens, hidden, verify, out)
+        if self.draft is not None:
+            out["step_times"]["draft"] = step_times(_forward(self.draft, ctx), repeats=self.repeats)
+        if target.mtp is not None:
+            out["step_times"]["mtp"] = step_times(_mtp_forward(target, ctx), repeats=self.repeats)
+        return out
+
+    def _round(self, method: str, k: int, tokens: list[int], hidden: torch.Tensor, verify, out: dict) -> dict:
+        """{"draft": seconds (for MTP a list over catch-up sizes 1..k+1), "verify": seconds}."""
+        prop = proposer_for(method, self.target, self.draft, len(tokens) + k + 32)
+        if prop is None:
+            return {}
+        prop.begin(self.context, hidden)
+        p = len(tokens) - 1
+        sizes = range(1, k + 2) if method == "mtp" else [0]
+
+        def setup(n: int) -> None:
+            if method == "mtp":  # n target states not consumed yet, ending before the newest token
+                prop.pending, prop.mtp_pos, prop.prev = hidden[:, p - n : p], p - n, hidden[:, p - n - 1 : p - n]
+
+        prop.propose(tokens, k)  # a draft model's prompt prefill, MTP's catch-up on the context: not timed
+        for n in sizes:  # warm-up of every shape
+            setup(n)
+            prop.propose(tokens, k)
+            verify(k + 1)
+        g0 = graphs_compiled()
+        drafts, checks = [], []
+        for n in sizes:
+            d, v = [], []
+            for _ in range(self.repeats):
+                setup(n)
+                t0 = time.perf_counter()
+                prop.propose(tokens, k)
+                t1 = time.perf_counter()
+                verify(k + 1)
+                d.append(t1 - t0)
+                v.append(time.perf_counter() - t1)
+            drafts.append(statistics.median(d))
+            checks += v
+        out["recompiles"] += graphs_compiled() - g0
+        return {"draft": drafts if method == "mtp" else drafts[0], "verify": statistics.median(checks)}
+
+    @staticmethod
+    def combine(passes: list[dict]) -> dict:
+        """The medians over passes, and each figure's spread over them ((max - min) / median)."""
+        st = {name: [statistics.median(c) for c in zip(*(p["step_times"][name] for p in passes), strict=True)]
+              for name in passes[0]["step_times"]}  # fmt: skip
+        st_spread = {name: max(spread([p["step_times"][name][i] for p in passes]) for i in range(len(curve)))
+                     for name, curve in st.items()}  # fmt: skip
+        rnd: dict = {}
+        for method, ks in passes[0]["rounds"].items():
+            for k, first in ks.items():
+                if not first:
+                    continue
+                each = [p["rounds"][method][k] for p in passes]
+                ds = [e["draft"] if isinstance(e["draft"], list) else [e["draft"]] for e in each]
+                draft = [statistics.median(c) for c in zip(*ds, strict=True)]
+                vs = [e["verify"] for e in each]
+                rnd.setdefault(method, {})[k] = {
+                    "draft": draft if isinstance(first["draft"], list) else draft[0],
+                    "verify": statistics.median(vs),
+                    "spread": max(spread(vs), *(spread(list(c)) for c in zip(*ds, strict=True))),
+                }
+        return {"step_times": st, "step_spread": st_spread, "rounds": rnd,
+                "recompiles": sum(p["recompiles"] for p in passes), "passes": len(passes)}  # fmt: skip
+
+
+def _forward(model: Transformer, context: list[int]) -> Callable[[int], None]:
+    """A closure timing one step of n tokens after `context` (its cache filled once)."""
     model.setup_cache(1, len(context) + 32)
-    ids = torch.tensor([context])
-    model(ids, start=0)
+    model(torch.tensor([context]), start=0)
     block = torch.tensor([context[:16] * 2])
 
     def step(n: int) -> None:
-        model(block[:, :n], start=len(context))
+        model(block[:, :n].clone(), start=len(context))
 
     return step
 
 
-def mtp_forward(model: Transformer, context: list[int]) -> Callable[[int], None]:
+def _mtp_forward(model: Transformer, context: list[int]) -> Callable[[int], None]:
     model.setup_cache(1, len(context) + 32)
-    ids = torch.tensor([context])
-    _, h = model(ids, start=0, return_hidden=True)
+    _, h = model(torch.tensor([context]), start=0, return_hidden=True)
     model.mtp_forward(h, torch.tensor([context[1:] + context[:1]]), start=0)
     hs, nxt = h[:, :16].repeat(1, 2, 1), torch.tensor([context[:16] * 2])
 
     def step(n: int) -> None:
-        model.mtp_forward(hs[:, :n], nxt[:, :n], start=len(context))
+        model.mtp_forward(hs[:, :n], nxt[:, :n].clone(), start=len(context))
 
     return step

@@ -1,7 +1,9 @@
 """torch.compile for the engine, opt-in (`--compile`), held here.
 
-What is compiled: the small cached steps, the ones decoding repeats: one token (plain decoding, drafting), a
-k+1 verification block, a draft's catch-up, the MTP module's steps. Prefill and training stay eager: they run
+What is compiled: the small cached steps, the ones decoding repeats, and the round functions of rounds.py that
+the generation loop calls: a verification (the target's forward over k+1 tokens and the rejection sampler, one
+graph), a draft model's k steps (one unrolled graph per k), the MTP module's catch-up and chained steps (one
+graph per k and catch-up shape). Prefill and training stay eager: they run
 once per request, and a prompt's length would only add compilations. The steps are compiled with dynamic
 shapes (`dynamic=True`), so a new start position or block size does not recompile; the guards that remain
 split them into a few graphs (one token vs a block), compiled on first use. A graph is specialised on the
@@ -21,6 +23,7 @@ import shutil
 
 import torch
 
+from specsize.engine import rounds
 from specsize.engine.model import Transformer
 from specsize.errors import SpecsizeError
 
@@ -38,6 +41,27 @@ class CompiledSteps:
         options = {"cpp_wrapper": True} if cpu else {}
         self.forward = torch.compile(model.step, dynamic=True, options=options)
         self._mtp = torch.compile(model.mtp_step, dynamic=True, options=options) if model.mtp is not None else None
+        self.model = model
+        self._verify = torch.compile(rounds.verify_round, dynamic=True, options=options)
+        self._draft = torch.compile(rounds.draft_round, dynamic=True, options=options)
+        self._mtp_round = torch.compile(rounds.mtp_round, dynamic=True, options=options)
+
+    def verify(self, last, drafts, start, draft_probs, params, noise):
+        """The compiled rounds.verify_round of this model."""
+        return self._verify(self.model, last, drafts, start, draft_probs, params, noise)
+
+    def draft(self, block, start, k, params, noise, shared, vocab):
+        """The compiled rounds.draft_round (k unrolled steps, one graph per k)."""
+        return self._draft(self.model, block, start, k, params, noise, shared, vocab)
+
+    def mtp_round(self, hidden, next_tokens, start, k, params, noise):
+        """The compiled rounds.mtp_round; hidden as a compact copy (see mtp())."""
+        hidden = hidden.clone(memory_format=torch.contiguous_format)
+        return self._mtp_round(self.model, hidden, next_tokens, start, k, params, noise)
+
+    @staticmethod
+    def fits(tokens: int) -> bool:
+        return tokens <= MAX_STEP_TOKENS
 
     def mtp(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int):
         """The compiled MTP step. `hidden` is often a slice of a larger block of target states; its strides
@@ -64,7 +88,9 @@ def compile_steps(model: Transformer) -> Transformer:
     ):
         raise SpecsizeError("--compile on CPU needs a C++ compiler (inductor builds the kernels): install g++ "
                             "(e.g. apt install g++) or set CXX, or run without --compile")  # fmt: skip
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16)
+    # graphs per compiled function: one per k for the unrolled draft and MTP rounds, a few shapes each, for every
+    # model compiled in the process (the limit is per function, shared by the models)
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     model.fuse()
     model.steps = CompiledSteps(model)
     return model

@@ -2,6 +2,11 @@
 the newest token and k drafts) -> accept -> roll back. Plain autoregressive decoding is the same loop with
 no drafter (k = 0), so the baseline and the speculative runs share every line but the proposal.
 
+A round is two calls (rounds.py; one compiled graph each under --compile): the drafter's k steps, and the
+verification with the rejection sampler. Drafts, their distributions and the newest token stay on the device;
+the round's one host sync reads the packed result (accepted m and the emitted tokens). On CUDA, draft_time then
+counts the drafter's launches and verify_time the rest of the round, up to that sync.
+
 Batch size 1 (the caches and the rejection sampler are written for one row; see the README for batching).
 """
 
@@ -14,7 +19,8 @@ from dataclasses import dataclass, field
 import torch
 
 from specsize.engine.model import Transformer
-from specsize.engine.sampling import GREEDY, SamplingParams, next_token, verify
+from specsize.engine.rounds import verify
+from specsize.engine.sampling import GREEDY, SamplingParams, draw_noise, next_token
 from specsize.errors import SpecsizeError
 
 
@@ -152,6 +158,8 @@ def generate(
     if proposer is not None:
         proposer.begin(prompt, hidden)
     new = tokens[-1:]
+    last = torch.tensor(new, device=device)  # [1] the newest token, not in the target's cache yet
+    vocab = target.arch.vocab_size
     try:
         while True:
             out += new
@@ -163,25 +171,30 @@ def generate(
                 break
             if len(out) >= budget:
                 break
-            pos = len(tokens) - 1  # the newest token is not in the target's cache yet
-            kk = min(sched.k if sched else k, budget - len(out) - 1, target.rotary.cos.shape[0] - pos - 1)
+            pos = len(tokens) - 1  # the newest token's position
+            # the round verifies at most what the budget can still take; compiled, the drafter still drafts k
+            # while the context has room (its round is a graph per k: no new graphs for the last rounds)
+            kd = min(sched.k if sched else k, target.rotary.cos.shape[0] - pos - 1)
+            kk = min(kd, budget - len(out) - 1)
+            kd = kd if target.steps is not None else kk
             t0 = time.perf_counter()
-            proposal = proposer.propose(tokens, kk) if proposer is not None and kk > 0 else None
-            draft = proposal.token_ids[:kk] if proposal else []
+            proposal = proposer.propose(tokens, kd) if proposer is not None and kk > 0 else None
+            drafts, draft_probs = _drafts(proposal, kk, device)
             t1 = time.perf_counter()
-            block = torch.tensor([[tokens[-1], *draft]], device=device)
-            logits, hidden = target(block, start=pos, return_hidden=True)
-            m, nxt = verify(logits[0], draft, proposal.probs[: len(draft)] if proposal and proposal.probs is not None
-                            else None, params, gen)  # fmt: skip
-            _sync(logits)
+            nd = 0 if drafts is None else drafts.shape[0]
+            noise = draw_noise(nd, vocab, params, gen, device)
+            packed, hidden = verify(target, last, drafts, pos, draft_probs, params, noise)
+            res = packed.tolist()  # the round's one host sync: accepted m, then the emitted tokens
             t2 = time.perf_counter()
+            m = res[0]
+            last = packed[m + 1 : m + 2].clone()
             stats.draft_time += t1 - t0
             stats.verify_time += t2 - t1
             stats.num_rounds += 1
-            stats.observe_draft(len(draft), m)
+            stats.observe_draft(nd, m)
             if sched:
-                sched.update(len(draft), m)
-            new = [*draft[:m], nxt]
+                sched.update(nd, m)
+            new = res[1 : m + 2]
             if eos_ids:  # stop at the first EOS inside the accepted run
                 for i, t in enumerate(new):
                     if t in eos_ids:
@@ -195,3 +208,13 @@ def generate(
         reason = "interrupted"
     stats.num_generated_tokens = len(out)
     return Generation(out, reason, stats)
+
+
+def _drafts(proposal, k: int, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """A proposal's first k drafts as a tensor [k] on the device (None: no drafts) and their distributions."""
+    if proposal is None or len(proposal.token_ids) == 0:
+        return None, None
+    ids = proposal.token_ids[:k]
+    drafts = ids if isinstance(ids, torch.Tensor) else torch.tensor(ids, dtype=torch.long, device=device)
+    dists = proposal.probs[: drafts.shape[0]] if proposal.probs is not None else None
+    return drafts, dists

@@ -16,15 +16,17 @@ from dataclasses import dataclass
 
 import torch
 
+from specsize.engine import rounds
 from specsize.engine.model import Transformer
-from specsize.engine.sampling import SamplingParams, probs
+from specsize.engine.rounds import align_vocab
+from specsize.engine.sampling import SamplingParams
 from specsize.errors import SpecsizeError
 from specsize.scenario import MAX_VOCAB_PADDING
 
 
 @dataclass
 class Proposal:
-    token_ids: list[int]
+    token_ids: list[int] | torch.Tensor  # k drafts: a list (lookup) or a tensor [k] on the device (models)
     probs: torch.Tensor | None = None  # [k, V_target] the draft distributions; None: one-hot (argmax or lookup)
 
 
@@ -59,16 +61,7 @@ class NgramProposer:
         pass
 
 
-def _align(p: torch.Tensor, vocab: int) -> torch.Tensor:
-    """Draft distributions over the target's vocabulary: padding rows beyond the shared range are dropped
-    (and the mass renormalised) or added as zeros."""
-    v = p.shape[-1]
-    if v == vocab:
-        return p
-    if v > vocab:
-        p = p[..., :vocab]
-        return p / p.sum(-1, keepdim=True).clamp_min(1e-30)
-    return torch.nn.functional.pad(p, (0, vocab - v))
+_align = align_vocab  # batch.py's name for it
 
 
 def check_draft_vocab_size(draft_vocab: int, target_vocab: int) -> None:
@@ -78,9 +71,12 @@ def check_draft_vocab_size(draft_vocab: int, target_vocab: int) -> None:
 
 
 class DraftModelProposer:
-    """A smaller model of the same tokenizer drafting autoregressively through its own static cache. Its cache
-    is rolled back to the committed length each round and catches up on the tokens it has not seen (the
-    accepted drafts' last one and the recovered or bonus token) in the first step of the next round."""
+    """A smaller model of the same tokenizer drafting autoregressively through its own static cache, k steps in
+    one call (rounds.draft_round, one compiled graph per k). Each round's first step feeds the last two committed
+    tokens at their positions: whatever the last round accepted, the draft's cache then holds every committed
+    token (the one before the newest is the last accepted draft, never fed when all k were accepted, or a token
+    already cached and written again with the same value). Rolling back is free: positions past the committed
+    ones are overwritten."""
 
     def __init__(self, draft: Transformer, target_vocab: int, params: SamplingParams, max_len: int,
                  generator: torch.Generator | None = None):  # fmt: skip
@@ -89,38 +85,39 @@ class DraftModelProposer:
         self.shared = min(draft.arch.vocab_size, target_vocab)
         self.device = draft.model.embed_tokens.weight.device
         draft.setup_cache(1, max_len)
-        self.seen = 0  # committed tokens in the draft's cache
+        self.cached = 0  # leading positions of the draft's cache that hold committed tokens
+        self.fed, self.k = 0, 0  # the last round's committed length and k
 
     def begin(self, prompt: list[int], hidden: torch.Tensor | None) -> None:
-        self.seen = 0
+        self.cached = 0
 
     @torch.inference_mode()
     def propose(self, tokens: list[int], k: int) -> Proposal:
-        device = self.device
-        feed = torch.tensor([tokens[self.seen :]], device=device)
-        pos, out, dists = self.seen, [], []
-        for _ in range(k):
-            logits = self.model(feed, start=pos, last_only=True)[0, -1]
-            pos += feed.shape[1]
-            if self.params.greedy:
-                tok = int(logits[: self.shared].argmax())
-            else:
-                p = _align(probs(logits, self.params), self.vocab)
-                tok = int(torch.multinomial(p, 1, generator=self.generator))
-                dists.append(p)
-            out.append(tok)
-            feed = torch.tensor([[tok]], device=device)
-        self.seen = len(tokens)  # drafts beyond the committed tokens are overwritten next round
-        return Proposal(out, torch.stack(dists) if dists else None)
+        n = len(tokens)
+        start = max(n - 2, 0)  # the round feeds tokens[start:]: the last two
+        k = min(k, self.model.model.layers[0].self_attn.cache.max_len - start - 1)  # the last fed: start + k
+        if k < 1:
+            return Proposal([])
+        if self.cached < start:  # the prompt, on the first round: one eager prefill
+            self.model(torch.tensor([tokens[self.cached : start]], device=self.device), start=self.cached)
+        block = torch.tensor([tokens[start:]], device=self.device)
+        noise = None if self.params.greedy else torch.empty(k, self.vocab).exponential_(generator=self.generator)
+        steps = rounds.compiled(self.model, start, block.shape[1])
+        args = (block, start, k, self.params, None if noise is None else noise.to(self.device), self.shared, self.vocab)
+        drafts, dists = steps.draft(*args) if steps is not None else rounds.draft_round(self.model, *args)
+        self.cached, self.fed, self.k = n, n, k
+        return Proposal(drafts, dists)
 
     def accepted(self, tokens: list[int], hidden: torch.Tensor | None) -> None:
-        pass  # the next propose() feeds whatever the draft has not seen (rollback = position)
+        # drafts 1..k-1 were fed at positions fed.., so the accepted ones among them are cached
+        self.cached = min(len(tokens) - 1, self.fed + self.k - 1)
 
 
 class MTPProposer:
     """DeepSeek MTP: the module at position i reads (h_i, t_{i+1}) and predicts t_{i+2}. The first draft of a
     round comes from the target's true states (the module catches up on every position the target confirmed);
-    later drafts reuse the one module on its own output state, as vLLM and SGLang do for k > 1."""
+    later drafts reuse the one module on its own output state, as vLLM and SGLang do for k > 1. A round is one
+    call (rounds.mtp_round: a compiled graph per k and catch-up shape)."""
 
     def __init__(self, target: Transformer, params: SamplingParams, generator: torch.Generator | None = None):
         if target.mtp is None:
@@ -129,32 +126,28 @@ class MTPProposer:
         self.model, self.params, self.generator = target, params, generator
         self.pending: torch.Tensor | None = None  # target states [1, n, h] the module has not consumed
         self.mtp_pos = 0  # positions in the module's cache built from the target's states
+        self.prev: torch.Tensor | None = None  # [1, 1, h] the state at mtp_pos - 1 (consumed last round)
 
     def begin(self, prompt: list[int], hidden: torch.Tensor | None) -> None:
-        self.pending, self.mtp_pos = hidden, 0
+        self.pending, self.mtp_pos, self.prev = hidden, 0, None
 
     @torch.inference_mode()
     def propose(self, tokens: list[int], k: int) -> Proposal:
-        h = self.pending  # states of positions mtp_pos .. len(tokens) - 2
-        n = h.shape[1]
-        nxt = torch.tensor([tokens[self.mtp_pos + 1 : self.mtp_pos + 1 + n]], device=h.device)
-        logits, state = self.model.mtp_forward(h, nxt, start=self.mtp_pos)
-        self.mtp_pos += n
-        self.pending = None
-        logits, state, pos = logits[0, -1], state[:, -1:], self.mtp_pos
-        out, dists = [], []
-        for step in range(k):
-            if self.params.greedy:
-                tok = int(logits.argmax())
-            else:
-                p = probs(logits, self.params)
-                tok = int(torch.multinomial(p, 1, generator=self.generator))
-                dists.append(p)
-            out.append(tok)
-            if step + 1 < k:
-                lg, state = self.model.mtp_forward(state, torch.tensor([[tok]], device=h.device), start=pos)
-                logits, pos = lg[0, -1], pos + 1
-        return Proposal(out, torch.stack(dists) if dists else None)
+        h, start = self.pending, self.mtp_pos  # states of positions mtp_pos .. len(tokens) - 2
+        if h.shape[1] == 1 and self.prev is not None:  # after a rejected first draft: the previous position again
+            h, start = torch.cat((self.prev, h), dim=1), start - 1  # (same values), so a catch-up is never one state
+        n = h.shape[1]  # and a compiled MTP round has one graph per k
+        nxt = torch.tensor([tokens[start + 1 : start + 1 + n]], device=h.device)
+        vocab = self.model.arch.vocab_size
+        noise = None if self.params.greedy else torch.empty(k, vocab).exponential_(generator=self.generator)
+        noise = None if noise is None else noise.to(h.device)
+        steps = rounds.compiled(self.model, start, n)
+        if steps is not None:
+            drafts, dists = steps.mtp_round(h, nxt, start, k, self.params, noise)
+        else:
+            drafts, dists = rounds.mtp_round(self.model, h, nxt, start, k, self.params, noise)
+        self.mtp_pos, self.prev, self.pending = start + n, h[:, -1:], None
+        return Proposal(drafts, dists)
 
     def accepted(self, tokens: list[int], hidden: torch.Tensor | None) -> None:
         """The confirmed states join those not consumed yet; chained positions past mtp_pos get overwritten."""

@@ -74,29 +74,60 @@ def next_token(logits: torch.Tensor, params: SamplingParams, generator: torch.Ge
     return sample(probs(logits, params), generator)
 
 
+def sample_exp(p: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    """A token from a distribution p [..., V], given e [..., V] independent Exp(1) draws: argmax(p / e) (the
+    exponential race, as gpt-fast's multinomial_sample_one_no_sync: P(argmax = i) = p_i / sum(p)). No host sync,
+    and p need not be normalised."""
+    return torch.argmax(p / e, dim=-1)
+
+
+def draw_noise(k: int, vocab: int, params: SamplingParams, generator: torch.Generator | None, device=None):
+    """A verification's random numbers, drawn from the caller's generator: u [k] uniform (the acceptance tests)
+    and e [vocab] Exp(1) (the recovered or bonus token); None when greedy (nothing is drawn)."""
+    if params.greedy:
+        return None
+    u = torch.rand(k, generator=generator)
+    e = torch.empty(vocab).exponential_(generator=generator)
+    return u.to(device), e.to(device)
+
+
+def accept(target_logits: torch.Tensor, drafts: torch.Tensor | None, draft_probs: torch.Tensor | None,
+           params: SamplingParams, noise: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:  # fmt: skip
+    """The rejection sampler on the device (no host sync). target_logits [k+1, V] at the positions of the k
+    drafts [k] and the one after; draft_probs [k, V] processed with the same params (None: one-hot drafts);
+    noise from draw_noise. -> packed [k+2]: the number of accepted drafts m, then k+1 token slots of which the
+    first m+1 are emitted (the accepted drafts, then the recovered or bonus token)."""
+    k = 0 if drafts is None else drafts.shape[0]
+    if params.greedy:
+        target = target_logits.argmax(-1)  # [k+1]; the emitted run is target[: m+1] (drafts[:m] equal it)
+        m = torch.cumprod((drafts == target[:k]).long(), 0).sum() if k else target.new_zeros(())
+        return torch.cat((m.view(1), target))
+    u, e = noise
+    p = probs(target_logits, params)  # [k+1, V]
+    if not k:
+        return torch.cat((p.new_zeros(1, dtype=torch.long), sample_exp(p[0], e).view(1)))
+    x = drafts[:, None]
+    p_x = p[:k].gather(1, x).squeeze(1)
+    if draft_probs is None:  # one-hot q: accept with p_i(x_i), recover from p_i without x_i
+        q_x = torch.ones_like(p_x)
+        residual = p[:k].scatter(1, x, 0.0)
+    else:
+        q_x = draft_probs.gather(1, x).squeeze(1)
+        residual = (p[:k] - draft_probs).clamp_min(0.0)
+    ok = (q_x > 0) & (u[:k] * q_x < p_x)  # u < min(1, p_x / q_x), as u < 1
+    m = torch.cumprod(ok.long(), 0).sum()
+    residual = torch.where(residual.sum(-1, keepdim=True) > 0, residual, p[:k])  # sample_exp normalises
+    tok = sample_exp(torch.cat((residual, p[k:])).index_select(0, m.view(1))[0], e)
+    slots = torch.cat((drafts, tok.view(1)))
+    slots = torch.where(torch.arange(k + 1, device=slots.device) == m, tok, slots)
+    return torch.cat((m.view(1), slots))
+
+
 def verify(target_logits: torch.Tensor, draft: list[int], draft_probs: torch.Tensor | None, params: SamplingParams,
            generator: torch.Generator | None) -> tuple[int, int]:  # fmt: skip
-    """target_logits [k+1, V] at the positions of the k drafts and the one after; draft_probs [k, V] already
-    processed with the same params (None: one-hot drafts). -> (accepted m, the recovered or bonus token)."""
-    k = len(draft)
-    if params.greedy:
-        target = target_logits.argmax(-1).tolist()
-        m = 0
-        while m < k and draft[m] == target[m]:
-            m += 1
-        return m, target[m]
-    p = probs(target_logits, params)  # [k+1, V]
-    u = torch.rand(k, generator=generator).tolist()
-    for i, x in enumerate(draft):
-        q_x = float(draft_probs[i, x]) if draft_probs is not None else 1.0
-        p_x = float(p[i, x])
-        if q_x > 0 and u[i] < min(1.0, p_x / q_x):
-            continue  # accepted
-        if draft_probs is None:
-            residual = p[i].clone()
-            residual[x] = 0.0
-        else:
-            residual = (p[i] - draft_probs[i]).clamp_min(0.0)
-        total = residual.sum()
-        return i, sample(residual / total if total > 0 else p[i], generator)
-    return k, sample(p[k], generator)
+    """accept() for host lists: target_logits [k+1, V], draft k tokens, draft_probs [k, V] (None: one-hot drafts)
+    -> (accepted m, the recovered or bonus token)."""
+    drafts = torch.tensor(draft, dtype=torch.long, device=target_logits.device) if draft else None
+    noise = draw_noise(len(draft), target_logits.shape[-1], params, generator, target_logits.device)
+    packed = accept(target_logits, drafts, draft_probs, params, noise).tolist()
+    return packed[0], packed[1 + packed[0]]
