@@ -10,10 +10,11 @@ import pytest
 
 from specsize.bench.endpoint import RequestResult, StreamError, StreamState, base_url, chunk_text
 from specsize.bench.loadgen import level_sizes, spec_block
-from specsize.bench.measured import is_measured_file, parse_layout, read_points
+from specsize.bench.measured import is_measured_file, parse_layout
 from specsize.bench.scrape import SpecCounters, conditional_rates, iid_alpha, parse_prometheus, spec_delta
 from specsize.bench.serving_metrics import SLO, level_metrics, percentile, tpot
 from specsize.errors import SpecsizeError
+from specsize.measured import load_points
 
 
 def req(ttft, e2el, out, itl=(), prompt=10, ok=True, error=""):
@@ -211,6 +212,6 @@ def test_file_datasets(tmp_path):
 def test_read_points_checks_the_schema(tmp_path):
     f = tmp_path / "m.jsonl"
     f.write_text('{"id": "x"}\n')
-    with pytest.raises(SpecsizeError, match="needs model, gpu"):
-        read_points(f)
+    with pytest.raises(SpecsizeError, match=r"missing field\(s\) model, weights, gpu"):
+        load_points(f)
     assert not is_measured_file(f)

@@ -102,4 +102,4 @@ def test_a_bench_json_still_works_and_a_bad_file_is_one_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"measured": {}, "workload": {}}\n')
     r = CliRunner().invoke(cli, ["plan", "--calibration", str(bad)])
-    assert r.exit_code == 1 and "needs id" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 1 and "missing field(s) id" in r.output and "Traceback" not in r.output

@@ -105,14 +105,14 @@ def test_every_metric_and_counters_equal_the_responses(serve, tmp_path, api):
         assert sp["num_accepted_tokens_per_pos"] == resp["num_accepted_tokens_per_pos"]
         assert sp["num_speculative_tokens"] == 2 and 1 <= sp["mean_acceptance_length"] <= 3
         assert len(sp["acceptance_per_position"]) == 2
-    from specsize.bench.measured import read_points
+    from specsize.measured import load_points
 
     # specsize validate reads the file back: no GPU was declared, so it lists both points as not predictable
     v = CliRunner().invoke(cli, ["validate", str(tmp_path / "measured.jsonl"), "--json"])
     assert v.exit_code == 0, v.output
     rows = json.loads(v.output)["measured"]
     assert len(rows) == 2 and all("unknown GPU 'unknown'" in r["reason"] for r in rows)
-    points = read_points(tmp_path / "measured.jsonl")
+    points = load_points(tmp_path / "measured.jsonl")
     assert [p["workload"]["concurrency"] for p in points] == [1, 3]
     for p, lv in zip(points, rep["levels"], strict=True):
         assert p["measured"]["tpot_ms"] == lv["metrics"]["tpot_ms"]["median"]

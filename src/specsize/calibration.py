@@ -126,11 +126,12 @@ class MeasuredRun:
 
 def read_calibration(path: str | Path) -> Bench | MeasuredRun:
     """A bench.json (`specsize bench --out`) or a measured-point JSONL (`specsize bench --endpoint --out`)."""
-    from specsize.bench.measured import is_measured_file, read_points
+    from specsize.bench.measured import is_measured_file
+    from specsize.measured import load_points
 
     p = Path(path)
     if p.is_file() and is_measured_file(p):
-        return MeasuredRun(p, read_points(p))
+        return MeasuredRun(p, load_points(p))
     return read_bench(p)
 
 

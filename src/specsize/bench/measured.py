@@ -74,40 +74,6 @@ def write_points(path: str | Path, points: list[dict[str, Any]]) -> None:
         raise SpecsizeError(f"--out {p}: cannot write it ({e})") from None
 
 
-REQUIRED = ("id", "model", "gpu", "gpus", "engine", "workload", "speculative", "measured")
-
-
-def read_points(path: str | Path) -> list[dict[str, Any]]:
-    """Measured points of a JSONL file, checked for the fields the planner needs; one clear line otherwise."""
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise SpecsizeError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecsizeError(f"{p}: cannot read it ({e})") from None
-    points = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            x = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SpecsizeError(f"{p}:{n}: not JSON ({e.msg}); a measured-point file has one object a line") from None
-        if not isinstance(x, dict):
-            raise SpecsizeError(f"{p}:{n}: expected a JSON object (a measured point)")
-        missing = [k for k in REQUIRED if k not in x]
-        if missing:
-            raise SpecsizeError(f"{p}:{n}: a measured point needs {', '.join(missing)}")
-        w = x["workload"]
-        if not isinstance(w, dict) or not all(k in w for k in ("input_tokens", "output_tokens", "concurrency")):
-            raise SpecsizeError(f"{p}:{n}: workload needs input_tokens, output_tokens and concurrency")
-        points.append(x)
-    if not points:
-        raise SpecsizeError(f"{p}: no measured points in it")
-    return points
-
-
 def is_measured_file(path: str | Path) -> bool:
     """A JSONL of measured points (first non-blank line an object with 'measured'), not a bench.json."""
     try:
