@@ -11,7 +11,7 @@ from specsize.cli import cli
 ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE = re.compile(r"(?<![\w/.])(shared/|(?<!docs/)reference/[a-z_\-]+\.md)")
 REPO_PATH = re.compile(
-    r"(?<![\w/.-])((?:src|docs|tests|scripts|benchmarks)/[\w./\-]+\.(?:md|py|json|txt|png|csv|jsonl))"
+    r"(?<![\w/.-])((?:src|docs|tests|scripts|benchmarks)/[\w./\-]+\.(?:md|py|jsonl|json|txt|png|csv)\b)"
 )
 
 
