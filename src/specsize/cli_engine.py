@@ -42,31 +42,26 @@ def bench_progress():
         yield lambda message, done, total: bar.update(task, description=message, completed=done, total=total)
 
 
+def model_and_drafter_options(f):
+    """--model, --method, --draft and -k: the same for `generate` and `serve`."""
+    for option in reversed((
+        click.option("--model", "-m", "model", default="tiny-r1", show_default=True,
+                     help="A local model directory (HF layout), ORG/NAME in the local HF cache, or a bundled model."),
+        click.option("--method", default="auto", show_default=True,
+                     help="mtp | draft | ngram | none (auto: mtp when the model has an MTP layer, draft with "
+                          "--draft)."),
+        click.option("--draft", default=None,
+                     help="Draft model for --method draft (same tokenizer), e.g. tiny-r1-draft."),
+        click.option("-k", "--num-speculative-tokens", "k", type=int, default=None,
+                     help="Draft tokens per round [mtp 2, draft 4, ngram 4]."),
+    )):  # fmt: skip
+        f = option(f)
+    return f
+
+
 @click.command()
 @click.argument("prompt", required=False)
-@click.option(
-    "--model",
-    "-m",
-    "model",
-    default="tiny-r1",
-    show_default=True,
-    help="A local model directory (HF layout), ORG/NAME in the local HF cache, or a bundled model.",
-)
-@click.option(
-    "--method",
-    default="auto",
-    show_default=True,
-    help="mtp | draft | ngram | none (auto: mtp when the model has an MTP layer, draft with --draft).",
-)
-@click.option("--draft", default=None, help="Draft model directory for --method draft (same tokenizer).")
-@click.option(
-    "-k",
-    "--num-speculative-tokens",
-    "k",
-    type=int,
-    default=None,
-    help="Draft tokens per round [mtp 2, draft 4, ngram 4].",
-)
+@model_and_drafter_options
 @click.option("--adaptive-k", is_flag=True, help="Raise k after fully accepted rounds, lower it after rejections.")
 @click.option("--temperature", type=float, default=0.0, show_default=True, help="0 means greedy.")
 @click.option("--top-p", type=float, default=1.0, show_default=True)

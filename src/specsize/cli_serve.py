@@ -5,32 +5,11 @@ from __future__ import annotations
 
 import click
 
-from specsize.cli_engine import COMPILE_HELP, need_engine
+from specsize.cli_engine import COMPILE_HELP, model_and_drafter_options, need_engine
 
 
 @click.command()
-@click.option(
-    "--model",
-    "-m",
-    default="tiny-r1",
-    show_default=True,
-    help="A local model directory (HF layout), ORG/NAME in the local HF cache, or a bundled model.",
-)
-@click.option(
-    "--method",
-    default="auto",
-    show_default=True,
-    help="mtp | draft | ngram | none (auto: mtp when the model has an MTP layer, draft with --draft).",
-)
-@click.option("--draft", default=None, help="Draft model for --method draft (same tokenizer), e.g. tiny-r1-draft.")
-@click.option(
-    "-k",
-    "--num-speculative-tokens",
-    "k",
-    type=int,
-    default=None,
-    help="Draft tokens per round [mtp 2, draft 4, ngram 4].",
-)
+@model_and_drafter_options
 @click.option(
     "--parallel",
     "-np",
