@@ -5,48 +5,17 @@ every metric present, the /metrics spec counters of each level equal to the sum 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 
 import pytest
 from click.testing import CliRunner
 
 from specsize.cli import cli
+from tests.servers import start_serve
 
 pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("torch")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_serve(*args: str) -> tuple[subprocess.Popen, str]:
-    import httpx
-
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.Popen([sys.executable, "-m", "specsize", "serve", "--port", str(port), *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"specsize serve exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("specsize serve did not come up in 120 s")
 
 
 def stop(proc: subprocess.Popen) -> None:
