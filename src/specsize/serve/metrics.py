@@ -19,12 +19,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from specsize.engine.generate import SpecStats
 
-# assumption: bucket edges in seconds, spanning a laptop's tiny model to a large model's step (vLLM's own
-# lists are similar in range)
+# Bucket edges in seconds: vLLM's own (vllm/v1/metrics/loggers.py, PrometheusStatLogger, vLLM 0.11-0.12), so that
+# dashboards built for vLLM read ours unchanged. ITL adds three edges under vLLM's first (10 ms), ours: a tiny model
+# on a laptop steps in 1-10 ms, and without them every inter-token latency would fall in one bucket.
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
-                40.0, 80.0)  # fmt: skip
-ITL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0,
-               7.5, 10.0, 20.0, 40.0, 80.0)  # fmt: skip
+                40.0, 80.0, 160.0, 640.0, 2560.0)  # fmt: skip
+ITL_BUCKETS = (0.001, 0.0025, 0.005,  # ours, below vLLM's first edge
+               0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0,
+               80.0)  # fmt: skip
 
 
 class Metrics:
