@@ -28,7 +28,7 @@ from specsize.deployment import Deployment
 from specsize.errors import PlanError
 from specsize.hardware import Link
 from specsize.perf import prefill_time
-from specsize.perf_constants import DISAGG_HANDOFF, KV_TRANSFER_EFFICIENCY, PREFILL_QUEUE_FACTOR
+from specsize.perf_constants import DISAGG_HANDOFF, KV_TRANSFER_EFFICIENCY, NGRAM_REPEAT_FRACTION, PREFILL_QUEUE_FACTOR
 from specsize.scenario import mean_context
 from specsize.speculative import evaluate
 
@@ -70,12 +70,13 @@ class ServingPoint:
         return self.output_tok_s / (self.decode_gpus if counts == "decode" else self.gpus)
 
 
-def decode_time_per_token(dep: Deployment, seqs: float, context: float, k: int | None = None) -> float:
+def decode_time_per_token(dep: Deployment, seqs: float, context: float, k: int | None = None,
+                          repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> float:  # fmt: skip
     """Seconds per output token per user of one instance decoding `seqs` sequences (speculative: a round / E[L])."""
     b = max(1, ceil(seqs))
     if not dep.spec.enabled:
         return dep.decode_step(b, context).total
-    return evaluate(dep, b, context, k).tpot
+    return evaluate(dep, b, context, k, repeat_fraction).tpot
 
 
 def prefill_cost(dep: Deployment, input_tokens: float, batched: bool = True) -> float:
@@ -104,12 +105,13 @@ def _mdl_wait(rho: float, service: float) -> float:
 
 def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: float,
                  prefill: Pool | None = None, link: Link | None = None, k: int | None = None,
-                 iterations: int = 30) -> ServingPoint:  # fmt: skip
-    """The closed loop of `users` users on an aggregated (prefill None) or disaggregated deployment."""
+                 iterations: int = 30, repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> ServingPoint:  # fmt: skip
+    """The closed loop of `users` users on an aggregated (prefill None) or disaggregated deployment (speculative
+    decoding at the deployment's k, or `k`; n-gram at `repeat_fraction`)."""
     if users < 1:
         raise PlanError(f"concurrency must be at least 1, got {users}")
     out = max(output_tokens, 1.0)
-    ctx = mean_context(input_tokens, out)
+    ctx = mean_context(input_tokens, output_tokens)  # the cache a decode step reads (out only floors divisions)
     dep = decode.dep
     per_inst = users / decode.instances
     cap = decode.max_seqs if decode.max_seqs else per_inst
@@ -118,7 +120,7 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
     if prefill is None:
         p_alone = prefill_cost(dep, input_tokens, batched=False)
         p = prefill_cost(dep, input_tokens)
-        t_dec = decode_time_per_token(dep, seqs, ctx, k)
+        t_dec = decode_time_per_token(dep, seqs, ctx, k, repeat_fraction)
         tpot = t_dec + max(seqs - 1, 0) * p / out
         busy = out * t_dec + seqs * p  # one instance's work per cycle of its users
         rate_inst = seqs / busy
@@ -137,7 +139,7 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
     xfer = kv_transfer_time(pdep, input_tokens, link) + DISAGG_HANDOFF + pdep.machine.engine.request_overhead
     capacity = prefill.instances / p  # prompts/s the prefill pool sustains
     ttft = p_alone + xfer
-    tpot = decode_time_per_token(dep, seqs, ctx, k)
+    tpot = decode_time_per_token(dep, seqs, ctx, k, repeat_fraction)
     rate, bound = 0.0, False
     for _ in range(iterations):
         rate = users / (ttft + out * tpot)
@@ -145,7 +147,7 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
         if rate >= capacity:
             rate, bound = capacity, True
             decoding = min(rate * out * tpot / decode.instances, cap)
-        tpot = decode_time_per_token(dep, max(decoding, 1.0), ctx, k)
+        tpot = decode_time_per_token(dep, max(decoding, 1.0), ctx, k, repeat_fraction)
         rho = rate * p / prefill.instances
         ttft_new = p_alone + xfer + _mdl_wait(rho, p)
         if bound or decoding >= cap:
