@@ -9,10 +9,10 @@ from specsize.measured import BUNDLED_MEASURED, errors_of, load_points, run_poin
 
 # (mode, metric): (median |error|, p90 |error|), recorded from `specsize validate --measured --json`
 RECORDED = {
-    ("agg", "output_tok_s_per_gpu"): (0.096, 0.381),
-    ("agg", "output_tok_s_per_user"): (0.081, 0.292),
-    ("disagg", "output_tok_s_per_gpu"): (0.131, 0.661),
-    ("disagg", "output_tok_s_per_user"): (0.145, 0.482),
+    ("agg", "output_tok_s_per_gpu"): (0.096, 0.351),
+    ("agg", "output_tok_s_per_user"): (0.082, 0.285),
+    ("disagg", "output_tok_s_per_gpu"): (0.125, 0.643),
+    ("disagg", "output_tok_s_per_user"): (0.155, 0.478),  # was 0.145: MTP's draft passes no longer pay a step each
 }
 SLACK_MEDIAN, SLACK_P90 = 0.005, 0.02  # absolute: half a point of median, two points of p90
 RECORDED_PREDICTED = 1179  # points predicted (the rest are listed with a reason)

@@ -21,12 +21,12 @@ COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of ser
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
-INTER_NODE_STEP_LATENCY = 40.5 * US
+INTER_NODE_STEP_LATENCY = 51.2 * US
 # One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 6.3 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 7.1 * US
 # Bytes/s standing for "no link to cross" (one GPU; a group without a named link): large enough that the transfer
 # term vanishes next to any real link's (a convention, not a measurement).
 NO_LINK_BANDWIDTH = 1e12
@@ -141,14 +141,14 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025 generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0004424, "layer_overhead": 0.0001111, "moe_token_overhead": 3.379e-07,
+        "step_overhead": 0.0007289, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
         "bw_efficiency": 1.179, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
-        "spec_seq_overhead": 4.771e-05,
+        "spec_seq_overhead": 5.86e-05,
     },
     "sglang": {
-        "step_overhead": 0.0007505, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.2014, "prefill_efficiency": 0.1138,
-        "spec_seq_overhead": 0.0001152,
+        "step_overhead": 0.0007959, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.2014, "prefill_efficiency": 0.1172,
+        "spec_seq_overhead": 0.0001296,
     },
     "sglang-0.4": {
         "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.808e-06,
@@ -156,17 +156,17 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "spec_seq_overhead": 4e-05,
     },
     "sglang-rocm": {
-        "step_overhead": 0.008595, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
-        "bw_efficiency": 0.8891, "request_overhead": 0.07421, "prefill_efficiency": 0.1061,
-        "spec_seq_overhead": 9.313e-07,
+        "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
+        "bw_efficiency": 0.8141, "request_overhead": 0.07421, "prefill_efficiency": 0.1061,
+        "spec_seq_overhead": 0.0002,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.0005433, "layer_overhead": 9.598e-05, "moe_token_overhead": 6.292e-08,
-        "bw_efficiency": 0.625, "request_overhead": 0.06795, "prefill_efficiency": 0.1061,
-        "spec_seq_overhead": 5.821e-07,
+        "step_overhead": 0.0009219, "layer_overhead": 9.598e-05, "moe_token_overhead": 5.933e-08,
+        "bw_efficiency": 0.625, "request_overhead": 0.06407, "prefill_efficiency": 0.1061,
+        "spec_seq_overhead": 3.772e-05,
     },
     "trtllm": {
-        "step_overhead": 1e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
+        "step_overhead": 5.181e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
         "bw_efficiency": 0.7455, "request_overhead": 0.1056, "prefill_efficiency": 0.1716,
         "spec_seq_overhead": 4e-05,
     },
