@@ -37,7 +37,7 @@ KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half 
 DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
-PREFILL_QUEUE_FACTOR = 4.607
+PREFILL_QUEUE_FACTOR = 7.371
 
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
@@ -142,22 +142,22 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
         "step_overhead": 0.0007289, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
-        "bw_efficiency": 1.179, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
+        "bw_efficiency": 1.179, "request_overhead": 0.05065, "prefill_efficiency": 0.1526,
         "spec_seq_overhead": 5.86e-05,
     },
     "sglang": {
-        "step_overhead": 0.0007959, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.2014, "prefill_efficiency": 0.1172,
-        "spec_seq_overhead": 0.0001296,
+        "step_overhead": 0.0007505, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.2136, "prefill_efficiency": 0.1172,
+        "spec_seq_overhead": 0.0001374,
     },
     "sglang-0.4": {
-        "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.808e-06,
-        "bw_efficiency": 0.9715, "request_overhead": 1, "prefill_efficiency": 1.8,
+        "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.553e-06,
+        "bw_efficiency": 0.9434, "request_overhead": 1, "prefill_efficiency": 1.8,
         "spec_seq_overhead": 4e-05,
     },
     "sglang-rocm": {
         "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
-        "bw_efficiency": 0.8141, "request_overhead": 0.07421, "prefill_efficiency": 0.1061,
+        "bw_efficiency": 0.7905, "request_overhead": 0.07421, "prefill_efficiency": 0.1159,
         "spec_seq_overhead": 0.0002,
     },
     "sglang-rocm-gfx950": {
@@ -166,9 +166,9 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "spec_seq_overhead": 3.772e-05,
     },
     "trtllm": {
-        "step_overhead": 5.181e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
-        "bw_efficiency": 0.7455, "request_overhead": 0.1056, "prefill_efficiency": 0.1716,
-        "spec_seq_overhead": 4e-05,
+        "step_overhead": 0.0002122, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
+        "bw_efficiency": 0.7455, "request_overhead": 0.1056, "prefill_efficiency": 0.193,
+        "spec_seq_overhead": 2.651e-05,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,

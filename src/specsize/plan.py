@@ -22,7 +22,7 @@ from specsize.memory import MemoryBreakdown, memory_per_gpu
 from specsize.perf import StepTime
 from specsize.perf_constants import NGRAM_REPEAT_FRACTION, EnginePerf, engine_perf, engine_perf_for
 from specsize.scenario import Host, Layout, Speculative, Workload
-from specsize.serving import Pool, ServingPoint, steady_state
+from specsize.serving import Pool, ServingPoint, kv_slots, steady_state
 from specsize.speculative import SpecResult, best_k, break_even, evaluate
 
 DEFAULT_GPUS = ("h200", "b200", "h100-sxm", "mi300x", "a100-80gb")  # the usual R1 serving choices
@@ -84,7 +84,7 @@ def serve(dep: Deployment, w: Workload, max_seqs: int, repeat_fraction: float = 
           k: int | None = None) -> ServingPoint:  # fmt: skip
     """The workload served by this deployment: each of its layout's dp replicas one instance holding at most
     `max_seqs` sequences (its KV cache), the closed loop of serving.steady_state."""
-    pool = Pool(dep, dep.layout.dp, max_seqs or None)
+    pool = Pool(dep, dep.layout.dp, max_seqs or None)  # max_seqs: serving.kv_slots of the plan's memory
     return steady_state(pool, w.concurrency, w.input_tokens, w.output_tokens, k=k, repeat_fraction=repeat_fraction)
 
 
@@ -197,7 +197,8 @@ def _option(q: _Ask, gpu, layout: Layout, mem: MemoryBreakdown) -> Option:
     if q.spec.enabled:
         spec = evaluate(dep, q.w.concurrency, ctx, repeat_fraction=rf)
         best = best_k(dep, q.w.concurrency, ctx, repeat_fraction=rf)
-    plain, (spec, best) = served(dep, q.w, mem.max_concurrency, rf, (spec, best))
+    slots = kv_slots(mem, q.w.mean_context)
+    plain, (spec, best) = served(dep, q.w, slots, rf, (spec, best))
     opt = Option(layout, nodes_for(layout, gpu), mem, dep, plain, spec, best)
     if q.spec.enabled:
         opt.break_even = break_even(dep, ctx, max(max_b, q.w.concurrency), k=q.spec.k, repeat_fraction=rf)
@@ -205,7 +206,7 @@ def _option(q: _Ask, gpu, layout: Layout, mem: MemoryBreakdown) -> Option:
         slow = dep.with_inter_node(SLOW_NETWORK)
         if not q.spec.enabled:
             slow = replace(slow, spec=Speculative())
-        opt.slow_network_tpot = serve(slow, q.w, mem.max_concurrency, rf).tpot
+        opt.slow_network_tpot = serve(slow, q.w, slots, rf).tpot
     return opt
 
 
@@ -312,6 +313,8 @@ def plan(
             gp.recommended = gp.minimum if rec == fit.layout else _option(q, gpu, rec, rec_mem)
             limit = max(1, min(gp.recommended.memory.max_concurrency, CURVE_LIMIT))
             opt = gp.recommended
-            gp.curve = curve(opt.deployment, workload, limit, repeat_fraction, opt.memory.max_concurrency)
+            gp.curve = curve(
+                opt.deployment, workload, limit, repeat_fraction, kv_slots(opt.memory, workload.mean_context)
+            )
         result.append(gp)
     return Plan(a, precision, kv_dtype, eng.name, workload, spec, result, cuda_graphs)

@@ -27,6 +27,7 @@ from math import ceil
 from specsize.deployment import Deployment
 from specsize.errors import PlanError
 from specsize.hardware import Link
+from specsize.memory import MemoryBreakdown
 from specsize.perf import prefill_time
 from specsize.perf_constants import DISAGG_HANDOFF, KV_TRANSFER_EFFICIENCY, NGRAM_REPEAT_FRACTION, PREFILL_QUEUE_FACTOR
 from specsize.scenario import mean_context
@@ -68,6 +69,14 @@ class ServingPoint:
 
     def tok_s_per_gpu(self, counts: str = "all") -> float:
         return self.output_tok_s / (self.decode_gpus if counts == "decode" else self.gpus)
+
+
+def kv_slots(mem: MemoryBreakdown, live_context: float) -> int:
+    """Sequences one instance's KV cache holds while serving: paged KV (vLLM's PagedAttention, SGLang's token
+    pool, TensorRT-LLM's KV blocks) holds each sequence's tokens so far, on average its prompt and half its output
+    (live_context), not the full context a sequence may reach."""
+    per_token = mem.kv_bytes_per_token
+    return int(mem.kv_budget // (per_token * live_context)) if per_token and live_context > 0 else 0
 
 
 def decode_time_per_token(dep: Deployment, seqs: float, context: float, k: int | None = None,
@@ -140,21 +149,23 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
     capacity = prefill.instances / p  # prompts/s the prefill pool sustains
     ttft = p_alone + xfer
     tpot = decode_time_per_token(dep, seqs, ctx, k, repeat_fraction)
-    rate, bound = 0.0, False
+    rate = decoding = 0.0
     for _ in range(iterations):
-        rate = users / (ttft + out * tpot)
-        decoding = min(rate * out * tpot / decode.instances, cap)
-        if rate >= capacity:
-            rate, bound = capacity, True
-            decoding = min(rate * out * tpot / decode.instances, cap)
+        free = users / (ttft + out * tpot)  # the loop's rate if nothing but TTFT and decoding held users
+        # Little's law: rate x OSL x TPOT sequences decode at once, at most the decode pool's KV slots
+        slots = decode.instances * cap / (out * tpot)
+        rate = min(free, capacity, slots)
+        decoding = rate * out * tpot / decode.instances
         tpot = decode_time_per_token(dep, max(decoding, 1.0), ctx, k, repeat_fraction)
         rho = rate * p / prefill.instances
         ttft_new = p_alone + xfer + _mdl_wait(rho, p)
-        if bound or decoding >= cap:
+        if min(capacity, slots) <= free * (1 + 1e-9):  # held by prefill or KV: the users not served wait
             ttft_new = max(ttft_new, users / rate - out * tpot)
-        if abs(ttft_new - ttft) < 1e-6 * max(ttft, 1e-3):
+        if abs(ttft_new - ttft) < 1e-9 * max(ttft, 1e-3):
             ttft = ttft_new
             break
         ttft = ttft_new
-    rate = min(users / (ttft + out * tpot), capacity)
-    return ServingPoint(tpot, ttft, rate, out, decoding, gpus, decode.gpus, bound, per_inst > cap)
+    free, slots = users / (ttft + out * tpot), decode.instances * cap / (out * tpot)
+    rate = min(free, capacity, slots)
+    bound, slot_bound = capacity <= min(free, slots) * (1 + 1e-6), slots <= min(free, capacity) * (1 + 1e-6)
+    return ServingPoint(tpot, ttft, rate, out, decoding, gpus, decode.gpus, bound, slot_bound or per_inst > cap)
