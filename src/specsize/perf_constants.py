@@ -233,7 +233,7 @@ def assumptions() -> list[dict[str, str]]:
         ("compute efficiency (MFU)", f"{COMPUTE_EFFICIENCY:.2f}", "assumption"),
         ("one-shot all-reduce software latency", f"{COLLECTIVE_LATENCY / US:.0f} us", "assumption"),
         ("inter-node collective step latency", f"{INTER_NODE_STEP_LATENCY / US:.0f} us",
-         "assumption (NCCL proxy + network stack)"),
+         "fitted (scripts/fit_serving.py): NCCL proxy + network stack"),
         ("EP dispatch/combine floor per doubling of the group", f"{EP_DISPATCH_LATENCY_PER_DOUBLING / US:.1f} us",
          "fitted (scripts/fit_serving.py)"),
         ("MTP first-draft acceptance on random-token prompts", f"{MTP_RANDOM_FIRST_ACCEPTANCE:.3f}",
@@ -255,4 +255,10 @@ def assumptions() -> list[dict[str, str]]:
          "value": f"{p.step_overhead / MS:.2f} ms / {p.layer_overhead / MS:.3f} ms / {p.moe_token_overhead / US:.2f} us"
                   f" / {p.bw_efficiency:.2f}", "source": p.source}
         for p in ENGINE_PERF.values()
+    ] + [
+        {"name": f"{p.name}: per-request TTFT cost, prefill-compute factor, per-sequence MTP round cost, "
+                 "attention-DP dispatch/combine cost",
+         "value": f"{p.request_overhead / MS:.0f} ms / {p.prefill_efficiency:.3f} / {p.spec_seq_overhead / US:.1f} us"
+                  f" / {p.dispatch_overhead / US:.1f} us", "source": p.source}
+        for p in ENGINE_PERF.values() if p.name in FITTED_SERVING
     ]  # fmt: skip
