@@ -24,7 +24,7 @@ KNOWN = {
     ("r1-unsloth-iq1_s-size", "checkpoint_gb"): "the published 131 is GiB; ours is 130.4 GiB = 140.0 GB",
     # SGLang 0.5.6's figure (InferenceX issue #870). The serving constants are fitted to the measured corpus
     # (scripts/fit_serving.py), whose run of the same setup (8 x B200, FP4, TP8 EP8, 1k/1k, c64) on SGLang 0.5.12
-    # measures 450 tok/s per GPU (+44%); we predict 497. One SGLang generation cannot match both.
+    # measures 450 tok/s per GPU (+44%); we predict 499. One SGLang generation cannot match both.
     ("inferencex-8xb200-sglang-fp4-c64", "output_tok_s_per_gpu"): "SGLang 0.5.6's 312.5; the corpus's 0.5.12: 450",
 }
 
