@@ -2,10 +2,11 @@
 
 The model is the roofline of perf.py plus serving.py's steady state; what is fitted is, per engine build
 (SGLang; SGLang's ROCm builds for MI300X/MI325X and for MI355X; SGLang 0.4; TensorRT-LLM; vLLM 0.7; ATOM),
-seven named constants of EnginePerf:
+eight named constants of EnginePerf:
 step_overhead, layer_overhead, moe_token_overhead (s), bw_efficiency and prefill_efficiency (multipliers of the
-global HBM / MFU efficiencies, bounded to stay physical), request_overhead (s on TTFT) and spec_seq_overhead (s per
-sequence per MTP round); and five serving-wide ones (GLOBALS): the MTP first-draft acceptance on random-token
+global HBM / MFU efficiencies, bounded to stay physical), request_overhead (s on TTFT), spec_seq_overhead (s per
+sequence per MTP round) and dispatch_overhead (s per attention-DP MoE dispatch or combine: the engine's all-to-all);
+and five serving-wide ones (GLOBALS): the MTP first-draft acceptance on random-token
 prompts, the prefill->decode hand-off of disaggregated serving, the prefill-queue burstiness, the inter-node step
 latency and the EP dispatch floor. No per-point term, no lookup: every point of an engine build shares its
 constants. compute_efficiency (decode MFU) is not fitted (see PARAMS).
@@ -43,6 +44,7 @@ PARAMS = (
     "request_overhead",
     "prefill_efficiency",
     "spec_seq_overhead",
+    "dispatch_overhead",
 )  # fmt: skip
 # Efficiencies are multipliers of HBM_EFFICIENCY (0.80) and COMPUTE_EFFICIENCY (0.55): bounded so the product
 # stays at or under the datasheet (1.25 x 0.80, 1.8 x 0.55).
@@ -54,6 +56,7 @@ BOUNDS = {
     "moe_token_overhead": (1e-9, 2e-5),
     "spec_seq_overhead": (1e-7, 2e-4),
     "request_overhead": (1e-4, 1.0),
+    "dispatch_overhead": (1e-7, 3e-4),
 }
 GLOBALS = {"MTP_RANDOM_FIRST_ACCEPTANCE": (measured, (0.2, 0.95)), "DISAGG_HANDOFF": (serving, (1e-4, 2.0)),
            "PREFILL_QUEUE_FACTOR": (serving, (0.05, 20.0)),

@@ -310,3 +310,16 @@ def test_attention_dp_with_ep_in_each_engines_spelling():
     assert sum("--disaggregation-mode prefill" in x for x in lines) == 2
     assert any("--disaggregation-mode decode" in x and "--enable-dp-attention" in x for x in lines)
     assert "--prefill http://PREFILL_1_IP:30000 --decode http://DECODE_0_IP:30100" in lines[-1]
+
+
+def test_one_record_per_engine_holds_the_version_the_launch_commands_name():
+    """engines.py's record is the one place of an engine's version (launch.py reads it) and of SGLang's memory
+    fraction by TP size (a field, not a special case by name): 0.81 at TP8, 0.79 at TP16 (SGLang server_args.py)."""
+    from specsize.engines import get_engine
+    from specsize.launch import VERSIONS
+
+    assert VERSIONS == {"vllm": "vLLM 0.11", "sglang": "SGLang 0.5", "llamacpp": "llama.cpp b6000"}
+    assert all(VERSIONS[e] == get_engine(e).release for e in VERSIONS)
+    sglang = get_engine("sglang")
+    assert (sglang.memory_fraction(8), sglang.memory_fraction(16)) == (0.81, 0.79)
+    assert get_engine("vllm").memory_fraction(16) == 0.90 and sglang.perf.name == "sglang"

@@ -133,3 +133,19 @@ def test_amd_gpus_get_sglangs_rocm_build_for_their_architecture():
     r1, mi325x = load_model("deepseek-r1"), get_gpu("mi325x")
     d = build_deployment(r1, mi325x, "fp8", "bf16", Layout(tp=8), get_engine("sglang"))
     assert d.machine.engine.name == "sglang-rocm"
+
+
+def test_an_engines_dispatch_cost_is_paid_twice_per_layer_under_attention_dp_only(r1):
+    """EnginePerf.dispatch_overhead: one dispatch and one combine per layer under attention DP + EP (a hand count:
+    2 x 61 layers x 100 us = 12.2 ms more per step); under attention TP the layer's collectives are all-reduces."""
+    from dataclasses import replace
+
+    from specsize.perf import communication_time
+
+    gpu, base = get_gpu("b200"), engine_perf("sglang")
+    costly = replace(base, dispatch_overhead=base.dispatch_overhead + 100e-6)
+    for layout, extra in ((Layout(tp=8, ep=8, attention="dp"), 2 * 61 * 100e-6), (Layout(tp=8), 0.0)):
+        s = build_stack(r1, get_precision("fp8"), layout, "bf16")
+        t0 = communication_time(s, make_machine(gpu, layout, base, get_precision("fp8")), 64)
+        t1 = communication_time(s, make_machine(gpu, layout, costly, get_precision("fp8")), 64)
+        assert t1 - t0 == pytest.approx(extra)

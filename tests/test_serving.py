@@ -44,3 +44,17 @@ def test_disaggregated_decode_pays_no_prefill_share_and_a_small_prefill_pool_sat
     assert dis.tpot < agg.tpot
     big = steady_state(Pool(dep), 1024, 8192, 1024, prefill=Pool(dep, 1), link=get_link("ib-ndr"))
     assert big.prefill_bound and big.rate == pytest.approx(1 / prefill_cost(dep, 8192), rel=1e-6)
+
+
+def test_disaggregated_decode_holds_no_more_sequences_than_its_kv_slots(dep):
+    """Little's law on the decode pool: rate x OSL x TPOT sequences decode at once, at most its KV slots. With
+    a large prefill pool and 32 slots, 512 users get 32 slots' worth of throughput (they wait in TTFT), whatever
+    the prefill pool could feed."""
+    prefill, link = Pool(dep, 8), get_link("ib-ndr")
+    p = steady_state(Pool(dep, 1, 32), 512, 1024, 1024, prefill=prefill, link=link)
+    assert p.kv_limited and not p.prefill_bound
+    assert p.decode_seqs == pytest.approx(32, rel=1e-6)
+    assert p.output_tok_s == pytest.approx(32 / p.tpot, rel=1e-6)
+    assert p.rate == pytest.approx(512 / (p.ttft + 1024 * p.tpot), rel=1e-6)  # the loop still closes
+    roomy = steady_state(Pool(dep, 1, 4096), 512, 1024, 1024, prefill=prefill, link=link)
+    assert roomy.output_tok_s > p.output_tok_s and not roomy.kv_limited

@@ -115,3 +115,21 @@ def test_measured_speedup_charges_every_forward_the_loop_overhead():
     assert measured_speedup("draft", 1, (0.5,), t, t_draft, 0.1) == pytest.approx(1.5 * 1.1 / 2.0)
     assert measured_speedup("ngram", 1, (0.5,), t, None, 0.1) == pytest.approx(1.5 * 1.1 / 1.6)  # lookup: free
     assert measured_speedup("mtp", 1, (), t, t_draft, 0.0) == pytest.approx(1 / 1.7)  # unmeasured positions: 0
+
+
+def test_the_scheduler_step_cost_is_paid_once_per_round_not_per_draft_pass():
+    """The k draft passes run inside the round's engine step: raising the engine's per-step cost by d raises the
+    plain step and the verification by d each and leaves the k = 3 draft passes as they were, so a round costs
+    d more (not (k + 1) d)."""
+    from dataclasses import replace
+
+    dep = build_deployment(load_model("deepseek-r1"), get_gpu("mi300x"), "fp8", "bf16", Layout(tp=8),
+                           get_engine("sglang"), Speculative("mtp", 3))  # fmt: skip
+    d = 5e-3
+    eng = dep.machine.engine
+    slow = replace(dep, machine=replace(dep.machine, engine=replace(eng, step_overhead=eng.step_overhead + d)))
+    a, b = evaluate(dep, 4, 2048), evaluate(slow, 4, 2048)
+    assert b.plain_step - a.plain_step == pytest.approx(d)
+    assert b.verify - a.verify == pytest.approx(d)
+    assert b.draft == pytest.approx(a.draft)
+    assert b.round_time - a.round_time == pytest.approx(d)

@@ -24,7 +24,7 @@ KNOWN = {
     ("r1-unsloth-iq1_s-size", "checkpoint_gb"): "the published 131 is GiB; ours is 130.4 GiB = 140.0 GB",
     # SGLang 0.5.6's figure (InferenceX issue #870). The serving constants are fitted to the measured corpus
     # (scripts/fit_serving.py), whose run of the same setup (8 x B200, FP4, TP8 EP8, 1k/1k, c64) on SGLang 0.5.12
-    # measures 450 tok/s per GPU (+44%); we predict 497. One SGLang generation cannot match both.
+    # measures 450 tok/s per GPU (+44%); we predict 499. One SGLang generation cannot match both.
     ("inferencex-8xb200-sglang-fp4-c64", "output_tok_s_per_gpu"): "SGLang 0.5.6's 312.5; the corpus's 0.5.12: 450",
 }
 
@@ -167,11 +167,27 @@ def test_vllm_spelling_of_dp_attention_with_ep_is_the_same_deployment():
 LLAMACPP_GPU = BUNDLED.parent / "llamacpp-gpu.json"
 
 
+FULLY_ON_GPU = ("llamacpp-rtx3080-llama8b-q4km-tg", "llamacpp-rtx4090-llama8b-q6k-tg")
+
+
 def test_llamacpp_on_gpus_against_community_figures():
     """llama.cpp's GPU profile checked against two community llama-bench/server figures of Llama-3-8B-shaped
     models (R1-Distill-Llama-8B's shapes) fully on one GPU: weak sources (one run each), 30% tolerance."""
     got = {o.id: o for o in run_files([LLAMACPP_GPU])}
-    assert len(got) == 2 and all(o.passed for o in got.values()), [(o.id, o.error) for o in got.values()]
+    assert all(got[i].passed for i in FULLY_ON_GPU), [(i, got[i].error) for i in FULLY_ON_GPU]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R1 at -ngl 8 (53 of 61 layers on the CPU): we predict 11.5 t/s, 3.5x the "
+    "published 3.28 (the CPU side, 12 threads of dequantising IQ1_S experts, probably slower than its DRAM)",
+)
+def test_llamacpp_r1_partial_offload_figure():
+    """The only published llama.cpp figure of R1 itself on a GPU that the planner can represent (llama.cpp issue
+    #11474): kept visible, not fitted (one figure, and it measures the CPU side more than the GPU profile)."""
+    got = {o.id: o for o in run_files([LLAMACPP_GPU])}
+    o = got["llamacpp-3090-epyc9654-r1-iq1s-ngl8"]
+    assert o.passed, f"predicted {o.predicted:.2f} vs {o.expected}"
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from specsize.errors import PlanError
 from specsize.hardware import GPU, get_link
 from specsize.memory import memory_per_gpu
 from specsize.scenario import Layout, Speculative, Workload
-from specsize.serving import Pool, ServingPoint, steady_state
+from specsize.serving import Pool, ServingPoint, kv_slots, steady_state
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,11 @@ class Split:
 
 
 def _fits(a, gpu, prec, kv, lay, w, engine, spec) -> int:
+    """KV slots of one instance of `lay` at the workload's live context (serving.kv_slots, as validate counts
+    them); 0 when the instance does not hold the model."""
     m = memory_per_gpu(a, gpu, prec, kv, lay, Workload(lay.tp if lay.attention == "dp" else 1, w.context, 0),
                        engine, spec)  # fmt: skip
-    return m.max_concurrency if m.fits else 0
+    return max(kv_slots(m, w.mean_context), 1) if m.fits else 0
 
 
 def plan_disagg(a: ModelArch, gpu: GPU, precision: str, kv: str, w: Workload, engine: str,

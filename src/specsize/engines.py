@@ -1,14 +1,17 @@
 """Engine profiles: how each serving engine budgets memory and lays a model out, in one place.
 
 Every constant here is either sourced (engine docs / source code, version named) or labelled an assumption.
-The performance constants of each engine (efficiencies, per-step overheads) live in perf_constants.py.
+One record per engine: its memory profile, its version (which launch.py's commands name: `release`) and, through
+`perf`, its performance constants, which stay in perf_constants.py with the other constants and their sources.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from specsize.errors import CatalogError
+from specsize.perf_constants import EnginePerf, engine_perf
 from specsize.units import GB, GiB
 
 
@@ -46,11 +49,23 @@ class EngineProfile:
     max_gpus: int = 1024
     offload: bool = False  # routed experts in host RAM (ktransformers; llama.cpp -ot exps=CPU)
     spec_methods: tuple[str, ...] = ("none", "mtp", "draft", "ngram", "eagle")
-    version: str = ""
+    version: str = ""  # the engine version the profile, the launch syntax and the constants describe
     runtime_source: str = "assumption: CUDA context and compute buffers of a local runtime"
+    display: str = ""  # the engine's own name ("SGLang"), for launch commands and messages
+    fraction_by_tp: Callable[[int], float] | None = None  # the fraction when the engine sets it by TP size
 
     def memory_fraction(self, tp: int) -> float:
-        return sglang_mem_fraction_static(tp) if self.name == "sglang" else self.fraction
+        return self.fraction_by_tp(tp) if self.fraction_by_tp else self.fraction
+
+    @property
+    def release(self) -> str:
+        """The engine and its version as launch commands name them ("SGLang 0.5")."""
+        return f"{self.display or self.name} {self.version}"
+
+    @property
+    def perf(self) -> EnginePerf:
+        """Its performance constants (perf_constants.ENGINE_PERF, fitted where it says so)."""
+        return engine_perf(self.name)
 
 
 _RUNTIME_SOURCE = "CUDA context, allocator and library workspaces: ~3.5 GB per GPU (AIConfigurator system files)"
@@ -60,118 +75,128 @@ ENGINES: dict[str, EngineProfile] = {
     e.name: e
     for e in (
         EngineProfile(
-            "vllm",
-            "total",
-            0.90,
-            "vLLM --gpu-memory-utilization default 0.9",
-            8192,
-            "vLLM V1 OpenAI server default max_num_batched_tokens on datacenter GPUs",
-            SERVER_RUNTIME,
-            0.4 * GB,
-            1.0 * GB,
-            "pp",
+            name="vllm",
+            display="vLLM",
+            budget="total",
+            fraction=0.90,
+            fraction_source="vLLM --gpu-memory-utilization default 0.9",
+            prefill_chunk=8192,
+            prefill_chunk_source="vLLM V1 OpenAI server default max_num_batched_tokens on datacenter GPUs",
+            runtime_bytes=SERVER_RUNTIME,
+            nccl_bytes=0.4 * GB,
+            cuda_graph_bytes=1.0 * GB,
+            multi_node="pp",
             version="0.11",
         ),
         EngineProfile(
-            "sglang",
-            "static",
-            0.0,
-            "SGLang mem_fraction_static default by TP size (server_args.py)",
-            8192,
-            "SGLang --chunked-prefill-size default 8192",
-            SERVER_RUNTIME,
-            0.4 * GB,
-            1.0 * GB,
-            "tp",
+            name="sglang",
+            display="SGLang",
+            budget="static",
+            fraction=0.0,
+            fraction_source="SGLang mem_fraction_static default by TP size (server_args.py)",
+            fraction_by_tp=sglang_mem_fraction_static,
+            prefill_chunk=8192,
+            prefill_chunk_source="SGLang --chunked-prefill-size default 8192",
+            runtime_bytes=SERVER_RUNTIME,
+            nccl_bytes=0.4 * GB,
+            cuda_graph_bytes=1.0 * GB,
+            multi_node="tp",
             version="0.5",
         ),
         EngineProfile(
-            "trtllm",
-            "kv_of_free",
-            0.90,
-            "TensorRT-LLM KvCacheConfig.free_gpu_memory_fraction default 0.9",
-            8192,
-            "TensorRT-LLM max_num_tokens default 8192",
-            SERVER_RUNTIME,
-            0.4 * GB,
-            1.0 * GB,
-            "pp",
+            name="trtllm",
+            display="TensorRT-LLM",
+            budget="kv_of_free",
+            fraction=0.90,
+            fraction_source="TensorRT-LLM KvCacheConfig.free_gpu_memory_fraction default 0.9",
+            prefill_chunk=8192,
+            prefill_chunk_source="TensorRT-LLM max_num_tokens default 8192",
+            runtime_bytes=SERVER_RUNTIME,
+            nccl_bytes=0.4 * GB,
+            cuda_graph_bytes=1.0 * GB,
+            multi_node="pp",
             spec_methods=("none", "mtp", "draft", "ngram", "eagle"),
             version="1.0",
             runtime_source=_RUNTIME_SOURCE,
         ),
         EngineProfile(
-            "atom",
-            "total",
-            0.90,
-            "assumption: ATOM (ROCm/ATOM, AMD's AITER-based engine) follows vLLM's gpu_memory_utilization 0.9",
-            8192,
-            "assumption: vLLM's default max_num_batched_tokens",
-            SERVER_RUNTIME,
-            0.4 * GB,
-            1.0 * GB,
-            "none",
+            name="atom",
+            display="ATOM",
+            budget="total",
+            fraction=0.90,
+            fraction_source="assumption: ATOM (ROCm/ATOM, AMD's AITER-based engine) follows vLLM's "
+            "gpu_memory_utilization 0.9",
+            prefill_chunk=8192,
+            prefill_chunk_source="assumption: vLLM's default max_num_batched_tokens",
+            runtime_bytes=SERVER_RUNTIME,
+            nccl_bytes=0.4 * GB,
+            cuda_graph_bytes=1.0 * GB,
+            multi_node="none",
             max_gpus=8,
             spec_methods=("none", "mtp"),
             version="0.1",
         ),
         EngineProfile(
-            "llamacpp",
-            "none",
-            1.0,
-            "llama.cpp allocates what it needs; no fraction",
-            512,
-            "llama.cpp default -ub 512 (physical batch)",
-            0.3 * GiB,
-            0.0,
-            0.0,
-            "none",
+            name="llamacpp",
+            display="llama.cpp",
+            budget="none",
+            fraction=1.0,
+            fraction_source="llama.cpp allocates what it needs; no fraction",
+            prefill_chunk=512,
+            prefill_chunk_source="llama.cpp default -ub 512 (physical batch)",
+            runtime_bytes=0.3 * GiB,
+            nccl_bytes=0.0,
+            cuda_graph_bytes=0.0,
+            multi_node="none",
             max_gpus=8,
             spec_methods=("none", "draft", "ngram"),
             version="b6000",
         ),
         EngineProfile(
-            "ktransformers",
-            "none",
-            1.0,
-            "ktransformers: no fraction",
-            512,
-            "assumption: chunk of 512 tokens",
-            0.3 * GiB,
-            0.0,
-            0.0,
-            "none",
+            name="ktransformers",
+            display="ktransformers",
+            budget="none",
+            fraction=1.0,
+            fraction_source="ktransformers: no fraction",
+            prefill_chunk=512,
+            prefill_chunk_source="assumption: chunk of 512 tokens",
+            runtime_bytes=0.3 * GiB,
+            nccl_bytes=0.0,
+            cuda_graph_bytes=0.0,
+            multi_node="none",
             max_gpus=1,
             offload=True,
             spec_methods=("none", "mtp"),
             version="0.2",
         ),
         EngineProfile(
-            "mlx",
-            "none",
-            1.0,
-            "MLX: bounded by the GPU wired-memory limit instead",
-            512,
-            "mlx-lm default prefill step 512",
-            0.5 * GiB,
-            0.0,
-            0.0,
-            "none",
+            name="mlx",
+            display="MLX",
+            budget="none",
+            fraction=1.0,
+            fraction_source="MLX: bounded by the GPU wired-memory limit instead",
+            prefill_chunk=512,
+            prefill_chunk_source="mlx-lm default prefill step 512",
+            runtime_bytes=0.5 * GiB,
+            nccl_bytes=0.0,
+            cuda_graph_bytes=0.0,
+            multi_node="none",
             max_gpus=1,
             spec_methods=("none", "draft"),
             version="0.26",
         ),
         EngineProfile(
-            "specsize",
-            "none",
-            1.0,
-            "specsize's own engine: static cache, no fraction",
-            512,
-            "specsize prefill in one step (assumption: 512-token chunks)",
-            0.5 * GiB,
-            0.0,
-            0.0,
-            "none",
+            name="specsize",
+            display="specsize",
+            budget="none",
+            fraction=1.0,
+            fraction_source="specsize's own engine: static cache, no fraction",
+            prefill_chunk=512,
+            prefill_chunk_source="specsize prefill in one step (assumption: 512-token chunks)",
+            runtime_bytes=0.5 * GiB,
+            nccl_bytes=0.0,
+            cuda_graph_bytes=0.0,
+            multi_node="none",
             max_gpus=1,
             version="0.1",
         ),

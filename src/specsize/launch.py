@@ -36,10 +36,11 @@ from specsize.checkpoints import (
     online_fp8_flags,
     online_fp8_source,
 )
+from specsize.engines import get_engine
 from specsize.errors import PlanError
 from specsize.scenario import Layout, Speculative
 
-VERSIONS = {"vllm": "vLLM 0.11", "sglang": "SGLang 0.5", "llamacpp": "llama.cpp b6000"}
+VERSIONS = {e: get_engine(e).release for e in ("vllm", "sglang", "llamacpp")}  # the engines with launch commands
 HEAD = "HEAD_NODE_IP"  # placeholder the user replaces
 
 

@@ -24,8 +24,8 @@ from specsize.hardware import get_gpu, get_link
 from specsize.memory import memory_per_gpu
 from specsize.perf_constants import MTP_ACCEPTANCE_DECAY, MTP_RANDOM_FIRST_ACCEPTANCE, engine_perf_for
 from specsize.resolve import load_model
-from specsize.scenario import Layout, Speculative, Workload, engine_layout
-from specsize.serving import Pool, ServingPoint, steady_state
+from specsize.scenario import Layout, Speculative, Workload, engine_layout, mean_context
+from specsize.serving import Pool, ServingPoint, kv_slots, steady_state
 
 BUNDLED_MEASURED = Path(__file__).parent / "catalog" / "validation" / "measured" / "tuning.jsonl"
 METRICS = ("output_tok_s_per_gpu", "output_tok_s_per_user", "tpot_ms", "ttft_ms")
@@ -187,15 +187,16 @@ def _deployment(model: str, gpu: str, weights: str, kv: str, layout: Layout, eng
 
 @lru_cache(maxsize=4096)
 def _max_seqs(model: str, gpu: str, weights: str, kv: str, layout: Layout, engine: str, spec: Speculative,
-              context: int) -> int:  # fmt: skip
-    """Sequences one instance's KV cache holds under the engine's default memory fraction; a measured deployment
-    ran, so where the default leaves no room it was tuned up: then every byte past the others is KV."""
+              context: int, live_context: float) -> int:  # fmt: skip
+    """Sequences one instance's KV cache holds under the engine's default memory fraction, at their mean live
+    context (serving.kv_slots); a measured deployment ran, so where the default leaves no room it was tuned up:
+    then every byte past the others is KV."""
     eng = get_engine(engine)
     seqs = layout.tp if layout.attention == "dp" else 1  # one sequence on each DP-attention rank
     for e in (eng, replace(eng, budget="none")):
         m = memory_per_gpu(_arch(model), get_gpu(gpu), weights, kv, layout, Workload(seqs, context, 0), e, spec)
         if m.fits:
-            return m.max_concurrency
+            return kv_slots(m, live_context)
     return 0
 
 
@@ -247,7 +248,8 @@ def resolve(p: dict[str, Any]) -> Case:
         version = p.get("engine_version")
         context = int(w["input_tokens"] + w["output_tokens"])
         ddep = _deployment(p["model"], gpu.id, p["weights"], kv, dlay, engine, version, spec)
-        dmax = _max_seqs(p["model"], gpu.id, p["weights"], kv, dlay, engine, spec, context)
+        live = mean_context(c.input_tokens, c.output_tokens)
+        dmax = _max_seqs(p["model"], gpu.id, p["weights"], kv, dlay, engine, spec, context, live)
         if dmax < 1:
             raise SpecsizeError(
                 f"does not fit: {p['weights']} weights on {dlay.describe()} of {gpu.id} leave no KV room"

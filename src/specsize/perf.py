@@ -252,7 +252,7 @@ def communication_time(s: Stack, m: Machine, tokens: float) -> float:
         return 0.0
     msg = layer_message_bytes(s, m.layout, tokens)
     if m.layout.attention == "dp":
-        per_layer = 2 * (all_to_all_time(m, tp, msg) + ep_dispatch_latency(tp))
+        per_layer = 2 * (all_to_all_time(m, tp, msg) + ep_dispatch_latency(tp) + m.engine.dispatch_overhead)
     else:
         per_layer = 2 * allreduce_time(m, tp, msg)
     logits = all_to_all_time(m, tp, logits_gather_bytes(s, m.layout, tokens))

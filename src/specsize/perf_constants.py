@@ -1,7 +1,7 @@
 """Every constant of the performance model, in one place, each with its source, "assumption", or
 "fitted to" and what it was fitted to.
 
-Fitted: the serving engines' constants (FITTED_SERVING: six per engine build) and five serving-wide ones
+Fitted: the serving engines' constants (FITTED_SERVING: eight per engine build) and five serving-wide ones
 (MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR, DISAGG_HANDOFF, INTER_NODE_STEP_LATENCY,
 EP_DISPATCH_LATENCY_PER_DOUBLING) to the measured corpus (catalog/validation/measured/tuning.jsonl) by
 scripts/fit_serving.py; the local runtimes' expert-bandwidth efficiency to two published figures by
@@ -21,12 +21,12 @@ COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of ser
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
-INTER_NODE_STEP_LATENCY = 40.5 * US
+INTER_NODE_STEP_LATENCY = 51.2 * US
 # One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 6.3 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 7.1 * US
 # Bytes/s standing for "no link to cross" (one GPU; a group without a named link): large enough that the transfer
 # term vanishes next to any real link's (a convention, not a measurement).
 NO_LINK_BANDWIDTH = 1e12
@@ -37,7 +37,7 @@ KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half 
 DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
-PREFILL_QUEUE_FACTOR = 4.607
+PREFILL_QUEUE_FACTOR = 7.371
 
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
@@ -94,6 +94,9 @@ class EnginePerf:
     request_overhead: float = 0.0  # per request, on TTFT: HTTP, tokenisation, scheduling, detokenisation (s)
     prefill_efficiency: float = 1.0  # multiplies the compute efficiency of prefill steps (MLA expanded, chunked)
     spec_seq_overhead: float = 0.0  # per sequence per speculative round: accept/rollback bookkeeping, sampling (s)
+    # per MoE dispatch or combine under attention DP + EP, on top of the wire and the group's floor: the engine's
+    # own all-to-all kernels (DeepEP in SGLang, NVLink one-sided kernels in TensorRT-LLM, MoRI/AITER on ROCm) (s)
+    dispatch_overhead: float = 0.0
 
 
 # The serving engines' first constants, fitted to nine published figures before the measured corpus existed
@@ -137,43 +140,45 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # scripts/fit_serving.py (coordinate descent on the mean |log error| of output tok/s per GPU and per user; the
 # report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
 # step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the prefill compute multiplier,
-# the per-request TTFT cost (s) and the per-sequence cost of an MTP round (s). "sglang-rocm": SGLang's ROCm build
-# (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025 generations (ENGINE_GENERATIONS).
+# the per-request TTFT cost (s), the per-sequence cost of an MTP round (s) and the engine's own cost per attention-DP
+# MoE dispatch or combine (s; only SGLang's MI355X build wants one: ~0.23 ms, the rest fit to ~0).
+# "sglang-rocm": SGLang's ROCm build (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025
+# generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0004424, "layer_overhead": 0.0001111, "moe_token_overhead": 3.379e-07,
-        "bw_efficiency": 1.179, "request_overhead": 0.05372, "prefill_efficiency": 0.1439,
-        "spec_seq_overhead": 4.771e-05,
+        "step_overhead": 0.0007289, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
+        "bw_efficiency": 1.179, "request_overhead": 0.05065, "prefill_efficiency": 0.1526,
+        "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07,
     },
     "sglang": {
-        "step_overhead": 0.0007505, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.2014, "prefill_efficiency": 0.1138,
-        "spec_seq_overhead": 0.0001152,
+        "step_overhead": 0.0007729, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.15e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.2136, "prefill_efficiency": 0.1207,
+        "spec_seq_overhead": 0.0001334, "dispatch_overhead": 1e-07,
     },
     "sglang-0.4": {
-        "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.808e-06,
-        "bw_efficiency": 0.9715, "request_overhead": 1, "prefill_efficiency": 1.8,
-        "spec_seq_overhead": 4e-05,
+        "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.553e-06,
+        "bw_efficiency": 0.9434, "request_overhead": 1, "prefill_efficiency": 1.8,
+        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
     },
     "sglang-rocm": {
-        "step_overhead": 0.008595, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
-        "bw_efficiency": 0.8891, "request_overhead": 0.07421, "prefill_efficiency": 0.1061,
-        "spec_seq_overhead": 9.313e-07,
+        "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
+        "bw_efficiency": 0.7905, "request_overhead": 0.07421, "prefill_efficiency": 0.1159,
+        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.0005433, "layer_overhead": 9.598e-05, "moe_token_overhead": 6.292e-08,
-        "bw_efficiency": 0.625, "request_overhead": 0.06795, "prefill_efficiency": 0.1061,
-        "spec_seq_overhead": 5.821e-07,
+        "step_overhead": 0.001166, "layer_overhead": 9.598e-05, "moe_token_overhead": 2.21e-09,
+        "bw_efficiency": 0.7455, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
+        "spec_seq_overhead": 9.656e-05, "dispatch_overhead": 0.0002333,
     },
     "trtllm": {
-        "step_overhead": 1e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
-        "bw_efficiency": 0.7455, "request_overhead": 0.1056, "prefill_efficiency": 0.1716,
-        "spec_seq_overhead": 4e-05,
+        "step_overhead": 0.0002122, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
+        "bw_efficiency": 0.7455, "request_overhead": 0.1025, "prefill_efficiency": 0.193,
+        "spec_seq_overhead": 2.651e-05, "dispatch_overhead": 1e-07,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
         "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 1.8,
-        "spec_seq_overhead": 4e-05,
+        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
     },
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
@@ -228,7 +233,7 @@ def assumptions() -> list[dict[str, str]]:
         ("compute efficiency (MFU)", f"{COMPUTE_EFFICIENCY:.2f}", "assumption"),
         ("one-shot all-reduce software latency", f"{COLLECTIVE_LATENCY / US:.0f} us", "assumption"),
         ("inter-node collective step latency", f"{INTER_NODE_STEP_LATENCY / US:.0f} us",
-         "assumption (NCCL proxy + network stack)"),
+         "fitted (scripts/fit_serving.py): NCCL proxy + network stack"),
         ("EP dispatch/combine floor per doubling of the group", f"{EP_DISPATCH_LATENCY_PER_DOUBLING / US:.1f} us",
          "fitted (scripts/fit_serving.py)"),
         ("MTP first-draft acceptance on random-token prompts", f"{MTP_RANDOM_FIRST_ACCEPTANCE:.3f}",
@@ -250,4 +255,10 @@ def assumptions() -> list[dict[str, str]]:
          "value": f"{p.step_overhead / MS:.2f} ms / {p.layer_overhead / MS:.3f} ms / {p.moe_token_overhead / US:.2f} us"
                   f" / {p.bw_efficiency:.2f}", "source": p.source}
         for p in ENGINE_PERF.values()
+    ] + [
+        {"name": f"{p.name}: per-request TTFT cost, prefill-compute factor, per-sequence MTP round cost, "
+                 "attention-DP dispatch/combine cost",
+         "value": f"{p.request_overhead / MS:.0f} ms / {p.prefill_efficiency:.3f} / {p.spec_seq_overhead / US:.1f} us"
+                  f" / {p.dispatch_overhead / US:.1f} us", "source": p.source}
+        for p in ENGINE_PERF.values() if p.name in FITTED_SERVING
     ]  # fmt: skip

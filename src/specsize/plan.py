@@ -1,23 +1,28 @@
 """`specsize plan`: for each GPU type, the minimum and a recommended layout, what they need (nodes, network,
 memory per GPU) and how fast they go (TTFT, TPOT, tokens/s per user and per GPU), with and without
 speculative decoding, the best k, the break-even concurrency and the MoE penalty, plus the speedup-vs-
-concurrency curve. Composes fit.py (memory), deployment.py (roofline) and speculative.py.
+concurrency curve. Composes fit.py (memory), deployment.py (roofline), speculative.py and serving.py: the
+speeds are serving.steady_state's (the figures `validate` checks against measured serving), the decode step
+at that concurrency is kept as their breakdown.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from math import ceil
 
 from specsize.config import ModelArch
-from specsize.deployment import Deployment, HostCPU, Performance, build_deployment
+from specsize.deployment import Deployment, HostCPU, build_deployment
 from specsize.engines import get_engine
 from specsize.errors import PlanError
 from specsize.fit import FitResult, _shortfall, candidate_layouts, fit_gpu, nodes_for
 from specsize.hardware import get_gpu
 from specsize.input_checks import check_draft_tp
 from specsize.memory import MemoryBreakdown, memory_per_gpu
+from specsize.perf import StepTime
 from specsize.perf_constants import NGRAM_REPEAT_FRACTION, EnginePerf, engine_perf, engine_perf_for
 from specsize.scenario import Host, Layout, Speculative, Workload
+from specsize.serving import Pool, ServingPoint, kv_slots, steady_state
 from specsize.speculative import SpecResult, best_k, break_even, evaluate
 
 DEFAULT_GPUS = ("h200", "b200", "h100-sxm", "mi300x", "a100-80gb")  # the usual R1 serving choices
@@ -29,10 +34,83 @@ RECOMMENDED_MAX_GPU_MULTIPLE = 4  # assumption: the recommended layout uses at m
 CURVE_LIMIT = 1024  # largest concurrency on the curve
 
 
+@dataclass(frozen=True)
+class Served:
+    """A deployment's steady-state serving at the workload's concurrency (serving.steady_state: `concurrency`
+    users each with a request in flight, prefill interleaved with decode, the figures `validate` checks), with
+    the decode step it runs as the breakdown. tpot includes the other users' prefill share; ttft the wait for a
+    batch slot."""
+
+    ttft: float  # s
+    tpot: float  # s per output token per user
+    step: StepTime  # the decode step of the batch one instance runs
+    concurrency: int
+    gpus: int
+    output_tokens: int
+    tok_s_per_gpu: float
+    # the speculative points served on the same deployment: (their TPOT, their tok/s per GPU)
+    served_at: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def tok_s_per_user(self) -> float:
+        return 1.0 / self.tpot
+
+    def tok_s_per_gpu_at(self, tpot: float) -> float:
+        """tok/s per GPU of the point served at `tpot`: this one, or a speculative one served alongside."""
+        for t, per_gpu in ((self.tpot, self.tok_s_per_gpu), *self.served_at):
+            if t == tpot:
+                return per_gpu
+        raise PlanError(f"no serving point was computed at TPOT {tpot * 1e3:.3f} ms")
+
+
+@dataclass(frozen=True)
+class ServedSpec(SpecResult):
+    """A speculative configuration as served: its decode round (the SpecResult breakdown) plus the serving
+    steady state's TPOT (prefill share included) and the speedup over plain serving at the same concurrency."""
+
+    served_tpot: float = 0.0
+    served_plain_tpot: float = 0.0
+
+    @property
+    def tpot(self) -> float:
+        return self.served_tpot
+
+    @property
+    def speedup(self) -> float:
+        return self.served_plain_tpot / self.served_tpot
+
+
+def serve(dep: Deployment, w: Workload, max_seqs: int, repeat_fraction: float = NGRAM_REPEAT_FRACTION,
+          k: int | None = None) -> ServingPoint:  # fmt: skip
+    """The workload served by this deployment: each of its layout's dp replicas one instance holding at most
+    `max_seqs` sequences (its KV cache), the closed loop of serving.steady_state."""
+    pool = Pool(dep, dep.layout.dp, max_seqs or None)  # max_seqs: serving.kv_slots of the plan's memory
+    return steady_state(pool, w.concurrency, w.input_tokens, w.output_tokens, k=k, repeat_fraction=repeat_fraction)
+
+
+def served(dep: Deployment, w: Workload, max_seqs: int, repeat_fraction: float = NGRAM_REPEAT_FRACTION,
+           spec_results: tuple[SpecResult | None, ...] = ()) -> tuple[Served, list[ServedSpec | None]]:  # fmt: skip
+    """Plain serving of `w` on `dep` and each speculative result in `spec_results` served at its own k."""
+    plain_dep = replace(dep, spec=Speculative()) if dep.spec.enabled else dep
+    sp = serve(plain_dep, w, max_seqs)
+    per_gpu = sp.output_tok_s / dep.gpus
+    specs, at = [], []
+    for r in spec_results:
+        if r is None:
+            specs.append(None)
+            continue
+        s = serve(dep, w, max_seqs, repeat_fraction, r.k)
+        specs.append(ServedSpec(**{f: getattr(r, f) for f in SpecResult.__dataclass_fields__}, served_tpot=s.tpot,
+                                served_plain_tpot=sp.tpot))  # fmt: skip
+        at.append((s.tpot, s.output_tok_s / dep.gpus))
+    step = dep.decode_step(max(1, ceil(sp.decode_seqs)), w.mean_context)
+    return Served(sp.ttft, sp.tpot, step, w.concurrency, dep.gpus, w.output_tokens, per_gpu, tuple(at)), specs
+
+
 @dataclass
 class CurvePoint:
     concurrency: int
-    plain: Performance
+    plain: Served
     spec: SpecResult | None  # at the asked k
     best: SpecResult | None  # at the best k for this concurrency
 
@@ -45,7 +123,7 @@ class Option:
     nodes: int
     memory: MemoryBreakdown
     deployment: Deployment
-    plain: Performance
+    plain: Served
     spec: SpecResult | None = None
     best: SpecResult | None = None
     break_even: int | None = None
@@ -115,15 +193,20 @@ def _option(q: _Ask, gpu, layout: Layout, mem: MemoryBreakdown) -> Option:
                            gpu_perf(q.perf, gpu))  # fmt: skip
     ctx = q.w.mean_context
     rf = q.repeat_fraction
-    opt = Option(layout, nodes_for(layout, gpu), mem, dep, dep.performance(q.w))
+    spec = best = None
     if q.spec.enabled:
-        opt.spec = evaluate(dep, q.w.concurrency, ctx, repeat_fraction=rf)
-        opt.best = best_k(dep, q.w.concurrency, ctx, repeat_fraction=rf)
+        spec = evaluate(dep, q.w.concurrency, ctx, repeat_fraction=rf)
+        best = best_k(dep, q.w.concurrency, ctx, repeat_fraction=rf)
+    slots = kv_slots(mem, q.w.mean_context)
+    plain, (spec, best) = served(dep, q.w, slots, rf, (spec, best))
+    opt = Option(layout, nodes_for(layout, gpu), mem, dep, plain, spec, best)
+    if q.spec.enabled:
         opt.break_even = break_even(dep, ctx, max(max_b, q.w.concurrency), k=q.spec.k, repeat_fraction=rf)
     if opt.nodes > 1 and dep.machine.inter is not None and dep.machine.inter.id != SLOW_NETWORK:
         slow = dep.with_inter_node(SLOW_NETWORK)
-        opt.slow_network_tpot = (evaluate(slow, q.w.concurrency, ctx, repeat_fraction=rf).tpot if q.spec.enabled
-                                 else slow.performance(q.w).tpot)  # fmt: skip
+        if not q.spec.enabled:
+            slow = replace(slow, spec=Speculative())
+        opt.slow_network_tpot = serve(slow, q.w, slots, rf).tpot
     return opt
 
 
@@ -172,8 +255,10 @@ def fit_given(q: _Ask, gpu, n: int) -> FitResult:
     return fit
 
 
-def curve(dep: Deployment, w: Workload, limit: int, repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> list[CurvePoint]:
-    """Plain and speculative decoding at concurrency 1, 2, 4, ... up to `limit`."""
+def curve(dep: Deployment, w: Workload, limit: int, repeat_fraction: float = NGRAM_REPEAT_FRACTION,
+          max_seqs: int = 0) -> list[CurvePoint]:  # fmt: skip
+    """Plain and speculative serving at concurrency 1, 2, 4, ... up to `limit` (KV room for `max_seqs`
+    sequences per instance; 0: unbounded)."""
     ctx = w.mean_context
     points, b = [], 1
     while b <= limit:
@@ -182,7 +267,8 @@ def curve(dep: Deployment, w: Workload, limit: int, repeat_fraction: float = NGR
         if dep.spec.enabled:
             spec = evaluate(dep, b, ctx, repeat_fraction=repeat_fraction)
             best = best_k(dep, b, ctx, repeat_fraction=repeat_fraction)
-        points.append(CurvePoint(b, dep.performance(wb), spec, best))
+        plain, (spec, best) = served(dep, wb, max_seqs, repeat_fraction, (spec, best))
+        points.append(CurvePoint(b, plain, spec, best))
         b *= 2
     return points
 
@@ -226,6 +312,9 @@ def plan(
             rec, rec_mem = (fit.layout, fit.memory) if given else _recommended_layout(q, gpu, fit)
             gp.recommended = gp.minimum if rec == fit.layout else _option(q, gpu, rec, rec_mem)
             limit = max(1, min(gp.recommended.memory.max_concurrency, CURVE_LIMIT))
-            gp.curve = curve(gp.recommended.deployment, workload, limit, repeat_fraction)
+            opt = gp.recommended
+            gp.curve = curve(
+                opt.deployment, workload, limit, repeat_fraction, kv_slots(opt.memory, workload.mean_context)
+            )
         result.append(gp)
     return Plan(a, precision, kv_dtype, eng.name, workload, spec, result, cuda_graphs)

@@ -27,8 +27,9 @@ from math import ceil
 from specsize.deployment import Deployment
 from specsize.errors import PlanError
 from specsize.hardware import Link
+from specsize.memory import MemoryBreakdown
 from specsize.perf import prefill_time
-from specsize.perf_constants import DISAGG_HANDOFF, KV_TRANSFER_EFFICIENCY, PREFILL_QUEUE_FACTOR
+from specsize.perf_constants import DISAGG_HANDOFF, KV_TRANSFER_EFFICIENCY, NGRAM_REPEAT_FRACTION, PREFILL_QUEUE_FACTOR
 from specsize.scenario import mean_context
 from specsize.speculative import evaluate
 
@@ -70,12 +71,21 @@ class ServingPoint:
         return self.output_tok_s / (self.decode_gpus if counts == "decode" else self.gpus)
 
 
-def decode_time_per_token(dep: Deployment, seqs: float, context: float, k: int | None = None) -> float:
+def kv_slots(mem: MemoryBreakdown, live_context: float) -> int:
+    """Sequences one instance's KV cache holds while serving: paged KV (vLLM's PagedAttention, SGLang's token
+    pool, TensorRT-LLM's KV blocks) holds each sequence's tokens so far, on average its prompt and half its output
+    (live_context), not the full context a sequence may reach."""
+    per_token = mem.kv_bytes_per_token
+    return int(mem.kv_budget // (per_token * live_context)) if per_token and live_context > 0 else 0
+
+
+def decode_time_per_token(dep: Deployment, seqs: float, context: float, k: int | None = None,
+                          repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> float:  # fmt: skip
     """Seconds per output token per user of one instance decoding `seqs` sequences (speculative: a round / E[L])."""
     b = max(1, ceil(seqs))
     if not dep.spec.enabled:
         return dep.decode_step(b, context).total
-    return evaluate(dep, b, context, k).tpot
+    return evaluate(dep, b, context, k, repeat_fraction).tpot
 
 
 def prefill_cost(dep: Deployment, input_tokens: float, batched: bool = True) -> float:
@@ -104,12 +114,13 @@ def _mdl_wait(rho: float, service: float) -> float:
 
 def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: float,
                  prefill: Pool | None = None, link: Link | None = None, k: int | None = None,
-                 iterations: int = 30) -> ServingPoint:  # fmt: skip
-    """The closed loop of `users` users on an aggregated (prefill None) or disaggregated deployment."""
+                 iterations: int = 30, repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> ServingPoint:  # fmt: skip
+    """The closed loop of `users` users on an aggregated (prefill None) or disaggregated deployment (speculative
+    decoding at the deployment's k, or `k`; n-gram at `repeat_fraction`)."""
     if users < 1:
         raise PlanError(f"concurrency must be at least 1, got {users}")
     out = max(output_tokens, 1.0)
-    ctx = mean_context(input_tokens, out)
+    ctx = mean_context(input_tokens, output_tokens)  # the cache a decode step reads (out only floors divisions)
     dep = decode.dep
     per_inst = users / decode.instances
     cap = decode.max_seqs if decode.max_seqs else per_inst
@@ -118,7 +129,7 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
     if prefill is None:
         p_alone = prefill_cost(dep, input_tokens, batched=False)
         p = prefill_cost(dep, input_tokens)
-        t_dec = decode_time_per_token(dep, seqs, ctx, k)
+        t_dec = decode_time_per_token(dep, seqs, ctx, k, repeat_fraction)
         tpot = t_dec + max(seqs - 1, 0) * p / out
         busy = out * t_dec + seqs * p  # one instance's work per cycle of its users
         rate_inst = seqs / busy
@@ -137,22 +148,24 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
     xfer = kv_transfer_time(pdep, input_tokens, link) + DISAGG_HANDOFF + pdep.machine.engine.request_overhead
     capacity = prefill.instances / p  # prompts/s the prefill pool sustains
     ttft = p_alone + xfer
-    tpot = decode_time_per_token(dep, seqs, ctx, k)
-    rate, bound = 0.0, False
+    tpot = decode_time_per_token(dep, seqs, ctx, k, repeat_fraction)
+    rate = decoding = 0.0
     for _ in range(iterations):
-        rate = users / (ttft + out * tpot)
-        decoding = min(rate * out * tpot / decode.instances, cap)
-        if rate >= capacity:
-            rate, bound = capacity, True
-            decoding = min(rate * out * tpot / decode.instances, cap)
-        tpot = decode_time_per_token(dep, max(decoding, 1.0), ctx, k)
+        free = users / (ttft + out * tpot)  # the loop's rate if nothing but TTFT and decoding held users
+        # Little's law: rate x OSL x TPOT sequences decode at once, at most the decode pool's KV slots
+        slots = decode.instances * cap / (out * tpot)
+        rate = min(free, capacity, slots)
+        decoding = rate * out * tpot / decode.instances
+        tpot = decode_time_per_token(dep, max(decoding, 1.0), ctx, k, repeat_fraction)
         rho = rate * p / prefill.instances
         ttft_new = p_alone + xfer + _mdl_wait(rho, p)
-        if bound or decoding >= cap:
+        if min(capacity, slots) <= free * (1 + 1e-9):  # held by prefill or KV: the users not served wait
             ttft_new = max(ttft_new, users / rate - out * tpot)
-        if abs(ttft_new - ttft) < 1e-6 * max(ttft, 1e-3):
+        if abs(ttft_new - ttft) < 1e-9 * max(ttft, 1e-3):
             ttft = ttft_new
             break
         ttft = ttft_new
-    rate = min(users / (ttft + out * tpot), capacity)
-    return ServingPoint(tpot, ttft, rate, out, decoding, gpus, decode.gpus, bound, per_inst > cap)
+    free, slots = users / (ttft + out * tpot), decode.instances * cap / (out * tpot)
+    rate = min(free, capacity, slots)
+    bound, slot_bound = capacity <= min(free, slots) * (1 + 1e-6), slots <= min(free, capacity) * (1 + 1e-6)
+    return ServingPoint(tpot, ttft, rate, out, decoding, gpus, decode.gpus, bound, slot_bound or per_inst > cap)

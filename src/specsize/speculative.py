@@ -122,9 +122,13 @@ def _draft_time(dep: Deployment, b: int, k: int, context: float) -> float:
         return 0.0
     m = dep.draft_machine or dep.machine
     first = b * (k + 1) if dep.spec.method in ("mtp", "eagle") else 2 * b
-    t = step_time(dep.drafter, m, first, b, context).total
+    # The k draft passes run inside the round's engine step (SGLang's EAGLE worker, vLLM's and TensorRT-LLM's
+    # spec-decode loops: draft passes between two verifications, in one captured graph): the scheduler's per-step
+    # cost (step_overhead: batch assembly, sampling, input preparation) is paid once per round, by the verify step.
+    sched = m.engine.step_overhead
+    t = step_time(dep.drafter, m, first, b, context).total - sched
     if k > 1:
-        t += (k - 1) * step_time(dep.drafter, m, b, b, context).total
+        t += (k - 1) * (step_time(dep.drafter, m, b, b, context).total - sched)
     return t
 
 
