@@ -3,14 +3,16 @@ batched engine measured, with what it learned printed; an exact identity on a co
 one line."""
 
 import json
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from specsize.calibration import read_calibration, this_machine
 from specsize.cli import cli
 from specsize.speculative import expected_length
 
-SERVE = "benchmarks/results/serve/serve.json"
+SERVE = str(Path(__file__).parents[1] / "benchmarks" / "results" / "serve" / "serve.json")
 
 
 def serve_file(tmp_path, t=(0.004,) * 4, overhead=0.0, t_draft=(0.0,) * 4, alphas=(0.9, 0.5, 0.25)):
@@ -55,3 +57,14 @@ def test_a_broken_serve_file_is_one_line(tmp_path):
     p.write_text(json.dumps({"rows": [{"concurrency": 1, "T": [0.1]}]}))
     r = CliRunner().invoke(cli, ["plan", "tiny-r1", "--spec", "mtp:2", "--calibration", str(p)])
     assert r.exit_code != 0 and "bench_serve.py serve.json" in r.output and "Traceback" not in r.output
+
+
+def test_plan_gives_the_bench_s_own_prediction_at_every_concurrency():
+    """Without --acceptance, plan's row at C is the prediction bench_serve.py wrote next to its measurement."""
+    bench = json.loads(Path(SERVE).read_text())
+    for method, spec in (("mtp", "mtp:2"), ("draft", "draft:tiny-r1-draft:4")):
+        r = CliRunner().invoke(cli, ["plan", "tiny-r1", "--spec", spec, "--calibration", SERVE, "--json"])
+        assert r.exit_code == 0, r.output
+        rows = json.loads(r.output)["this_machine"]["batched"]
+        want = [row["methods"][method]["predicted"] for row in bench["rows"]]
+        assert [x["speedup"] for x in rows] == pytest.approx(want, rel=1e-12)
