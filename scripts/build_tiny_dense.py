@@ -109,7 +109,7 @@ def card(m: dict) -> str:
         f"- training: {t['steps']} steps in {m['train_seconds']} s on a shared 2-core CPU; final validation loss "
         f"{t['val_loss']}",
         "",
-        f"Greedy acceptance of tiny-r1-draft on {m['acceptance_prompts']} held-out test prompts, {m['max_new']} "
+        f"Greedy acceptance of tiny-r1-draft on {m['acceptance_prompts']} held-out test prompts, up to {m['max_new']} "
         "tokens each (fp32 compute):",
         "",
         "| k | acceptance per position | draft acceptance rate | mean acceptance length |",
