@@ -1,7 +1,7 @@
-"""A request that crashes inside the engine fails alone: the real app (serve.build) on uvicorn on a free
-localhost port, driven by the official `openai` client, with one fault injected into the engine (the prefill of
-requests whose prompt holds a marker raises, as a bug or an out-of-memory there would). That request gets an
-OpenAI-style 500; the requests beside it get their batch-1 greedy output; the server keeps serving."""
+"""Faults inside the engine, on the real app (serve.build) on uvicorn on a free localhost port, driven by the
+official `openai` client and httpx. A request whose prefill raises (as a bug or an out-of-memory there would)
+fails alone: a 500 for it, the requests beside it get their batch-1 greedy output, the server keeps serving. A
+batched round that raises fails the rows in it (one forward serves them all) and the server goes on."""
 
 import asyncio
 import threading
@@ -19,6 +19,24 @@ MODEL = "tiny-r1"
 POISON = "POISON"
 
 
+def serve_in_thread(app):
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def running(url: str) -> list[float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [s.value for f in text_string_to_metric_families(httpx.get(url + "/metrics").text)
+            for s in f.samples if s.name == "vllm:num_requests_running"]  # fmt: skip
+
+
 def test_a_crash_inside_one_request_fails_that_request_only():
     from specsize.engine.generate import generate
     from specsize.serve.build import ServeOptions, build_app
@@ -34,14 +52,7 @@ def test_a_crash_inside_one_request_fails_that_request_only():
         real_add(seq)
 
     engine.add = add
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.1)
+    server, thread, url = serve_in_thread(app)
     try:
         prompts = ["What is 7 plus 5?", f"{POISON} then 2 plus 2", "Sort 4, 2, 9."]
 
@@ -69,11 +80,46 @@ def test_a_crash_inside_one_request_fails_that_request_only():
         r = httpx.post(url + "/v1/completions", json={"model": MODEL, "prompt": prompts[0], "max_tokens": 16,
                                                       "temperature": 0}, timeout=60)  # fmt: skip
         assert r.status_code == 200 and r.json()["choices"][0]["text"] == got[0]
-        from prometheus_client.parser import text_string_to_metric_families
+        assert running(url) == [0.0]  # no slot left held by the failed request
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
-        running = [s.value for f in text_string_to_metric_families(httpx.get(url + "/metrics").text)
-                   for s in f.samples if s.name == "vllm:num_requests_running"]  # fmt: skip
-        assert running == [0.0]  # no slot left held by the failed request
+
+def test_a_failed_round_fails_its_rows_and_the_server_goes_on():
+    """A batched round that raises (once) fails the requests decoding in it, each with a 500: a round is one
+    forward of all its rows, so they cannot be told apart there. The slots are freed and the next request gets
+    its greedy output."""
+    from specsize.serve.build import ServeOptions, build_app
+
+    app, loaded = build_app(ServeOptions(MODEL, parallel=2, k=2))
+    engine, tok = loaded.engine, loaded.tokenizer
+    real_step, fired = engine.step, []
+
+    def step():
+        if len(engine.active) == 2 and not fired:
+            fired.append(1)
+            raise RuntimeError("injected fault in a batched round")
+        return real_step()
+
+    engine.step = step
+    server, thread, url = serve_in_thread(app)
+    try:
+        body = {"model": MODEL, "prompt": "Count", "max_tokens": 40, "ignore_eos": True, "temperature": 0}
+
+        async def main():
+            async with httpx.AsyncClient(timeout=120) as c:
+                return await asyncio.gather(*(c.post(url + "/v1/completions", json=body) for _ in range(2)))
+
+        rs = asyncio.run(main())
+        assert fired and [r.status_code for r in rs] == [500, 500]
+        assert all("injected fault in a batched round" in r.json()["error"]["message"] for r in rs)
+        assert running(url) == [0.0]
+        from specsize.engine.generate import generate
+
+        want = tok.decode(generate(engine.target, tok.encode("Count"), 12, eos_ids=tok.eos_token_ids).token_ids)
+        r = httpx.post(url + "/v1/completions", json={**body, "max_tokens": 12, "ignore_eos": False}, timeout=60)
+        assert r.status_code == 200 and r.json()["choices"][0]["text"] == want
     finally:
         server.should_exit = True
         thread.join(30)
