@@ -2,7 +2,8 @@
 what `specsize serve` runs) at concurrency C = 1, 2, 4, 8, 16 on the bundled tiny-r1 (MoE), plain and with
 MTP and the draft model, each speedup next to the planner's round model (speculative.measured_speedup) fed with
 step times measured at the same batch: T_C(n), one forward of C rows of n tokens each, and the per-round loop
-overhead of the plain run at C.
+overhead of the plain run at C. --model tiny-dense --methods draft measures the dense case: the bundled
+Qwen2 tiny-dense drafted by tiny-r1-draft (the same tokenizer; scripts/build_tiny_dense.py).
 
 The engine is driven directly (no HTTP: the server's own cost is not what the planner models); C slots, 2 C
 requests of --max-tokens tokens each (EOS ignored, so every request has the same length; rows join as others
@@ -10,6 +11,11 @@ leave), greedy. Decode tok/s counts generated tokens over the time spent in roun
 e2e tok/s includes the prefills.
 
     python benchmarks/bench_serve.py [--concurrency 1 2 4 8 16] [--max-tokens 64] [--out benchmarks/results/serve]
+    python benchmarks/bench_serve.py --model tiny-dense --methods draft --out benchmarks/results/serve_dense
+
+The round model takes conditional acceptance rates (alpha_i = P(position i accepted | i-1 accepted),
+speculative.expected_length); the counters give P(position i accepted), converted by scrape.conditional_rates.
+`specsize plan MODEL --calibration serve.json` reads this file (calibration_batched.py).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 import torch
 
 from specsize.bench.prompts import default_prompts
+from specsize.bench.scrape import conditional_rates
 from specsize.engine.batch import BatchDraft, BatchEngine, BatchMTP, Sequence
 from specsize.engine.cache import Rows
 from specsize.engine.loader import find_model_dir, load_model
@@ -98,7 +105,9 @@ def run(engine: BatchEngine, prompts: list[list[int]], max_tokens: int) -> dict:
             per_pos[i] += n
     return {"tokens": tokens, "decode_s": decode, "prefill_s": prefill, "rounds": rounds,
             "decode_tokens_per_s": tokens / decode, "e2e_tokens_per_s": tokens / (decode + prefill),
-            "alphas": [n / drafts for n in per_pos] if drafts else [],
+            "num_drafts": drafts, "num_accepted_tokens_per_pos": per_pos,
+            "alphas": [n / drafts for n in per_pos] if drafts else [],  # P(position i accepted), unconditional
+            "conditional_acceptance": conditional_rates(per_pos, drafts) if drafts else [],
             "mean_acceptance_length": 1 + sum(per_pos) / drafts if drafts else 1.0}  # fmt: skip
 
 
@@ -114,7 +123,9 @@ def median_curve(curves: list[list[float]]) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
-    ap.add_argument("--methods", nargs="+", default=["mtp", "draft"])
+    ap.add_argument("--model", default="tiny-r1", help="Target (bundled name or directory).")
+    ap.add_argument("--draft", default="tiny-r1-draft", help="Draft model for the draft method (same tokenizer).")
+    ap.add_argument("--methods", nargs="+", default=["mtp", "draft"], help="mtp needs a target with an MTP head.")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--passes", type=int, default=3, help="Runs of every configuration (medians reported).")
@@ -127,10 +138,10 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     load_before = os.getloadavg()[0]
-    root = find_model_dir("tiny-r1")
+    root = find_model_dir(a.model)
     target = load_model(root).model.fuse().eval()
     tok = Tokenizer.from_dir(root)
-    draft = load_draft("tiny-r1-draft", target, tok).eval()
+    draft = load_draft(a.draft, target, tok).eval() if "draft" in a.methods else None
     texts = [p.text for p in default_prompts(2 * max(a.concurrency))]
     prompts = [tok.encode(tok.apply_chat_template([{"role": "user", "content": t}]), add_special=False)
                for t in texts]  # fmt: skip
@@ -173,11 +184,11 @@ def main() -> None:
         for m in a.methods:
             res, td = median_run(runs[c, m]), median_curve(curves[c, m])
             res.update(k=K[m], T_draft=td, speedup=res["decode_tokens_per_s"] / plain["decode_tokens_per_s"],
-                       predicted=measured_speedup(m, K[m], res["alphas"], t, td, overhead))  # fmt: skip
+                       predicted=measured_speedup(m, K[m], res["conditional_acceptance"], t, td, overhead))  # fmt: skip
             row["methods"][m] = res
         rows.append(row)
-    report = {"model": "tiny-r1", "draft": "tiny-r1-draft", "max_tokens": a.max_tokens, "context": ctx,
-              "passes": a.passes,
+    report = {"model": a.model, "draft": a.draft if "draft" in a.methods else None, "max_tokens": a.max_tokens,
+              "context": ctx, "passes": a.passes,
               "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                           "torch": torch.__version__, "cores": os.cpu_count(),
                           "load_average_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)]},
@@ -194,12 +205,16 @@ def markdown(r: dict) -> str:
     m = r["machine"]
     base = r["rows"][0]["plain"]["decode_tokens_per_s"]
     lines = [
-        f"`{r['model']}` (draft `{r['draft']}`), batched engine, greedy, {r['max_tokens']} tokens per request, "
+        f"`{r['model']}`"
+        + (f" (draft `{r['draft']}`)" if r["draft"] else "")
+        + f", batched engine, greedy, {r['max_tokens']} tokens per request, "
         f"2 C requests on C slots, median of {r['passes']} interleaved passes, fp32, eager; "
         f"{m['cpu']} ({m['threads']} threads), torch {m['torch']}; a machine of {m['cores']} cores shared with "
         f"other jobs: load average {m['load_average_1min'][0]} at the start, {m['load_average_1min'][1]} at the end.",
         "",
-        "| C | plain tok/s | plain vs C=1 | T_C(1) ms | T_C(k+1)/T_C(1) mtp, draft | "
+        "| C | plain tok/s | plain vs C=1 | T_C(1) ms | T_C(k+1)/T_C(1) "
+        + ", ".join(r["rows"][0]["methods"])
+        + " | "
         + " | ".join(f"{x} tok/s | {x} speedup | {x} predicted | {x} mean acc. length" for x in r["rows"][0]["methods"])
         + " |",
         "|---:|---:|---:|---:|---|" + "---:|---:|---:|---:|" * len(r["rows"][0]["methods"]),

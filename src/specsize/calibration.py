@@ -33,6 +33,7 @@ class Bench:
     step_times: dict[str, list[float]] | None  # "target", "draft", "mtp": T(n) for n = 1.., seconds
     plain_tokens_per_s: float | None
     compiled: bool
+    batches: list[dict[str, Any]] | None = None  # benchmarks/bench_serve.py: every concurrency (calibration_batched)
 
 
 def read_bench(path: str | Path) -> Bench:
@@ -43,6 +44,10 @@ def read_bench(path: str | Path) -> Bench:
         raise SpecsizeError(f"--calibration {p}: no such file") from None
     except (OSError, ValueError) as e:
         raise SpecsizeError(f"--calibration {p}: not a `specsize bench --out` bench.json ({e})") from None
+    from specsize.calibration_batched import bench_fields, is_serve_bench
+
+    if is_serve_bench(r):
+        return Bench(p, **bench_fields(r, p))
     return bench_from_json(r, p)
 
 
@@ -108,9 +113,14 @@ def this_machine(bench: Bench, method: str, acceptance: tuple[float, ...] | None
         rows.append({"k": k, "expected_length": expected_length(a), "speedup": s,
                      "tokens_per_s": s * bench.plain_tokens_per_s, "measured_speedup": measured.get(k)})  # fmt: skip
     best = max(rows, key=lambda r: r["speedup"])
-    return {"source": str(bench.path), "model": bench.model, "machine": bench.machine, "compiled": bench.compiled,
-            "method": method, "plain_tokens_per_s": bench.plain_tokens_per_s, "step_overhead_s": overhead,
-            "rows": rows, "best_k": best["k"]}  # fmt: skip
+    out = {"source": str(bench.path), "model": bench.model, "machine": bench.machine, "compiled": bench.compiled,
+           "method": method, "plain_tokens_per_s": bench.plain_tokens_per_s, "step_overhead_s": overhead,
+           "rows": rows, "best_k": best["k"]}  # fmt: skip
+    if bench.batches:
+        from specsize.calibration_batched import batched_rows
+
+        out["batched"] = batched_rows(bench.batches, method, acceptance)
+    return out
 
 
 # --- `plan --calibration measured.jsonl`: measured points (specsize bench --endpoint, or the corpus format) ---

@@ -310,7 +310,8 @@ def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ra
     help="A `specsize bench --out` bench.json: use its measured acceptance per position, and for its model, "
     "the speedup per k on its machine from its measured step times. Or the measured.jsonl of `specsize bench "
     "--endpoint --out`: the server's measured acceptance, and the measured/predicted TPOT of its deployment "
-    "applied to the plan for that GPU type (both printed).",
+    "applied to the plan for that GPU type (both printed). Or benchmarks/bench_serve.py's serve.json: the "
+    "speedup at every concurrency it measured, from its step times at that batch.",
 )
 @click.option("--repeat-fraction", type=float, default=None,
               help="n-gram: share of the output that repeats the input, 0..1 [0.3].")  # fmt: skip

@@ -43,6 +43,7 @@ def serve(model, method, draft, k, parallel, max_model_len, max_waiting, host, p
     Examples:
       specsize serve                                  # tiny-r1 with MTP, 8 slots, on 127.0.0.1:8000
       specsize serve --method draft --draft tiny-r1-draft -k 4 --parallel 16 --port 8080
+      specsize serve --model tiny-dense --method draft --draft tiny-r1-draft   # dense target, its draft
       curl localhost:8000/v1/completions -H 'Content-Type: application/json' \\
            -d '{"model": "tiny-r1", "prompt": "Hello", "max_tokens": 32, "temperature": 0}'
     """

@@ -162,6 +162,27 @@ def _this_machine_table(m: dict[str, Any]) -> None:
                   f"threads, torch {mach.get('torch', '?')}, {'compiled' if m['compiled'] else 'eager'}. predicted: "
                   "the planner's round model on the measured step times T(n), loop overhead and acceptance; "
                   "measured: what the bench saw at that k.[/dim]")  # fmt: skip
+    if m.get("batched"):
+        _batched_table(m)
+
+
+def _batched_table(m: dict[str, Any]) -> None:
+    """`--calibration serve.json` (benchmarks/bench_serve.py): the round model at every measured concurrency."""
+    t = Table(title=f"this machine, measured at every concurrency: {m['model']}, {m['method']}", box=box.SIMPLE_HEAD,
+              pad_edge=False)  # fmt: skip
+    cols = ("conc.", "k", "E[L]", "T_C(1)\nms", "T_C(k+1)\n/T_C(1)", "loop\nms", "plain\ntok/s", "predicted\nspeedup",
+            "predicted\ntok/s", "measured\nspeedup")  # fmt: skip
+    for c in cols:
+        t.add_column(c, justify="right", no_wrap=True)
+    for r in m["batched"]:
+        t.add_row(str(r["concurrency"]), str(r["k"]), f"{r['expected_length']:.2f}", f"{r['step_ms']:.2f}",
+                  f"{r['verify_ratio']:.2f}", f"{r['overhead_ms']:.2f}", _f(r["plain_tokens_per_s"]),
+                  f"{r['speedup']:.2f}x", _f(r["tokens_per_s"]), f"{r['measured_speedup']:.2f}x")  # fmt: skip
+    console.print(t)
+    console.print("[dim]learned from the file: T_C(n), one forward of C rows of n tokens (target and drafter), "
+                  "the loop's own time per round and plain decode tok/s at each C; predicted: the planner's round "
+                  "model on them with the acceptance (given, or measured at C); measured: the bench's speedup "
+                  "at C.[/dim]")  # fmt: skip
 
 
 def plan_tables(r: dict[str, Any], explain: bool = False) -> None:

@@ -1,12 +1,13 @@
-"""Models bundled with the package (package data): the tiny-r1 family, built by scripts/build_tiny_r1.py.
-A bundled name works wherever a model directory does."""
+"""Models bundled with the package (package data): the tiny-r1 family, built by scripts/build_tiny_r1.py, and
+tiny-dense (a dense Qwen2 target that tiny-r1-draft drafts for), built by scripts/build_tiny_dense.py. A bundled
+name works wherever a model directory does."""
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
 
-BUNDLED = ("tiny-r1", "tiny-r1-draft")
+BUNDLED = ("tiny-r1", "tiny-r1-draft", "tiny-dense")
 
 
 def bundled_model_dir(name: str) -> Path | None:
