@@ -423,7 +423,8 @@ def calibration_tables(c: dict[str, Any]) -> None:
                 continue
             console.print(f"{r['gpu']}, the measured deployment at this plan's workload (concurrency "
                           f"{r['concurrency']}): TPOT {r['predicted_tpot_ms']:.2f} ms predicted (serving steady "
-                          f"state; the table's decode-only TPOT {r['plan_tpot_ms']:.2f} ms) x scale {r['scale']:.2f} "
+                          f"state; the table's, for the plan's deployment and acceptance: {r['plan_tpot_ms']:.2f} "
+                          f"ms) x scale {r['scale']:.2f} "
                           f"(log-interpolated between the measured levels) = {r['calibrated_tpot_ms']:.2f} ms "
                           f"calibrated: {r['calibrated_tok_s_per_user']:,.1f} tok/s per user, "
                           f"{r['calibrated_tok_s_per_gpu']:,.1f} per GPU")  # fmt: skip
