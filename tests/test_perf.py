@@ -149,3 +149,38 @@ def test_an_engines_dispatch_cost_is_paid_twice_per_layer_under_attention_dp_onl
         t0 = communication_time(s, make_machine(gpu, layout, base, get_precision("fp8")), 64)
         t1 = communication_time(s, make_machine(gpu, layout, costly, get_precision("fp8")), 64)
         assert t1 - t0 == pytest.approx(extra)
+
+
+def test_a_dense_models_prefill_runs_at_the_model_wide_mfu_not_the_moe_fit():
+    """A hand count for DeepSeek-R1-Distill-Qwen-32B (Qwen2.5-32B: 31.0B non-embedding parameters, model card;
+    lm_head 152,064 x 5,120; 64 layers, 40 heads x 128) prefilling 4,096 tokens on 2xH100-SXM, BF16, TP2:
+    2 FLOPs per weight per token plus causal attention (QK^T and PV: 4 x 5,120 FLOPs per layer per token per
+    cached token, 2,048 on average), over 989 TFLOPS dense BF16 (NVIDIA H100 datasheet) x COMPUTE_EFFICIENCY.
+    The MoE prefill factor fitted on R1 (0.12 for SGLang, which vLLM borrows) would make it ~8x slower."""
+    from specsize.perf_constants import COMPUTE_EFFICIENCY
+
+    a = load_model("deepseek-r1-distill-qwen-32b")
+    d = build_deployment(a, get_gpu("h100-sxm"), "bf16", "bf16", Layout(tp=2), get_engine("vllm"))
+    tokens, weights = 4096, 31.0e9 + 152_064 * 5_120
+    flops_per_gpu = (2 * weights * tokens + 64 * 4 * 5_120 * 2_048 * tokens) / 2
+    hand = flops_per_gpu / (989e12 * COMPUTE_EFFICIENCY)  # 0.249 s
+    step = step_time(d.main, d.machine, tokens, 1, tokens / 2, prefill=True)
+    assert step.compute == pytest.approx(hand, rel=0.03)
+    assert hand < d.ttft(tokens) < hand * 1.15  # + the TP all-reduces and the engine's per-step costs
+
+
+def test_the_fitted_prefill_factor_scales_an_moe_prefill_only(r1):
+    """EnginePerf.prefill_efficiency is fitted on the all-R1 corpus: it divides an MoE model's prefill compute and
+    leaves a dense model's (and every decode step) alone."""
+    from dataclasses import replace
+
+    dense = load_model("deepseek-r1-distill-qwen-7b")
+    base = engine_perf("sglang")
+    for model, prec, expected in ((dense, "bf16", 1.0), (r1, "fp8", 4.0)):
+        s = build_stack(model, get_precision(prec), Layout(tp=8), "bf16")
+        one, quarter = (make_machine(get_gpu("h200"), Layout(tp=8), replace(base, prefill_efficiency=f),
+                                     get_precision(prec)) for f in (1.0, 0.25))  # fmt: skip
+        assert step_time(s, quarter, 2048, 1, 1024, prefill=True).compute == pytest.approx(
+            expected * step_time(s, one, 2048, 1, 1024, prefill=True).compute
+        )
+        assert step_time(s, quarter, 8, 8, 1024).compute == step_time(s, one, 8, 8, 1024).compute

@@ -8,7 +8,14 @@ T = max(memory, compute) + communication + overhead, every term named (StepTime)
   GPU, MoE-TP splits each. KV: the cache of every sequence in flight (MLA latent or GQA heads).
   CPU/GPU hybrid: routed experts stream from host DRAM at its bandwidth instead.
 - compute: matmul FLOPs with the active parameters + attention (MLA absorbed for decode, expanded for
-  prefill) / (peak of the compute dtype x efficiency).
+  prefill) / (peak of the compute dtype x efficiency). A prefill step of an MoE model runs at the engine's
+  fitted prefill_efficiency on top; a dense model's prefill (large dense GEMMs, MFU 0.4-0.6) does not. The
+  factor is fitted on the measured corpus, which is all DeepSeek-R1: what it identifies is R1's prefill as a
+  whole (routed experts in small per-expert GEMMs behind the EP dispatch, MLA expanded, chunk scheduling),
+  not which part costs what (every point has all of them; only their proportions vary). Charging it to the routed
+  experts' FLOPs alone was tried and the data refuse it: the fit drives the factor to its floor (expert MFU
+  0.3-3%) and the corpus error grows (median |error| of tok/s per GPU 9.9% -> 11.4-13.0%). So it applies to
+  an MoE model's whole prefill, and a dense model uses COMPUTE_EFFICIENCY alone.
 - communication: per layer, two TP all-reduces (attention TP) or an EP dispatch + combine (DP attention),
   latency (hops x (link + software)) + bandwidth (ring volume); PP hand-offs between stages.
 - overhead: the engine's per-step, per-layer and per-token-per-MoE-layer costs (perf_constants.EnginePerf).
@@ -273,7 +280,7 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     gpu_flops = n * s.dense_flops + n * context * attn
     expert_f = n * s.expert_flops
     peak = m.gpu.peak_flops(m.compute_dtype) * COMPUTE_EFFICIENCY * m.engine.compute_efficiency
-    if prefill:
+    if prefill and s.experts:  # an MoE model's prefill only (module docstring): a dense model keeps the MFU
         peak *= m.engine.prefill_efficiency
     memory = (s.dense_bytes + kv_b) / bw
     compute = gpu_flops / peak

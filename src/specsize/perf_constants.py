@@ -92,7 +92,9 @@ class EnginePerf:
     source: str
     compute_efficiency: float = 1.0  # multiplies COMPUTE_EFFICIENCY (the engine's GEMM/attention kernels)
     request_overhead: float = 0.0  # per request, on TTFT: HTTP, tokenisation, scheduling, detokenisation (s)
-    prefill_efficiency: float = 1.0  # multiplies the compute efficiency of prefill steps (MLA expanded, chunked)
+    # multiplies the compute efficiency of an MoE model's prefill steps (fitted on R1 only: expert GEMMs behind
+    # the EP dispatch, MLA expanded, chunking; a dense model's prefill keeps COMPUTE_EFFICIENCY: perf.py)
+    prefill_efficiency: float = 1.0
     spec_seq_overhead: float = 0.0  # per sequence per speculative round: accept/rollback bookkeeping, sampling (s)
     # per MoE dispatch or combine under attention DP + EP, on top of the wire and the group's floor: the engine's
     # own all-to-all kernels (DeepEP in SGLang, NVLink one-sided kernels in TensorRT-LLM, MoRI/AITER on ROCm) (s)
@@ -139,7 +141,7 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # fitted to: catalog/validation/measured/tuning.jsonl (InferenceX + dstack, 1,187 R1 serving points) by
 # scripts/fit_serving.py (coordinate descent on the mean |log error| of output tok/s per GPU and per user; the
 # report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
-# step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the prefill compute multiplier,
+# step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the MoE prefill compute multiplier,
 # the per-request TTFT cost (s), the per-sequence cost of an MTP round (s) and the engine's own cost per attention-DP
 # MoE dispatch or combine (s; only SGLang's MI355X build wants one: ~0.23 ms, the rest fit to ~0).
 # "sglang-rocm": SGLang's ROCm build (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025
