@@ -42,3 +42,11 @@ def test_cli_plan_disagg():
     assert data["gpus"] == 72 and data["best"]["decode"].endswith("DP-attention")
     r = CliRunner().invoke(cli, ["plan", "--gpu", "h200", "--disagg", "--disagg-gpus", "8"])
     assert r.exit_code != 0 and "at least two instances" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("extra, named", [(["--sheet"], "--sheet"), (["--gpus", "16"], "--gpus"),
+                                          (["--gpu", "b200", "--explain"], "a second --gpu")])  # fmt: skip
+def test_plan_disagg_refuses_the_options_it_would_ignore(extra, named):
+    r = CliRunner().invoke(cli, ["plan", "--gpu", "h200", "--disagg", *extra])
+    assert r.exit_code != 0 and named in r.output and "without --disagg" in r.output
+    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output

@@ -399,6 +399,15 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         click.echo(r.note, err=True)
     if disagg:
         from specsize.cli_disagg import show_disagg
+        from specsize.errors import PlanError
+
+        given = {"--sheet": sheet or fmt == "markdown", "--plot": plot_file, "--explain": explain,
+                 "--gpu-layers": gpu_layers is not None, "--calibration": calibration, "--gpus": gpu_count,
+                 "--nodes": nodes, "a second --gpu": len(gpus) > 1}  # fmt: skip
+        if ignored := [name for name, value in given.items() if value]:
+            them = "them" if len(ignored) > 1 else "it"
+            raise PlanError(f"--disagg plans one GPU type's prefill:decode split of --disagg-gpus GPUs and takes no "
+                            f"{', '.join(ignored)}: drop {them}, or plan without --disagg")  # fmt: skip
 
         return show_disagg(r.arch, gpus, r.precision, kv_cache, r.workload, engine, r.spec, disagg_gpus, as_json)
     if gpu_layers is not None:
