@@ -13,9 +13,10 @@ constants. compute_efficiency (decode MFU) is not fitted (see PARAMS).
 
 Objective: the mean |log(predicted / measured)| of output tok/s per GPU and per user, plus a tenth of TTFT's,
 over the points of the group; minimised by coordinate descent in log space (multiplicative steps, shrunk when no
-step improves), passes over the groups then the globals. Reproducible: every fit starts from the same point
-(perf_constants.FIT_START and FIT_START_GLOBALS: the pre-corpus constants), never from the constants it replaces,
-and nothing in it is random, so the same corpus and model give the same constants to the printed digit.
+step improves), passes over the groups then the globals. Reproducible: every fit starts from a fixed point, never
+from the constants it replaces (perf_constants.PREVIOUS_FIT*: the frozen last warm-started fit, by default;
+--start prior: FIT_START*, the pre-corpus priors, which the leave-one-GPU-type-out refits always use), and nothing
+in it is random, so the same corpus and model give the same constants to the printed digit.
 
     python scripts/fit_serving.py                 # the shipped FITTED_SERVING and globals
     python scripts/fit_serving.py --logo          # and leave-one-GPU-type-out cross-validation
@@ -165,10 +166,17 @@ def show() -> None:
         print(f"{key} = {getattr(mod, key):.4g}")
 
 
-def reset_to_start() -> None:
-    """Put every fitted constant back to the fit's fixed starting point (perf_constants.FIT_START*)."""
-    pc.ENGINE_PERF.update(pc.FIT_START)
-    for key, value in pc.FIT_START_GLOBALS.items():
+def reset_to_start(start: str = "previous") -> None:
+    """Put every fitted constant back to a fixed starting point: "previous" (perf_constants.PREVIOUS_FIT, the
+    frozen constants of the last warm-started fit) or "prior" (perf_constants.FIT_START, the pre-corpus priors)."""
+    if start == "previous":
+        for name, values in pc.PREVIOUS_FIT.items():
+            pc.ENGINE_PERF[name] = replace(pc.FIT_START[name], **values)
+        globals_ = pc.PREVIOUS_FIT_GLOBALS
+    else:
+        pc.ENGINE_PERF.update(pc.FIT_START)
+        globals_ = pc.FIT_START_GLOBALS
+    for key, value in globals_.items():
         _set("global", key, value)
 
 
@@ -184,6 +192,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     ap.add_argument("corpus", nargs="?", default=str(BUNDLED_MEASURED),
                     help="measured-point JSONL (default: the bundled tuning.jsonl)")  # fmt: skip
+    ap.add_argument("--start", choices=("previous", "prior"), default="previous",
+                    help="where the fit starts: the frozen previous fit (default; reproduces the shipped constants) "
+                    "or the pre-corpus priors")  # fmt: skip
     ap.add_argument("--logo", action="store_true", help="also refit without each GPU type and predict it")
     ap.add_argument("--passes", type=int, default=PASSES, help=f"passes over the groups and globals (default {PASSES})")
     ap.add_argument("--logo-passes", type=int, default=LOGO_PASSES,
@@ -194,10 +205,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> None:
     args = parse(argv)
     points = load_points(args.corpus)
-    reset_to_start()
-    print(f"{len(points)} points; loss at the starting point: {loss(points):.3f}")
+    reset_to_start("prior")  # the leave-one-GPU-type-out refits start from the priors (no GPU seen)
     start = {n: p for n, p in pc.ENGINE_PERF.items()}
     start_globals = {k: getattr(m, k) for k, (m, _) in GLOBALS.items()}
+    reset_to_start(args.start)
+    print(f"{len(points)} points; loss at the starting point ({args.start}): {loss(points):.3f}")
     fit(points, passes=args.passes)
     show()
     for metric in ("output_tok_s_per_gpu", "output_tok_s_per_user"):
