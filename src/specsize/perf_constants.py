@@ -168,9 +168,9 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001166, "layer_overhead": 9.598e-05, "moe_token_overhead": 2.21e-09,
-        "bw_efficiency": 0.7455, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
-        "spec_seq_overhead": 9.656e-05, "dispatch_overhead": 0.0002333,
+        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
+        "bw_efficiency": 0.7677, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
+        "spec_seq_overhead": 6.787e-05, "dispatch_overhead": 0.0002333,
     },
     "trtllm": {
         "step_overhead": 0.0002122, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
@@ -188,8 +188,77 @@ ENGINE_PERF["sglang-rocm"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm")
 ENGINE_PERF["sglang-rocm-gfx950"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm-gfx950")
 ENGINE_PERF["sglang-0.4"] = replace(ENGINE_PERF["sglang"], name="sglang-0.4")
 ENGINE_PERF["vllm-0.7"] = replace(ENGINE_PERF["vllm"], name="vllm-0.7")
-# FITTED_SERVING holds the engine constants; MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR and
-# INTER_NODE_STEP_LATENCY above come from the same run.
+# Where scripts/fit_serving.py starts, so that its output depends on the corpus and the model only, never on the
+# constants it replaces (a fit started from its own last output drifts): the pre-corpus constants above and the
+# serving-wide values the model had before they were fitted.
+# The terms the pre-corpus constants lacked start at a value that matters (a term started at ~0 moves nothing, so
+# a multiplicative descent can never grow it): assumptions of their size, not measurements.
+FIT_START: dict[str, EnginePerf] = {
+    name: replace(
+        ENGINE_PERF[name],
+        request_overhead=50 * MS,  # assumption: HTTP + tokeniser + scheduler per request
+        spec_seq_overhead=20 * US,  # assumption: accept/rollback bookkeeping per sequence per MTP round
+        dispatch_overhead=20 * US,  # assumption: one all-to-all kernel launch + sync per dispatch or combine
+        prefill_efficiency=0.3,  # assumption: MoE prefill well under the dense MFU (EP dispatch, MLA expanded)
+    )
+    for name in FITTED_SERVING
+}
+FIT_START_GLOBALS: dict[str, float] = {
+    "MTP_RANDOM_FIRST_ACCEPTANCE": MTP_FIRST_ACCEPTANCE,  # text's acceptance (DeepSeek-V3 report §5.4.3)
+    "DISAGG_HANDOFF": 0.05,  # assumption: 50 ms of routing and KV-transfer setup per request
+    "PREFILL_QUEUE_FACTOR": 1.0,  # the M/D/1 queue itself
+    "INTER_NODE_STEP_LATENCY": 20 * US,  # assumption: NCCL proxy + IB stack per small-message step
+    # DeepEP low-latency dispatch: 77 us at EP 8 -> 192 us at EP 128 over RDMA, 4 doublings (DeepEP README)
+    "EP_DISPATCH_LATENCY_PER_DOUBLING": (192 - 77) / 4 * US,
+}
+# The default start of scripts/fit_serving.py: the constants shipped before the fit was made reproducible (commit
+# 377e8de, themselves the end of a chain of warm-started fits), frozen here so that the same command gives the same
+# constants; from FIT_START (the priors) the descent stops in a worse local optimum (loss 0.176 vs 0.175, and the
+# published figures' median |error| 11.6% vs 9.9%). The leave-one-GPU-type-out refits start from FIT_START: this
+# snapshot has seen every GPU.
+PREVIOUS_FIT: dict[str, dict[str, float]] = {
+    "atom": {
+        "step_overhead": 0.0007289, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
+        "bw_efficiency": 1.179, "request_overhead": 0.05065, "prefill_efficiency": 0.1526,
+        "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07,
+    },
+    "sglang": {
+        "step_overhead": 0.0007729, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.15e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.2136, "prefill_efficiency": 0.1207,
+        "spec_seq_overhead": 0.0001334, "dispatch_overhead": 1e-07,
+    },
+    "sglang-0.4": {
+        "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.553e-06,
+        "bw_efficiency": 0.9434, "request_overhead": 1, "prefill_efficiency": 1.8,
+        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
+    },
+    "sglang-rocm": {
+        "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
+        "bw_efficiency": 0.7905, "request_overhead": 0.07421, "prefill_efficiency": 0.1159,
+        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07,
+    },
+    "sglang-rocm-gfx950": {
+        "step_overhead": 0.001166, "layer_overhead": 9.598e-05, "moe_token_overhead": 2.21e-09,
+        "bw_efficiency": 0.7455, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
+        "spec_seq_overhead": 9.656e-05, "dispatch_overhead": 0.0002333,
+    },
+    "trtllm": {
+        "step_overhead": 0.0002122, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
+        "bw_efficiency": 0.7455, "request_overhead": 0.1025, "prefill_efficiency": 0.193,
+        "spec_seq_overhead": 2.651e-05, "dispatch_overhead": 1e-07,
+    },
+    "vllm-0.7": {
+        "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
+        "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 1.8,
+        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
+    },
+}  # fmt: skip
+PREVIOUS_FIT_GLOBALS: dict[str, float] = {
+    "MTP_RANDOM_FIRST_ACCEPTANCE": 0.6748, "DISAGG_HANDOFF": 0.1619, "PREFILL_QUEUE_FACTOR": 7.371,
+    "INTER_NODE_STEP_LATENCY": 51.2 * US, "EP_DISPATCH_LATENCY_PER_DOUBLING": 7.1 * US,
+}  # fmt: skip
+# FITTED_SERVING holds the engine constants; MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR, DISAGG_HANDOFF,
+# INTER_NODE_STEP_LATENCY and EP_DISPATCH_LATENCY_PER_DOUBLING above come from the same run.
 for _name, _values in FITTED_SERVING.items():
     ENGINE_PERF[_name] = replace(ENGINE_PERF[_name], source=_FITTED_SOURCE, **_values)
 ENGINE_PERF["vllm"] = replace(
