@@ -194,8 +194,8 @@ class MLAttention(nn.Module):
             c_all, pe_all = self.cache.update(start, c, k_pe)  # [B, T, R], [B, T, r]
             w = self.kv_b_proj.weight.view(H, n + self.v_dim, self.rank)  # [H, n + v, R]: W_UK rows, then W_UV
             q_lat = q_nope @ w[:, :n]  # [B, H, S, R]: W_UK absorbed into the query
-            scores = q_lat @ c_all.unsqueeze(1).transpose(-1, -2) + q_pe @ pe_all.unsqueeze(1).transpose(-1, -2)
-            scores = scores * self.scale  # [B, H, S, T]
+            scores = q_lat @ c_all.unsqueeze(1).transpose(-1, -2)  # [B, H, S, R] @ [B, 1, R, T] -> [B, H, S, T]
+            scores = (scores + q_pe @ pe_all.unsqueeze(1).transpose(-1, -2)) * self.scale  # + [B,H,S,r] @ [B,1,r,T]
             mask = _causal_mask(start, s, c_all.shape[1], x.device)
             if mask is not None:
                 scores = scores.masked_fill(~mask, float("-inf"))
