@@ -7,10 +7,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from specsize.engine.fp8 import dequantize, fp8_eligible, quantize
+from specsize.engine.fp8 import dequantize, quantize
 from specsize.engine.loader import EngineError, load_model
 from specsize.engine.saver import save_model
 from specsize.engine.tokenizer import Tokenizer, TokenizerError
+from specsize.quant import stored_fp8
 
 from .test_engine_parity import random_model
 
@@ -28,8 +29,13 @@ def test_fp8_round_trip_is_exact(tiny_r1, tmp_path):
     assert cfg["quantization_config"]["weight_block_size"] == [128, 128]
     stored = load_file(tmp_path / "model.safetensors")
     loaded = load_model(tmp_path).model.state_dict()
+    # R1's linears that carry a weight_scale_inv (shared/reference/deepseek-r1.md: embeddings, norms, router gate
+    # and lm_head stay BF16; the MTP eh_proj too, as vLLM's deepseek_mtp.py loads it), by their names
+    fp8_names = ("q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj", "gate_proj", "up_proj",
+                 "down_proj")  # fmt: skip
     for k, w in m.state_dict().items():
-        if fp8_eligible(k, w):
+        assert stored_fp8(a, k) == (k.removesuffix(".weight").rsplit(".", 1)[-1] in fp8_names and k.endswith("weight"))
+        if stored_fp8(a, k):
             assert stored[k].dtype == torch.float8_e4m3fn
             q, s = quantize(w)
             assert torch.equal(stored[k], q) and torch.equal(stored[k.removesuffix("weight") + "weight_scale_inv"], s)
@@ -113,6 +119,18 @@ def test_bad_directories(tmp_path):
         load_model(tmp_path)
     with pytest.raises(EngineError, match="not a directory"):
         load_model(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("routing", [{"scoring_func": "softmax"}, {"topk_method": "group_limited_greedy"},
+                                     {"scoring_func": "softmax", "topk_method": "greedy"}])  # fmt: skip
+def test_a_router_the_engine_does_not_implement_is_refused(tiny_r1, tmp_path, routing):
+    """DeepSeek-V2's softmax / group_limited_greedy routing is not V3's: one line, not a silently wrong model."""
+    c, _, m = tiny_r1
+    save_model(m, tmp_path, {**c, **routing})
+    with pytest.raises(EngineError, match=r"router implements scoring_func 'sigmoid' with topk_method 'noaux_tc'"):
+        load_model(tmp_path)
+    save_model(m, tmp_path, c)
+    assert load_model(tmp_path).arch.moe.scoring_func == "sigmoid"  # the model's own routing loads
 
 
 R1_STYLE_TEMPLATE = (

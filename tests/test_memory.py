@@ -20,12 +20,20 @@ def breakdown(a=R1, spec=Speculative(), layout=Layout(tp=8), precision="fp8", gp
 
 
 def test_tp8_weights_are_an_eighth_plus_the_replicated_parts():
-    fp8 = get_precision("fp8")
-    main = [g for g in tensor_groups(R1) if g.scope == "model"]
-    per_gpu = weight_bytes_per_gpu(R1, fp8, Layout(tp=8))
-    replicated = sum(fp8.group_bytes(g) for g in main if g.role in ("q_a", "kv_a") or g.kind in ("norm", "router",
-                     "router_bias"))  # fmt: skip
-    assert per_gpu == pytest.approx((checkpoint_bytes(main, fp8) - replicated) / 8 + replicated, rel=1e-9)
+    # What every TP rank keeps whole, by hand from R1's config.json (hidden 7168, q_lora_rank 1536, kv_lora_rank
+    # 512 + rope 64, 61 layers of which 58 MoE, 256 experts): vLLM's deepseek_v2.py builds q_a_proj,
+    # kv_a_proj_with_mqa and the router gate as ReplicatedLinear; norms are never sharded. FP8 linears carry one
+    # FP32 scale per 128x128 block (DeepSeek-V3 README_WEIGHTS.md); norms and the router are BF16, its bias FP32.
+    q_a = 1536 * 7168 + 12 * 56 * 4  # e4m3 bytes + ceil(1536/128) x ceil(7168/128) scales
+    kv_a = 576 * 7168 + 5 * 56 * 4
+    norms = (7168 + 7168 + 1536 + 512) * 2  # input, post-attention, q_a and kv_a layernorms
+    router = 256 * 7168 * 2 + 256 * 4  # gate weight + e_score_correction_bias
+    replicated = 61 * (q_a + kv_a + norms) + 58 * router + 7168 * 2  # + the final norm
+    assert replicated == 1_138_633_568
+    main = checkpoint_bytes([g for g in tensor_groups(R1) if g.scope == "model"], "fp8")  # pinned in test_quant
+    per_gpu = weight_bytes_per_gpu(R1, get_precision("fp8"), Layout(tp=8))
+    assert per_gpu - main / 8 == pytest.approx(replicated * 7 / 8, rel=1e-9)  # the rest is split 8 ways
+    assert weight_bytes_per_gpu(R1, get_precision("fp8"), Layout(tp=1)) == pytest.approx(main)  # limit: no split
 
 
 def test_mtp_adds_its_module_share_and_its_kv():

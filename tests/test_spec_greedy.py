@@ -11,7 +11,7 @@ import pytest
 from specsize.config import parse_config
 from specsize.engine.generate import generate
 from specsize.engine.model import Transformer, init_weights
-from specsize.engine.proposers import DraftModelProposer, MTPProposer, NgramProposer
+from specsize.engine.proposers import DraftModelProposer, MTPProposer, NgramProposer, Proposer
 from specsize.engine.sampling import SamplingParams
 from specsize.errors import SpecsizeError
 
@@ -163,3 +163,11 @@ def test_stats_count_a_known_case(dense_pair):
         assert s.num_accepted_tokens_per_pos == per_pos[: len(s.num_accepted_tokens_per_pos)]
         assert s.mean_acceptance_length == pytest.approx(1 + accepted / rounds)
         assert s.draft_acceptance_rate == pytest.approx(accepted / drafts)
+
+
+def test_every_drafter_is_a_proposer(dense_pair, r1_like):
+    """The three drafters implement the Proposer protocol generate() is typed against (begin, propose, accepted)."""
+    _, draft = dense_pair
+    for drafter in (NgramProposer(), DraftModelProposer(draft, 64, GREEDY, 32), MTPProposer(r1_like, GREEDY)):
+        assert isinstance(drafter, Proposer)
+    assert not isinstance(object(), Proposer)

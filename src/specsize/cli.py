@@ -5,13 +5,13 @@ Every command takes --json. Every user error is a SpecsizeError, printed as one 
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
 from specsize import __version__
+from specsize.cli_json import emit_json
 from specsize.errors import SpecsizeError
 
 
@@ -26,10 +26,6 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             sys.exit(130)
-
-
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -210,11 +206,11 @@ def fit(
       specsize fit r1-distill-qwen-32b --gpu rtx-4090 --engine llamacpp        # --weights auto: the best that fits
       specsize fit r1-distill-qwen-32b --gpu rtx-4090 --engine llamacpp --weights q8_0 --gpu-layers auto
     """
-    from specsize.fit import fit_all
+    from specsize.input_checks import check_unique_gpus
     from specsize.offload import numa_copies
     from specsize.plan_request import build_workload
     from specsize.render import fit_table
-    from specsize.report import fit_row
+    from specsize.report import fit_report
     from specsize.resolve import load_model
     from specsize.scenario import Host, parse_spec
     from specsize.workload_defaults import clip_default
@@ -226,9 +222,6 @@ def fit(
         click.echo(note, err=True)
     sp = parse_spec(spec, a, draft_tp=draft_tp)
     host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, numa_copies(engine, sockets))
-    from specsize.input_checks import check_draft_tp, check_unique_gpus
-    from specsize.precision_choice import resolve_weights
-
     check_unique_gpus(gpus)
     if gpu_layers is not None:
         from specsize.offload import host_cpu
@@ -236,38 +229,11 @@ def fit(
         _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, host_cpu(None, None, None, sockets), gpu_layers,
                     ram_gb, offload_experts, as_json, with_commands=False)  # fmt: skip
         return
-    prec, choice = resolve_weights(weights, a, list(gpus), engine, kv_cache, w, sp, host)
-    results = fit_all(a, list(gpus), prec, kv_cache, w, engine, sp, host)
-    for r in results:
-        if r.fits:
-            check_draft_tp(sp, r.layout, engine)
-    rows = [fit_row(r) for r in results]
+    report = fit_report(a, list(gpus), weights, kv_cache, w, engine, sp, host)
     if as_json:
-        emit_json(
-            {
-                "model": a.name,
-                "weights": prec,
-                "kv_cache": kv_cache,
-                "engine": engine,
-                "workload": {
-                    "concurrency": w.concurrency,
-                    "input_tokens": w.input_tokens,
-                    "output_tokens": w.output_tokens,
-                },
-                "spec": sp.describe(),
-                "results": rows,
-                "weights_choice": choice.to_json() if choice else None,
-            }
-        )
+        emit_json(report.to_json())
     else:
-        from specsize.answer import workload_words
-
-        words = workload_words({"concurrency": w.concurrency, "input_tokens": w.input_tokens,
-                                "output_tokens": w.output_tokens})  # fmt: skip
-        title = f"{a.name} {prec}, KV {kv_cache}, {words}, spec {sp.describe()}, {engine}"
-        if choice:
-            click.echo(choice.sentence())
-        fit_table(rows, title, explain)
+        fit_table(report, explain)
 
 
 def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ram_gb, offload_experts, as_json,
@@ -457,7 +423,7 @@ def hw(as_json):
         click.echo(f"GPU {i}: {g['name']} ({mem}, via {g['via']}) -> catalog: {g['catalog_id'] or 'no match'}")
 
 
-from specsize.cli_engine import bench, generate  # noqa: E402  (the engine's commands; they import this module)
+from specsize.cli_engine import bench, generate  # noqa: E402  (the engine's commands)
 
 cli.add_command(generate)
 cli.add_command(bench)

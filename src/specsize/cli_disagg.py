@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from specsize.cli import emit_json
+from specsize.cli_json import emit_json
 
 
 def show_disagg(a, gpus, precision, kv_cache, w, engine, spec, total, as_json) -> None:

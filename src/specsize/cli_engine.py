@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 import click
 
-from specsize.cli import emit_json
 from specsize.cli_bench_endpoint import endpoint_options
+from specsize.cli_json import emit_json
 
 COMPILE_HELP = (
     "torch.compile the decoding steps: ~4x faster per token for the bundled tiny-r1 on CPU, after "

@@ -15,3 +15,7 @@ class CatalogError(SpecsizeError):
 
 class PlanError(SpecsizeError):
     """A request the planner cannot satisfy or does not understand (bad layout, impossible workload)."""
+
+
+class EngineError(SpecsizeError):
+    """A model directory the engine cannot run: one line saying what and where."""

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from math import ceil, prod
 
+from specsize.config import ModelArch
 from specsize.errors import CatalogError
-from specsize.tensors import TensorGroup
+from specsize.tensors import TensorGroup, group_of
 
 BF16 = 2.0
 FP32 = 4.0
@@ -43,6 +44,20 @@ def quantised(g: TensorGroup) -> bool:
     DeepSeek's MTP eh_proj: the R1 checkpoint stores it BF16 (vLLM's deepseek_mtp.py loads it as a plain
     nn.Linear), which with everything else counted reproduces R1's published FP8 checkpoint size to 0.002%."""
     return g.kind == "linear" and g.role != "eh_proj" and g.component != "moe_router"
+
+
+def stored_fp8(a: ModelArch, key: str) -> bool:
+    """Whether DeepSeek's FP8 format stores checkpoint tensor `key` as e4m3 with a weight_scale_inv: the one rule
+    (quantised) the planner's sizes and the engine's saver both apply.
+
+    >>> from specsize.resolve import load_model
+    >>> r1 = load_model("deepseek-r1")
+    >>> [stored_fp8(r1, k) for k in ("model.layers.3.self_attn.q_a_proj.weight", "model.layers.3.mlp.gate.weight",
+    ...                              "model.layers.61.eh_proj.weight", "model.embed_tokens.weight")]
+    [True, False, False, False]
+    """
+    g = group_of(a, key)
+    return g is not None and quantised(g)
 
 
 def _plain(bytes_per: float) -> Callable[[TensorGroup], float]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from specsize.units import human_bytes, human_count
+
+if TYPE_CHECKING:
+    from specsize.report import FitReport
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 
@@ -88,54 +91,53 @@ def _gb(b: float) -> str:
     return f"{b / 1e9:,.1f}"
 
 
-def fit_table(rows: list[dict[str, Any]], title: str, explain: bool = False) -> None:
-    t = Table(title=title)
-    for col in (
-        "GPU",
-        "GPUs",
-        "nodes",
-        "layout",
-        "weights GB",
-        "KV GB",
-        "spec GB",
-        "headroom GB",
-        "max conc.",
-        "max context",
-    ):
+def fit_table(report: FitReport, explain: bool = False) -> None:
+    """`specsize fit` in the terminal: the --weights auto sentence, one row per GPU type, the reasons for those
+    that do not fit, and with explain every memory term per GPU."""
+    from specsize.answer import workload_words
+
+    if report.choice:
+        console.print(report.choice.sentence(), markup=False, highlight=False, soft_wrap=True)
+    w = report.workload
+    words = workload_words({"concurrency": w.concurrency, "input_tokens": w.input_tokens,
+                            "output_tokens": w.output_tokens})  # fmt: skip
+    t = Table(title=f"{report.arch.name} {report.precision}, KV {report.kv_cache}, {words}, spec "
+                    f"{report.spec.describe()}, {report.engine}")  # fmt: skip
+    for col in ("GPU", "GPUs", "nodes", "layout", "weights GB", "KV GB", "spec GB", "headroom GB", "max conc.",
+                "max context"):  # fmt: skip
         t.add_column(col, justify="left" if col in ("GPU", "layout") else "right", no_wrap=col == "GPU")
-    for r in rows:
-        if not r["fits"]:
-            t.add_row(r["gpu"], "-", "-", "[red]does not fit[/red]", "", "", "", "", "", "")
+    for r in report.results:
+        if not r.fits:
+            t.add_row(r.gpu.id, "-", "-", "[red]does not fit[/red]", "", "", "", "", "", "")
             continue
-        b = {x["term"]: 0.0 for x in r["breakdown"]}
-        for x in r["breakdown"]:
-            b[x["term"]] += x["bytes"]
+        m = r.memory
         # weights: every weight on the GPU (MTP module / draft included); spec: what speculation adds, its
         # weights included, so the draft's share shows in both columns (the --explain breakdown keeps them apart)
-        spec = b.get("spec_weights", 0) + b.get("spec_kv", 0) + b.get("spec_buffers", 0)
-        weights = b["weights"] + b.get("spec_weights", 0)
-        t.add_row(r["gpu"], str(r["min_gpus"]), str(r["nodes"]), r["layout"]["text"], _gb(weights),
-                  _gb(b["kv_cache"]), _gb(spec) if spec else "-", _gb(r["headroom_bytes"]),
-                  f"{r['max_concurrency']:,}", f"{r['max_context']:,}")  # fmt: skip
+        spec = m.term("spec_weights") + m.term("spec_kv") + m.term("spec_buffers")
+        weights = m.term("weights") + m.term("spec_weights")
+        t.add_row(r.gpu.id, str(r.gpus), str(r.nodes), r.layout.describe(), _gb(weights),
+                  _gb(m.term("kv_cache")), _gb(spec) if spec else "-", _gb(m.headroom),
+                  f"{r.max_concurrency:,}", f"{r.max_context:,}")  # fmt: skip
     console.print(t)
-    for r in rows:
-        if not r["fits"]:
-            console.print(f"[red]{r['gpu']}[/red]: {r.get('reason', '')}")
+    for r in report.results:
+        if not r.fits:
+            console.print(f"[red]{r.gpu.id}[/red]: {r.reason}")
     if explain:
-        for r in rows:
-            if "breakdown" not in r:
+        for r in report.results:
+            if r.memory is None:
                 continue
-            e = Table(title=f"{r['gpu']} x {r.get('gpus_tried')} ({r['layout']['text']}): per-GPU memory")
+            m = r.memory
+            e = Table(title=f"{r.gpu.id} x {r.gpus} ({r.layout.describe()}): per-GPU memory")
             e.add_column("term")
             e.add_column("GB", justify="right")
             e.add_column("what it assumes")
-            for x in r["breakdown"]:
-                e.add_row(x["term"], f"{x['bytes'] / 1e9:,.3f}", x["note"])
-            e.add_row("capacity", _gb(r["capacity_bytes"]), r["budget_rule"])
-            if r.get("host_ram_bytes"):
-                e.add_row("host RAM", _gb(r["host_ram_bytes"]), "routed experts offloaded to the CPU")
+            for x in m.terms:
+                e.add_row(x.name, f"{x.bytes / 1e9:,.3f}", x.note)
+            e.add_row("capacity", _gb(m.capacity), m.budget_rule)
+            if m.host_ram_needed:
+                e.add_row("host RAM", _gb(m.host_ram_needed), "routed experts offloaded to the CPU")
             console.print(e)
-            for n in r.get("notes", []):
+            for n in m.notes:
                 console.print(f"  note: {n}")
 
 

@@ -1,14 +1,19 @@
-"""What `specsize inspect` and `specsize models` report, as plain dicts (the --json output)."""
+"""What `specsize inspect`, `models`, `fit` and `plan` report: `fit` as a typed FitReport (rendered by
+render.fit_table, turned into a dict only for --json), the others as plain dicts (the --json output)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from specsize.config import ModelArch
+from specsize.fit import FitResult
 from specsize.kvcache import KV_DTYPE_BYTES, kv_bytes_per_token, mtp_kv_bytes_per_token
 from specsize.params import count_params
 from specsize.plan import SLOW_NETWORK
+from specsize.precision_choice import Choice
 from specsize.quant import PRECISIONS, checkpoint_bytes
+from specsize.scenario import Host, Speculative, Workload
 from specsize.tensors import tensor_groups
 
 
@@ -86,13 +91,51 @@ def model_row(a: ModelArch) -> dict[str, Any]:
     }
 
 
-def fit_row(r) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FitReport:
+    """What `specsize fit` found: per GPU type the fewest GPUs that serve the model (FitResult)."""
+
+    arch: ModelArch
+    precision: str
+    kv_cache: str
+    engine: str
+    workload: Workload
+    spec: Speculative
+    results: list[FitResult]
+    choice: Choice | None  # --weights auto: what it chose and why
+
+    def to_json(self) -> dict[str, Any]:
+        w = self.workload
+        return {
+            "model": self.arch.name, "weights": self.precision, "kv_cache": self.kv_cache, "engine": self.engine,
+            "workload": {"concurrency": w.concurrency, "input_tokens": w.input_tokens,
+                         "output_tokens": w.output_tokens},
+            "spec": self.spec.describe(), "results": [fit_row(r) for r in self.results],
+            "weights_choice": self.choice.to_json() if self.choice else None,
+        }  # fmt: skip
+
+
+def fit_report(a: ModelArch, gpus: list[str], weights: str | None, kv_cache: str, w: Workload, engine: str,
+               sp: Speculative, host: Host) -> FitReport:  # fmt: skip
+    """`specsize fit`: the precision (--weights, auto, or the checkpoint's own), then every GPU type's fit."""
+    from specsize.fit import fit_all
+    from specsize.input_checks import check_draft_tp
+    from specsize.precision_choice import resolve_weights
+
+    prec, choice = resolve_weights(weights, a, gpus, engine, kv_cache, w, sp, host)
+    results = fit_all(a, gpus, prec, kv_cache, w, engine, sp, host)
+    for r in results:
+        if r.fits:
+            check_draft_tp(sp, r.layout, engine)
+    return FitReport(a, prec, kv_cache, engine, w, sp, results, choice)
+
+
+def fit_row(r: FitResult) -> dict[str, Any]:
     """One FitResult as the JSON row of `specsize fit` (bytes are per GPU, the most loaded one)."""
     row: dict[str, Any] = {"gpu": r.gpu.id, "gpu_name": r.gpu.name, "engine": r.engine, "fits": r.fits}
     if r.layout is not None:
         row.update(min_gpus=r.gpus if r.fits else None, gpus_tried=r.gpus, nodes=r.nodes,
-                   layout={"tp": r.layout.tp, "pp": r.layout.pp, "ep": r.layout.ep, "dp": r.layout.dp,
-                           "attention": r.layout.attention, "text": r.layout.describe()})  # fmt: skip
+                   layout=_layout_json(r.layout))  # fmt: skip
     if r.memory is not None:
         m = r.memory
         row.update(

@@ -15,6 +15,7 @@ Classification used everywhere else:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from functools import cache
 from math import prod
@@ -209,3 +210,19 @@ def tensor_groups(a: ModelArch) -> tuple[TensorGroup, ...]:
     if a.weight_block_size:  # config.json quantization_config.weight_block_size
         groups = [replace(g, scale_block=a.weight_block_size) if g.kind == "linear" else g for g in groups]
     return tuple(groups)
+
+
+@cache
+def _groups_by_name(a: ModelArch) -> dict[str, TensorGroup]:
+    return {g.name: g for g in tensor_groups(a)}  # a dense and an MoE run share names and classes
+
+
+def group_of(a: ModelArch, key: str) -> TensorGroup | None:
+    """The group a checkpoint key belongs to, or None for a key the model does not have.
+
+    >>> from specsize.resolve import load_model
+    >>> group_of(load_model("deepseek-r1"), "model.layers.7.mlp.experts.31.up_proj.weight").name
+    'model.layers.{i}.mlp.experts.{e}.up_proj.weight'
+    """
+    name = re.sub(r"^model\.layers\.\d+\.", "model.layers.{i}.", key)
+    return _groups_by_name(a).get(re.sub(r"\.experts\.\d+\.", ".experts.{e}.", name))

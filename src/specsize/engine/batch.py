@@ -261,7 +261,7 @@ class BatchEngine:
             raise SpecsizeError(f"max_tokens must be >= 1, got {seq.max_new_tokens}")
         slot = self.rows.index(None)  # ValueError when full: the caller checks free_slots
         seq.slot = slot
-        seq.generator = torch.Generator().manual_seed(seq.seed) if seq.seed is not None else None
+        seq.generator = torch.Generator(self.device).manual_seed(seq.seed) if seq.seed is not None else None
         # every position the row may write, padding included, stays inside its slot (see the module docstring)
         seq.budget = min(seq.max_new_tokens, self.max_len - len(seq.prompt) - self.k - 1)
         t0 = time.perf_counter()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from specsize.engine.model import Transformer
+from specsize.engine.proposers import Proposal, Proposer
 from specsize.engine.rounds import verify
 from specsize.engine.sampling import GREEDY, SamplingParams, draw_noise, next_token
 from specsize.errors import SpecsizeError
@@ -125,7 +126,7 @@ def generate(
     prompt: list[int],
     max_new_tokens: int,
     params: SamplingParams = GREEDY,
-    proposer=None,
+    proposer: Proposer | None = None,
     k: int = 0,
     eos_ids: tuple[int, ...] = (),
     seed: int | None = None,
@@ -143,7 +144,7 @@ def generate(
     if len(prompt) >= limit:
         raise SpecsizeError(f"the prompt has {len(prompt):,} tokens; {target.arch.name} holds {limit:,} positions")
     device = target.model.embed_tokens.weight.device
-    gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
+    gen = torch.Generator(device=device).manual_seed(seed) if seed is not None else None  # where logits are
     sched = AdaptiveK(k) if adaptive and proposer is not None else None
     budget = min(max_new_tokens, limit - len(prompt))
     reserve = (sched.k_max if sched else k) + 1
@@ -210,7 +211,7 @@ def generate(
     return Generation(out, reason, stats)
 
 
-def _drafts(proposal, k: int, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def _drafts(proposal: Proposal | None, k: int, device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """A proposal's first k drafts as a tensor [k] on the device (None: no drafts) and their distributions."""
     if proposal is None or len(proposal.token_ids) == 0:
         return None, None

@@ -21,13 +21,12 @@ from safetensors import SafetensorError, safe_open
 from specsize.config import ModelArch, parse_config
 from specsize.engine.fp8 import dequantize
 from specsize.engine.model import ENGINE_FAMILIES, Transformer
-from specsize.errors import SpecsizeError
+from specsize.errors import EngineError
+from specsize.quant import FP8_BLOCK
+
+__all__ = ["EngineError", "Loaded", "find_model_dir", "load_model", "read_config", "weight_files"]
 
 IGNORED = re.compile(r"(^|\.)rotary_emb\.inv_freq$")  # buffers some old checkpoints saved
-
-
-class EngineError(SpecsizeError):
-    """A model directory the engine cannot run: one line saying what and where."""
 
 
 @dataclass
@@ -131,7 +130,7 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str
             if scale_key not in tensors:
                 raise EngineError(f"{root / files[k]}: FP8 tensor {k} has no {scale_key}")
             try:
-                t = dequantize(t, tensors[scale_key], dtype)
+                t = dequantize(t, tensors[scale_key], dtype, a.weight_block_size or FP8_BLOCK)
             except ValueError as e:
                 raise EngineError(f"{root / files[scale_key]}: {scale_key}: {e}") from None
         state[k] = t

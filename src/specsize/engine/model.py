@@ -9,8 +9,9 @@ Forward modes (Transformer.forward):
 - start=Rows (cache.py): a batch of sequences, each in its own cache slot at its own position (batch.py).
 Shapes: B batch, S tokens in the step, T cached positions, H heads, D head dim, R latent rank, r RoPE dim.
 `rope` is the step's (cos, sin) tables, computed once per step by Transformer.forward.
-Inference speed: Transformer.fuse() concatenates weights that read the same input (gate+up; MLA's q_a+kv_a)
-into one matmul each, keeping the parameters as views of the fused tensor (state dicts are unchanged).
+One forward path per module: projections that read the same input (q+k+v; gate+up; MLA's q_a+kv_a) are one
+nn.Linear from construction, and FusedNames joins and splits them at the state dict (gpt-fast's load hook), so
+checkpoints keep Hugging Face's names. Transformer.fuse() only stacks the MoE experts (for the compiled path).
 
 DeepSeek-V3 references: MLA (DeepSeek-V2 report §2.1; decode in the weight-absorbed form: scores =
 (q_nope W_UK) c^T + q_pe k_pe^T, output = (P c) W_UV), MoE routing (DeepSeek-V3 report §2.1.2: sigmoid scores,
@@ -19,6 +20,8 @@ bias-corrected group-limited top-k, weights normalised and scaled), MTP (§2.2, 
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +29,7 @@ from torch import nn
 from specsize.config import ModelArch
 from specsize.engine.cache import KVCache, LatentCache, Rows
 from specsize.engine.rope import Rotary, rotate, softmax_scale
+from specsize.errors import EngineError
 
 ENGINE_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "deepseek_v3")
 # Under torch.compile, MoE.forward gathers the chosen experts' weights when the copy holds at most this many
@@ -44,44 +48,45 @@ class RMSNorm(nn.Module):
         return self.weight * F.rms_norm(x.float(), self.weight.shape, eps=self.eps).to(x.dtype)
 
 
+class FusedNames:
+    """gpt-fast's load hook: one nn.Linear (`fused`) holds the linears that read the same input (`parts`, name ->
+    output rows, stacked in that order), so forward runs one matmul; a state dict keeps the checkpoint's names
+    (the parts are concatenated when one is loaded, split when one is taken), so loader.py, saver.py and the
+    transformers comparison see Hugging Face keys. All parts have a bias or none has."""
+
+    def __init__(self, fused: str, parts: dict[str, int]):
+        self.fused, self.parts = fused, parts
+
+    def attach(self, module: nn.Module) -> None:
+        module.register_load_state_dict_pre_hook(self.join)
+        module.register_state_dict_post_hook(partial(self.split))  # torch marks the hook: a bound method takes no mark
+
+    def join(self, module, state, prefix, *_) -> None:
+        for suffix in ("weight", "bias"):
+            keys = [f"{prefix}{p}.{suffix}" for p in self.parts]
+            if all(k in state for k in keys):  # else the strict load names the missing fused key
+                state[f"{prefix}{self.fused}.{suffix}"] = torch.cat([state.pop(k) for k in keys])
+
+    def split(self, module, state, prefix, _) -> None:
+        for suffix in ("weight", "bias"):
+            t = state.pop(f"{prefix}{self.fused}.{suffix}", None)
+            if t is not None:
+                for p, rows in zip(self.parts, t.split(list(self.parts.values())), strict=True):
+                    state[f"{prefix}{p}.{suffix}"] = rows
+
+
 class MLP(nn.Module):
-    """SwiGLU: down(silu(gate(x)) * up(x))."""
+    """SwiGLU: down(silu(gate(x)) * up(x)); gate and up are one matmul (gate_up_proj, FusedNames)."""
 
     def __init__(self, hidden: int, inter: int, bias: bool = False):
         super().__init__()
-        self.gate_proj = nn.Linear(hidden, inter, bias=bias)
-        self.up_proj = nn.Linear(hidden, inter, bias=bias)
+        self.gate_up_proj = nn.Linear(hidden, 2 * inter, bias=bias)  # rows: gate_proj, then up_proj
         self.down_proj = nn.Linear(inter, hidden, bias=bias)
-        self.gate_up: tuple | None = None  # fused weight [2 I, hidden] and bias (fuse())
+        FusedNames("gate_up_proj", {"gate_proj": inter, "up_proj": inter}).attach(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.gate_up is not None:
-            g, u = F.linear(x, *self.gate_up).chunk(2, dim=-1)
-            return self.down_proj(F.silu(g) * u)
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
-
-    def fuse(self) -> None:
-        if self.gate_up is None:  # experts are fused by their MoE, as views of its stacked weights
-            self.gate_up = _fuse(self.gate_proj, self.up_proj)
-
-
-@torch.no_grad()
-def _fuse(*linears: nn.Linear) -> tuple[torch.Tensor, torch.Tensor | None] | None:
-    """One weight (and bias) tensor for linears that read the same input; their parameters become views into
-    it, so state dicts and training see the same parameters. None when only some of them have a bias."""
-    biased = [m.bias is not None for m in linears]
-    if any(biased) and not all(biased):
-        return None
-    weight = torch.cat([m.weight.detach() for m in linears])
-    bias = torch.cat([m.bias.detach() for m in linears]) if all(biased) else None
-    row = 0
-    for m in linears:
-        n = m.weight.shape[0]
-        m.weight = nn.Parameter(weight[row : row + n], requires_grad=m.weight.requires_grad)
-        if bias is not None:
-            m.bias = nn.Parameter(bias[row : row + n], requires_grad=m.bias.requires_grad)
-        row += n
-    return weight, bias
+        g, u = self.gate_up_proj(x).chunk(2, dim=-1)  # [..., I] each
+        return self.down_proj(F.silu(g) * u)
 
 
 def _causal_mask(start: int | Rows, s: int, end: int, device) -> torch.Tensor | None:
@@ -97,51 +102,41 @@ def _causal_mask(start: int | Rows, s: int, end: int, device) -> torch.Tensor | 
 
 
 class Attention(nn.Module):
-    """GQA self-attention with optional q/k/v/o biases (qwen2, llama attention_bias) and q/k RMSNorm (qwen3)."""
+    """GQA self-attention with optional q/k/v/o biases (qwen2, llama attention_bias) and q/k RMSNorm (qwen3);
+    q, k and v are one matmul (qkv_proj, FusedNames)."""
 
     def __init__(self, a: ModelArch):
         super().__init__()
         h, d = a.hidden_size, a.head_dim
         self.n_heads, self.n_kv, self.head_dim = a.num_heads, a.num_kv_heads, d
-        self.q_proj = nn.Linear(h, a.num_heads * d, bias=a.qkv_bias)
-        self.k_proj = nn.Linear(h, a.num_kv_heads * d, bias=a.qkv_bias)
-        self.v_proj = nn.Linear(h, a.num_kv_heads * d, bias=a.qkv_bias)
-        self.o_proj = nn.Linear(a.num_heads * d, h, bias=a.o_bias)
+        q, kv = a.num_heads * d, a.num_kv_heads * d
+        self.qkv_proj = nn.Linear(h, q + 2 * kv, bias=a.qkv_bias)  # rows: q_proj, k_proj, v_proj
+        self.o_proj = nn.Linear(q, h, bias=a.o_bias)
+        FusedNames("qkv_proj", {"q_proj": q, "k_proj": kv, "v_proj": kv}).attach(self)
         if a.qk_norm:
             self.q_norm = RMSNorm(d, a.rms_norm_eps)
             self.k_norm = RMSNorm(d, a.rms_norm_eps)
         self.qk_norm = a.qk_norm
         self.scale = d**-0.5
         self.cache: KVCache | None = None
-        self.qkv: tuple | None = None  # fused weight and bias (fuse())
-
-    def fuse(self) -> None:
-        if self.qkv is None:
-            self.qkv = _fuse(self.q_proj, self.k_proj, self.v_proj)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | Rows | None
                 ) -> torch.Tensor:  # fmt: skip
         b, s, _ = x.shape
         hq, hk, d = self.n_heads, self.n_kv, self.head_dim
-        if self.qkv is not None and not self.qk_norm:  # one matmul, one rotation for q and k together
-            qk, v = F.linear(x, *self.qkv).view(b, s, hq + 2 * hk, d).split([hq + hk, hk], dim=2)
-            q, k = rotate(qk.transpose(1, 2), *rope, False).split([hq, hk], dim=1)  # [B, H, S, D], [B, H_kv, S, D]
-            v = v.transpose(1, 2)
-        else:
-            q = self.q_proj(x).view(b, s, hq, d)
-            k = self.k_proj(x).view(b, s, hk, d)
-            v = self.v_proj(x).view(b, s, hk, d).transpose(1, 2)  # [B, H_kv, S, D]
-            if self.qk_norm:
-                q, k = self.q_norm(q), self.k_norm(k)
-            q = rotate(q.transpose(1, 2), *rope, False)  # [B, H, S, D]
-            k = rotate(k.transpose(1, 2), *rope, False)
+        qk, v = self.qkv_proj(x).view(b, s, hq + 2 * hk, d).split([hq + hk, hk], dim=2)  # [B, S, H + H_kv, D]
+        if self.qk_norm:  # qwen3: an RMSNorm over each head's D before the rotation
+            q, k = qk.split([hq, hk], dim=2)
+            qk = torch.cat((self.q_norm(q), self.k_norm(k)), dim=2)
+        q, k = rotate(qk.transpose(1, 2), *rope, False).split([hq, hk], dim=1)  # [B, H, S, D], [B, H_kv, S, D]
+        v = v.transpose(1, 2)  # [B, H_kv, S, D]
         if start is None:
             o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=True)
         else:
             k, v = self.cache.update(start, k, v)  # [B, H_kv, T, D]
             mask = _causal_mask(start, s, k.shape[2], x.device)
             o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale, enable_gqa=True)
-        return self.o_proj(o.transpose(1, 2).reshape(b, s, -1))
+        return self.o_proj(o.transpose(1, 2).reshape(b, s, -1))  # [B, S, H D] -> [B, S, hidden]
 
 
 class MLAttention(nn.Module):
@@ -161,34 +156,29 @@ class MLAttention(nn.Module):
         qk = m.qk_head_dim
         if m.q_lora_rank is None:
             self.q_proj = nn.Linear(h, a.num_heads * qk, bias=False)
-        else:
-            self.q_a_proj = nn.Linear(h, m.q_lora_rank, bias=a.qkv_bias)
+            self.kv_a_proj_with_mqa = nn.Linear(h, m.cache_dim, bias=a.qkv_bias)  # R + r
+        else:  # q_a and kv_a read the same x: one matmul (qkv_a_proj, FusedNames)
+            self.qkv_a_proj = nn.Linear(h, m.q_lora_rank + m.cache_dim, bias=a.qkv_bias)  # rows: q_a, kv_a
             self.q_a_layernorm = RMSNorm(m.q_lora_rank, 1e-6)
             self.q_b_proj = nn.Linear(m.q_lora_rank, a.num_heads * qk, bias=False)
-        self.q_lora = m.q_lora_rank is not None
-        self.kv_a_proj_with_mqa = nn.Linear(h, m.kv_lora_rank + m.qk_rope_head_dim, bias=a.qkv_bias)
+            FusedNames("qkv_a_proj", {"q_a_proj": m.q_lora_rank, "kv_a_proj_with_mqa": m.cache_dim}).attach(self)
+        self.q_lora = m.q_lora_rank
         self.kv_a_layernorm = RMSNorm(m.kv_lora_rank, 1e-6)
         self.kv_b_proj = nn.Linear(m.kv_lora_rank, a.num_heads * (m.qk_nope_head_dim + m.v_head_dim), bias=False)
         self.o_proj = nn.Linear(a.num_heads * m.v_head_dim, h, bias=a.o_bias)
         self.scale = softmax_scale(qk, a.rope)
         self.interleave = interleave
         self.cache: LatentCache | None = None
-        self.qkv_a: tuple | None = None  # fused [q_lora + R + r, hidden] weight and bias (fuse())
-
-    def fuse(self) -> None:
-        if self.q_lora and self.qkv_a is None:
-            self.qkv_a = _fuse(self.q_a_proj, self.kv_a_proj_with_mqa)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], start: int | Rows | None
                 ) -> torch.Tensor:  # fmt: skip
         b, s, _ = x.shape
         H, n, r = self.n_heads, self.nope, self.rope_dim
-        if self.qkv_a is not None:
-            q_a, kv_a = F.linear(x, *self.qkv_a).split([self.q_a_proj.weight.shape[0], self.rank + r], dim=-1)
+        if self.q_lora:  # DeepSeek-V3: q through the q_lora_rank bottleneck
+            q_a, kv_a = self.qkv_a_proj(x).split([self.q_lora, self.rank + r], dim=-1)  # [B,S,q_lora], [B,S,R+r]
             q = self.q_b_proj(self.q_a_layernorm(q_a))
-        else:
-            q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x))) if self.q_lora else self.q_proj(x)
-            kv_a = self.kv_a_proj_with_mqa(x)
+        else:  # DeepSeek-V2-Lite: a plain q_proj
+            q, kv_a = self.q_proj(x), self.kv_a_proj_with_mqa(x)
         q = q.view(b, s, H, n + r).transpose(1, 2)  # [B, H, S, n + r]
         q_nope, q_pe = q.split([n, r], dim=-1)
         q_pe = rotate(q_pe, *rope, self.interleave)
@@ -196,31 +186,41 @@ class MLAttention(nn.Module):
         c = self.kv_a_layernorm(c)  # [B, S, R]
         k_pe = rotate(k_pe.unsqueeze(1), *rope, self.interleave).squeeze(1)  # [B, S, r]: one head shared by all
         if start is None:
-            kv = self.kv_b_proj(c).view(b, s, H, n + self.v_dim).transpose(1, 2)
+            kv = self.kv_b_proj(c).view(b, s, H, n + self.v_dim).transpose(1, 2)  # [B, H, S, n + v]: keys built
             k_nope, v = kv.split([n, self.v_dim], dim=-1)
-            k = torch.cat((k_nope, k_pe.unsqueeze(1).expand(b, H, s, r)), dim=-1)
+            k = torch.cat((k_nope, k_pe.unsqueeze(1).expand(b, H, s, r)), dim=-1)  # [B, H, S, n + r]
             o = F.scaled_dot_product_attention(torch.cat((q_nope, q_pe), -1), k, v, is_causal=True, scale=self.scale)
         else:
             c_all, pe_all = self.cache.update(start, c, k_pe)  # [B, T, R], [B, T, r]
-            w = self.kv_b_proj.weight.view(H, n + self.v_dim, self.rank)
+            w = self.kv_b_proj.weight.view(H, n + self.v_dim, self.rank)  # [H, n + v, R]: W_UK rows, then W_UV
             q_lat = q_nope @ w[:, :n]  # [B, H, S, R]: W_UK absorbed into the query
-            scores = q_lat @ c_all.unsqueeze(1).transpose(-1, -2) + q_pe @ pe_all.unsqueeze(1).transpose(-1, -2)
-            scores = scores * self.scale  # [B, H, S, T]
+            scores = q_lat @ c_all.unsqueeze(1).transpose(-1, -2)  # [B, H, S, R] @ [B, 1, R, T] -> [B, H, S, T]
+            scores = (scores + q_pe @ pe_all.unsqueeze(1).transpose(-1, -2)) * self.scale  # + [B,H,S,r] @ [B,1,r,T]
             mask = _causal_mask(start, s, c_all.shape[1], x.device)
             if mask is not None:
                 scores = scores.masked_fill(~mask, float("-inf"))
             p = torch.softmax(scores.float(), dim=-1).to(x.dtype)
             o = (p @ c_all.unsqueeze(1)) @ w[:, n:].transpose(1, 2)  # [B, H, S, v]: W_UV absorbed on the way out
-        return self.o_proj(o.transpose(1, 2).reshape(b, s, H * self.v_dim))
+        return self.o_proj(o.transpose(1, 2).reshape(b, s, H * self.v_dim))  # [B, S, H v] -> [B, S, hidden]
+
+
+# What Router implements (DeepSeek-V3 report §2.1.2): sigmoid scores, bias-corrected (noaux_tc) top-k
+ROUTER_SCORING, ROUTER_TOPK = "sigmoid", "noaux_tc"
 
 
 class Router(nn.Module):
     """DeepSeek-V3 routing: sigmoid scores; choice by score + e_score_correction_bias, limited to the topk_group
-    groups with the best sum of their top-2; weights are the unbiased scores, normalised, times the scaling."""
+    groups with the best sum of their top-2; weights are the unbiased scores, normalised, times the scaling.
+    Any other scoring_func / topk_method (softmax scores, DeepSeek-V2's group_limited_greedy) is refused."""
 
     def __init__(self, a: ModelArch):
         super().__init__()
         moe = a.moe
+        if (moe.scoring_func, moe.topk_method) != (ROUTER_SCORING, ROUTER_TOPK):
+            raise EngineError(f"{a.name}: the engine's MoE router implements scoring_func {ROUTER_SCORING!r} with "
+                              f"topk_method {ROUTER_TOPK!r} (DeepSeek-V3/R1); this model asks for scoring_func "
+                              f"{moe.scoring_func!r} with topk_method {moe.topk_method!r} (the planner still sizes "
+                              "it: specsize inspect/fit/plan)")  # fmt: skip
         self.weight = nn.Parameter(torch.zeros(moe.num_experts, a.hidden_size))
         self.register_buffer("e_score_correction_bias", torch.zeros(moe.num_experts))
         self.top_k, self.n_group, self.topk_group = moe.top_k, moe.n_group or 1, moe.topk_group or 1
@@ -228,16 +228,17 @@ class Router(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: [N, hidden] -> weights [N, k] (float32), expert ids [N, k]."""
-        scores = F.linear(x.float(), self.weight.float()).sigmoid()
-        choice = scores + self.e_score_correction_bias.float()
+        scores = F.linear(x.float(), self.weight.float()).sigmoid()  # [N, E]
+        choice = scores + self.e_score_correction_bias.float()  # [N, E]: the bias steers the choice only
         if self.topk_group < self.n_group:  # keep the topk_group groups with the best sum of their top-2
             n, e = choice.shape
-            groups = choice.view(n, self.n_group, e // self.n_group).topk(2, dim=-1)[0].sum(-1)  # [N, groups]
-            keep = torch.zeros_like(groups).scatter_(1, groups.topk(self.topk_group, dim=-1)[1], 1.0)
-            keep = keep.unsqueeze(-1).expand(n, self.n_group, e // self.n_group).reshape(n, e).bool()
+            g = e // self.n_group  # experts per group
+            groups = choice.view(n, self.n_group, g).topk(2, dim=-1)[0].sum(-1)  # [N, groups]
+            keep = torch.zeros_like(groups).scatter_(1, groups.topk(self.topk_group, dim=-1)[1], 1.0)  # [N, groups]
+            keep = keep.unsqueeze(-1).expand(n, self.n_group, g).reshape(n, e).bool()  # [N, E]: each group's mark
             choice = choice.masked_fill(~keep, float("-inf"))
-        idx = choice.topk(self.top_k, dim=-1)[1]
-        w = scores.gather(1, idx)
+        idx = choice.topk(self.top_k, dim=-1)[1]  # [N, k]
+        w = scores.gather(1, idx)  # [N, k]
         if self.norm:
             w = w / (w.sum(-1, keepdim=True) + 1e-20)
         return w * self.scaling, idx
@@ -262,15 +263,12 @@ class MoE(nn.Module):
         """Stack the experts' weights (their parameters become views of the stacks; state dicts are unchanged)."""
         if self.stacked is not None:  # experts have no biases (MoE.__init__)
             return
-        gate_up = torch.stack([torch.cat((e.gate_proj.weight, e.up_proj.weight)) for e in self.experts])
-        down = torch.stack([e.down_proj.weight.detach() for e in self.experts])
-        inter = gate_up.shape[1] // 2
+        gate_up = torch.stack([e.gate_up_proj.weight.detach() for e in self.experts])  # [E, 2I, h]
+        down = torch.stack([e.down_proj.weight.detach() for e in self.experts])  # [E, h, I]
         for i, e in enumerate(self.experts):
             grad = e.down_proj.weight.requires_grad
-            e.gate_proj.weight = nn.Parameter(gate_up[i, :inter], requires_grad=grad)
-            e.up_proj.weight = nn.Parameter(gate_up[i, inter:], requires_grad=grad)
+            e.gate_up_proj.weight = nn.Parameter(gate_up[i], requires_grad=grad)
             e.down_proj.weight = nn.Parameter(down[i], requires_grad=grad)
-            e.gate_up = (gate_up[i], None)
         self.stacked = gate_up, down
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -434,10 +432,10 @@ class Transformer(nn.Module):
         return self.mtp.predict(hidden, next_tokens, rope, start)
 
     def fuse(self) -> Transformer:
-        """Fuse same-input weights for inference (MLP, Attention, MLAttention) and stack the experts (MoE);
-        idempotent; returns self."""
+        """Stack every MoE's experts (MoE.fuse: the compiled path's batched matmuls); idempotent; returns self.
+        Same-input projections need no call: they are one nn.Linear from the start (FusedNames)."""
         for mod in self.modules():
-            if isinstance(mod, (MoE, MLP, MLAttention, Attention)):
+            if isinstance(mod, MoE):
                 mod.fuse()
         return self
 

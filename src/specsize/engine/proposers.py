@@ -1,25 +1,19 @@
 """Drafters. Each turns the committed tokens into a Proposal of k draft tokens (with their probabilities when
-it samples them) and keeps its own state in step with what the target accepted.
-
-Protocol, for one sequence (the generation loop, generate.py):
-- begin(prompt, hidden): after the target's prefill; `hidden` [1, P, h] are the target's final-normed states
-  of the prompt positions (the MTP drafter reads them; others ignore them);
-- propose(tokens, k) -> Proposal, where tokens are all committed tokens (the last one not yet seen by the
-  target);
-- accepted(tokens, hidden): after verification; tokens are all committed tokens now, hidden [1, m+1, h] the
-  target's states at the positions it just confirmed.
+it samples them) and keeps its own state in step with what the target accepted: the Proposer protocol, which
+NgramProposer, DraftModelProposer and MTPProposer implement and generate.py calls.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 
 from specsize.engine import rounds
 from specsize.engine.model import Transformer
 from specsize.engine.rounds import align_vocab
-from specsize.engine.sampling import SamplingParams
+from specsize.engine.sampling import SamplingParams, exponential
 from specsize.errors import SpecsizeError
 from specsize.scenario import MAX_VOCAB_PADDING
 
@@ -28,6 +22,22 @@ from specsize.scenario import MAX_VOCAB_PADDING
 class Proposal:
     token_ids: list[int] | torch.Tensor  # k drafts: a list (lookup) or a tensor [k] on the device (models)
     probs: torch.Tensor | None = None  # [k, V_target] the draft distributions; None: one-hot (argmax or lookup)
+
+
+@runtime_checkable
+class Proposer(Protocol):
+    """A drafter for one sequence, as the generation loop (generate.py) drives it."""
+
+    def begin(self, prompt: list[int], hidden: torch.Tensor | None) -> None:
+        """After the target's prefill; hidden [1, P, h]: the target's final-normed states of the prompt positions
+        (the MTP drafter reads them; others ignore them)."""
+
+    def propose(self, tokens: list[int], k: int) -> Proposal:
+        """Up to k drafts after tokens, all committed tokens (the last one not yet seen by the target)."""
+
+    def accepted(self, tokens: list[int], hidden: torch.Tensor | None) -> None:
+        """After verification: tokens are all committed tokens now, hidden [1, m+1, h] the target's states at the
+        positions it just confirmed."""
 
 
 class NgramProposer:
@@ -101,7 +111,7 @@ class DraftModelProposer:
         if self.cached < start:  # the prompt, on the first round: one eager prefill
             self.model(torch.tensor([tokens[self.cached : start]], device=self.device), start=self.cached)
         block = torch.tensor([tokens[start:]], device=self.device)
-        noise = None if self.params.greedy else torch.empty(k, self.vocab).exponential_(generator=self.generator)
+        noise = None if self.params.greedy else exponential((k, self.vocab), self.generator, self.device)
         steps = rounds.compiled(self.model, start, block.shape[1])
         args = (block, start, k, self.params, None if noise is None else noise.to(self.device), self.shared, self.vocab)
         drafts, dists = steps.draft(*args) if steps is not None else rounds.draft_round(self.model, *args)
@@ -139,8 +149,7 @@ class MTPProposer:
         n = h.shape[1]  # and a compiled MTP round has one graph per k
         nxt = torch.tensor([tokens[start + 1 : start + 1 + n]], device=h.device)
         vocab = self.model.arch.vocab_size
-        noise = None if self.params.greedy else torch.empty(k, vocab).exponential_(generator=self.generator)
-        noise = None if noise is None else noise.to(h.device)
+        noise = None if self.params.greedy else exponential((k, vocab), self.generator, h.device)
         steps = rounds.compiled(self.model, start, n)
         if steps is not None:
             drafts, dists = steps.mtp_round(h, nxt, start, k, self.params, noise)

@@ -125,7 +125,8 @@ def run(req: Request, on_text: Callable[[str], None] | None = None) -> Result:
         generate(target, ids, warm, req.params, make_proposer(None), 0 if method == "none" else k, tok.eos_token_ids,
                  req.seed, adaptive=req.adaptive)  # fmt: skip
         compile_time = time.perf_counter() - t0
-    gen = torch.Generator().manual_seed(req.seed) if req.seed is not None else None
+    device = target.model.embed_tokens.weight.device  # the proposers sample where the logits are
+    gen = torch.Generator(device=device).manual_seed(req.seed) if req.seed is not None else None
     proposer = make_proposer(gen)
     if method == "none":
         k = 0

@@ -86,9 +86,14 @@ def draw_noise(k: int, vocab: int, params: SamplingParams, generator: torch.Gene
     and e [vocab] Exp(1) (the recovered or bonus token); None when greedy (nothing is drawn)."""
     if params.greedy:
         return None
-    u = torch.rand(k, generator=generator)
-    e = torch.empty(vocab).exponential_(generator=generator)
-    return u.to(device), e.to(device)
+    u = torch.rand(k, generator=generator, device=generator.device if generator is not None else device)
+    return u.to(device), exponential((vocab,), generator, device)
+
+
+def exponential(shape: tuple[int, ...], generator: torch.Generator | None, device=None) -> torch.Tensor:
+    """Exp(1) draws of `shape` from the generator, on its own device (where torch requires it), moved to device."""
+    where = generator.device if generator is not None else device
+    return torch.empty(shape, device=where).exponential_(generator=generator).to(device)
 
 
 def accept(target_logits: torch.Tensor, drafts: torch.Tensor | None, draft_probs: torch.Tensor | None,

@@ -10,10 +10,12 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from specsize.engine.fp8 import BLOCK, fp8_eligible, quantize
+from specsize.engine.fp8 import quantize
 from specsize.engine.model import Transformer
+from specsize.quant import FP8_BLOCK, stored_fp8
 
-FP8_CONFIG = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [BLOCK, BLOCK]}
+FP8_CONFIG = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+              "weight_block_size": list(FP8_BLOCK)}  # fmt: skip
 
 
 def checkpoint_tensors(
@@ -23,7 +25,7 @@ def checkpoint_tensors(
     out: dict[str, torch.Tensor] = {}
     for key, t in model.state_dict().items():
         t = t.detach().cpu().clone()  # own storage: tied tensors (MTP copies of the embedding/head) are saved apart
-        if fp8 and fp8_eligible(key, t):
+        if fp8 and stored_fp8(model.arch, key):
             q, s = quantize(t)
             out[key], out[key.removesuffix("weight") + "weight_scale_inv"] = q, s
         elif key.endswith("e_score_correction_bias"):

@@ -113,8 +113,10 @@ def train(model: Transformer, train_data: torch.Tensor, val_data: torch.Tensor, 
     torch.manual_seed(cfg.seed)
     tie_mtp(model)
     model.train()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "mlp.gate" not in n]
-    other = [p for n, p in model.named_parameters() if p.ndim < 2 or "mlp.gate" in n]
+    # no weight decay on the MoE router (mlp.gate; a substring test once caught the dense MLP's gate_proj too)
+    params = dict(model.named_parameters())
+    decay = [p for n, p in params.items() if p.ndim >= 2 and not n.endswith("mlp.gate.weight")]
+    other = [p for n, p in params.items() if p.ndim < 2 or n.endswith("mlp.gate.weight")]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0}],
                             lr=cfg.lr, betas=(0.9, 0.95))  # fmt: skip
     log, t0 = TrainLog(), time.perf_counter()
