@@ -29,6 +29,13 @@ from specsize.engine.grouped import grouped_mm
 from specsize.engine.rope import Rotary, rotate, softmax_scale
 
 ENGINE_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "deepseek_v3")
+# MoE.forward under torch.compile gathers each token's chosen experts' weights (a copy) instead of the grouped
+# product when the copy holds at most this many elements (tokens x top-k x one expert's gate, up and down).
+# Assumption: 4M elements (16 MB in fp32, half the 32 MB L3 of this project's CPU): a copy that stays in cache
+# costs less than the grouped product's fixed cost per call (benchmarks/bench_moe.py, tiny-r1: gather 0.12-0.32
+# ms against grouped 0.3-0.5 ms per layer at 1-16 tokens, compiled). tiny-r1's steps (at most 16 tokens x 2
+# experts x 74K elements = 2.4M) stay under it; one of R1's experts (44M elements) is far over it.
+GATHER_MAX_ELEMENTS = 4 * 1024 * 1024
 
 
 class RMSNorm(nn.Module):
@@ -241,13 +248,16 @@ class Router(nn.Module):
 
 
 class MoE(nn.Module):
-    """Routed experts plus shared experts. The routed sum reads only the experts some token chose, each one's
-    weights once, and copies none: the step's n k (token, expert) choices are sorted by expert, each token's
-    row gathered once per choice, and one grouped matrix product per projection (grouped.grouped_mm) multiplies
-    each group of rows by its expert's weights (stacked by fuse()); the outputs, weighted, are added back to
-    their tokens (index_add, in expert order, as a loop over the experts would). No host sync and no shape that
-    depends on the routing, so under torch.compile a step is one graph whatever the experts chosen. Before
-    fuse() (training, a model not fused), a loop over the chosen experts computes the same sum."""
+    """Routed experts plus shared experts. Fused (fuse() stacks the experts' weights), the routed sum reads only
+    the experts some token chose and copies none of them: the step's n k (token, expert) choices are sorted by
+    expert, each token's row gathered once per choice, and one grouped matrix product per projection
+    (grouped.grouped_mm) multiplies each group of rows by its expert's weights; the outputs, weighted, are added
+    back to their tokens (index_add, in expert order, as a loop over the experts does). No host sync and no
+    shape that depends on the routing: under torch.compile a step is one graph whatever the experts chosen.
+    Compiled, a step whose per-token copy of its chosen experts' weights would be small (GATHER_MAX_ELEMENTS)
+    gathers them instead (gpt-fast's Mixtral MoE: two batched matmuls), which is cheaper there than the grouped
+    product's fixed cost. Not fused (training), a loop over the chosen experts (one host sync) computes the same
+    sum; the grouped form equals it bit for bit (tests/test_moe_grouped.py)."""
 
     def __init__(self, a: ModelArch):
         super().__init__()
@@ -281,6 +291,9 @@ class MoE(nn.Module):
             self.load = torch.bincount(idx.flatten(), minlength=len(self.experts))
         w = w.to(flat.dtype)
         out = self.shared_experts(flat) if self.shared_experts is not None else torch.zeros_like(flat)
+        if (torch.compiler.is_compiling() and self.stacked is not None
+                and idx.numel() * 3 * self.stacked[1][0].numel() <= GATHER_MAX_ELEMENTS):  # fmt: skip
+            return (out + self.gathered(flat, w, idx)).view(shape)
         if self.stacked is not None and not torch.is_grad_enabled():
             token, y = self.grouped(flat, w, idx)
             return out.index_add(0, token, y).view(shape)
@@ -300,6 +313,13 @@ class MoE(nn.Module):
         g, u = grouped_mm(flat[token], gate_up.transpose(1, 2), ends).chunk(2, dim=-1)  # [N k, I] each
         y = grouped_mm(F.silu(g) * u, down.transpose(1, 2), ends)  # [N k, h]
         return token, y * w.flatten()[order, None]
+
+    def gathered(self, flat: torch.Tensor, w: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Each token's chosen experts' weights gathered (copied) into two batched matmuls: [N, h] -> [N, h]."""
+        gate_up, down = self.stacked[0][idx], self.stacked[1][idx]  # [N, k, 2I, h], [N, k, h, I]
+        g, u = (gate_up @ flat[:, None, :, None]).squeeze(-1).chunk(2, dim=-1)  # [N, k, I] each
+        y = (down @ (F.silu(g) * u).unsqueeze(-1)).squeeze(-1)  # [N, k, h]
+        return (y * w.unsqueeze(-1)).sum(1)
 
 
 class Block(nn.Module):
