@@ -2,7 +2,7 @@
 weight, in one call: no expert's weights copied, no host sync in the caller, an output of a fixed shape
 (the number of rows), so torch.compile builds one graph whatever the routing.
 
-torch._grouped_mm computes it (ATen; on CPU in any float dtype), but its shape function (meta kernel) in
+torch._grouped_mm computes it (ATen; on CPU in float32, bfloat16 and float16), but its shape function (meta kernel) in
 torch 2.13 accepts bfloat16 only, so torch.compile cannot trace it directly in float32: it is wrapped here in
 a custom operator (torch.library.custom_op) with its own shape function, which the compiled graph calls as
 one opaque kernel. Where ATen has no kernel for the inputs (CUDA in float32: untested here, no GPU), the
@@ -19,7 +19,8 @@ import torch
 def grouped_mm(rows: torch.Tensor, weights: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
     """rows [M, K] sorted by group; weights [G, K, N]; ends [G] int32, the cumulative row counts (group g is
     rows ends[g-1]..ends[g]-1) -> [M, N]: each row times its group's matrix."""
-    if (rows.device.type == "cpu" or rows.dtype == torch.bfloat16) and _aligned(rows) and _aligned(weights):
+    cpu = rows.device.type == "cpu" and rows.dtype in (torch.float32, torch.bfloat16, torch.float16)
+    if (cpu or rows.dtype == torch.bfloat16) and _aligned(rows) and _aligned(weights):
         return torch._grouped_mm(rows, weights, offs=ends)
     out = rows.new_empty(rows.shape[0], weights.shape[2])
     lo = 0
