@@ -32,9 +32,10 @@ ENGINE_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "deepseek_v3")
 # MoE.forward under torch.compile gathers each token's chosen experts' weights (a copy) instead of the grouped
 # product when the copy holds at most this many elements (tokens x top-k x one expert's gate, up and down).
 # Assumption: 4M elements (16 MB in fp32, half the 32 MB L3 of this project's CPU): a copy that stays in cache
-# costs less than the grouped product's fixed cost per call (benchmarks/bench_moe.py, tiny-r1: gather 0.12-0.32
-# ms against grouped 0.3-0.5 ms per layer at 1-16 tokens, compiled). tiny-r1's steps (at most 16 tokens x 2
-# experts x 74K elements = 2.4M) stay under it; one of R1's experts (44M elements) is far over it.
+# costs no more than the grouped product's fixed cost per call (benchmarks/bench_moe.py, tiny-r1, compiled, CPU
+# time: gather 0.100-0.286 ms against grouped 0.103-0.293 ms per layer at 1-16 tokens on a quiet machine; under
+# load the grouped product's callback cost up to 3x the gather). tiny-r1's steps (at most 16 tokens x 2 experts x
+# 74K elements = 2.4M) stay under it; one of R1's experts (44M elements) is far over it.
 GATHER_MAX_ELEMENTS = 4 * 1024 * 1024
 
 
