@@ -91,12 +91,15 @@ def test_plan_calibrates_with_the_measured_acceptance(report):
     plan = json.loads(r.output)
     got = plan["gpus"][0]["recommended"]["spec"]["acceptance"]
     assert got == pytest.approx([max(a, 1e-6) for a in measured], abs=1e-4)
-    # this machine: the planner's round model on the bench's step times agrees with the bench's per-step model
-    # at the k it measured (one formula, speculative.measured_speedup), and is extended to the other k
+    # this machine: at the k the bench ran, the prediction comes from the round as the loop ran it (the bench's
+    # own closed loop, speculative.round_speedup); the per-step model (speculative.measured_speedup) is kept
+    # beside it and extends the prediction to the other k
     local = plan["this_machine"]
     bench_row = next(c for c in d["configs"] if c["method"] == "mtp")
     row = next(x for x in local["rows"] if x["k"] == 2)
-    assert row["speedup"] == pytest.approx(bench_row["step_model_speedup"], rel=1e-3)
+    assert row["from"] == "rounds" and row["speedup"] == pytest.approx(bench_row["predicted_speedup"], rel=1e-3)
+    assert row["step_model_speedup"] == pytest.approx(bench_row["step_model_speedup"], rel=1e-3)
+    assert next(x for x in local["rows"] if x["k"] == 5)["from"] == "steps"
     assert row["measured_speedup"] == bench_row["speedup"]
     assert [x["k"] for x in local["rows"]] == list(range(1, 9)) and local["method"] == "mtp"
     other = CliRunner().invoke(cli, ["plan", "deepseek-r1", "--gpu", "h200", "--calibration", str(out / "bench.json"),
@@ -145,10 +148,15 @@ def test_progress_hears_of_every_piece_of_work():
 
 
 def test_closed_loop_formulas():
-    from specsize.bench.report import catchup_weights, round_model_speedup
+    from specsize.speculative import catchup_probs, round_speedup
 
-    # 10 rounds of k = 2: 8 accepted the first draft, 5 both -> m = 0, 1, 2 in 2, 3, 5 rounds
-    assert catchup_weights([8, 5], 10, 2) == pytest.approx([0.2, 0.3, 0.5])
-    # plain: 1 ms per token, of which T(1) = 0.8 ms; a round: E[L] = 3 tokens for 1 + 1.2 + 0.2 ms
-    assert round_model_speedup(3.0, 1e-3, 0.8e-3, 1e-3, 1.2e-3) == pytest.approx(3 * 1.0 / 2.4)
+    # 10 rounds of k = 2: 8 accepted the first draft, 5 both (conditional 0.8, 5/8) -> m = 0, 1, 2 in 2, 3, 5
+    assert catchup_probs([0.8, 5 / 8], 2) == pytest.approx([0.2, 0.3, 0.5])
+    # plain: 1 ms per token, of which T(1) = 0.8 ms; a round: E[L] = 1 + 0.8 + 0.5 = 2.3 tokens for 1 + 1.2 + 0.2 ms
+    assert round_speedup([0.8, 5 / 8], 2, 0.8e-3, 0.2e-3, 1e-3, 1.2e-3) == pytest.approx(2.3 * 1.0 / 2.4)
+    # MTP: the drafter's time by catch-up size 1..k+1, weighted by how often each occurs
+    d = 0.2 * 1e-3 + 0.3 * 2e-3 + 0.5 * 3e-3
+    assert round_speedup([0.8, 5 / 8], 2, 0.8e-3, 0.2e-3, [1e-3, 2e-3, 3e-3], 1.2e-3) == pytest.approx(
+        2.3 * 1e-3 / (d + 1.4e-3)
+    )
     assert runner.spread([1.0, 1.2, 1.1]) == pytest.approx(0.2 / 1.1)

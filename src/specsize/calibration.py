@@ -3,10 +3,13 @@
 - Acceptance: the bench's conditional per-position rates for the plan's method replace the defaults
   (perf_constants) everywhere the plan evaluates speculation. They come from the configuration with the plan's
   k, else from the one with the most positions measured.
-- Step times, for the machine the bench ran on: when the plan is for the bench's model, its measured T(n) of
-  the target and of the drafter, and the decoding loop's own cost per step, give that machine's speedup at
-  every k through the planner's round model (speculative.measured_speedup), next to the speedups the bench
-  measured. The catalog's GPUs keep the roofline: a step time measured on one machine says nothing of another.
+- Step times, for the machine the bench ran on: when the plan is for the bench's model, the closed loop predicts
+  that machine's speedup at every k. Where the bench timed the round itself at that k (round_times: the
+  drafter's and the verification's calls as the loop makes them, the same compiled graphs under --compile),
+  from those (speculative.round_speedup, the bench's own prediction); at the other k, from the measured T(n)
+  of the target and of the drafter and the loop's own cost per step (speculative.measured_speedup). Each row
+  says which, next to the speedup the bench measured. The catalog's GPUs keep the roofline: a step time
+  measured on one machine says nothing of another.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from specsize.errors import SpecsizeError
 from specsize.perf_constants import MAX_K
-from specsize.speculative import expected_length, measured_speedup
+from specsize.speculative import expected_length, measured_speedup, round_speedup
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,11 @@ class Bench:
     machine: dict[str, Any]
     configs: list[dict[str, Any]]
     step_times: dict[str, list[float]] | None  # "target", "draft", "mtp": T(n) for n = 1.., seconds
+    round_times: dict[str, dict[str, dict[str, Any]]] | None  # method -> k -> {"draft", "verify", "spread"}
     plain_tokens_per_s: float | None
     compiled: bool
     batches: list[dict[str, Any]] | None = None  # benchmarks/bench_serve.py: every concurrency (calibration_batched)
+    timing_flagged: str | None = None  # why the bench's step and round times are not clean figures, if they are not
 
 
 def read_bench(path: str | Path) -> Bench:
@@ -58,9 +63,12 @@ def bench_from_json(r: Any, p: Path) -> Bench:
         baseline = r.get("baseline") or {}
         plain = baseline.get("tokens_per_s", {}).get("median") if baseline else None
         steps = {str(name): [float(x) for x in ts] for name, ts in (r.get("step_times") or {}).items()}
+        rounds = {str(m): {str(k): dict(v) for k, v in ks.items()} for m, ks in (r.get("round_times") or {}).items()}
         bench = Bench(p, str(r.get("model", "")), dict(r.get("machine") or {}), list(configs), steps or None,
+                      rounds or None,
                       float(plain) if plain else None,
-                      bool((r.get("settings") or {}).get("compiled", False)))  # fmt: skip
+                      bool((r.get("settings") or {}).get("compiled", False)),
+                      (r.get("timing") or {}).get("flagged"))  # fmt: skip
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SpecsizeError(f"--calibration {p}: not a `specsize bench --out` bench.json ({e})") from None
     return bench
@@ -105,12 +113,16 @@ def this_machine(bench: Bench, method: str, acceptance: tuple[float, ...] | None
         return {"reason": f"{bench.path} has no step times for the {method} drafter: acceptance only"}
     overhead = max(1 / bench.plain_tokens_per_s - t[0], 0.0)  # the loop's own cost per step, measured
     measured = {c.get("k"): c.get("speedup") for c in bench.configs if c.get("method") == method}
+    timed = (bench.round_times or {}).get(method, {})
     rows = []
     for k in range(1, min(max_k, len(t) - 1) + 1):
         alphas = acceptance or measured_acceptance(bench, method, k)
         a = tuple(alphas[:k]) + (alphas[-1],) * max(0, k - len(alphas))
-        s = measured_speedup(method, k, a, t, t_draft, overhead)
-        rows.append({"k": k, "expected_length": expected_length(a), "speedup": s,
+        steps_s = measured_speedup(method, k, a, t, t_draft, overhead)
+        rnd = timed.get(str(k))
+        s = round_speedup(a, k, t[0], overhead, rnd["draft"], rnd["verify"]) if rnd else steps_s
+        rows.append({"k": k, "expected_length": expected_length(a), "speedup": s, "from": "rounds" if rnd else "steps",
+                     "step_model_speedup": steps_s, "round_spread": rnd.get("spread") if rnd else None,
                      "tokens_per_s": s * bench.plain_tokens_per_s, "measured_speedup": measured.get(k)})  # fmt: skip
     best = max(rows, key=lambda r: r["speedup"])
     out = {"source": str(bench.path), "model": bench.model, "machine": bench.machine, "compiled": bench.compiled,
@@ -121,6 +133,9 @@ def this_machine(bench: Bench, method: str, acceptance: tuple[float, ...] | None
 
         out["batched"] = batched_rows(bench.batches, method, acceptance)
     return out
+    return {"source": str(bench.path), "model": bench.model, "machine": bench.machine, "compiled": bench.compiled,
+            "method": method, "plain_tokens_per_s": bench.plain_tokens_per_s, "step_overhead_s": overhead,
+            "rows": rows, "best_k": best["k"], "timing_flagged": bench.timing_flagged}  # fmt: skip
 
 
 # --- `plan --calibration measured.jsonl`: measured points (specsize bench --endpoint, or the corpus format) ---

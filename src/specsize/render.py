@@ -152,18 +152,22 @@ def _this_machine_table(m: dict[str, Any]) -> None:
     mach = m["machine"]
     t = Table(title=f"this machine, measured: {m['model']}, plain {m['plain_tokens_per_s']:,.1f} tok/s, batch 1",
               box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
-    for c in ("method", "k", "E[L]", "predicted\nspeedup", "predicted\ntok/s", "measured\nspeedup"):
-        t.add_column(c, justify="left" if c == "method" else "right", no_wrap=True)
+    for c in ("method", "k", "E[L]", "predicted\nspeedup", "from", "predicted\ntok/s", "measured\nspeedup"):
+        t.add_column(c, justify="left" if c in ("method", "from") else "right", no_wrap=True)
     for row in m["rows"]:
         best = " (best)" if row["k"] == m["best_k"] else ""
         meas = row["measured_speedup"]
         t.add_row(m["method"], f"{row['k']}{best}", f"{row['expected_length']:.2f}", f"{row['speedup']:.2f}x",
-                  _f(row["tokens_per_s"]), f"{meas:.2f}x" if meas is not None else "-")  # fmt: skip
+                  row.get("from", "steps"), _f(row["tokens_per_s"]),
+                  f"{meas:.2f}x" if meas is not None else "-")  # fmt: skip
     console.print(t)
     console.print(f"[dim]{m['source']}: {mach.get('cpu', '?')} {mach.get('device', '')}, {mach.get('threads', '?')} "
-                  f"threads, torch {mach.get('torch', '?')}, {'compiled' if m['compiled'] else 'eager'}. predicted: "
-                  "the planner's round model on the measured step times T(n), loop overhead and acceptance; "
+                  f"threads, torch {mach.get('torch', '?')}, {'compiled' if m['compiled'] else 'eager'}. predicted "
+                  "from rounds: the round as the loop ran it, timed by the bench at that k (its own graphs); from "
+                  "steps: the planner's round model on the measured step times T(n), loop overhead and acceptance; "
                   "measured: what the bench saw at that k.[/dim]")  # fmt: skip
+    if m.get("timing_flagged"):
+        console.print(f"[dim]the bench's step and round times are not clean figures: {m['timing_flagged']}[/dim]")
     if m.get("batched"):
         _batched_table(m)
 

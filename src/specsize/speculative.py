@@ -84,6 +84,31 @@ def measured_speedup(method: str, k: int, alphas: tuple[float, ...] | list[float
     return el * (t[0] + overhead) / (t[k] + overhead + draft)
 
 
+def catchup_probs(alphas: tuple[float, ...] | list[float], k: int) -> list[float]:
+    """P(a round accepts m of its k drafts), m = 0..k: P(m >= j) = alpha_1 ... alpha_j. The next round's MTP
+    catch-up is then m + 1 target states."""
+    at_least, p = [1.0], 1.0
+    for j in range(k):
+        p *= alphas[j] if j < len(alphas) else 0.0
+        at_least.append(p)
+    at_least.append(0.0)
+    return [at_least[m] - at_least[m + 1] for m in range(k + 1)]
+
+
+def round_speedup(alphas: tuple[float, ...] | list[float], k: int, t1: float, overhead: float,
+                  draft: float | list[float], verify: float) -> float:  # fmt: skip
+    """The closed loop on the round as the generation loop runs it (`specsize bench` times the loop's own calls,
+    the same compiled graphs under --compile): E[L] (T(1) + o) / (D(k) + V(k+1) + o). D: the drafter's call(s)
+    of a round; for MTP a list over catch-up sizes n = 1..k+1, weighted by how often each occurs
+    (catchup_probs); V: the verification of k+1 tokens with the rejection sampler and the round's host sync;
+    T(1): a plain round (V of one token); o = plain time per token - T(1), the loop's own cost per round beyond
+    the timed calls, which a speculative round pays once as a plain one does."""
+    el = expected_length(tuple(alphas[:k]) + (0.0,) * max(0, k - len(alphas)))
+    if isinstance(draft, list):
+        draft = sum(w * d for w, d in zip(catchup_probs(alphas, k), draft, strict=True))
+    return el * (t1 + overhead) / (draft + verify + overhead)
+
+
 @dataclass(frozen=True)
 class SpecResult:
     k: int

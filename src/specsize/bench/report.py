@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from specsize.bench.runner import SPREAD_LIMIT, ConfigResult
-from specsize.speculative import expected_length, measured_speedup
+from specsize.speculative import catchup_probs, measured_speedup, round_speedup
 
 
 def conditional_rates(per_pos: list[int], drafts: int) -> list[float]:
@@ -20,32 +20,16 @@ def conditional_rates(per_pos: list[int], drafts: int) -> list[float]:
     return rates
 
 
-def catchup_weights(per_pos: list[int], drafts: int, k: int) -> list[float]:
-    """P(the next round's catch-up is n states), n = 1..k+1: a round that accepted m drafts leaves m + 1 target
-    states for the MTP module; P(m >= j) is the per-position count j over the drafts."""
-    at_least = [1.0] + [(per_pos[j] if j < len(per_pos) else 0) / drafts for j in range(k)] + [0.0]
-    return [at_least[m] - at_least[m + 1] for m in range(k + 1)]
-
-
-def round_model_speedup(el: float, plain_tpot: float, t1: float, draft: float, verify: float) -> float:
-    """The closed loop: E[L] tokens per round at the round's measured cost, over plain decoding's measured time
-    per token: E[L] (T(1) + o) / (D(k) + V(k+1) + o). D and V are the drafter's and the verification's calls
-    timed as the loop runs them; o = plain time per token - T(1) is the loop's own cost per round beyond the
-    timed calls (bookkeeping), which a speculative round pays once as a plain one does."""
-    o = max(plain_tpot - t1, 0.0)
-    return el * (t1 + o) / (draft + verify + o)
-
-
 def _predict(res: ConfigResult, row: dict[str, Any], plain_tpot: float, steps: dict) -> None:
     rnd = (steps.get("rounds") or {}).get(res.method, {}).get(str(res.k))
     t = steps["step_times"]["target"]
     if rnd and plain_tpot:
-        el = expected_length(tuple(row["conditional_acceptance"][: res.k]))
+        alphas = row["conditional_acceptance"]
+        overhead = max(plain_tpot - t[0], 0.0)
+        pred = round_speedup(alphas, res.k, t[0], overhead, rnd["draft"], rnd["verify"])
         draft = rnd["draft"]
         if isinstance(draft, list):  # MTP: by catch-up size, weighted as the runs saw them
-            w = catchup_weights(row["num_accepted_tokens_per_pos"], row["num_drafts"] or 1, res.k)
-            draft = sum(wi * di for wi, di in zip(w, draft, strict=True))
-        pred = round_model_speedup(el, plain_tpot, t[0], draft, rnd["verify"])
+            draft = sum(w * d for w, d in zip(catchup_probs(alphas, res.k), draft, strict=True))
         row["predicted_speedup"] = pred
         row["prediction_error"] = (pred - row["speedup"]) / row["speedup"] if row["speedup"] else None
         row["round_times_s"] = {"draft": draft, "verify": rnd["verify"], "spread": rnd["spread"]}

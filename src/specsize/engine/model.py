@@ -28,14 +28,19 @@ from torch import nn
 
 from specsize.config import ModelArch
 from specsize.engine.cache import KVCache, LatentCache, Rows
+from specsize.engine.grouped import grouped_mm
 from specsize.engine.rope import Rotary, rotate, softmax_scale
 from specsize.errors import EngineError
 
 ENGINE_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "deepseek_v3")
-# Under torch.compile, MoE.forward gathers the chosen experts' weights when the copy holds at most this many
-# elements (tokens x top-k x one expert's gate+up); beyond, it falls back to the loop (a graph break) rather
-# than copy large experts. Assumption: 16M elements (64 MB in fp32).
-GATHER_MAX_ELEMENTS = 16 * 1024 * 1024
+# MoE.forward under torch.compile gathers each token's chosen experts' weights (a copy) instead of the grouped
+# product when the copy holds at most this many elements (tokens x top-k x one expert's gate, up and down).
+# Assumption: 4M elements (16 MB in fp32, half the 32 MB L3 of this project's CPU): a copy that stays in cache
+# costs no more than the grouped product's fixed cost per call (benchmarks/bench_moe.py, tiny-r1, compiled, CPU
+# time: gather 0.100-0.286 ms against grouped 0.103-0.293 ms per layer at 1-16 tokens on a quiet machine; under
+# load the grouped product's callback cost up to 3x the gather). tiny-r1's steps (at most 16 tokens x 2 experts x
+# 74K elements = 2.4M) stay under it; one of R1's experts (44M elements) is far over it.
+GATHER_MAX_ELEMENTS = 4 * 1024 * 1024
 
 
 class RMSNorm(nn.Module):
@@ -245,10 +250,16 @@ class Router(nn.Module):
 
 
 class MoE(nn.Module):
-    """Routed experts plus shared experts. Two paths, the same sum: eager, a loop over the experts some token
-    chose (each chosen expert's weights read once); under torch.compile (compile.py), the chosen experts'
-    weights gathered from stacked tensors into two batched matmuls (gpt-fast's Mixtral MoE: no host sync, so
-    the step stays one graph). Eager, the gather is no faster (tiny-r1, 1-8 tokens), so the loop stays there."""
+    """Routed experts plus shared experts. Fused (fuse() stacks the experts' weights), the routed sum reads only
+    the experts some token chose and copies none of them: the step's n k (token, expert) choices are sorted by
+    expert, each token's row gathered once per choice, and one grouped matrix product per projection
+    (grouped.grouped_mm) multiplies each group of rows by its expert's weights; the outputs, weighted, are added
+    back to their tokens (index_add, in expert order, as a loop over the experts does). No host sync and no
+    shape that depends on the routing: under torch.compile a step is one graph whatever the experts chosen.
+    Compiled, a step whose per-token copy of its chosen experts' weights would be small (GATHER_MAX_ELEMENTS)
+    gathers them instead (gpt-fast's Mixtral MoE: two batched matmuls), which is cheaper there than the grouped
+    product's fixed cost. Not fused (training), a loop over the chosen experts (one host sync) computes the same
+    sum; the grouped form equals it bit for bit (tests/test_moe_grouped.py)."""
 
     def __init__(self, a: ModelArch):
         super().__init__()
@@ -280,15 +291,34 @@ class MoE(nn.Module):
         w = w.to(flat.dtype)
         out = self.shared_experts(flat) if self.shared_experts is not None else torch.zeros_like(flat)
         if (torch.compiler.is_compiling() and self.stacked is not None
-                and idx.numel() * self.stacked[0][0].numel() <= GATHER_MAX_ELEMENTS):  # fmt: skip
-            gate_up, down = self.stacked[0][idx], self.stacked[1][idx]  # [N, k, 2I, h], [N, k, h, I]
-            g, u = (gate_up @ flat[:, None, :, None]).squeeze(-1).chunk(2, dim=-1)  # [N, k, I] each
-            y = (down @ (F.silu(g) * u).unsqueeze(-1)).squeeze(-1)  # [N, k, h]
-            return (out + (y * w.unsqueeze(-1)).sum(1)).view(shape)
+                and idx.numel() * 3 * self.stacked[1][0].numel() <= GATHER_MAX_ELEMENTS):  # fmt: skip
+            return (out + self.gathered(flat, w, idx)).view(shape)
+        if self.stacked is not None and not torch.is_grad_enabled():
+            token, y = self.grouped(flat, w, idx)
+            return out.index_add(0, token, y).view(shape)
         for e in idx.unique().tolist():  # only the experts some token chose
             rows, slot = (idx == e).nonzero(as_tuple=True)
             out.index_add_(0, rows, self.experts[e](flat[rows]) * w[rows, slot, None])
         return out.view(shape)
+
+    def grouped(self, flat: torch.Tensor, w: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The chosen experts' outputs, weighted: (token of each choice [N k], output [N k, h]), sorted by expert."""
+        gate_up, down = self.stacked
+        choice = idx.flatten()  # [N k]: choice j is token j // k's expert
+        order = choice.argsort(stable=True)  # by expert, tokens in order within an expert
+        token = order // idx.shape[1]
+        experts = torch.arange(gate_up.shape[0], device=flat.device)
+        ends = torch.searchsorted(choice[order], experts, right=True, out_int32=True)  # [E] each group's end
+        g, u = grouped_mm(flat[token], gate_up.transpose(1, 2), ends).chunk(2, dim=-1)  # [N k, I] each
+        y = grouped_mm(F.silu(g) * u, down.transpose(1, 2), ends)  # [N k, h]
+        return token, y * w.flatten()[order, None]
+
+    def gathered(self, flat: torch.Tensor, w: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Each token's chosen experts' weights gathered (copied) into two batched matmuls: [N, h] -> [N, h]."""
+        gate_up, down = self.stacked[0][idx], self.stacked[1][idx]  # [N, k, 2I, h], [N, k, h, I]
+        g, u = (gate_up @ flat[:, None, :, None]).squeeze(-1).chunk(2, dim=-1)  # [N, k, I] each
+        y = (down @ (F.silu(g) * u).unsqueeze(-1)).squeeze(-1)  # [N, k, h]
+        return (y * w.unsqueeze(-1)).sum(1)
 
 
 class Block(nn.Module):
