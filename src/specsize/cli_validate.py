@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from specsize.cli import emit_json
+from specsize.cli_json import emit_json
 
 
 @click.command()
