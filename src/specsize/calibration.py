@@ -52,7 +52,7 @@ def read_bench(path: str | Path) -> Bench:
     from specsize.calibration_batched import bench_fields, is_serve_bench
 
     if is_serve_bench(r):
-        return Bench(p, **bench_fields(r, p))
+        return Bench(p, round_times=None, **bench_fields(r, p))  # a serve.json times steps per concurrency, not rounds
     return bench_from_json(r, p)
 
 
@@ -68,7 +68,7 @@ def bench_from_json(r: Any, p: Path) -> Bench:
                       rounds or None,
                       float(plain) if plain else None,
                       bool((r.get("settings") or {}).get("compiled", False)),
-                      (r.get("timing") or {}).get("flagged"))  # fmt: skip
+                      timing_flagged=(r.get("timing") or {}).get("flagged"))  # fmt: skip
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SpecsizeError(f"--calibration {p}: not a `specsize bench --out` bench.json ({e})") from None
     return bench
@@ -127,15 +127,12 @@ def this_machine(bench: Bench, method: str, acceptance: tuple[float, ...] | None
     best = max(rows, key=lambda r: r["speedup"])
     out = {"source": str(bench.path), "model": bench.model, "machine": bench.machine, "compiled": bench.compiled,
            "method": method, "plain_tokens_per_s": bench.plain_tokens_per_s, "step_overhead_s": overhead,
-           "rows": rows, "best_k": best["k"]}  # fmt: skip
+           "rows": rows, "best_k": best["k"], "timing_flagged": bench.timing_flagged}  # fmt: skip
     if bench.batches:
         from specsize.calibration_batched import batched_rows
 
         out["batched"] = batched_rows(bench.batches, method, acceptance)
     return out
-    return {"source": str(bench.path), "model": bench.model, "machine": bench.machine, "compiled": bench.compiled,
-            "method": method, "plain_tokens_per_s": bench.plain_tokens_per_s, "step_overhead_s": overhead,
-            "rows": rows, "best_k": best["k"], "timing_flagged": bench.timing_flagged}  # fmt: skip
 
 
 # --- `plan --calibration measured.jsonl`: measured points (specsize bench --endpoint, or the corpus format) ---
