@@ -37,3 +37,14 @@ def start_serve(*args: str, timeout: float = 120) -> tuple[subprocess.Popen, str
         time.sleep(0.3)
     proc.kill()
     raise RuntimeError(f"specsize serve did not answer /health in {timeout:.0f} s")
+
+
+def stop_serve(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM (the server drains what is in flight), then kill if it has not exited within `timeout` s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

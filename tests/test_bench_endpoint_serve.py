@@ -5,34 +5,23 @@ every metric present, the /metrics spec counters of each level equal to the sum 
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from click.testing import CliRunner
 
 from specsize.cli import cli
-from tests.servers import start_serve
+from tests.servers import start_serve, stop_serve
 
 pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("torch")
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def serve():
     proc, url = start_serve("--parallel", "4")
     yield url
-    stop(proc)
+    stop_serve(proc)
 
 
 def run(url, tmp_path, *extra):
@@ -120,7 +109,7 @@ def test_a_server_that_dies_mid_level(tmp_path):
             o, Deployment("tiny-r1"), lambda n, s: random_prompts(tok, n, 16, 16, 1.0, s), progress
         )
     finally:
-        stop(proc)
+        stop_serve(proc)
     assert killed
     c1, c2, c4 = (lv["metrics"] for lv in rep["levels"])
     assert (c1["completed"], c1["failed"]) == (6, 0)

@@ -6,13 +6,13 @@ mid-stream, and SIGTERM finishing the request in flight."""
 import asyncio
 import json
 import signal
-import subprocess
 import time
 
 import httpx
 import pytest
 
 from tests.servers import start_serve as start
+from tests.servers import stop_serve
 
 openai = pytest.importorskip("openai")
 parser = pytest.importorskip("prometheus_client.parser")
@@ -24,11 +24,7 @@ MODEL = "tiny-r1"
 def server():
     proc, url = start("--parallel", "4", "--max-waiting", "8", "-k", "3")
     yield url
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_serve(proc)
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,11 @@ greedy output of the uncompiled model. The dense tiny-r1-draft with plain decodi
 compilation as short as it gets (the time the server took to answer is printed: pytest -s shows it)."""
 
 import asyncio
-import signal
-import subprocess
 import time
 
 import pytest
 
-from tests.servers import start_serve
+from tests.servers import start_serve, stop_serve
 
 openai = pytest.importorskip("openai")
 pytest.importorskip("fastapi")
@@ -48,8 +46,4 @@ def test_compiled_server_equals_uncompiled_batch1_greedy():
         assert got == want
         assert asyncio.run(main()) == want  # compiled graphs reused: still the same tokens
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_serve(proc)

@@ -3,14 +3,12 @@ real and driven by the official `openai` client: 6 concurrent requests on 4 slot
 greedy output (plain decoding of tiny-dense alone), and /metrics's spec counters gaining exactly their sum."""
 
 import asyncio
-import signal
-import subprocess
 
 import httpx
 import pytest
 
 from specsize.assets import bundled_model_dir
-from tests.servers import start_serve
+from tests.servers import start_serve, stop_serve
 
 openai = pytest.importorskip("openai")
 parser = pytest.importorskip("prometheus_client.parser")
@@ -61,8 +59,4 @@ def test_dense_target_with_its_draft_equals_batch1_greedy():
         assert drafts == sum(x["num_drafts"] for x in s) > 0
         assert accepted == sum(x["num_accepted_tokens"] for x in s) > 0  # the draft is accepted, at least sometimes
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_serve(proc)
