@@ -7,7 +7,7 @@ import pytest
 from specsize.deployment import HostCPU, build_deployment
 from specsize.engines import get_engine
 from specsize.hardware import get_gpu
-from specsize.perf import allreduce_time, build_stack, distinct_experts, make_machine, step_time
+from specsize.perf import allreduce_time, build_stack, distinct_experts, make_machine, step_time, weight_bandwidth
 from specsize.perf_constants import HBM_EFFICIENCY, engine_perf
 from specsize.quant import checkpoint_bytes, get_precision
 from specsize.resolve import load_model
@@ -58,6 +58,27 @@ def test_r1_one_token_reads_its_active_experts_once(r1):
     assert s.kv_bytes_per_token == 70272  # MLA latent: whole on every TP rank
     bw = 4.8e12 * HBM_EFFICIENCY
     assert st.memory == pytest.approx(s.dense_bytes / bw + st.expert_bytes / (bw * m.engine.bw_efficiency))
+
+
+def test_llamacpp_bandwidth_is_bound_by_its_compute_units_on_hbm_parts():
+    """By hand: llama.cpp's mat-vec kernels pull 9.5 GB/s per SM (perf_constants.LLAMACPP_UNIT_BANDWIDTH): an A100's
+    108 SMs (NVIDIA A100 whitepaper) reach 1.026 TB/s, under its 2,039 GB/s x 0.8; an RTX 4090's 128 SMs (1.216
+    TB/s) do not bind its 1,008 GB/s x 0.8; GGUF weights stream at 0.96 of that; SGLang has no such cap."""
+    lc, sg = engine_perf("llamacpp"), engine_perf("sglang")
+    assert weight_bandwidth(get_gpu("a100-80gb"), lc) == pytest.approx(108 * 9.5e9)
+    assert weight_bandwidth(get_gpu("a100-80gb"), lc, block_quantised=True) == pytest.approx(108 * 9.5e9 * 0.96)
+    assert weight_bandwidth(get_gpu("rtx-4090"), lc) == pytest.approx(1008e9 * HBM_EFFICIENCY)
+    assert weight_bandwidth(get_gpu("a100-80gb"), sg) == pytest.approx(2039e9 * HBM_EFFICIENCY)
+
+
+def test_llamacpp_pays_a_per_layer_cost_on_metal_only():
+    """No graph replay on Metal: each of Llama-3-8B's 32 layers costs 120 us more there (LLAMACPP_METAL_LAYER) than
+    on a GPU that replays a CUDA graph, whatever the bandwidth."""
+    a, prec = load_model("deepseek-r1-distill-llama-8b"), get_precision("q4_k_m")
+    s = build_stack(a, prec, Layout(), "bf16")
+    t = {g: step_time(s, make_machine(get_gpu(g), Layout(), engine_perf("llamacpp"), prec), 1, 1, 256).overhead
+         for g in ("apple-m2-ultra", "rtx-4090")}  # fmt: skip
+    assert t["apple-m2-ultra"] - t["rtx-4090"] == pytest.approx(32 * 120e-6)
 
 
 def test_bounds_follow_the_regime(r1):

@@ -27,6 +27,13 @@ class GPU:
     default_wired_fraction: float = 1.0
     source: str = ""
     arch: str = ""  # the compiler target where engines ship per-architecture builds (AMD: gfx942, gfx950)
+    compute_units: int = 0  # SMs (NVIDIA), CUs (AMD), GPU cores (Apple); 0 where the vendor does not publish it
+
+    @property
+    def graph_replay(self) -> bool:
+        """Whether engines can replay a captured graph of kernels here (CUDA / HIP graphs); Metal encodes every
+        kernel of every step anew."""
+        return self.vendor != "apple"
 
     def peak_flops(self, dtype: str) -> float:
         """Dense peak for a compute dtype; falls back to BF16 where the tensor cores lack it (A100 + FP8)."""
@@ -76,7 +83,7 @@ def get_gpu(name: str) -> GPU:
         native_dtypes=tuple(e["native_dtypes"]), gpus_per_node=e["gpus_per_node"],
         intra_node_link=e["intra_node_link"], inter_node_link=e["inter_node_link"],
         unified_memory=e.get("unified_memory", False), default_wired_fraction=e.get("default_wired_fraction", 1.0),
-        source=e["source"], arch=e.get("arch", ""),
+        source=e["source"], arch=e.get("arch", ""), compute_units=e.get("compute_units", 0),
     )  # fmt: skip
 
 

@@ -159,6 +159,11 @@ class Machine:
     inter: Link | None = None
     host_bandwidth: float = 0.0  # bytes/s of host DRAM serving offloaded experts
     host_flops: float = 0.0  # FLOP/s of the CPU cores computing offloaded experts
+    block_quantised: bool = False  # the weights' precision is block-quantised (GGUF)
+
+    @property
+    def bandwidth(self) -> float:
+        return weight_bandwidth(self.gpu, self.engine, self.block_quantised)
 
     @property
     def nodes(self) -> int:
@@ -170,7 +175,18 @@ def make_machine(gpu: GPU, layout: Layout, engine: EnginePerf, precision: Precis
     compute = "bf16" if precision.weight_only else precision.compute
     intra = get_link(gpu.intra_node_link) if gpu.intra_node_link != "none" else None
     inter = get_link(inter_node or gpu.inter_node_link)
-    return Machine(gpu, layout, engine, compute, intra, inter, host_bandwidth, host_flops)
+    return Machine(gpu, layout, engine, compute, intra, inter, host_bandwidth, host_flops, precision.block_quantised)
+
+
+def weight_bandwidth(gpu: GPU, engine: EnginePerf, block_quantised: bool = False) -> float:
+    """Bytes/s one GPU streams its weights and KV cache at in a decode step: the datasheet x HBM_EFFICIENCY, at
+    most compute_units x the engine's per-unit rate where its kernels keep few bytes in flight per unit
+    (llama.cpp; EnginePerf.unit_bandwidth), and slower for block-quantised weights that its kernels dequantise
+    as they read them (EnginePerf.block_quant_bw_efficiency)."""
+    bw = gpu.bandwidth * HBM_EFFICIENCY
+    if engine.unit_bandwidth and gpu.compute_units:
+        bw = min(bw, gpu.compute_units * engine.unit_bandwidth)
+    return bw * (engine.block_quant_bw_efficiency if block_quantised else 1.0)
 
 
 @dataclass(frozen=True)
@@ -271,7 +287,7 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     pp = m.layout.pp
     n = ceil(tokens / pp)  # a PP cycle: pp micro-batches, each through the whole model (module docstring)
     b = ceil(seqs / pp)
-    bw = m.gpu.bandwidth * HBM_EFFICIENCY
+    bw = m.bandwidth
     experts_touched = distinct_experts(n, s.experts, s.top_k, b) * s.experts_per_gpu / s.experts if s.experts else 0.0
     expert_b = s.moe_layers * experts_touched * s.expert_bytes
     seqs_gpu = busiest_rank(b, m.layout.tp) if m.layout.attention == "dp" else b
@@ -298,7 +314,8 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
         link_lat, link_bw = (link.latency, link.bandwidth) if link else (0.0, NO_LINK_BANDWIDTH)
         comm += pp * (link_lat + n * s.hidden * ACT_BYTES / link_bw)
     e = m.engine
-    layer = e.layer_overhead + (0.0 if e.cuda_graphs or prefill else e.eager_penalty)
+    graphs = e.cuda_graphs and m.gpu.graph_replay
+    layer = e.layer_overhead + (0.0 if graphs or prefill else e.eager_penalty)
     # per token per MoE layer: routing, permutation, small grouped GEMMs (decode only: prefill is compute)
     moe_tokens = 0.0 if prefill else n * s.moe_layers
     overhead = e.step_overhead + s.layers * layer + moe_tokens * e.moe_token_overhead

@@ -99,6 +99,11 @@ class EnginePerf:
     # per MoE dispatch or combine under attention DP + EP, on top of the wire and the group's floor: the engine's
     # own all-to-all kernels (DeepEP in SGLang, NVLink one-sided kernels in TensorRT-LLM, MoRI/AITER on ROCm) (s)
     dispatch_overhead: float = 0.0
+    # bytes/s one compute unit (SM, CU, Apple GPU core) pulls through the engine's decode mat-vec kernels, for an
+    # engine whose kernels keep few bytes in flight per unit (Little's law: bandwidth = bytes in flight / latency),
+    # so a part with much bandwidth per unit (HBM) stays unfilled; 0: the datasheet x HBM_EFFICIENCY holds
+    unit_bandwidth: float = 0.0
+    block_quant_bw_efficiency: float = 1.0  # multiplies the bandwidth for block-quantised (GGUF) weights
 
 
 # The serving engines' first constants, fitted to nine published figures before the measured corpus existed
@@ -110,6 +115,14 @@ TRTLLM_LAYER_OVERHEAD = 0.060 * MS
 # llama.cpp / ktransformers / MLX stream MoE experts at a fraction of the bandwidth: fitted to
 # ktransformers-2s-xeon-4090-q4 and mac-m3-ultra-q4 (one constant, two figures).
 LOCAL_MOE_BW_EFFICIENCY = 0.42
+# llama.cpp on GPUs, fitted by scripts/fit_perf_constants.py to catalog/validation/llamacpp-gpu.json (46 llama-bench
+# and server figures of Llama-3-shaped 8B/70B models, Q4_K_M/Q6_K/F16, 11 GPU types, 1-8 GPUs; mean |log error|
+# 0.080): each SM/CU/GPU core pulls 9.5 GB/s through its mat-vec kernels (an A100's 108 SMs: 1.03 TB/s of its
+# 2.04: the HBM parts' F16 figures reach 45-55% of the datasheet where GDDR parts reach 80-87%), GGUF k-quant
+# kernels stream at 0.96 of that (dequantisation), and Metal, with no graph replay, adds 120 us per layer.
+LLAMACPP_UNIT_BANDWIDTH = 9.5e9
+LLAMACPP_BLOCK_QUANT_BW = 0.96
+LLAMACPP_METAL_LAYER = 120 * US
 
 ENGINE_PERF: dict[str, EnginePerf] = {
     p.name: p
@@ -125,8 +138,10 @@ ENGINE_PERF: dict[str, EnginePerf] = {
         # ATOM (AMD's AITER-based engine): no published figure before the measured corpus; assumption: vLLM's.
         EnginePerf("atom", 1.0 * MS, SGLANG_LAYER_OVERHEAD, SGLANG_MOE_TOKEN_OVERHEAD, 1.0, True, 100 * US, 0.5 * MS,
                    "assumption: SGLang's constants"),
-        EnginePerf("llamacpp", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, False, 0.0, 0.5 * MS,
-                   "ggml graph per token (assumption); MoE bandwidth efficiency fitted"),
+        EnginePerf("llamacpp", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, True, LLAMACPP_METAL_LAYER, 0.5 * MS,
+                   "ggml graph per token (assumption), replayed as a CUDA/HIP graph (llama.cpp PR #6766), not on "
+                   "Metal; MoE bandwidth efficiency and the GPU constants fitted (see above)",
+                   unit_bandwidth=LLAMACPP_UNIT_BANDWIDTH, block_quant_bw_efficiency=LLAMACPP_BLOCK_QUANT_BW),
         EnginePerf("ktransformers", 1.0 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, True, 0.0, 0.5 * MS,
                    "CUDA graph for the GPU part (assumption); MoE bandwidth efficiency fitted"),
         EnginePerf("mlx", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, False, 0.0, 0.5 * MS,

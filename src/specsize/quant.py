@@ -32,6 +32,7 @@ class Precision:
     group_bytes: Callable[[TensorGroup], float]  # bytes of the whole group (all its occurrences)
     compute: str  # the tensor-core dtype its matmuls run in: bf16 | fp8 | int8 | fp4
     weight_only: bool = True  # activations stay in BF16 (AWQ/GPTQ/GGUF)
+    block_quantised: bool = False  # GGUF: super-blocks dequantised inside llama.cpp's mat-vec kernels
 
 
 def _high_precision(g: TensorGroup, default: float = BF16) -> float:
@@ -260,7 +261,8 @@ PRECISIONS: dict[str, Precision] = {
 PRECISIONS.update(
     {
         name: Precision(name, f"GGUF {name.upper()} (llama.cpp type per tensor role)",
-                        "llama.cpp src/llama-quant.cpp; Unsloth blog for ud-*", gguf_bytes(r), "bf16")
+                        "llama.cpp src/llama-quant.cpp; Unsloth blog for ud-*", gguf_bytes(r), "bf16",
+                        block_quantised=True)
         for name, r in GGUF_RECIPES.items()
     }
 )  # fmt: skip
