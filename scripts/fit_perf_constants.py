@@ -89,8 +89,10 @@ def fit_llamacpp_gpu(path: Path) -> None:
             best = (err, values)
     pc.ENGINE_PERF["llamacpp"] = original
     (u, q, e) = best[1]
-    print(f"llama.cpp on GPUs ({len(cases)} cases): unit_bandwidth = {u / 1e9:.2f} GB/s, block_quant_bw_efficiency"
-          f" = {q:.2f}, eager_penalty = {e / US:.0f} us  (mean |log error| {best[0]:.3f})")
+    print(
+        f"llama.cpp on GPUs ({len(cases)} cases): unit_bandwidth = {u / 1e9:.2f} GB/s, block_quant_bw_efficiency"
+        f" = {q:.2f}, eager_penalty = {e / US:.0f} us  (mean |log error| {best[0]:.3f})"
+    )
 
 
 def main(path: Path, llamacpp_gpu: Path) -> None:

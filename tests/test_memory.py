@@ -123,3 +123,28 @@ def test_plan_memory_and_speed_see_the_same_draft_layout():
     assert m.term("spec_weights") == pytest.approx(checkpoint_bytes(tensor_groups(draft), "bf16"))  # whole draft
     assert d.draft_machine.layout.tp == 1
     assert m.term("spec_kv") == W.concurrency * W.context * d.drafter.kv_bytes_per_token == 4 * 8192 * 28 * 1024
+
+
+def test_llamacpp_layer_split_follows_its_loader():
+    """llama.cpp's load_tensors: unit i of n_layer + 1 (the output layer last) goes to GPU floor(i x gpus /
+    (n_layer + 1)) for equal GPUs. By hand for 80 layers on 6 GPUs: 0-13, 14-26, 27-40, 41-53, 54-67, 68-79 + output."""
+    from specsize.sharding import llamacpp_layer_split
+
+    assert llamacpp_layer_split(80, 6) == [14, 13, 14, 13, 14, 12]
+    assert llamacpp_layer_split(32, 1) == [32]
+    assert sum(llamacpp_layer_split(61, 8)) == 61
+
+
+def test_llamacpp_keeps_the_embedding_on_the_host_and_the_output_on_the_last_gpu():
+    """Llama-3-70B in F16 on 6 GPUs (llama.cpp's layer split): the busiest GPU holds 14 of the 80 decoder layers,
+    not 14 layers plus the 2.1 GB embedding or head that an even PP split puts on its first and last stages."""
+    a, prec = load_model("deepseek-r1-distill-llama-70b"), get_precision("fp16")
+    groups = tensor_groups(a)
+    layers = checkpoint_bytes([g for g in groups if g.layers], prec)
+    head = checkpoint_bytes([g for g in groups if not g.layers and g.kind != "embedding"], prec)
+    got = weight_bytes_per_gpu(a, prec, Layout(pp=6), llamacpp=True)
+    assert got == pytest.approx(max(14 * layers / 80, 12 * layers / 80 + head))
+    assert got == pytest.approx(14 * layers / 80)
+    assert weight_bytes_per_gpu(a, prec, Layout(pp=6)) > got + 2e9
+    one = weight_bytes_per_gpu(a, prec, Layout(), llamacpp=True)
+    assert one == pytest.approx(layers + head)  # one GPU: everything but the embedding

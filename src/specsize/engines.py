@@ -53,6 +53,9 @@ class EngineProfile:
     runtime_source: str = "assumption: CUDA context and compute buffers of a local runtime"
     display: str = ""  # the engine's own name ("SGLang"), for launch commands and messages
     fraction_by_tp: Callable[[int], float] | None = None  # the fraction when the engine sets it by TP size
+    # llama.cpp's layer split (--split-mode layer): the input embedding stays in host RAM and the output layer is
+    # one more unit of the split (sharding.llamacpp_layer_split); otherwise PP stages split the layers evenly
+    llamacpp_split: bool = False
 
     def memory_fraction(self, tp: int) -> float:
         return self.fraction_by_tp(tp) if self.fraction_by_tp else self.fraction
@@ -144,6 +147,7 @@ ENGINES: dict[str, EngineProfile] = {
             fraction_source="llama.cpp allocates what it needs; no fraction",
             prefill_chunk=512,
             prefill_chunk_source="llama.cpp default -ub 512 (physical batch)",
+            llamacpp_split=True,
             runtime_bytes=0.3 * GiB,
             nccl_bytes=0.0,
             cuda_graph_bytes=0.0,

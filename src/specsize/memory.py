@@ -12,7 +12,7 @@ from specsize.engines import EngineProfile
 from specsize.hardware import GPU
 from specsize.quant import BF16, FP32, Precision, get_precision
 from specsize.scenario import Host, Layout, Speculative, Workload
-from specsize.sharding import kv_bytes_per_gpu, weight_bytes_per_gpu
+from specsize.sharding import kv_bytes_per_gpu, stage_layers, weight_bytes_per_gpu
 from specsize.tensors import tensor_groups
 
 # Assumptions (no engine documents its peak): hidden-size BF16 vectors alive per token in one forward (residual,
@@ -83,8 +83,8 @@ class MemoryBreakdown:
         return int(self.kv_budget // self.kv_bytes_per_token) if self.kv_bytes_per_token else 0
 
 
-def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload) -> list[Term]:
-    """What speculative decoding adds on the most loaded GPU."""
+def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, llamacpp: bool = False) -> list[Term]:
+    """What speculative decoding adds on the most loaded GPU (llamacpp: a draft model loaded by llama.cpp's rule)."""
     if not spec.enabled:
         return []
     seqs, ctx, k = workload.concurrency, workload.context, spec.k
@@ -111,10 +111,10 @@ def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload) -> 
         dlayout = draft_layout(spec, layout)
         dtp = dlayout.tp
         dprec = draft_precision(precision, d)
-        terms.append(
-            Term("spec_weights", weight_bytes_per_gpu(d, dprec, dlayout), f"draft {d.name} in {dprec.name}, TP{dtp}")
-        )
-        terms.append(Term("spec_kv", kv_bytes_per_gpu(d, kv_dtype, dlayout, seqs, ctx), "draft KV cache"))
+        w = weight_bytes_per_gpu(d, dprec, dlayout, llamacpp=llamacpp)
+        terms.append(Term("spec_weights", w, f"draft {d.name} in {dprec.name}, TP{dtp}"))
+        dlayers, _ = stage_layers(d, dlayout.pp, llamacpp)
+        terms.append(Term("spec_kv", kv_bytes_per_gpu(d, kv_dtype, dlayout, seqs, ctx, dlayers), "draft KV cache"))
     elif spec.method == "eagle":
         head = eagle_head_params(a) * 2 / layout.tp
         terms.append(Term("spec_weights", head, "EAGLE head: one decoder layer + fc(2h->h), BF16 (assumption)"))
@@ -163,8 +163,10 @@ def memory_per_gpu(
             "(raise iogpu.wired_limit_mb for more)"
         )
     offload_experts = host.offload_experts
-    weights = weight_bytes_per_gpu(a, prec, layout, offload_experts=offload_experts)
-    kv = kv_bytes_per_gpu(a, kv_dtype, layout, workload.concurrency, workload.context)
+    split = engine.llamacpp_split
+    weights = weight_bytes_per_gpu(a, prec, layout, offload_experts=offload_experts, llamacpp=split)
+    layers, _ = stage_layers(a, layout.pp, split)
+    kv = kv_bytes_per_gpu(a, kv_dtype, layout, workload.concurrency, workload.context, layers)
     chunk = min(engine.prefill_chunk, max(workload.input_tokens, 1))
     act = activation_bytes(a, chunk, layout.tp)
     terms = [
@@ -179,7 +181,7 @@ def memory_per_gpu(
     ]
     if engine.cuda_graph_bytes and not gpu.unified_memory:
         terms.append(Term("cuda_graphs", engine.cuda_graph_bytes, "assumption: ~1 GB at default capture sizes"))
-    terms += _spec_terms(a, spec, prec, kv_dtype, layout, workload)
+    terms += _spec_terms(a, spec, prec, kv_dtype, layout, workload, split)
 
     by = {t.name: 0.0 for t in terms}
     for t in terms:

@@ -37,17 +37,36 @@ def shard_divisor(a: ModelArch, g: TensorGroup, layout: Layout) -> int:
     return tp  # dense MLP, shared and routed experts
 
 
-def stage_layers(a: ModelArch, pp: int) -> tuple[int, int]:
+def stage_layers(a: ModelArch, pp: int, llamacpp: bool = False) -> tuple[int, int]:
     """(layers, of which MoE) on the most loaded pipeline stage (conservative: MoE layers packed first)."""
-    per_stage = ceil(a.num_layers / pp)
+    per_stage = max(llamacpp_layer_split(a.num_layers, pp)) if llamacpp else ceil(a.num_layers / pp)
     return per_stage, min(per_stage, a.num_moe_layers)
 
 
+def llamacpp_layer_split(layers: int, gpus: int) -> list[int]:
+    """Decoder layers per GPU under llama.cpp's layer split of equal GPUs: unit i of layers + 1 (the output layer is
+    the last unit) goes to the first GPU whose cumulative share exceeds i / (layers + 1) (src/llama-model.cpp,
+    load_tensors: std::upper_bound over the normalised splits; the default split is by free memory, equal here)."""
+    counts = [0] * gpus
+    for i in range(layers):
+        counts[min(gpus - 1, int(i * gpus / (layers + 1)))] += 1
+    return counts
+
+
 def weight_bytes_per_gpu(
-    a: ModelArch, precision: Precision, layout: Layout, scopes=("model",), offload_experts: bool = False
+    a: ModelArch,
+    precision: Precision,
+    layout: Layout,
+    scopes=("model",),
+    offload_experts: bool = False,
+    llamacpp: bool = False,
 ) -> float:
-    """Bytes of the main model (and of the MTP module with scopes=("mtp",)) on the most loaded GPU."""
+    """Bytes of the main model (and of the MTP module with scopes=("mtp",)) on the most loaded GPU. llamacpp: its
+    layer split (llamacpp_layer_split), the input embedding in host RAM (src/llama-model.cpp: "there is very little
+    benefit to offloading the input layer, so always keep it on the CPU"), the output layer on the last GPU."""
     groups = [g for g in tensor_groups(a) if g.scope in scopes]
+    if llamacpp:
+        return _llamacpp_weight_bytes(a, precision, layout, groups, offload_experts)
     per_stage, moe_in_stage = stage_layers(a, layout.pp)
     dense_in_stage = per_stage - moe_in_stage
     n_moe = a.num_moe_layers
@@ -68,6 +87,26 @@ def weight_bytes_per_gpu(
         else:
             last += b  # final norm and lm_head
     return layers + (max(first, last) if layout.pp > 1 else first + last)
+
+
+def _llamacpp_weight_bytes(a: ModelArch, precision: Precision, layout: Layout, groups: list[TensorGroup],
+                           offload_experts: bool) -> float:  # fmt: skip
+    """The busiest GPU of llama.cpp's layer split: its share of the decoder layers (their average bytes), plus the
+    output layer on the last GPU; the embedding is on the host (a tied one is loaded a second time as the output:
+    TENSOR_DUPLICATED in load_tensors)."""
+    per_layer, output = 0.0, 0.0
+    for g in groups:
+        if offload_experts and g.component == "moe_routed":
+            continue
+        b = precision.group_bytes(g) / shard_divisor(a, g, layout)
+        if g.kind == "embedding":
+            output += b if a.tie_word_embeddings else 0.0
+        elif g.layers:
+            per_layer += b / a.num_layers
+        else:
+            output += b  # final norm and lm_head (and the MTP module, which GGUF files do not hold)
+    counts = llamacpp_layer_split(a.num_layers, layout.pp)
+    return max(max(counts[:-1], default=0) * per_layer, counts[-1] * per_layer + output)
 
 
 def kv_bytes_per_gpu(
