@@ -1,11 +1,12 @@
 """Every constant of the performance model, in one place, each with its source, "assumption", or
 "fitted to" and what it was fitted to.
 
-Fitted: the serving engines' constants (FITTED_SERVING: eight per engine build) and five serving-wide ones
+Fitted: the serving engines' constants (FITTED_SERVING: eight per engine build) and six serving-wide ones
 (MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR, DISAGG_HANDOFF, INTER_NODE_STEP_LATENCY,
-EP_DISPATCH_LATENCY_PER_DOUBLING) to the measured corpus (catalog/validation/measured/tuning.jsonl) by
-scripts/fit_serving.py; the local runtimes' expert-bandwidth efficiency to two published figures by
-scripts/fit_perf_constants.py. Everything else is a datasheet figure, a sourced measurement or an assumption.
+EP_DISPATCH_LATENCY_PER_DOUBLING, RDMA_DISPATCH_LATENCY) to the measured corpus
+(catalog/validation/measured/tuning.jsonl) by scripts/fit_serving.py; the local runtimes' expert-bandwidth efficiency
+to two published figures by scripts/fit_perf_constants.py. Everything else is a datasheet figure, a sourced
+measurement or an assumption.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of ser
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
-INTER_NODE_STEP_LATENCY = 51.2 * US
+INTER_NODE_STEP_LATENCY = 40.5 * US
 # One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 7.1 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 6.31 * US
+# One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
+# floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
+# EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
+# cross-node attention-DP points (scripts/fit_serving.py).
+RDMA_DISPATCH_LATENCY = 157 * US
 # Bytes/s standing for "no link to cross" (one GPU; a group without a named link): large enough that the transfer
 # term vanishes next to any real link's (a convention, not a measurement).
 NO_LINK_BANDWIDTH = 1e12
@@ -34,7 +40,7 @@ PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations 
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.2048  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
 PREFILL_QUEUE_FACTOR = 7.371
@@ -148,14 +154,14 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0007289, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
+        "step_overhead": 0.0007506, "layer_overhead": 0.0001111, "moe_token_overhead": 3.004e-07,
         "bw_efficiency": 1.179, "request_overhead": 0.05065, "prefill_efficiency": 0.1526,
-        "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07,
+        "spec_seq_overhead": 6.035e-05, "dispatch_overhead": 1e-07,
     },
     "sglang": {
-        "step_overhead": 0.0007729, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.15e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.2136, "prefill_efficiency": 0.1207,
-        "spec_seq_overhead": 0.0001334, "dispatch_overhead": 1e-07,
+        "step_overhead": 0.0007505, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.1791, "prefill_efficiency": 0.1207,
+        "spec_seq_overhead": 0.0001415, "dispatch_overhead": 1e-07,
     },
     "sglang-0.4": {
         "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.553e-06,
@@ -168,14 +174,14 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
-        "bw_efficiency": 0.7677, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
-        "spec_seq_overhead": 6.787e-05, "dispatch_overhead": 0.0002333,
+        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.35e-07,
+        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
+        "spec_seq_overhead": 5.06e-05, "dispatch_overhead": 0.0002136,
     },
     "trtllm": {
         "step_overhead": 0.0002122, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
         "bw_efficiency": 0.7455, "request_overhead": 0.1025, "prefill_efficiency": 0.193,
-        "spec_seq_overhead": 2.651e-05, "dispatch_overhead": 1e-07,
+        "spec_seq_overhead": 2.73e-05, "dispatch_overhead": 1.6e-07,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
@@ -210,6 +216,7 @@ FIT_START_GLOBALS: dict[str, float] = {
     "INTER_NODE_STEP_LATENCY": 20 * US,  # assumption: NCCL proxy + IB stack per small-message step
     # DeepEP low-latency dispatch: 77 us at EP 8 -> 192 us at EP 128 over RDMA, 4 doublings (DeepEP README)
     "EP_DISPATCH_LATENCY_PER_DOUBLING": (192 - 77) / 4 * US,
+    "RDMA_DISPATCH_LATENCY": (118 + 195) / 2 * US,  # DeepEP low-latency dispatch / combine at EP 16 (DeepEP README)
 }
 # The default start of scripts/fit_serving.py: the constants shipped before the fit was made reproducible (commit
 # 377e8de, themselves the end of a chain of warm-started fits), frozen here so that the same command gives the same
@@ -256,9 +263,10 @@ PREVIOUS_FIT: dict[str, dict[str, float]] = {
 PREVIOUS_FIT_GLOBALS: dict[str, float] = {
     "MTP_RANDOM_FIRST_ACCEPTANCE": 0.6748, "DISAGG_HANDOFF": 0.1619, "PREFILL_QUEUE_FACTOR": 7.371,
     "INTER_NODE_STEP_LATENCY": 51.2 * US, "EP_DISPATCH_LATENCY_PER_DOUBLING": 7.1 * US,
+    "RDMA_DISPATCH_LATENCY": (118 + 195) / 2 * US,  # added after this fit: starts at its prior (FIT_START_GLOBALS)
 }  # fmt: skip
 # FITTED_SERVING holds the engine constants; MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR, DISAGG_HANDOFF,
-# INTER_NODE_STEP_LATENCY and EP_DISPATCH_LATENCY_PER_DOUBLING above come from the same run.
+# INTER_NODE_STEP_LATENCY, EP_DISPATCH_LATENCY_PER_DOUBLING and RDMA_DISPATCH_LATENCY above come from the same run.
 for _name, _values in FITTED_SERVING.items():
     ENGINE_PERF[_name] = replace(ENGINE_PERF[_name], source=_FITTED_SOURCE, **_values)
 ENGINE_PERF["vllm"] = replace(
@@ -307,6 +315,8 @@ def assumptions() -> list[dict[str, str]]:
          "fitted (scripts/fit_serving.py): NCCL proxy + network stack"),
         ("EP dispatch/combine floor per doubling of the group", f"{EP_DISPATCH_LATENCY_PER_DOUBLING / US:.1f} us",
          "fitted (scripts/fit_serving.py)"),
+        ("cross-node (RDMA) EP dispatch/combine floor", f"{RDMA_DISPATCH_LATENCY / US:.0f} us",
+         "fitted (scripts/fit_serving.py); DeepEP low-latency figures as the start"),
         ("MTP first-draft acceptance on random-token prompts", f"{MTP_RANDOM_FIRST_ACCEPTANCE:.3f}",
          "fitted to the measured corpus's MTP points (scripts/fit_serving.py)"),
         ("prefill queue burstiness (x M/D/1 wait)", f"{PREFILL_QUEUE_FACTOR:.2f}", "fitted (scripts/fit_serving.py)"),
