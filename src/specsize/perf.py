@@ -283,6 +283,14 @@ def communication_time(s: Stack, m: Machine, tokens: float) -> float:
     return s.layers * per_layer + logits
 
 
+def fp8_path_overhead(m: Machine, prefill: bool = False) -> float:
+    """Per decoder layer per decode step: the engine build's extra cost of DeepSeek's block-scaled FP8 weights
+    (EnginePerf.fp8_layer_overhead, fitted per build: TensorRT-LLM 1.1 decodes FP8 at 4 users 1.4-1.7x slower than
+    1.3 on the same GPUs while its NVFP4 barely moves - InferenceX runs in the measured corpus). Prefill steps are
+    compute-bound: none there."""
+    return 0.0 if prefill or m.compute_dtype != "fp8" else m.engine.fp8_layer_overhead
+
+
 def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, prefill: bool = False) -> StepTime:
     """T(n) of one engine step: `tokens` tokens of `seqs` sequences whose cache holds `context` tokens each."""
     pp = m.layout.pp
@@ -315,7 +323,7 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
         link_lat, link_bw = (link.latency, link.bandwidth) if link else (0.0, NO_LINK_BANDWIDTH)
         comm += pp * (link_lat + n * s.hidden * ACT_BYTES / link_bw)
     e = m.engine
-    layer = e.layer_overhead + (0.0 if e.cuda_graphs or prefill else e.eager_penalty)
+    layer = e.layer_overhead + (0.0 if e.cuda_graphs or prefill else e.eager_penalty) + fp8_path_overhead(m, prefill)
     # per token per MoE layer: routing, permutation, small grouped GEMMs (decode only: prefill is compute)
     moe_tokens = 0.0 if prefill else n * s.moe_layers
     overhead = e.step_overhead + s.layers * layer + moe_tokens * e.moe_token_overhead

@@ -22,12 +22,12 @@ COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of ser
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
-INTER_NODE_STEP_LATENCY = 40.5 * US
+INTER_NODE_STEP_LATENCY = 36 * US
 # One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 6.31 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 4.99 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
@@ -43,7 +43,7 @@ KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half 
 DISAGG_HANDOFF = 0.2048  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
-PREFILL_QUEUE_FACTOR = 7.371
+PREFILL_QUEUE_FACTOR = 8.29
 
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
@@ -105,6 +105,10 @@ class EnginePerf:
     # per MoE dispatch or combine under attention DP + EP, on top of the wire and the group's floor: the engine's
     # own all-to-all kernels (DeepEP in SGLang, NVLink one-sided kernels in TensorRT-LLM, MoRI/AITER on ROCm) (s)
     dispatch_overhead: float = 0.0
+    # per decoder layer per decode step on top of layer_overhead when the weights are DeepSeek's block-scaled FP8:
+    # the build's FP8 block-scale GEMM path (per-token activation quantisation, scale handling, kernels it does not
+    # fuse or graph as it does its FP4 ones) (s)
+    fp8_layer_overhead: float = 0.0
 
 
 # The serving engines' first constants, fitted to nine published figures before the measured corpus existed
@@ -154,39 +158,44 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0007506, "layer_overhead": 0.0001111, "moe_token_overhead": 3.004e-07,
-        "bw_efficiency": 1.179, "request_overhead": 0.05065, "prefill_efficiency": 0.1526,
-        "spec_seq_overhead": 6.035e-05, "dispatch_overhead": 1e-07,
+        "step_overhead": 0.001068, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
+        "bw_efficiency": 1.25, "request_overhead": 0.05065, "prefill_efficiency": 0.1526,
+        "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
     },
     "sglang": {
-        "step_overhead": 0.0007505, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.1791, "prefill_efficiency": 0.1207,
-        "spec_seq_overhead": 0.0001415, "dispatch_overhead": 1e-07,
+        "step_overhead": 0.0005433, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.522e-08,
+        "bw_efficiency": 0.9429, "request_overhead": 0.1689, "prefill_efficiency": 0.1207,
+        "spec_seq_overhead": 0.0001374, "dispatch_overhead": 2.56e-07, "fp8_layer_overhead": 9.596e-06,
     },
     "sglang-0.4": {
-        "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.553e-06,
+        "step_overhead": 1.636e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.553e-06,
         "bw_efficiency": 0.9434, "request_overhead": 1, "prefill_efficiency": 1.8,
-        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
+        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.192e-06,
     },
     "sglang-rocm": {
-        "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
-        "bw_efficiency": 0.7905, "request_overhead": 0.07421, "prefill_efficiency": 0.1159,
-        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07,
+        "step_overhead": 0.008104, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
+        "bw_efficiency": 0.7676, "request_overhead": 0.07642, "prefill_efficiency": 0.1194,
+        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.91e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.35e-07,
+        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.132e-07,
         "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
-        "spec_seq_overhead": 5.06e-05, "dispatch_overhead": 0.0002136,
+        "spec_seq_overhead": 6.4e-05, "dispatch_overhead": 0.00022, "fp8_layer_overhead": 3.273e-07,
     },
     "trtllm": {
-        "step_overhead": 0.0002122, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
-        "bw_efficiency": 0.7455, "request_overhead": 0.1025, "prefill_efficiency": 0.193,
-        "spec_seq_overhead": 2.73e-05, "dispatch_overhead": 1.6e-07,
+        "step_overhead": 4.096e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 8.372e-08,
+        "bw_efficiency": 0.7455, "request_overhead": 0.09665, "prefill_efficiency": 0.193,
+        "spec_seq_overhead": 2.651e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.107e-05,
+    },
+    "trtllm-1.2": {
+        "step_overhead": 0.0007288, "layer_overhead": 5.335e-05, "moe_token_overhead": 4.137e-08,
+        "bw_efficiency": 0.8385, "request_overhead": 0.1259, "prefill_efficiency": 0.2108,
+        "spec_seq_overhead": 8.584e-05, "dispatch_overhead": 6.11e-06, "fp8_layer_overhead": 3.017e-05,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
         "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 1.8,
-        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
+        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.819e-07,
     },
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
@@ -194,6 +203,7 @@ ENGINE_PERF["sglang-rocm"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm")
 ENGINE_PERF["sglang-rocm-gfx950"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm-gfx950")
 ENGINE_PERF["sglang-0.4"] = replace(ENGINE_PERF["sglang"], name="sglang-0.4")
 ENGINE_PERF["vllm-0.7"] = replace(ENGINE_PERF["vllm"], name="vllm-0.7")
+ENGINE_PERF["trtllm-1.2"] = replace(ENGINE_PERF["trtllm"], name="trtllm-1.2")
 # Where scripts/fit_serving.py starts, so that its output depends on the corpus and the model only, never on the
 # constants it replaces (a fit started from its own last output drifts): the pre-corpus constants above and the
 # serving-wide values the model had before they were fitted.
@@ -206,6 +216,7 @@ FIT_START: dict[str, EnginePerf] = {
         spec_seq_overhead=20 * US,  # assumption: accept/rollback bookkeeping per sequence per MTP round
         dispatch_overhead=20 * US,  # assumption: one all-to-all kernel launch + sync per dispatch or combine
         prefill_efficiency=0.3,  # assumption: MoE prefill well under the dense MFU (EP dispatch, MLA expanded)
+        fp8_layer_overhead=20 * US,  # assumption: a few unfused quantise / scale kernels per layer, ~5 us each
     )
     for name in FITTED_SERVING
 }
@@ -260,6 +271,9 @@ PREVIOUS_FIT: dict[str, dict[str, float]] = {
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
     },
 }  # fmt: skip
+# Added after that fit: fp8_layer_overhead starts at its prior (FIT_START), and a generation split off since
+# ("trtllm-1.2") starts where its parent build did.
+PREVIOUS_FIT["trtllm-1.2"] = PREVIOUS_FIT["trtllm"]
 PREVIOUS_FIT_GLOBALS: dict[str, float] = {
     "MTP_RANDOM_FIRST_ACCEPTANCE": 0.6748, "DISAGG_HANDOFF": 0.1619, "PREFILL_QUEUE_FACTOR": 7.371,
     "INTER_NODE_STEP_LATENCY": 51.2 * US, "EP_DISPATCH_LATENCY_PER_DOUBLING": 7.1 * US,
@@ -302,6 +316,10 @@ def engine_perf_for(name: str, version: str | None = None, vendor: str | None = 
 ENGINE_GENERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "sglang": (("SGLang 0.4.", "sglang-0.4"),),
     "vllm": (("vLLM 0.7.", "vllm-0.7"),),  # early 2025, before vLLM's MLA/FlashMLA and fused-MoE work
+    # TensorRT-LLM 1.2 and later (2026): on the same setups its FP8 decode runs 1.4-1.7x faster at 4 users than
+    # 1.1's (release:1.1.0rc2.post2, and the unversioned InferenceX runs of 2025-11/12 that measure the same),
+    # while its NVFP4 barely moves; the Dynamo runtimes and unversioned points keep "trtllm"
+    "trtllm": (("release:1.2.", "trtllm-1.2"), ("release:1.3.", "trtllm-1.2")),
 }
 
 
