@@ -22,12 +22,12 @@ COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of ser
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
-INTER_NODE_STEP_LATENCY = 36 * US
+INTER_NODE_STEP_LATENCY = 40.5 * US
 # One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 4.99 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 5.61 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
@@ -43,7 +43,7 @@ KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half 
 DISAGG_HANDOFF = 0.2048  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
-PREFILL_QUEUE_FACTOR = 8.29
+PREFILL_QUEUE_FACTOR = 6.554
 
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
@@ -159,13 +159,13 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
         "step_overhead": 0.001068, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
-        "bw_efficiency": 1.25, "request_overhead": 0.05065, "prefill_efficiency": 0.1526,
+        "bw_efficiency": 1.25, "request_overhead": 0.05216, "prefill_efficiency": 0.1526,
         "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
     },
     "sglang": {
-        "step_overhead": 0.0005433, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.522e-08,
-        "bw_efficiency": 0.9429, "request_overhead": 0.1689, "prefill_efficiency": 0.1207,
-        "spec_seq_overhead": 0.0001374, "dispatch_overhead": 2.56e-07, "fp8_layer_overhead": 9.596e-06,
+        "step_overhead": 0.0005433, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
+        "bw_efficiency": 0.9429, "request_overhead": 0.1791, "prefill_efficiency": 0.1207,
+        "spec_seq_overhead": 0.0001374, "dispatch_overhead": 1.6e-07, "fp8_layer_overhead": 1.018e-05,
     },
     "sglang-0.4": {
         "step_overhead": 1.636e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.553e-06,
@@ -173,24 +173,24 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.192e-06,
     },
     "sglang-rocm": {
-        "step_overhead": 0.008104, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
-        "bw_efficiency": 0.7676, "request_overhead": 0.07642, "prefill_efficiency": 0.1194,
+        "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
+        "bw_efficiency": 0.7905, "request_overhead": 0.07421, "prefill_efficiency": 0.1159,
         "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.91e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.132e-07,
-        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
-        "spec_seq_overhead": 6.4e-05, "dispatch_overhead": 0.00022, "fp8_layer_overhead": 3.273e-07,
+        "step_overhead": 0.001564, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.201e-07,
+        "bw_efficiency": 0.8142, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
+        "spec_seq_overhead": 5.366e-05, "dispatch_overhead": 0.00022, "fp8_layer_overhead": 2.91e-07,
     },
     "trtllm": {
-        "step_overhead": 4.096e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 8.372e-08,
-        "bw_efficiency": 0.7455, "request_overhead": 0.09665, "prefill_efficiency": 0.193,
-        "spec_seq_overhead": 2.651e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.107e-05,
+        "step_overhead": 1.6e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 9.416e-08,
+        "bw_efficiency": 0.7455, "request_overhead": 0.08594, "prefill_efficiency": 0.193,
+        "spec_seq_overhead": 2.357e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.476e-05,
     },
     "trtllm-1.2": {
-        "step_overhead": 0.0007288, "layer_overhead": 5.335e-05, "moe_token_overhead": 4.137e-08,
-        "bw_efficiency": 0.8385, "request_overhead": 0.1259, "prefill_efficiency": 0.2108,
-        "spec_seq_overhead": 8.584e-05, "dispatch_overhead": 6.11e-06, "fp8_layer_overhead": 3.017e-05,
+        "step_overhead": 0.000648, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.901e-08,
+        "bw_efficiency": 0.7677, "request_overhead": 0.1458, "prefill_efficiency": 0.2047,
+        "spec_seq_overhead": 4.913e-05, "dispatch_overhead": 1.049e-06, "fp8_layer_overhead": 2.605e-05,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
@@ -318,8 +318,19 @@ ENGINE_GENERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "vllm": (("vLLM 0.7.", "vllm-0.7"),),  # early 2025, before vLLM's MLA/FlashMLA and fused-MoE work
     # TensorRT-LLM 1.2 and later (2026): on the same setups its FP8 decode runs 1.4-1.7x faster at 4 users than
     # 1.1's (release:1.1.0rc2.post2, and the unversioned InferenceX runs of 2025-11/12 that measure the same),
-    # while its NVFP4 barely moves; the Dynamo runtimes and unversioned points keep "trtllm"
-    "trtllm": (("release:1.2.", "trtllm-1.2"), ("release:1.3.", "trtllm-1.2")),
+    # while its NVFP4 barely moves. Dynamo's tensorrtllm-runtime 0.7.x-0.8.x ship TensorRT-LLM 1.2.0rc2-rc6, 0.9.0
+    # ships 1.3.0rc1 (ai-dynamo/dynamo docs, reference/release-artifacts.md); its 0.6.x and earlier (1.1 and before)
+    # and unversioned points keep "trtllm"
+    "trtllm": tuple(
+        (key, "trtllm-1.2")
+        for key in (
+            "release:1.2.",
+            "release:1.3.",
+            "tensorrtllm-runtime:0.7.",
+            "tensorrtllm-runtime:0.8.",
+            "tensorrtllm-runtime:0.9.",
+        )
+    ),
 }
 
 
