@@ -6,17 +6,18 @@ eight named constants of EnginePerf:
 step_overhead, layer_overhead, moe_token_overhead (s), bw_efficiency and prefill_efficiency (multipliers of the
 global HBM / MFU efficiencies, bounded to stay physical), request_overhead (s on TTFT), spec_seq_overhead (s per
 sequence per MTP round) and dispatch_overhead (s per attention-DP MoE dispatch or combine: the engine's all-to-all);
-and five serving-wide ones (GLOBALS): the MTP first-draft acceptance on random-token
+and six serving-wide ones (GLOBALS): the MTP first-draft acceptance on random-token
 prompts, the prefill->decode hand-off of disaggregated serving, the prefill-queue burstiness, the inter-node step
-latency and the EP dispatch floor. No per-point term, no lookup: every point of an engine build shares its
-constants. compute_efficiency (decode MFU) is not fitted (see PARAMS).
+latency, the EP dispatch floor and the cross-node (RDMA) dispatch floor. No per-point term, no lookup: every point of
+an engine build shares its constants. compute_efficiency (decode MFU) is not fitted (see PARAMS).
 
-Objective: the mean |log(predicted / measured)| of output tok/s per GPU and per user, plus a tenth of TTFT's,
-over the points of the group; minimised by coordinate descent in log space (multiplicative steps, shrunk when no
-step improves), passes over the groups then the globals. Reproducible: every fit starts from a fixed point, never
-from the constants it replaces (perf_constants.PREVIOUS_FIT*: the frozen last warm-started fit, by default;
---start prior: FIT_START*, the pre-corpus priors, which the leave-one-GPU-type-out refits always use), and nothing
-in it is random, so the same corpus and model give the same constants to the printed digit.
+Objective: the mean |log(predicted / measured)| of output tok/s per GPU and per user, plus a tenth of TTFT's, over the
+points of the group (a per-GPU figure that contradicts the point's own latencies, measured.per_gpu_inconsistency, is
+left out); minimised by coordinate descent in log space (multiplicative steps, shrunk when no step improves), passes
+over the groups then the globals. Reproducible: every fit starts from a fixed point, never from the constants it
+replaces (perf_constants.PREVIOUS_FIT*: the frozen last warm-started fit, by default; --start prior: FIT_START*, the
+pre-corpus priors, which the leave-one-GPU-type-out refits always use), and nothing in it is random, so the same
+corpus and model give the same constants to the printed digit.
 
     python scripts/fit_serving.py                 # the shipped FITTED_SERVING and globals
     python scripts/fit_serving.py --logo          # and leave-one-GPU-type-out cross-validation
@@ -36,7 +37,7 @@ from dataclasses import replace
 from specsize import measured, perf, serving
 from specsize import perf_constants as pc
 from specsize.hardware import get_gpu
-from specsize.measured import BUNDLED_MEASURED, load_points, run_points, summarize
+from specsize.measured import BUNDLED_MEASURED, errors_of, load_points, run_points, summarize
 
 # compute_efficiency is not fitted: left free it drifts to ~0.15 (an MFU of 8%), which would make a dense model
 # compute-bound at a batch of 32; the per-token cost it stood for is the MoE layers' (moe_token_overhead).
@@ -49,6 +50,7 @@ PARAMS = (
     "prefill_efficiency",
     "spec_seq_overhead",
     "dispatch_overhead",
+    "fp8_layer_overhead",
 )  # fmt: skip
 # Efficiencies are multipliers of HBM_EFFICIENCY (0.80) and COMPUTE_EFFICIENCY (0.55): bounded so the product
 # stays at or under the datasheet (1.25 x 0.80, 1.8 x 0.55).
@@ -61,11 +63,13 @@ BOUNDS = {
     "spec_seq_overhead": (1e-7, 2e-4),
     "request_overhead": (1e-4, 1.0),
     "dispatch_overhead": (1e-7, 3e-4),
+    "fp8_layer_overhead": (1e-8, 5e-4),
 }
 GLOBALS = {"MTP_RANDOM_FIRST_ACCEPTANCE": (measured, (0.2, 0.95)), "DISAGG_HANDOFF": (serving, (1e-4, 2.0)),
            "PREFILL_QUEUE_FACTOR": (serving, (0.05, 20.0)),
            "INTER_NODE_STEP_LATENCY": (perf, (5e-6, 2e-4)),
-           "EP_DISPATCH_LATENCY_PER_DOUBLING": (perf, (1e-6, 2e-4))}  # fmt: skip
+           "EP_DISPATCH_LATENCY_PER_DOUBLING": (perf, (1e-6, 2e-4)),
+           "RDMA_DISPATCH_LATENCY": (perf, (5e-6, 4e-4))}  # fmt: skip
 TTFT_WEIGHT = 0.1
 PASSES = 6  # the global loss stops moving after three (0.180 from the fixed start)
 LOGO_PASSES = 2
@@ -84,7 +88,7 @@ def loss(points: list[dict]) -> float:
             continue
         for metric, w in (("output_tok_s_per_gpu", 1.0), ("output_tok_s_per_user", 1.0), ("ttft_ms", TTFT_WEIGHT)):
             m = r["metrics"][metric]
-            if m["measured"] and m["predicted"] and m["predicted"] > 0:
+            if m["measured"] and m["error"] is not None and m["predicted"] and m["predicted"] > 0:
                 total += w * abs(math.log(m["predicted"] / m["measured"]))
                 n += w
     return total / n if n else math.inf
@@ -149,7 +153,7 @@ def fit(points: list[dict], verbose: bool = True, passes: int = 2) -> None:
 
 
 def median_abs(points: list[dict], metric: str) -> float:
-    errs = [abs(r["metrics"][metric]["error"]) for r in run_points(points) if not r["reason"]]
+    errs = [abs(e) for e in errors_of([r for r in run_points(points) if not r["reason"]], metric)]
     return statistics.median(errs) if errs else math.nan
 
 
@@ -183,7 +187,7 @@ def reset_to_start(start: str = "previous") -> None:
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog="fit_serving.py",
-        description="Fit the serving engines' constants (perf_constants.FITTED_SERVING and five serving-wide ones) "
+        description="Fit the serving engines' constants (perf_constants.FITTED_SERVING and six serving-wide ones) "
         "to the measured corpus, from a fixed starting point; print them, the in-sample errors and, with --logo, "
         "leave-one-GPU-type-out cross-validation.",
         epilog="examples:\n  python scripts/fit_serving.py            # reproduces the shipped constants\n"

@@ -10,8 +10,10 @@ from specsize.measured import (
     BUNDLED_MEASURED,
     MeasuredInputError,
     band,
+    littles_law_tok_s_per_gpu,
     load_points,
     looks_like_measured,
+    per_gpu_inconsistency,
     run_points,
     summarize,
 )
@@ -43,7 +45,8 @@ MTP = {**FULL, "id": "mtp-twin", "speculative": {"method": "mtp", "num_speculati
 DISAGG = {**FULL, "id": "disagg", "gpus": 24, "nodes": 3, "layout": {"tp": 1, "ep": 16, "dp_attention": True},
           "disaggregated": {"framework": "dynamo", "prefill_gpus": 8, "decode_gpus": 16, "prefill_workers": 1,
                             "decode_workers": 1, "prefill_layout": {"tp": 8, "ep": 8, "dp_attention": True}},
-          "measured": {**FULL["measured"], "per_gpu_counts": "decode"}}  # fmt: skip
+          # 16 users x 921.6 tokens / 15 s over the 16 decode GPUs: 61.4 (Little's law, per_gpu_inconsistency)
+          "measured": {**FULL["measured"], "per_gpu_counts": "decode", "output_tok_s_per_gpu": 60.0}}  # fmt: skip
 UNKNOWN_GPU = {**FULL, "id": "tpu", "gpu": "tpu-v9"}
 NO_WORKERS = {**DISAGG, "id": "no-workers",
               "disaggregated": {**DISAGG["disaggregated"], "prefill_workers": 0, "decode_workers": 0}}  # fmt: skip
@@ -74,6 +77,29 @@ def test_per_gpu_counts_decode_divides_by_the_decode_gpus_only(tmp_path):
     rows = {r["id"]: r for r in run_points(load_points(_write(tmp_path, [DISAGG, all_gpus])))}
     d, a = rows["disagg"]["metrics"]["output_tok_s_per_gpu"], rows["all"]["metrics"]["output_tok_s_per_gpu"]
     assert d["predicted"] == pytest.approx(a["predicted"] * 24 / 16)
+
+
+def test_littles_law_is_what_the_point_s_own_latencies_imply():
+    # FULL: 16 users, mean output 0.9 x 1024, e2el 15 s, 8 GPUs: 16 x 921.6 / 15 / 8 = 122.88 tok/s per GPU
+    assert littles_law_tok_s_per_gpu(FULL) == pytest.approx(16 * 921.6 / 15 / 8)
+    assert littles_law_tok_s_per_gpu(DISAGG) == pytest.approx(16 * 921.6 / 15 / 16)  # decode GPUs only
+    assert littles_law_tok_s_per_gpu({**FULL, "measured": {**FULL["measured"], "e2el_ms": None}}) is None
+    assert per_gpu_inconsistency(FULL) == "" and per_gpu_inconsistency(DISAGG) == ""
+
+
+def test_a_per_gpu_figure_contradicting_its_own_latencies_is_listed_and_not_scored(tmp_path):
+    # half of what 16 users x 921.6 tokens / 15 s imply (a benchmark duration with idle time in it): its per-GPU
+    # error is not scored (nor fitted) but listed with the reason; its other metrics still are
+    half = {**FULL, "id": "half", "measured": {**FULL["measured"], "output_tok_s_per_gpu": 61.0}}
+    edge = {**FULL, "id": "edge", "measured": {**FULL["measured"], "output_tok_s_per_gpu": 0.75 * 122.88}}
+    rows = {r["id"]: r for r in run_points(load_points(_write(tmp_path, [FULL, half, edge])))}
+    g = rows["half"]["metrics"]["output_tok_s_per_gpu"]
+    assert g["error"] is None and "0.50x" in g["inconsistent"] and g["measured"] == 61.0
+    assert rows["half"]["metrics"]["output_tok_s_per_user"]["error"] is not None
+    assert rows["edge"]["metrics"]["output_tok_s_per_gpu"]["error"] is not None  # inside LITTLE_LAW_TOLERANCE
+    s = summarize(list(rows.values()))
+    assert [u["id"] for u in s["inconsistent"]] == ["half"]
+    assert s["overall"]["output_tok_s_per_gpu"]["n"] == 2 and s["overall"]["output_tok_s_per_user"]["n"] == 3
 
 
 def test_unrepresentable_points_are_counted_and_listed_with_the_reason(tmp_path):

@@ -32,6 +32,11 @@ METRICS = ("output_tok_s_per_gpu", "output_tok_s_per_user", "tpot_ms", "ttft_ms"
 HEADLINE = ("output_tok_s_per_gpu", "output_tok_s_per_user")
 REQUIRED = ("id", "model", "weights", "gpu", "gpus", "engine", "layout", "workload", "speculative", "measured")
 BANDS = ((1, 8, "1-8"), (9, 64, "16-64"), (65, 512, "128-512"), (513, 10**9, "1024+"))
+# How far a point's output tok/s per GPU may stray from what its own latencies imply (Little's law, see
+# per_gpu_inconsistency) before it is listed as inconsistent and left out of the per-GPU statistics and the fit.
+# Assumption: the bundled corpus's ratios have median 0.97 and 5th percentile 0.85 (run-in and run-out of a
+# finite benchmark, median vs mean e2el); a factor 1/0.7 = 1.43 either way is far outside that spread.
+LITTLE_LAW_TOLERANCE = 0.7
 
 
 class MeasuredInputError(SpecsizeError):
@@ -265,6 +270,35 @@ def resolve(p: dict[str, Any]) -> Case:
     return c
 
 
+def littles_law_tok_s_per_gpu(p: dict[str, Any]) -> float | None:
+    """Output tok/s per GPU that a point's own latencies imply: the closed loop keeps `concurrency` requests in
+    flight, each taking e2el, so requests/s = concurrency / e2el (Little's law, L = lambda W) and each is worth
+    the mean output length; divided by the GPUs its per_gpu_counts counts. None without e2el_ms."""
+    m, w = p["measured"], p["workload"]
+    e2el = m.get("e2el_ms")
+    if not (_number(e2el) and e2el > 0):
+        return None
+    dis = p.get("disaggregated") or {}
+    gpus = dis.get("decode_gpus") if m.get("per_gpu_counts", "all") == "decode" else None
+    gpus = gpus if _number(gpus) and gpus > 0 else p["gpus"]
+    return w["concurrency"] * mean_length(w["output_tokens"], w.get("lengths")) / (e2el / 1e3) / gpus
+
+
+def per_gpu_inconsistency(p: dict[str, Any]) -> str:
+    """Why a point's output tok/s per GPU contradicts its own latencies (empty if it does not): more than
+    LITTLE_LAW_TOLERANCE away from littles_law_tok_s_per_gpu. Such a figure measures something else than the
+    steady state (e.g. a benchmark duration that includes a fixed idle time), so it is neither scored nor fitted;
+    its other metrics are."""
+    implied = littles_law_tok_s_per_gpu(p)
+    got = p["measured"].get("output_tok_s_per_gpu")
+    if not implied or not got:
+        return ""
+    ratio = got / implied
+    if LITTLE_LAW_TOLERANCE <= ratio <= 1 / LITTLE_LAW_TOLERANCE:
+        return ""
+    return f"tok/s per GPU {got:,.4g} is {ratio:.2f}x the {implied:,.4g} of concurrency x output / e2el (Little's law)"
+
+
 def predict_case(c: Case) -> ServingPoint:
     return steady_state(c.decode, c.users, c.input_tokens, c.output_tokens, c.prefill, c.link)
 
@@ -303,6 +337,8 @@ def evaluate_point(p: dict[str, Any]) -> dict[str, Any]:
     for k, v in pred.items():
         meas = m.get(k)
         row["metrics"][k] = {"predicted": v, "measured": meas, "error": (v - meas) / meas if meas else None}
+    if why := per_gpu_inconsistency(p):  # listed in the summary, left out of the per-GPU statistics and the fit
+        row["metrics"]["output_tok_s_per_gpu"].update(error=None, inconsistent=why)
     row["decode_seqs"] = sp.decode_seqs
     row["prefill_bound"] = sp.prefill_bound
     row["kv_limited"] = sp.kv_limited
@@ -345,6 +381,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "points": len(rows),
         "predicted": len(ok),
         "unrepresentable": [{"id": r["id"], "reason": r["reason"]} for r in rows if r["reason"]],
+        "inconsistent": [
+            {"id": r["id"], "reason": r["metrics"]["output_tok_s_per_gpu"]["inconsistent"]}
+            for r in ok
+            if r["metrics"]["output_tok_s_per_gpu"].get("inconsistent")
+        ],
         "overall": {m: stats(errors_of(ok, m)) for m in METRICS},
         "by": {},
     }

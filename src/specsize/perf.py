@@ -40,6 +40,7 @@ from specsize.perf_constants import (
     INTER_NODE_STEP_LATENCY,
     NO_LINK_BANDWIDTH,
     PCIE_TOKEN_HANDOFF,
+    RDMA_DISPATCH_LATENCY,
     ROUTING_CORRELATION,
     EnginePerf,
 )
@@ -229,14 +230,19 @@ def allreduce_time(m: Machine, group: int, nbytes: float) -> float:
 
 
 def all_to_all_time(m: Machine, group: int, nbytes: float) -> float:
-    """One EP dispatch (or combine): each GPU sends (p-1)/p of its bytes; over NICs when the group spans nodes."""
+    """One EP dispatch (or combine): each GPU sends (p-1)/p of its bytes, spread evenly over its peers. Inside a node
+    all of it goes over the node's fabric; when the group spans nodes, the share bound for the other nodes' GPUs,
+    (p - per_node)/p, goes over the GPU's NIC while the rest crosses the node's fabric at the same time (the
+    slower of the two sets the time)."""
     if group <= 1:
         return 0.0
-    nodes = ceil(group / m.gpu.gpus_per_node)
-    link = m.inter if nodes > 1 and m.inter is not None else m.intra
-    bw = link.bandwidth if link else NO_LINK_BANDWIDTH
-    lat = (link.latency if link else 0.0) + COLLECTIVE_LATENCY + (INTER_NODE_STEP_LATENCY if nodes > 1 else 0.0)
-    return lat + (group - 1) / group * nbytes / bw
+    per_node = min(group, m.gpu.gpus_per_node)
+    intra_lat, intra_bw = (m.intra.latency, m.intra.bandwidth) if m.intra else (0.0, NO_LINK_BANDWIDTH)
+    if group <= per_node or m.inter is None:
+        return intra_lat + COLLECTIVE_LATENCY + (group - 1) / group * nbytes / intra_bw
+    lat = m.inter.latency + COLLECTIVE_LATENCY + INTER_NODE_STEP_LATENCY
+    nic = (group - per_node) / group * nbytes / m.inter.bandwidth
+    return lat + max(nic, (per_node - 1) / group * nbytes / intra_bw)
 
 
 def busiest_rank(seqs: float, ranks: int) -> float:
@@ -254,6 +260,16 @@ def ep_dispatch_latency(group: int) -> float:
     low-latency kernels take 77, 118, 155, 173, 192 us to dispatch over EP 8, 16, 32, 64, 128 (deepseek-ai/DeepEP
     README, H800), about a + b log2(group); b is fitted (EP_DISPATCH_LATENCY_PER_DOUBLING)."""
     return EP_DISPATCH_LATENCY_PER_DOUBLING * log2(group) if group > 1 else 0.0
+
+
+def rdma_dispatch_latency(m: Machine, group: int) -> float:
+    """The RDMA kernels' floor of one MoE dispatch (or combine) whose group spans nodes over NICs: DeepEP's
+    low-latency mode (SGLang's and TensorRT-LLM's cross-node attention-DP + EP on NVIDIA GPUs) sends every token over
+    RDMA (NVSHMEM / IBGDA), so its floor is the NIC path's, not NVLink's (deepseek-ai/DeepEP README); fitted
+    (RDMA_DISPATCH_LATENCY). Inside one NVLink domain (a node, an NVL72 rack) it is 0. DeepEP is CUDA-only: AMD's
+    builds dispatch with their own kernels (MoRI-EP), whose cost is the build's fitted dispatch_overhead."""
+    nodes = ceil(group / m.gpu.gpus_per_node)
+    return RDMA_DISPATCH_LATENCY if nodes > 1 and m.inter is not None and m.gpu.vendor == "nvidia" else 0.0
 
 
 def layer_message_bytes(s: Stack, layout: Layout, tokens: float) -> float:
@@ -275,11 +291,20 @@ def communication_time(s: Stack, m: Machine, tokens: float) -> float:
         return 0.0
     msg = layer_message_bytes(s, m.layout, tokens)
     if m.layout.attention == "dp":
-        per_layer = 2 * (all_to_all_time(m, tp, msg) + ep_dispatch_latency(tp) + m.engine.dispatch_overhead)
+        floor = ep_dispatch_latency(tp) + rdma_dispatch_latency(m, tp) + m.engine.dispatch_overhead
+        per_layer = 2 * (all_to_all_time(m, tp, msg) + floor)
     else:
         per_layer = 2 * allreduce_time(m, tp, msg)
     logits = all_to_all_time(m, tp, logits_gather_bytes(s, m.layout, tokens))
     return s.layers * per_layer + logits
+
+
+def fp8_path_overhead(m: Machine, prefill: bool = False) -> float:
+    """Per decoder layer per decode step: the engine build's extra cost of DeepSeek's block-scaled FP8 weights
+    (EnginePerf.fp8_layer_overhead, fitted per build: TensorRT-LLM 1.1 decodes FP8 at 4 users 1.4-1.7x slower than
+    1.3 on the same GPUs while its NVFP4 barely moves - InferenceX runs in the measured corpus). Prefill steps are
+    compute-bound: none there."""
+    return 0.0 if prefill or m.compute_dtype != "fp8" else m.engine.fp8_layer_overhead
 
 
 def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, prefill: bool = False) -> StepTime:
@@ -315,7 +340,7 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
         comm += pp * (link_lat + n * s.hidden * ACT_BYTES / link_bw)
     e = m.engine
     graphs = e.cuda_graphs and m.gpu.graph_replay
-    layer = e.layer_overhead + (0.0 if graphs or prefill else e.eager_penalty)
+    layer = e.layer_overhead + (0.0 if graphs or prefill else e.eager_penalty) + fp8_path_overhead(m, prefill)
     # per token per MoE layer: routing, permutation, small grouped GEMMs (decode only: prefill is compute)
     moe_tokens = 0.0 if prefill else n * s.moe_layers
     overhead = e.step_overhead + s.layers * layer + moe_tokens * e.moe_token_overhead

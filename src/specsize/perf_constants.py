@@ -1,11 +1,12 @@
 """Every constant of the performance model, in one place, each with its source, "assumption", or
 "fitted to" and what it was fitted to.
 
-Fitted: the serving engines' constants (FITTED_SERVING: eight per engine build) and five serving-wide ones
+Fitted: the serving engines' constants (FITTED_SERVING: eight per engine build) and six serving-wide ones
 (MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR, DISAGG_HANDOFF, INTER_NODE_STEP_LATENCY,
-EP_DISPATCH_LATENCY_PER_DOUBLING) to the measured corpus (catalog/validation/measured/tuning.jsonl) by
-scripts/fit_serving.py; the local runtimes' expert-bandwidth efficiency to two published figures by
-scripts/fit_perf_constants.py. Everything else is a datasheet figure, a sourced measurement or an assumption.
+EP_DISPATCH_LATENCY_PER_DOUBLING, RDMA_DISPATCH_LATENCY) to the measured corpus
+(catalog/validation/measured/tuning.jsonl) by scripts/fit_serving.py; the local runtimes' expert-bandwidth efficiency
+to two published figures by scripts/fit_perf_constants.py. Everything else is a datasheet figure, a sourced
+measurement or an assumption.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of ser
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
-INTER_NODE_STEP_LATENCY = 51.2 * US
+INTER_NODE_STEP_LATENCY = 40.5 * US
 # One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 7.1 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 5.61 * US
+# One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
+# floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
+# EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
+# cross-node attention-DP points (scripts/fit_serving.py).
+RDMA_DISPATCH_LATENCY = 157 * US
 # Bytes/s standing for "no link to cross" (one GPU; a group without a named link): large enough that the transfer
 # term vanishes next to any real link's (a convention, not a measurement).
 NO_LINK_BANDWIDTH = 1e12
@@ -34,10 +40,10 @@ PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations 
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.2048  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
-PREFILL_QUEUE_FACTOR = 7.371
+PREFILL_QUEUE_FACTOR = 6.554
 
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
@@ -99,6 +105,10 @@ class EnginePerf:
     # per MoE dispatch or combine under attention DP + EP, on top of the wire and the group's floor: the engine's
     # own all-to-all kernels (DeepEP in SGLang, NVLink one-sided kernels in TensorRT-LLM, MoRI/AITER on ROCm) (s)
     dispatch_overhead: float = 0.0
+    # per decoder layer per decode step on top of layer_overhead when the weights are DeepSeek's block-scaled FP8:
+    # the build's FP8 block-scale GEMM path (per-token activation quantisation, scale handling, kernels it does not
+    # fuse or graph as it does its FP4 ones) (s)
+    fp8_layer_overhead: float = 0.0
     # bytes/s one compute unit (SM, CU, Apple GPU core) pulls through the engine's decode mat-vec kernels, for an
     # engine whose kernels keep few bytes in flight per unit (Little's law: bandwidth = bytes in flight / latency),
     # so a part with much bandwidth per unit (HBM) stays unfilled; 0: the datasheet x HBM_EFFICIENCY holds
@@ -163,39 +173,44 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0007289, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
-        "bw_efficiency": 1.179, "request_overhead": 0.05065, "prefill_efficiency": 0.1526,
-        "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07,
+        "step_overhead": 0.001068, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
+        "bw_efficiency": 1.25, "request_overhead": 0.05216, "prefill_efficiency": 0.1526,
+        "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
     },
     "sglang": {
-        "step_overhead": 0.0007729, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.15e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.2136, "prefill_efficiency": 0.1207,
-        "spec_seq_overhead": 0.0001334, "dispatch_overhead": 1e-07,
+        "step_overhead": 0.0005433, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
+        "bw_efficiency": 0.9429, "request_overhead": 0.1791, "prefill_efficiency": 0.1207,
+        "spec_seq_overhead": 0.0001374, "dispatch_overhead": 1.6e-07, "fp8_layer_overhead": 1.018e-05,
     },
     "sglang-0.4": {
-        "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.553e-06,
+        "step_overhead": 1.636e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.553e-06,
         "bw_efficiency": 0.9434, "request_overhead": 1, "prefill_efficiency": 1.8,
-        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
+        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.192e-06,
     },
     "sglang-rocm": {
         "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
         "bw_efficiency": 0.7905, "request_overhead": 0.07421, "prefill_efficiency": 0.1159,
-        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07,
+        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.91e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
-        "bw_efficiency": 0.7677, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
-        "spec_seq_overhead": 6.787e-05, "dispatch_overhead": 0.0002333,
+        "step_overhead": 0.001564, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.201e-07,
+        "bw_efficiency": 0.8142, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
+        "spec_seq_overhead": 5.366e-05, "dispatch_overhead": 0.00022, "fp8_layer_overhead": 2.91e-07,
     },
     "trtllm": {
-        "step_overhead": 0.0002122, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
-        "bw_efficiency": 0.7455, "request_overhead": 0.1025, "prefill_efficiency": 0.193,
-        "spec_seq_overhead": 2.651e-05, "dispatch_overhead": 1e-07,
+        "step_overhead": 1.6e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 9.416e-08,
+        "bw_efficiency": 0.7455, "request_overhead": 0.08594, "prefill_efficiency": 0.193,
+        "spec_seq_overhead": 2.357e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.476e-05,
+    },
+    "trtllm-1.2": {
+        "step_overhead": 0.000648, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.901e-08,
+        "bw_efficiency": 0.7677, "request_overhead": 0.1458, "prefill_efficiency": 0.2047,
+        "spec_seq_overhead": 4.913e-05, "dispatch_overhead": 1.049e-06, "fp8_layer_overhead": 2.605e-05,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
         "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 1.8,
-        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
+        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.819e-07,
     },
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
@@ -203,6 +218,7 @@ ENGINE_PERF["sglang-rocm"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm")
 ENGINE_PERF["sglang-rocm-gfx950"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm-gfx950")
 ENGINE_PERF["sglang-0.4"] = replace(ENGINE_PERF["sglang"], name="sglang-0.4")
 ENGINE_PERF["vllm-0.7"] = replace(ENGINE_PERF["vllm"], name="vllm-0.7")
+ENGINE_PERF["trtllm-1.2"] = replace(ENGINE_PERF["trtllm"], name="trtllm-1.2")
 # Where scripts/fit_serving.py starts, so that its output depends on the corpus and the model only, never on the
 # constants it replaces (a fit started from its own last output drifts): the pre-corpus constants above and the
 # serving-wide values the model had before they were fitted.
@@ -215,6 +231,7 @@ FIT_START: dict[str, EnginePerf] = {
         spec_seq_overhead=20 * US,  # assumption: accept/rollback bookkeeping per sequence per MTP round
         dispatch_overhead=20 * US,  # assumption: one all-to-all kernel launch + sync per dispatch or combine
         prefill_efficiency=0.3,  # assumption: MoE prefill well under the dense MFU (EP dispatch, MLA expanded)
+        fp8_layer_overhead=20 * US,  # assumption: a few unfused quantise / scale kernels per layer, ~5 us each
     )
     for name in FITTED_SERVING
 }
@@ -225,6 +242,7 @@ FIT_START_GLOBALS: dict[str, float] = {
     "INTER_NODE_STEP_LATENCY": 20 * US,  # assumption: NCCL proxy + IB stack per small-message step
     # DeepEP low-latency dispatch: 77 us at EP 8 -> 192 us at EP 128 over RDMA, 4 doublings (DeepEP README)
     "EP_DISPATCH_LATENCY_PER_DOUBLING": (192 - 77) / 4 * US,
+    "RDMA_DISPATCH_LATENCY": (118 + 195) / 2 * US,  # DeepEP low-latency dispatch / combine at EP 16 (DeepEP README)
 }
 # The default start of scripts/fit_serving.py: the constants shipped before the fit was made reproducible (commit
 # 377e8de, themselves the end of a chain of warm-started fits), frozen here so that the same command gives the same
@@ -268,12 +286,16 @@ PREVIOUS_FIT: dict[str, dict[str, float]] = {
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
     },
 }  # fmt: skip
+# Added after that fit: fp8_layer_overhead starts at its prior (FIT_START), and a generation split off since
+# ("trtllm-1.2") starts where its parent build did.
+PREVIOUS_FIT["trtllm-1.2"] = PREVIOUS_FIT["trtllm"]
 PREVIOUS_FIT_GLOBALS: dict[str, float] = {
     "MTP_RANDOM_FIRST_ACCEPTANCE": 0.6748, "DISAGG_HANDOFF": 0.1619, "PREFILL_QUEUE_FACTOR": 7.371,
     "INTER_NODE_STEP_LATENCY": 51.2 * US, "EP_DISPATCH_LATENCY_PER_DOUBLING": 7.1 * US,
+    "RDMA_DISPATCH_LATENCY": (118 + 195) / 2 * US,  # added after this fit: starts at its prior (FIT_START_GLOBALS)
 }  # fmt: skip
 # FITTED_SERVING holds the engine constants; MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR, DISAGG_HANDOFF,
-# INTER_NODE_STEP_LATENCY and EP_DISPATCH_LATENCY_PER_DOUBLING above come from the same run.
+# INTER_NODE_STEP_LATENCY, EP_DISPATCH_LATENCY_PER_DOUBLING and RDMA_DISPATCH_LATENCY above come from the same run.
 for _name, _values in FITTED_SERVING.items():
     ENGINE_PERF[_name] = replace(ENGINE_PERF[_name], source=_FITTED_SOURCE, **_values)
 ENGINE_PERF["vllm"] = replace(
@@ -309,6 +331,21 @@ def engine_perf_for(name: str, version: str | None = None, vendor: str | None = 
 ENGINE_GENERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "sglang": (("SGLang 0.4.", "sglang-0.4"),),
     "vllm": (("vLLM 0.7.", "vllm-0.7"),),  # early 2025, before vLLM's MLA/FlashMLA and fused-MoE work
+    # TensorRT-LLM 1.2 and later (2026): on the same setups its FP8 decode runs 1.4-1.7x faster at 4 users than
+    # 1.1's (release:1.1.0rc2.post2, and the unversioned InferenceX runs of 2025-11/12 that measure the same),
+    # while its NVFP4 barely moves. Dynamo's tensorrtllm-runtime 0.7.x-0.8.x ship TensorRT-LLM 1.2.0rc2-rc6, 0.9.0
+    # ships 1.3.0rc1 (ai-dynamo/dynamo docs, reference/release-artifacts.md); its 0.6.x and earlier (1.1 and before)
+    # and unversioned points keep "trtllm"
+    "trtllm": tuple(
+        (key, "trtllm-1.2")
+        for key in (
+            "release:1.2.",
+            "release:1.3.",
+            "tensorrtllm-runtime:0.7.",
+            "tensorrtllm-runtime:0.8.",
+            "tensorrtllm-runtime:0.9.",
+        )
+    ),
 }
 
 
@@ -322,6 +359,8 @@ def assumptions() -> list[dict[str, str]]:
          "fitted (scripts/fit_serving.py): NCCL proxy + network stack"),
         ("EP dispatch/combine floor per doubling of the group", f"{EP_DISPATCH_LATENCY_PER_DOUBLING / US:.1f} us",
          "fitted (scripts/fit_serving.py)"),
+        ("cross-node (RDMA) EP dispatch/combine floor", f"{RDMA_DISPATCH_LATENCY / US:.0f} us",
+         "fitted (scripts/fit_serving.py); DeepEP low-latency figures as the start"),
         ("MTP first-draft acceptance on random-token prompts", f"{MTP_RANDOM_FIRST_ACCEPTANCE:.3f}",
          "fitted to the measured corpus's MTP points (scripts/fit_serving.py)"),
         ("prefill queue burstiness (x M/D/1 wait)", f"{PREFILL_QUEUE_FACTOR:.2f}", "fitted (scripts/fit_serving.py)"),

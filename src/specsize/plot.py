@@ -76,8 +76,8 @@ def validate_plot(rows: list[dict[str, Any]], path: str | Path) -> Path:
                                  ("output tokens/s per GPU", "output tokens/s per user"), strict=True):  # fmt: skip
         lo, hi = float("inf"), 0.0
         for e in engines:
-            pts = [r["metrics"][metric] for r in rows if r["engine"] == e and not r["reason"]
-                   and r["metrics"].get(metric, {}).get("measured")]  # fmt: skip
+            pts = [r["metrics"][metric] for r in rows if r["engine"] == e and not r["reason"]  # scored only
+                   and r["metrics"].get(metric, {}).get("error") is not None]  # fmt: skip
             xs, ys = [p["measured"] for p in pts], [p["predicted"] for p in pts]
             if xs:
                 lo, hi = min(lo, *xs, *ys), max(hi, *xs, *ys)

@@ -75,6 +75,12 @@ def measured_tables(s: dict[str, Any], worst: list[dict[str, Any]]) -> None:
         console.print(f"{len(un)} point(s) the planner cannot represent:")
         for u in un:
             console.print(f"  {u['id']}: {u['reason']}", markup=False)
+    bad = s.get("inconsistent", [])
+    if bad:
+        console.print(f"{len(bad)} point(s) whose tok/s per GPU contradicts their own latencies (left out of the "
+                      "per-GPU figures above and of the fit):")  # fmt: skip
+        for u in bad:
+            console.print(f"  {u['id']}: {u['reason']}", markup=False)
     if worst:
         w = Table(title=f"worst {len(worst)} points (output tok/s per GPU)", box=box.SIMPLE_HEAD)
         for c in ("id", "GPU", "layout", "ISL/OSL", "conc", "pred GPU", "meas GPU", "err", "err user"):
