@@ -59,7 +59,8 @@ def test_every_field_is_read_and_every_metric_predicted(tmp_path):
     rows = run_points(load_points(_write(tmp_path, [FULL, MTP, DISAGG])))
     for r in rows:
         assert r["reason"] == ""
-        assert set(r["metrics"]) == {"output_tok_s_per_gpu", "output_tok_s_per_user", "tpot_ms", "ttft_ms"}
+        assert set(r["metrics"]) == {"output_tok_s_per_gpu", "output_tok_s_per_user", "tpot_ms", "ttft_ms",
+                                     "input_tok_s_per_gpu"}  # fmt: skip
         for m in r["metrics"].values():
             assert m["predicted"] > 0 and m["error"] == pytest.approx(m["predicted"] / m["measured"] - 1)
     full, _mtp, dis = rows
@@ -74,6 +75,33 @@ def test_per_gpu_counts_decode_divides_by_the_decode_gpus_only(tmp_path):
     rows = {r["id"]: r for r in run_points(load_points(_write(tmp_path, [DISAGG, all_gpus])))}
     d, a = rows["disagg"]["metrics"]["output_tok_s_per_gpu"], rows["all"]["metrics"]["output_tok_s_per_gpu"]
     assert d["predicted"] == pytest.approx(a["predicted"] * 24 / 16)
+
+
+def test_input_tok_s_per_gpu_counts_the_prefill_gpus_of_a_disaggregated_point(tmp_path):
+    """Prompt tokens/s per GPU: aggregated over every GPU, disaggregated over the prefill GPUs only, so in and out
+    per GPU differ by the mean length ratio (and, disaggregated, decode GPUs / prefill GPUs)."""
+    rows = {r["id"]: r for r in run_points(load_points(_write(tmp_path, [FULL, DISAGG])))}
+    for rid, gpus_ratio in (("sglang-h200-fp8-none-1024-1024-c16-test", 1.0), ("disagg", 16 / 8)):
+        m = rows[rid]["metrics"]
+        ratio = m["input_tok_s_per_gpu"]["predicted"] / m["output_tok_s_per_gpu"]["predicted"]
+        assert ratio == pytest.approx(gpus_ratio)  # 1024 in, 1024 out: equal lengths
+
+
+def test_the_corpus_counts_input_tok_s_per_gpu_over_the_prefill_gpus():
+    """The convention input_tok_s_per_gpu follows, read off the bundled corpus itself: measured input / output per
+    GPU equals the mean length ratio times (disaggregated) counted GPUs / prefill GPUs, within 5%, on nearly all
+    points that carry both (aggregated: every GPU both ways)."""
+    ok = total = 0
+    for p in load_points(BUNDLED_MEASURED):
+        m, w, d = p["measured"], p["workload"], p.get("disaggregated")
+        if m.get("input_tok_s_per_gpu") is None or (d and not (d.get("prefill_workers") and d.get("decode_workers"))):
+            continue
+        counted = (d["decode_gpus"] if m["per_gpu_counts"] == "decode" else p["gpus"]) if d else 1
+        prefill = d["prefill_gpus"] if d else 1
+        expected = w["input_tokens"] / w["output_tokens"] * counted / prefill
+        total += 1
+        ok += abs(m["input_tok_s_per_gpu"] / m["output_tok_s_per_gpu"] / expected - 1) < 0.05
+    assert total > 1000 and ok / total > 0.95
 
 
 def test_unrepresentable_points_are_counted_and_listed_with_the_reason(tmp_path):

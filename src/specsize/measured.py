@@ -28,7 +28,7 @@ from specsize.scenario import Layout, Speculative, Workload, engine_layout, mean
 from specsize.serving import Pool, ServingPoint, kv_slots, steady_state
 
 BUNDLED_MEASURED = Path(__file__).parent / "catalog" / "validation" / "measured" / "tuning.jsonl"
-METRICS = ("output_tok_s_per_gpu", "output_tok_s_per_user", "tpot_ms", "ttft_ms")
+METRICS = ("output_tok_s_per_gpu", "output_tok_s_per_user", "tpot_ms", "ttft_ms", "input_tok_s_per_gpu")
 HEADLINE = ("output_tok_s_per_gpu", "output_tok_s_per_user")
 REQUIRED = ("id", "model", "weights", "gpu", "gpus", "engine", "layout", "workload", "speculative", "measured")
 BANDS = ((1, 8, "1-8"), (9, 64, "16-64"), (65, 512, "128-512"), (513, 10**9, "1024+"))
@@ -265,6 +265,15 @@ def resolve(p: dict[str, Any]) -> Case:
     return c
 
 
+def input_tok_s_per_gpu(sp: ServingPoint, input_tokens: float, disaggregated: bool) -> float:
+    """Prompt tokens/s per GPU as the source counts them: aggregated, over every GPU; disaggregated, over the
+    prefill GPUs (InferenceX: its input/output per-GPU ratio equals the mean input/output length ratio times
+    decode GPUs / prefill GPUs on the corpus's disaggregated points, median 1.00; aggregated over all GPUs, 0.99-1.02).
+    The prefill pool's side of a disaggregated point: the rate it sustains, measured directly."""
+    gpus = sp.gpus - sp.decode_gpus if disaggregated else sp.gpus
+    return sp.rate * input_tokens / gpus
+
+
 def predict_case(c: Case) -> ServingPoint:
     return steady_state(c.decode, c.users, c.input_tokens, c.output_tokens, c.prefill, c.link)
 
@@ -299,6 +308,7 @@ def evaluate_point(p: dict[str, Any]) -> dict[str, Any]:
         "output_tok_s_per_user": sp.tok_s_per_user,
         "tpot_ms": sp.tpot * 1e3,
         "ttft_ms": sp.ttft * 1e3,
+        "input_tok_s_per_gpu": input_tok_s_per_gpu(sp, c.input_tokens, dis),
     }
     for k, v in pred.items():
         meas = m.get(k)

@@ -34,7 +34,7 @@ PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations 
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.128  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
 PREFILL_QUEUE_FACTOR = 7.371
@@ -153,13 +153,13 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07,
     },
     "sglang": {
-        "step_overhead": 0.0007729, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.15e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.2136, "prefill_efficiency": 0.1207,
+        "step_overhead": 0.0008197, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.15e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.1899, "prefill_efficiency": 0.1207,
         "spec_seq_overhead": 0.0001334, "dispatch_overhead": 1e-07,
     },
     "sglang-0.4": {
-        "step_overhead": 2.618e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.553e-06,
-        "bw_efficiency": 0.9434, "request_overhead": 1, "prefill_efficiency": 1.8,
+        "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.191e-06,
+        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.05,
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
     },
     "sglang-rocm": {
@@ -170,12 +170,12 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
     "sglang-rocm-gfx950": {
         "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
         "bw_efficiency": 0.7677, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
-        "spec_seq_overhead": 6.787e-05, "dispatch_overhead": 0.0002333,
+        "spec_seq_overhead": 7.861e-05, "dispatch_overhead": 0.0002333,
     },
     "trtllm": {
-        "step_overhead": 0.0002122, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
+        "step_overhead": 0.0001678, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
         "bw_efficiency": 0.7455, "request_overhead": 0.1025, "prefill_efficiency": 0.193,
-        "spec_seq_overhead": 2.651e-05, "dispatch_overhead": 1e-07,
+        "spec_seq_overhead": 2.574e-05, "dispatch_overhead": 1e-07,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
