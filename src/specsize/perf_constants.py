@@ -21,12 +21,12 @@ COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of ser
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
-INTER_NODE_STEP_LATENCY = 51.2 * US
+INTER_NODE_STEP_LATENCY = 45.52 * US
 # One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 7.1 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 5.613 * US
 # Bytes/s standing for "no link to cross" (one GPU; a group without a named link): large enough that the transfer
 # term vanishes next to any real link's (a convention, not a measurement).
 NO_LINK_BANDWIDTH = 1e12
@@ -148,14 +148,14 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0007289, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
-        "bw_efficiency": 1.179, "request_overhead": 0.05065, "prefill_efficiency": 0.1526,
+        "step_overhead": 0.0007078, "layer_overhead": 0.0001111, "moe_token_overhead": 3.004e-07,
+        "bw_efficiency": 1.145, "request_overhead": 0.05065, "prefill_efficiency": 0.1571,
         "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07,
     },
     "sglang": {
-        "step_overhead": 0.0008197, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.15e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.1899, "prefill_efficiency": 0.1207,
-        "spec_seq_overhead": 0.0001334, "dispatch_overhead": 1e-07,
+        "step_overhead": 0.0007959, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.1899, "prefill_efficiency": 0.1243,
+        "spec_seq_overhead": 0.0001415, "dispatch_overhead": 1e-07,
     },
     "sglang-0.4": {
         "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.191e-06,
@@ -163,19 +163,19 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
     },
     "sglang-rocm": {
-        "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
-        "bw_efficiency": 0.7905, "request_overhead": 0.07421, "prefill_efficiency": 0.1159,
+        "step_overhead": 0.008104, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
+        "bw_efficiency": 0.7676, "request_overhead": 0.07642, "prefill_efficiency": 0.1229,
         "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
-        "bw_efficiency": 0.7677, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
-        "spec_seq_overhead": 7.861e-05, "dispatch_overhead": 0.0002333,
+        "step_overhead": 0.001564, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
+        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1092,
+        "spec_seq_overhead": 9.105e-05, "dispatch_overhead": 0.00022,
     },
     "trtllm": {
-        "step_overhead": 0.0001678, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
+        "step_overhead": 0.0001326, "layer_overhead": 8.536e-05, "moe_token_overhead": 8.372e-08,
         "bw_efficiency": 0.7455, "request_overhead": 0.1025, "prefill_efficiency": 0.193,
-        "spec_seq_overhead": 2.574e-05, "dispatch_overhead": 1e-07,
+        "spec_seq_overhead": 2.73e-05, "dispatch_overhead": 1e-07,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
