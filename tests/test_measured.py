@@ -62,7 +62,8 @@ def test_every_field_is_read_and_every_metric_predicted(tmp_path):
     rows = run_points(load_points(_write(tmp_path, [FULL, MTP, DISAGG])))
     for r in rows:
         assert r["reason"] == ""
-        assert set(r["metrics"]) == {"output_tok_s_per_gpu", "output_tok_s_per_user", "tpot_ms", "ttft_ms"}
+        assert set(r["metrics"]) == {"output_tok_s_per_gpu", "output_tok_s_per_user", "tpot_ms", "ttft_ms",
+                                     "input_tok_s_per_gpu"}  # fmt: skip
         for m in r["metrics"].values():
             assert m["predicted"] > 0 and m["error"] == pytest.approx(m["predicted"] / m["measured"] - 1)
     full, _mtp, dis = rows
@@ -100,6 +101,33 @@ def test_a_per_gpu_figure_contradicting_its_own_latencies_is_listed_and_not_scor
     s = summarize(list(rows.values()))
     assert [u["id"] for u in s["inconsistent"]] == ["half"]
     assert s["overall"]["output_tok_s_per_gpu"]["n"] == 2 and s["overall"]["output_tok_s_per_user"]["n"] == 3
+
+
+def test_input_tok_s_per_gpu_counts_the_prefill_gpus_of_a_disaggregated_point(tmp_path):
+    """Prompt tokens/s per GPU: aggregated over every GPU, disaggregated over the prefill GPUs only, so in and out
+    per GPU differ by the mean length ratio (and, disaggregated, decode GPUs / prefill GPUs)."""
+    rows = {r["id"]: r for r in run_points(load_points(_write(tmp_path, [FULL, DISAGG])))}
+    for rid, gpus_ratio in (("sglang-h200-fp8-none-1024-1024-c16-test", 1.0), ("disagg", 16 / 8)):
+        m = rows[rid]["metrics"]
+        ratio = m["input_tok_s_per_gpu"]["predicted"] / m["output_tok_s_per_gpu"]["predicted"]
+        assert ratio == pytest.approx(gpus_ratio)  # 1024 in, 1024 out: equal lengths
+
+
+def test_the_corpus_counts_input_tok_s_per_gpu_over_the_prefill_gpus():
+    """The convention input_tok_s_per_gpu follows, read off the bundled corpus itself: measured input / output per
+    GPU equals the mean length ratio times (disaggregated) counted GPUs / prefill GPUs, within 5%, on nearly all
+    points that carry both (aggregated: every GPU both ways)."""
+    ok = total = 0
+    for p in load_points(BUNDLED_MEASURED):
+        m, w, d = p["measured"], p["workload"], p.get("disaggregated")
+        if m.get("input_tok_s_per_gpu") is None or (d and not (d.get("prefill_workers") and d.get("decode_workers"))):
+            continue
+        counted = (d["decode_gpus"] if m["per_gpu_counts"] == "decode" else p["gpus"]) if d else 1
+        prefill = d["prefill_gpus"] if d else 1
+        expected = w["input_tokens"] / w["output_tokens"] * counted / prefill
+        total += 1
+        ok += abs(m["input_tok_s_per_gpu"] / m["output_tok_s_per_gpu"] / expected - 1) < 0.05
+    assert total > 1000 and ok / total > 0.95
 
 
 def test_unrepresentable_points_are_counted_and_listed_with_the_reason(tmp_path):
@@ -168,3 +196,45 @@ def test_plot_without_measured_points_is_one_clear_line(tmp_path):
     r = CliRunner().invoke(cli, ["validate", "--plot", str(tmp_path / "v.png")])
     assert r.exit_code != 0 and "--plot draws measured points" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "v.png").exists()
+
+
+def _simulate_closed_loop(users, rounds, servers, prefill, decode):
+    """An event simulation of the benchmark's closed loop: every user's first prompt at t = 0, `servers` prefill
+    servers taking prompts first come first served (`prefill` s each), then `decode` s of decoding, then the
+    user's next prompt, `rounds` requests per user. Returns requests per second over the whole run."""
+    import heapq
+
+    free = [0.0] * servers  # when each prefill server is next free
+    arrivals = [(0.0, u) for u in range(users)]
+    heapq.heapify(arrivals)
+    done = [0] * users
+    end = 0.0
+    while arrivals:
+        t, u = heapq.heappop(arrivals)
+        start = max(t, heapq.heappop(free))
+        heapq.heappush(free, start + prefill)
+        finish = start + prefill + decode
+        done[u] += 1
+        end = max(end, finish)
+        if done[u] < rounds:
+            heapq.heappush(arrivals, (finish, u))
+    return users * rounds / end
+
+
+@pytest.mark.parametrize("users, servers, prefill, decode", [
+    (64, 1, 0.02, 10.0),  # light prefill load: a wave of 1.3 s against 10 s cycles
+    (256, 2, 0.04, 10.0),  # a wave of half a cycle
+    (512, 4, 0.08, 10.0),  # a wave of a whole cycle: the prefill side saturated
+])  # fmt: skip
+def test_a_finite_runs_throughput_follows_its_first_wave(users, servers, prefill, decode):
+    """finite_run_factor against the simulated loop: the steady rate (users / cycle) times the factor is the run's
+    measured rate to 2% (the simulation's run also saves the last prompt's prefill: a small edge the formula
+    keeps)."""
+    from specsize.measured import BENCHMARK_ROUNDS, finite_run_factor
+
+    cycle = prefill + decode
+    steady = users / cycle
+    wave = users * prefill / servers
+    simulated = _simulate_closed_loop(users, BENCHMARK_ROUNDS, servers, prefill, decode)
+    assert simulated < steady  # the run measures less than the steady state
+    assert steady * finite_run_factor(wave, cycle) == pytest.approx(simulated, rel=0.02)

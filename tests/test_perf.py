@@ -207,3 +207,30 @@ def test_the_fitted_prefill_factor_scales_an_moe_prefill_only(r1):
             expected * step_time(s, one, 2048, 1, 1024, prefill=True).compute
         )
         assert step_time(s, quarter, 8, 8, 1024).compute == step_time(s, one, 8, 8, 1024).compute
+
+
+def test_a_dp_attention_rank_prefilling_a_prompt_alone_does_all_of_its_attention(r1):
+    """Attention DP: a prompt's attention runs on the rank holding it. Alone on a TP8 DP-attention instance, that
+    rank does the whole prompt's attention projections and scores - the same FLOPs one GPU of a TP1 layout does
+    for them (an exact identity); eight prompts, one per rank, spread it evenly (factor 1)."""
+    from specsize.perf import dp_prefill_rank_factor
+
+    dp8 = Layout(tp=8, ep=8, attention="dp")
+    assert dp_prefill_rank_factor(1, dp8) == 8
+    assert dp_prefill_rank_factor(8, dp8) == 1
+    assert dp_prefill_rank_factor(9, dp8) == pytest.approx(2 * 8 / 9)  # the busiest rank holds two of nine
+    assert dp_prefill_rank_factor(1, Layout(tp=8)) == 1  # attention TP: every rank takes its heads of the prompt
+    prec = get_precision("fp8")
+    s8, s1 = build_stack(r1, prec, dp8, "bf16"), build_stack(r1, prec, Layout(tp=1), "bf16")
+    assert s8.attn_proj_flops * 8 == pytest.approx(s1.attn_proj_flops)
+    assert s8.attn_flops_prefill * 8 == pytest.approx(s1.attn_flops_prefill)
+    m = make_machine(get_gpu("b200"), dp8, engine_perf("sglang"), prec)
+    n, ctx = 1024, 512
+    alone = step_time(s8, m, n, 1, ctx, prefill=True)
+    spread = step_time(s8, m, 8 * n, 8, ctx, prefill=True)
+    attention_alone = n * s1.attn_proj_flops + n * ctx * s1.attn_flops_prefill  # TP1: one GPU does it all
+    rest = n * (s8.dense_flops - s8.attn_proj_flops) + n * s8.expert_flops  # MoE, dense MLPs, head: evenly split
+    assert alone.flops == pytest.approx(attention_alone + rest)
+    assert spread.flops == pytest.approx(
+        8 * (n * s8.dense_flops + n * ctx * s8.attn_flops_prefill + n * s8.expert_flops)
+    )

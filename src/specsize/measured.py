@@ -25,10 +25,10 @@ from specsize.memory import memory_per_gpu
 from specsize.perf_constants import MTP_ACCEPTANCE_DECAY, MTP_RANDOM_FIRST_ACCEPTANCE, engine_perf_for
 from specsize.resolve import load_model
 from specsize.scenario import Layout, Speculative, Workload, engine_layout, mean_context
-from specsize.serving import Pool, ServingPoint, kv_slots, steady_state
+from specsize.serving import Pool, ServingPoint, kv_slots, prefill_cost, steady_state
 
 BUNDLED_MEASURED = Path(__file__).parent / "catalog" / "validation" / "measured" / "tuning.jsonl"
-METRICS = ("output_tok_s_per_gpu", "output_tok_s_per_user", "tpot_ms", "ttft_ms")
+METRICS = ("output_tok_s_per_gpu", "output_tok_s_per_user", "tpot_ms", "ttft_ms", "input_tok_s_per_gpu")
 HEADLINE = ("output_tok_s_per_gpu", "output_tok_s_per_user")
 REQUIRED = ("id", "model", "weights", "gpu", "gpus", "engine", "layout", "workload", "speculative", "measured")
 BANDS = ((1, 8, "1-8"), (9, 64, "16-64"), (65, 512, "128-512"), (513, 10**9, "1024+"))
@@ -37,6 +37,10 @@ BANDS = ((1, 8, "1-8"), (9, 64, "16-64"), (65, 512, "128-512"), (513, 10**9, "10
 # Assumption: the bundled corpus's ratios have median 0.97 and 5th percentile 0.85 (run-in and run-out of a
 # finite benchmark, median vs mean e2el); a factor 1/0.7 = 1.43 either way is far outside that spread.
 LITTLE_LAW_TOLERANCE = 0.7
+
+
+# The load of a measured point (measured README): 10 x concurrency prompts, so each user runs about 10 requests.
+BENCHMARK_ROUNDS = 10
 
 
 class MeasuredInputError(SpecsizeError):
@@ -299,6 +303,37 @@ def per_gpu_inconsistency(p: dict[str, Any]) -> str:
     return f"tok/s per GPU {got:,.4g} is {ratio:.2f}x the {implied:,.4g} of concurrency x output / e2el (Little's law)"
 
 
+def input_tok_s_per_gpu(sp: ServingPoint, input_tokens: float, disaggregated: bool) -> float:
+    """Prompt tokens/s per GPU as the source counts them: aggregated, over every GPU; disaggregated, over the
+    prefill GPUs (InferenceX: its input/output per-GPU ratio equals the mean input/output length ratio times
+    decode GPUs / prefill GPUs on the corpus's disaggregated points, median 1.00; aggregated over all GPUs, 0.99-1.02).
+    The prefill pool's side of a disaggregated point: the rate it sustains, measured directly."""
+    gpus = sp.gpus - sp.decode_gpus if disaggregated else sp.gpus
+    return sp.rate * input_tokens / gpus
+
+
+def finite_run_factor(wave: float, cycle: float, rounds: int = BENCHMARK_ROUNDS) -> float:
+    """What a finite closed-loop run measures of the steady state's throughput: every user's first prompt arrives at
+    once, so the last of them starts decoding only once the prefill side has taken the whole wave (`wave` s); from
+    there the users, staggered over the wave, each run their rounds of one `cycle` (users / rate), and the run ends
+    a wave after the first user finishes. Output tokens / duration = steady rate / (1 + wave / (rounds x cycle)):
+    a tenth lower at most when the prefill side is saturated (a wave is then a cycle), nearer 1 the lighter it is.
+    Checked against an event simulation of the loop (tests/test_measured.py)."""
+    return 1.0 / (1.0 + wave / (rounds * cycle)) if cycle > 0 else 1.0
+
+
+def first_wave_factor(c: Case, sp: ServingPoint, rounds: int = BENCHMARK_ROUNDS) -> float:
+    """finite_run_factor for a resolved point: the wave is the users' prompts over the prefill instances
+    (disaggregated) or an aggregated instance's own users' prompts; the cycle is users / the steady rate."""
+    if sp.rate <= 0:
+        return 1.0
+    if c.prefill is not None:
+        wave = c.users * prefill_cost(c.prefill.dep, c.input_tokens) / c.prefill.instances
+    else:
+        wave = c.users / c.decode.instances * prefill_cost(c.decode.dep, c.input_tokens)
+    return finite_run_factor(wave, c.users / sp.rate, rounds)
+
+
 def predict_case(c: Case) -> ServingPoint:
     return steady_state(c.decode, c.users, c.input_tokens, c.output_tokens, c.prefill, c.link)
 
@@ -328,11 +363,13 @@ def evaluate_point(p: dict[str, Any]) -> dict[str, Any]:
         row["reason"] = str(e)
         return row
     m = p["measured"]
+    run = first_wave_factor(c, sp)
     pred = {
-        "output_tok_s_per_gpu": sp.tok_s_per_gpu(m.get("per_gpu_counts", "all")),
+        "output_tok_s_per_gpu": sp.tok_s_per_gpu(m.get("per_gpu_counts", "all")) * run,
         "output_tok_s_per_user": sp.tok_s_per_user,
         "tpot_ms": sp.tpot * 1e3,
         "ttft_ms": sp.ttft * 1e3,
+        "input_tok_s_per_gpu": input_tok_s_per_gpu(sp, c.input_tokens, dis) * run,
     }
     for k, v in pred.items():
         meas = m.get(k)

@@ -15,7 +15,9 @@ T = max(memory, compute) + communication + overhead, every term named (StepTime)
   not which part costs what (every point has all of them; only their proportions vary). Charging it to the routed
   experts' FLOPs alone was tried and the data refuse it: the fit drives the factor to its floor (expert MFU
   0.3-3%) and the corpus error grows (median |error| of tok/s per GPU 9.9% -> 11.4-13.0%). So it applies to
-  an MoE model's whole prefill, and a dense model uses COMPUTE_EFFICIENCY alone.
+  an MoE model's whole prefill, and a dense model uses COMPUTE_EFFICIENCY alone. Under attention DP a prefill
+  step's attention runs on the ranks that hold its prompts: a prompt alone loads one rank with all of it
+  (dp_prefill_rank_factor), a full step of one prompt per rank spreads it evenly.
 - communication: per layer, two TP all-reduces (attention TP) or an EP dispatch + combine (DP attention),
   latency (hops x (link + software)) + bandwidth (ring volume); PP hand-offs between stages.
 - overhead: the engine's per-step, per-layer and per-token-per-MoE-layer costs (perf_constants.EnginePerf).
@@ -83,6 +85,7 @@ class Stack:
     kv_bytes_per_token: float = 0.0  # per sequence per context token on one GPU, all layers
     attn_flops_decode: float = 0.0  # per query token per context token on one GPU (MLA absorbed / GQA)
     attn_flops_prefill: float = 0.0  # same, prefill form (MLA expanded to heads)
+    attn_proj_flops: float = 0.0  # per token on one GPU: the attention projections' part of dense_flops
     hidden: int = 0
     vocab: int = 0
     experts_on_host: bool = False
@@ -112,7 +115,7 @@ def build_stack(
     projections and its copy of the output head) on one GPU of `layout` (pp ignored: see module docstring)."""
     lay = Layout(tp=layout.tp, ep=layout.ep, attention=layout.attention)
     groups = [g for g in tensor_groups(a) if g.scope == scope or (scope == "mtp" and g.kind == "lm_head")]
-    dense_b = dense_f = routed_b = routed_p = 0.0
+    dense_b = dense_f = routed_b = routed_p = attn_f = 0.0
     for g in groups:
         if g.kind == "embedding":
             continue  # a lookup reads n rows, not the table
@@ -123,8 +126,10 @@ def build_stack(
             continue
         dense_b += precision.group_bytes(g) / div
         if g.kind in ("linear", "lm_head"):
-            # DP attention replicates attention weights but splits the tokens: FLOPs still divide by TP
+            # DP attention replicates attention weights but splits the tokens: FLOPs still divide by TP (an even
+            # split; a prefill step's imbalance is dp_prefill_rank_factor's, applied to attn_f in step_time)
             dense_f += 2 * g.numel / (lay.tp if g.component == "attention" else div)
+            attn_f += 2 * g.numel / lay.tp if g.component == "attention" else 0.0
     layers = a.num_layers if scope == "model" else a.num_mtp_layers
     moe_layers = a.num_moe_layers if scope == "model" else a.num_mtp_layers
     kv_token = layers * kv_values_per_layer(a) * kv_dtype_bytes(kv_dtype)
@@ -132,8 +137,8 @@ def build_stack(
         kv_token /= min(lay.tp, a.num_kv_heads)  # GQA heads split; MLA's latent is whole on every rank
     dec, pre = _attn_pair_flops(a, layers)
     st = Stack(scope if scope != "model" else a.name, layers, dense_b, dense_f, kv_bytes_per_token=kv_token,
-               attn_flops_decode=dec / lay.tp, attn_flops_prefill=pre / lay.tp, hidden=a.hidden_size,
-               vocab=a.vocab_size)  # fmt: skip
+               attn_flops_decode=dec / lay.tp, attn_flops_prefill=pre / lay.tp, attn_proj_flops=attn_f,
+               hidden=a.hidden_size, vocab=a.vocab_size)  # fmt: skip
     if a.moe is None or not moe_layers:
         return st
     e, moe_tp = a.moe.num_experts, lay.tp // lay.ep
@@ -284,12 +289,13 @@ def logits_gather_bytes(s: Stack, layout: Layout, tokens: float) -> float:
     return tokens * s.vocab * ACT_BYTES / layout.tp
 
 
-def communication_time(s: Stack, m: Machine, tokens: float) -> float:
-    """Per step: two collectives per layer inside the TP group plus the vocab-parallel logits gather."""
+def communication_time(s: Stack, m: Machine, tokens: float, rank_factor: float = 1.0) -> float:
+    """Per step: two collectives per layer inside the TP group plus the vocab-parallel logits gather. rank_factor:
+    the busiest DP-attention rank's tokens over an even share (dp_prefill_rank_factor): its dispatch is the step's."""
     tp = m.layout.tp
     if tp <= 1:
         return 0.0
-    msg = layer_message_bytes(s, m.layout, tokens)
+    msg = layer_message_bytes(s, m.layout, tokens * rank_factor)
     if m.layout.attention == "dp":
         floor = ep_dispatch_latency(tp) + rdma_dispatch_latency(m, tp) + m.engine.dispatch_overhead
         per_layer = 2 * (all_to_all_time(m, tp, msg) + floor)
@@ -307,6 +313,17 @@ def fp8_path_overhead(m: Machine, prefill: bool = False) -> float:
     return 0.0 if prefill or m.compute_dtype != "fp8" else m.engine.fp8_layer_overhead
 
 
+def dp_prefill_rank_factor(prompts: float, layout: Layout) -> float:
+    """Under attention DP a prompt is prefilled by the one rank that holds it: its attention (projections and
+    scores) and its tokens' EP dispatch run there, not spread over the group. The busiest rank holds
+    ceil(prompts / tp) of the step's prompts against an even share of prompts / tp: tp for a prompt alone (the
+    other ranks idle in attention; SGLang --enable-dp-attention, TensorRT-LLM enable_attention_dp), 1 for a full
+    step of one prompt per rank. Attention TP: 1 (every rank takes its heads of every prompt)."""
+    if layout.attention != "dp" or prompts <= 0:
+        return 1.0
+    return ceil(prompts / layout.tp) * layout.tp / prompts
+
+
 def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, prefill: bool = False) -> StepTime:
     """T(n) of one engine step: `tokens` tokens of `seqs` sequences whose cache holds `context` tokens each."""
     pp = m.layout.pp
@@ -318,14 +335,15 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     seqs_gpu = busiest_rank(b, m.layout.tp) if m.layout.attention == "dp" else b
     kv_b = seqs_gpu * context * s.kv_bytes_per_token
     attn = s.attn_flops_prefill if prefill else s.attn_flops_decode
-    gpu_flops = n * s.dense_flops + n * context * attn
+    f = dp_prefill_rank_factor(b, m.layout) if prefill else 1.0
+    gpu_flops = n * s.dense_flops + n * (f - 1) * s.attn_proj_flops + n * context * attn * f
     expert_f = n * s.expert_flops
     peak = m.gpu.peak_flops(m.compute_dtype) * COMPUTE_EFFICIENCY * m.engine.compute_efficiency
     if prefill and s.experts:  # an MoE model's prefill only (module docstring): a dense model keeps the MFU
         peak *= m.engine.prefill_efficiency
     memory = (s.dense_bytes + kv_b) / bw
     compute = gpu_flops / peak
-    comm = communication_time(s, m, n)
+    comm = communication_time(s, m, n, f)
     if s.experts_on_host:
         host_bw = m.host_bandwidth * HBM_EFFICIENCY * m.engine.bw_efficiency
         memory += expert_b / host_bw
