@@ -234,3 +234,51 @@ def test_a_dp_attention_rank_prefilling_a_prompt_alone_does_all_of_its_attention
     assert spread.flops == pytest.approx(
         8 * (n * s8.dense_flops + n * ctx * s8.attn_flops_prefill + n * s8.expert_flops)
     )
+
+
+def test_the_rdma_dispatch_floor_is_paid_only_across_nodes_on_nvidia():
+    """perf.rdma_dispatch_latency: DeepEP's RDMA floor for a group that spans nodes over NICs (16 x H100: two
+    nodes of 8), none inside a node (8 x H200) or an NVL72 domain (32 x GB200), none for AMD's own kernels."""
+    from specsize.perf import rdma_dispatch_latency
+    from specsize.perf_constants import RDMA_DISPATCH_LATENCY
+
+    def floor(gpu, tp):
+        lay = Layout(tp=tp, ep=tp, attention="dp")
+        return rdma_dispatch_latency(make_machine(get_gpu(gpu), lay, engine_perf("sglang"), get_precision("fp8")), tp)
+
+    assert floor("h100-sxm", 16) == RDMA_DISPATCH_LATENCY > 0
+    assert floor("h200", 8) == floor("gb200", 32) == floor("mi355x", 16) == 0.0
+
+
+def test_a_cross_node_all_to_all_sends_only_the_other_nodes_share_over_the_nic():
+    """perf.all_to_all_time over 16 H100 (two nodes of 8): of each GPU's bytes, 8/16 go to the other node over its
+    NIC (InfiniBand NDR, 50 GB/s) while 7/16 cross NVLink at the same time; for a large message the NIC's share
+    sets the time (a hand count), and inside one node all 7/8 go over NVLink."""
+    from specsize.perf import all_to_all_time
+
+    h100 = get_gpu("h100-sxm")
+    m16 = make_machine(h100, Layout(tp=16, ep=16, attention="dp"), engine_perf("sglang"), get_precision("fp8"))
+    m8 = make_machine(h100, Layout(tp=8, ep=8, attention="dp"), engine_perf("sglang"), get_precision("fp8"))
+    big, small = 1e9, 1e8  # bytes: the latency terms cancel in the difference
+    nic = all_to_all_time(m16, 16, big) - all_to_all_time(m16, 16, small)
+    assert nic == pytest.approx(8 / 16 * (big - small) / m16.inter.bandwidth)
+    nvlink = all_to_all_time(m8, 8, big) - all_to_all_time(m8, 8, small)
+    assert nvlink == pytest.approx(7 / 8 * (big - small) / m8.intra.bandwidth)
+
+
+def test_the_fp8_path_cost_is_paid_per_layer_by_fp8_decode_steps_only(r1):
+    """perf.fp8_path_overhead: an engine build's EnginePerf.fp8_layer_overhead is paid once per decoder layer of a
+    decode step with FP8 weights (61 x 50 us = 3.05 ms more for R1), not with NVFP4 weights, not in prefill."""
+    from dataclasses import replace
+
+    gpu, base = get_gpu("b200"), engine_perf("trtllm")
+    costly = replace(base, fp8_layer_overhead=base.fp8_layer_overhead + 50e-6)
+    for weights, extra in (("fp8", 61 * 50e-6), ("nvfp4", 0.0)):
+        prec = get_precision(weights)
+        s = build_stack(r1, prec, Layout(tp=8), "fp8")
+        t0 = step_time(s, make_machine(gpu, Layout(tp=8), base, prec), 4, 4, 1000).total
+        t1 = step_time(s, make_machine(gpu, Layout(tp=8), costly, prec), 4, 4, 1000).total
+        assert t1 - t0 == pytest.approx(extra)
+        p0 = step_time(s, make_machine(gpu, Layout(tp=8), base, prec), 512, 1, 256, prefill=True).total
+        p1 = step_time(s, make_machine(gpu, Layout(tp=8), costly, prec), 512, 1, 256, prefill=True).total
+        assert p1 == pytest.approx(p0)

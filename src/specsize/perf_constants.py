@@ -382,8 +382,8 @@ def assumptions() -> list[dict[str, str]]:
         for p in ENGINE_PERF.values()
     ] + [
         {"name": f"{p.name}: per-request TTFT cost, prefill-compute factor, per-sequence MTP round cost, "
-                 "attention-DP dispatch/combine cost",
+                 "attention-DP dispatch/combine cost, FP8-weight cost per layer",
          "value": f"{p.request_overhead / MS:.0f} ms / {p.prefill_efficiency:.3f} / {p.spec_seq_overhead / US:.1f} us"
-                  f" / {p.dispatch_overhead / US:.1f} us", "source": p.source}
+                  f" / {p.dispatch_overhead / US:.1f} us / {p.fp8_layer_overhead / US:.1f} us", "source": p.source}
         for p in ENGINE_PERF.values() if p.name in FITTED_SERVING
     ]  # fmt: skip
