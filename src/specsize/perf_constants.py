@@ -22,17 +22,17 @@ COMPUTE_EFFICIENCY = 0.55  # assumption: achieved tensor-core utilisation of ser
 COLLECTIVE_LATENCY = 5 * US  # assumption: software cost of one small one-shot all-reduce on top of the wire
 # NCCL proxy + network stack per inter-node step (small messages): fitted to the corpus's multi-node points
 # (scripts/fit_serving.py; 20 us was the assumption before).
-INTER_NODE_STEP_LATENCY = 40.5 * US
+INTER_NODE_STEP_LATENCY = 40.48 * US
 # One MoE dispatch or combine across an attention-DP / EP group costs a software floor growing with the group
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 5.61 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 5.613 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
 # cross-node attention-DP points (scripts/fit_serving.py).
-RDMA_DISPATCH_LATENCY = 157 * US
+RDMA_DISPATCH_LATENCY = 156.5 * US
 # Bytes/s standing for "no link to cross" (one GPU; a group without a named link): large enough that the transfer
 # term vanishes next to any real link's (a convention, not a measurement).
 NO_LINK_BANDWIDTH = 1e12
@@ -40,10 +40,10 @@ PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations 
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.2048  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
-PREFILL_QUEUE_FACTOR = 6.554
+PREFILL_QUEUE_FACTOR = 7.371
 
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
@@ -173,44 +173,44 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.001068, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
-        "bw_efficiency": 1.25, "request_overhead": 0.05216, "prefill_efficiency": 0.1526,
+        "step_overhead": 0.0009778, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
+        "bw_efficiency": 1.25, "request_overhead": 0.05065, "prefill_efficiency": 0.1526,
         "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
     },
     "sglang": {
-        "step_overhead": 0.0005433, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.333e-08,
-        "bw_efficiency": 0.9429, "request_overhead": 0.1791, "prefill_efficiency": 0.1207,
-        "spec_seq_overhead": 0.0001374, "dispatch_overhead": 1.6e-07, "fp8_layer_overhead": 1.018e-05,
+        "step_overhead": 0.000611, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.15e-08,
+        "bw_efficiency": 0.971, "request_overhead": 0.1791, "prefill_efficiency": 0.128,
+        "spec_seq_overhead": 0.0001415, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 9.882e-06,
     },
     "sglang-0.4": {
-        "step_overhead": 1.636e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 8.553e-06,
-        "bw_efficiency": 0.9434, "request_overhead": 1, "prefill_efficiency": 1.8,
-        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.192e-06,
+        "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.191e-06,
+        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.05,
+        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.137e-07,
     },
     "sglang-rocm": {
-        "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
-        "bw_efficiency": 0.7905, "request_overhead": 0.07421, "prefill_efficiency": 0.1159,
-        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.91e-07,
+        "step_overhead": 0.008104, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
+        "bw_efficiency": 0.7676, "request_overhead": 0.07642, "prefill_efficiency": 0.1229,
+        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.819e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001564, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.201e-07,
-        "bw_efficiency": 0.8142, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
-        "spec_seq_overhead": 5.366e-05, "dispatch_overhead": 0.00022, "fp8_layer_overhead": 2.91e-07,
+        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.068e-07,
+        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1125,
+        "spec_seq_overhead": 7.634e-05, "dispatch_overhead": 0.0001844, "fp8_layer_overhead": 2.91e-07,
     },
     "trtllm": {
-        "step_overhead": 1.6e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 9.416e-08,
-        "bw_efficiency": 0.7455, "request_overhead": 0.08594, "prefill_efficiency": 0.193,
-        "spec_seq_overhead": 2.357e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.476e-05,
+        "step_overhead": 6.554e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 8.372e-08,
+        "bw_efficiency": 0.7455, "request_overhead": 0.08345, "prefill_efficiency": 0.193,
+        "spec_seq_overhead": 2.895e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.289e-05,
     },
     "trtllm-1.2": {
-        "step_overhead": 0.000648, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.901e-08,
-        "bw_efficiency": 0.7677, "request_overhead": 0.1458, "prefill_efficiency": 0.2047,
-        "spec_seq_overhead": 4.913e-05, "dispatch_overhead": 1.049e-06, "fp8_layer_overhead": 2.605e-05,
+        "step_overhead": 0.0005761, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.176e-08,
+        "bw_efficiency": 0.7677, "request_overhead": 0.1375, "prefill_efficiency": 0.2171,
+        "spec_seq_overhead": 4.77e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.605e-05,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
         "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 1.8,
-        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.819e-07,
+        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.137e-07,
     },
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
