@@ -5,7 +5,9 @@ set of inductor options, in its own process (inductor's configuration is global)
 
 Times are the calling thread's CPU time (time.thread_time; torch on --threads threads: with 1 the arithmetic
 runs in the calling thread, so CPU time moves much less than wall time on a shared machine), medians of
---repeats calls, interleaved over the parts; wall-clock medians are printed next to them.
+--repeats calls, interleaved over the parts (--blocked: each part's calls back to back, as a generation repeats
+one k); wall-clock medians are printed next to them. Interleaved, every call follows a call of another graph of
+the same function (dynamo tries the other's guards first) or of the other model: 0.6-0.8 ms more per call here.
 
     python benchmarks/bench_compile_options.py [--options default,freezing,...] [--repeats 200] [--threads 1]
 
@@ -34,7 +36,7 @@ NS = (1, 2, 5, 8, 9)  # verification sizes: plain (1), k + 1 for k = 1, 4, 7, 8
 KS = (1, 7)  # draft round sizes
 
 
-def measure(name: str, repeats: int, threads: int) -> dict:
+def measure(name: str, repeats: int, threads: int, blocked: bool) -> dict:
     import torch
 
     from specsize.engine import rounds
@@ -86,12 +88,14 @@ def measure(name: str, repeats: int, threads: int) -> dict:
         compile_s = time.perf_counter() - t0
         cpu = {key: [] for key in parts}
         wall = {key: [] for key in parts}
-        for _ in range(repeats):
-            for key, fn in parts.items():
-                w0, c0 = time.perf_counter(), time.thread_time()
-                fn()
-                cpu[key].append(time.thread_time() - c0)
-                wall[key].append(time.perf_counter() - w0)
+        order = [(key, fn) for _ in range(repeats) for key, fn in parts.items()]
+        if blocked:  # each part's calls back to back (as a generation repeats one k), not interleaved
+            order = [(key, fn) for key, fn in parts.items() for _ in range(repeats)]
+        for key, fn in order:
+            w0, c0 = time.perf_counter(), time.thread_time()
+            fn()
+            cpu[key].append(time.thread_time() - c0)
+            wall[key].append(time.perf_counter() - w0)
     med = {key: statistics.median(v) * 1e3 for key, v in cpu.items()}
     medw = {key: statistics.median(v) * 1e3 for key, v in wall.items()}
     return {"options": name, "compile_s": compile_s, "cpu_ms": med, "wall_ms": medw}
@@ -102,17 +106,18 @@ def main() -> None:
     ap.add_argument("--options", default=",".join(OPTION_SETS))
     ap.add_argument("--repeats", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--blocked", action="store_true", help="time each part's calls back to back")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.repeats, args.threads)))
+        print(json.dumps(measure(args.child, args.repeats, args.threads, args.blocked)))
         return
     print(f"tiny-r1 / tiny-r1-draft compiled, greedy; ms per call, medians of {args.repeats} (CPU time of the "
           f"calling thread; wall in brackets), {args.threads} thread(s); load average {os.getloadavg()[0]:.1f} at "
           "the start (the machine may be shared)")  # fmt: skip
     for i, name in enumerate(args.options.split(",")):
         cmd = [sys.executable, __file__, "--child", name, "--repeats", str(args.repeats), "--threads",
-               str(args.threads)]  # fmt: skip
+               str(args.threads)] + (["--blocked"] if args.blocked else [])  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode:
             print(f"| {name} | failed: {out.stderr.strip().splitlines()[-1]} |", flush=True)
