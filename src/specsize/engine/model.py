@@ -106,6 +106,23 @@ def _causal_mask(start: int | Rows, s: int, end: int, device) -> torch.Tensor | 
     return torch.arange(end, device=device)[None, :] <= q
 
 
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float
+           ) -> torch.Tensor:  # fmt: skip
+    """softmax(q k^T scale, masked) v written as broadcast products and sums, for the compiled cached steps:
+    inductor fuses them into its own loops, where scaled_dot_product_attention is a call into ATen's CPU flash
+    attention, whose fixed cost (about 30 us a call on this project's CPU) is most of a one-token step's attention
+    over a few hundred cached positions. q [B, H, S, D], k and v [B, H_kv, T, D], mask [S, T] -> [B, H, S, D]; the
+    G = H / H_kv query heads of a key head share it (GQA, as enable_gqa)."""
+    b, h, s, d = q.shape
+    hk = k.shape[1]
+    q = q.reshape(b, hk, h // hk, s, 1, d)  # [B, H_kv, G, S, 1, D]
+    scores = (q * k[:, :, None, None]).sum(-1) * scale  # [B, H_kv, G, S, T]
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    p = torch.softmax(scores.float(), dim=-1).to(q.dtype)
+    return (p[..., None] * v[:, :, None, None]).sum(-2).reshape(b, h, s, d)  # [B, H_kv, G, S, D] -> [B, H, S, D]
+
+
 class Attention(nn.Module):
     """GQA self-attention with optional q/k/v/o biases (qwen2, llama attention_bias) and q/k RMSNorm (qwen3);
     q, k and v are one matmul (qkv_proj, FusedNames)."""
@@ -140,7 +157,10 @@ class Attention(nn.Module):
         else:
             k, v = self.cache.update(start, k, v)  # [B, H_kv, T, D]
             mask = _causal_mask(start, s, k.shape[2], x.device)
-            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale, enable_gqa=True)
+            if torch.compiler.is_compiling() and not isinstance(start, Rows):
+                o = attend(q, k, v, mask, self.scale)
+            else:
+                o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale, enable_gqa=True)
         return self.o_proj(o.transpose(1, 2).reshape(b, s, -1))  # [B, S, H D] -> [B, S, hidden]
 
 
