@@ -71,3 +71,17 @@ def test_max_concurrency_and_context_are_consistent():
 def test_bad_input(call, error, needle):
     with pytest.raises(error, match=needle):
         call(load_model("deepseek-r1"))
+
+
+def test_llamacpp_splits_layers_over_any_gpu_count_of_one_machine():
+    """llama.cpp's layer split takes any number of GPUs (src/llama-model.cpp: layers by cumulative share), not only
+    powers of two: on the catalog's 4-GPU RTX A6000 workstation every count 1-4 is a layout (PP n), 3 included."""
+    from specsize.engines import get_engine
+    from specsize.fit import candidate_layouts
+    from specsize.hardware import get_gpu
+    from specsize.resolve import load_model
+    from specsize.scenario import Layout, Speculative
+
+    lays = list(candidate_layouts(load_model("r1-distill-llama-70b"), get_gpu("rtx-a6000"), get_engine("llamacpp"),
+                                  Speculative()))  # fmt: skip
+    assert lays == [Layout(pp=n) for n in range(1, 5)]

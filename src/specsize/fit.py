@@ -55,11 +55,12 @@ def candidate_layouts(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Specu
     """Layouts in increasing GPU count, the engine's usual choice for each count."""
     per_node = gpu.gpus_per_node
     if engine.multi_node == "none":
+        if engine.name == "llamacpp":  # layer split across the machine's GPUs: any count (src/llama-model.cpp)
+            yield from (Layout(pp=n) for n in range(1, min(per_node, engine.max_gpus) + 1))
+            return
         n = 1
         while n <= min(per_node, engine.max_gpus):
-            if engine.name == "llamacpp":
-                yield Layout(pp=n)  # llama.cpp: layer split across the machine's GPUs
-            elif _tp_ok(a, n):
+            if _tp_ok(a, n):
                 yield Layout(tp=n)
             n *= 2
         return

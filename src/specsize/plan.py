@@ -242,9 +242,13 @@ def fit_given(q: _Ask, gpu, n: int) -> FitResult:
     lay = next((x for x in candidate_layouts(q.a, gpu, q.eng, q.spec) if x.gpus == n), None)
     if lay is None:
         counts = sorted({x.gpus for x in candidate_layouts(q.a, gpu, q.eng, q.spec)})[:8]
+        why = (
+            f"{q.eng.name} runs on one machine, and the catalog's {gpu.id} machine holds {gpu.gpus_per_node}"
+            if q.eng.multi_node == "none" and n > gpu.gpus_per_node
+            else f"tensor parallelism needs a power of two that divides the {q.a.num_heads} attention heads"
+        )
         return FitResult(gpu, q.eng.name, False, n, nodes_for(Layout(tp=n), gpu) if n else 0,
-                         reason=f"{q.eng.name} has no layout of exactly {n} {gpu.id} GPUs for {q.a.name} (tensor "
-                                f"parallelism needs a power of two that divides the {q.a.num_heads} attention heads; "
+                         reason=f"{q.eng.name} has no layout of exactly {n} {gpu.id} GPUs for {q.a.name} ({why}; "
                                 f"counts it can use: {', '.join(map(str, counts))}, ...)")  # fmt: skip
     fit = fit_gpu(q.a, gpu, q.precision, q.kv, q.w, q.eng, q.spec, q.host, layout=lay)
     if not fit.fits:
