@@ -68,3 +68,14 @@ def test_a_count_the_engine_cannot_lay_out_and_disagreeing_counts_are_one_line()
     for bad in (["--gpus", "0"], ["--nodes", "-1"]):
         r = run("plan", "--gpu", "h200", *bad)
         assert r.exit_code == 1 and "positive" in r.output and "Traceback" not in r.output
+
+
+def test_a_persons_machine_holds_every_card_they_have_up_to_eight():
+    # A 6x RTX 3090 rig is one machine (the catalog's usual desktop holds 2): llama.cpp splits the layers over 6.
+    d = plan_json("deepseek-r1-distill-llama-70b", "--gpu", "rtx-3090", "--gpus", "6", "--engine", "llamacpp")
+    g = d["gpus"][0]
+    assert (g["minimum"]["gpus"], g["minimum"]["nodes"], g["minimum"]["layout"]["pp"]) == (6, 1, 6)
+    r = run("plan", "deepseek-r1-distill-llama-70b", "--gpu", "rtx-3090", "--gpus", "9", "--engine", "llamacpp")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "holds at most 8 rtx-3090 cards" in r.output and "counts it can use: 1, 2, 3, 4, 5, 6, 7, 8)" in r.output
+    # (a data-centre node stays the catalog's: 16 H200 are two nodes, test_gpus_n_plans_exactly_n_...)

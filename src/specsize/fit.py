@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from specsize.config import ModelArch
 from specsize.engines import EngineProfile, get_engine
 from specsize.errors import PlanError
-from specsize.hardware import GPU, get_gpu
+from specsize.hardware import GPU, PERSONAL_KINDS, get_gpu, machine_holding
 from specsize.memory import MemoryBreakdown, memory_per_gpu
+from specsize.perf_constants import PERSONAL_MACHINE_MAX_GPUS
 from specsize.quant import get_precision
 from specsize.scenario import Host, Layout, Speculative, Workload
 
@@ -76,6 +77,21 @@ def candidate_layouts(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Specu
                 yield Layout(tp=total)
         elif _tp_ok(a, per_node):
             yield Layout(tp=per_node, pp=nodes)
+
+
+def no_layout_reason(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Speculative, n: int) -> str:
+    """Why the engine has no layout of exactly n GPUs of this type for the model, and the counts it can use."""
+    personal = gpu.kind in PERSONAL_KINDS
+    largest = machine_holding(gpu, PERSONAL_MACHINE_MAX_GPUS)  # a person's machine: as many cards as it holds
+    counts = sorted({x.gpus for x in candidate_layouts(a, largest, engine, spec)})
+    listed = ", ".join(map(str, counts[:8])) + (", ..." if len(counts) > 8 else "")
+    if engine.multi_node == "none" and n > largest.gpus_per_node:
+        held = (f"a person's machine holds at most {largest.gpus_per_node} {gpu.id} cards (assumption)" if personal
+                else f"the catalog's {gpu.id} machine holds {gpu.gpus_per_node}")  # fmt: skip
+        why = f"{engine.name} runs on one machine, and {held}"
+    else:
+        why = f"tensor parallelism needs a power of two that divides the {a.num_heads} attention heads"
+    return f"{engine.name} has no layout of exactly {n} {gpu.id} GPUs for {a.name} ({why}; counts it can use: {listed})"
 
 
 def nodes_for(layout: Layout, gpu: GPU) -> int:

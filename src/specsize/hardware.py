@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from specsize import catalog
 from specsize.errors import CatalogError
+from specsize.perf_constants import PERSONAL_MACHINE_MAX_GPUS
 from specsize.units import GB, GiB, MiB
 
 
@@ -85,6 +86,18 @@ def get_gpu(name: str) -> GPU:
         unified_memory=e.get("unified_memory", False), default_wired_fraction=e.get("default_wired_fraction", 1.0),
         source=e["source"], arch=e.get("arch", ""), compute_units=e.get("compute_units", 0),
     )  # fmt: skip
+
+
+PERSONAL_KINDS = ("consumer", "workstation")  # cards in a person's own PCIe machine, not a vendor's node
+
+
+def machine_holding(gpu: GPU, count: int | None) -> GPU:
+    """The GPU as the user's machine holds it: a person's own machine (a consumer or workstation card) with more
+    cards than the catalog's usual desktop holds all `count` of them, up to PERSONAL_MACHINE_MAX_GPUS; a data-centre
+    node is the catalog's (8 SXM GPUs, an NVL72 rack)."""
+    if count is None or gpu.kind not in PERSONAL_KINDS or not gpu.gpus_per_node < count <= PERSONAL_MACHINE_MAX_GPUS:
+        return gpu
+    return replace(gpu, gpus_per_node=count)
 
 
 def gpu_ids() -> list[str]:

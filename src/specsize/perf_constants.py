@@ -37,6 +37,10 @@ RDMA_DISPATCH_LATENCY = 156.5 * US
 # term vanishes next to any real link's (a convention, not a measurement).
 NO_LINK_BANDWIDTH = 1e12
 PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations in CPU/GPU hybrid serving
+# A person's own machine (consumer and workstation cards on PCIe: a desktop, a server board or an open-frame rig on
+# risers) holds as many cards as its owner says, up to this many (assumption: 7-8 PCIe x16 slots on a server or
+# workstation board; r/LocalLLaMA's 6x and 8x RTX 3090 rigs). The catalog's gpus_per_node is the usual desktop.
+PERSONAL_MACHINE_MAX_GPUS = 8
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU

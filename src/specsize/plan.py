@@ -15,8 +15,8 @@ from specsize.config import ModelArch
 from specsize.deployment import Deployment, HostCPU, build_deployment
 from specsize.engines import get_engine
 from specsize.errors import PlanError
-from specsize.fit import FitResult, _shortfall, candidate_layouts, fit_gpu, nodes_for
-from specsize.hardware import get_gpu
+from specsize.fit import FitResult, _shortfall, candidate_layouts, fit_gpu, no_layout_reason, nodes_for
+from specsize.hardware import get_gpu, machine_holding
 from specsize.input_checks import check_draft_tp
 from specsize.memory import MemoryBreakdown, memory_per_gpu
 from specsize.perf import StepTime
@@ -241,15 +241,8 @@ def fit_given(q: _Ask, gpu, n: int) -> FitResult:
     is short and the fewest GPUs that would do."""
     lay = next((x for x in candidate_layouts(q.a, gpu, q.eng, q.spec) if x.gpus == n), None)
     if lay is None:
-        counts = sorted({x.gpus for x in candidate_layouts(q.a, gpu, q.eng, q.spec)})[:8]
-        why = (
-            f"{q.eng.name} runs on one machine, and the catalog's {gpu.id} machine holds {gpu.gpus_per_node}"
-            if q.eng.multi_node == "none" and n > gpu.gpus_per_node
-            else f"tensor parallelism needs a power of two that divides the {q.a.num_heads} attention heads"
-        )
         return FitResult(gpu, q.eng.name, False, n, nodes_for(Layout(tp=n), gpu) if n else 0,
-                         reason=f"{q.eng.name} has no layout of exactly {n} {gpu.id} GPUs for {q.a.name} ({why}; "
-                                f"counts it can use: {', '.join(map(str, counts))}, ...)")  # fmt: skip
+                         reason=no_layout_reason(q.a, gpu, q.eng, q.spec, n))  # fmt: skip
     fit = fit_gpu(q.a, gpu, q.precision, q.kv, q.w, q.eng, q.spec, q.host, layout=lay)
     if not fit.fits:
         need = fit_gpu(q.a, gpu, q.precision, q.kv, q.w, q.eng, q.spec, q.host)
@@ -303,7 +296,7 @@ def plan(
     q = _Ask(a, precision, kv_dtype, workload, eng, spec, host, cpu, inter_node, repeat_fraction, perf)
     result = []
     for gid in gpus or DEFAULT_GPUS:
-        gpu = get_gpu(gid)
+        gpu = get_gpu(gid) if nodes is not None else machine_holding(get_gpu(gid), gpu_count)
         if gpu_count is not None or nodes is not None:
             fit = fit_given(q, gpu, count_for(gpu, gpu_count, nodes))
         else:

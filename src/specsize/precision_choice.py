@@ -19,8 +19,8 @@ from specsize.checkpoints import GGUF_PRECISIONS, canonical_model, checkpoint
 from specsize.config import ModelArch
 from specsize.engines import EngineProfile, get_engine
 from specsize.errors import PlanError
-from specsize.fit import _shortfall, candidate_layouts, default_precision, fit_gpu
-from specsize.hardware import GPU, get_gpu
+from specsize.fit import _shortfall, candidate_layouts, default_precision, fit_gpu, no_layout_reason
+from specsize.hardware import GPU, get_gpu, machine_holding
 from specsize.params import count_params
 from specsize.quant import PRECISIONS, checkpoint_bytes, get_precision
 from specsize.scenario import Host, Speculative, Workload
@@ -117,13 +117,12 @@ def single_count(gpu: GPU) -> int:
 
 def choose(a: ModelArch, gpu: GPU | str, engine: str | EngineProfile, kv_dtype: str, workload: Workload,
            spec: Speculative = Speculative(), host: Host = Host(), count: int | None = None) -> Choice:  # fmt: skip
-    g = get_gpu(gpu) if isinstance(gpu, str) else gpu
+    g = machine_holding(get_gpu(gpu) if isinstance(gpu, str) else gpu, count)
     eng = get_engine(engine) if isinstance(engine, str) else engine
     n = count or single_count(g)
     lay = next((x for x in candidate_layouts(a, g, eng, spec) if x.gpus == n), None)
     if lay is None:
-        raise PlanError(f"--weights auto: {eng.name} has no layout of exactly {n} {g.id} GPUs for {a.name}; "
-                        "give --gpus 1, 2, 4 or 8")  # fmt: skip
+        raise PlanError(f"--weights auto: {no_layout_reason(a, g, eng, spec, n)}")
     native = default_precision(a)
     choice = Choice(None, g.id, n, native, bits_per_weight(a, native))
     for p in candidates(a, g, eng):

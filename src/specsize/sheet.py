@@ -63,7 +63,7 @@ def gpu_rows(c: Ctx, min_plain: int, min_spec: int) -> list[Row]:
             f"{o.layout.describe()}; the fewest that fit: {min_plain} without speculation"
             + (f", {min_spec} with it" if c.spec else ""),
         ),
-        Row("nodes", "count", *c.both(o.nodes, o.nodes), f"{g.gpus_per_node} GPUs per node (catalog)"),
+        Row("nodes", "count", *c.both(o.nodes, o.nodes), f"{g.gpus_per_node} GPUs per node ({_node_source(g)})"),
     ]
     for name, label in _MEMORY_TERMS:
         p0, p1 = c.m0.term(name), c.m1.term(name)
@@ -249,6 +249,10 @@ def _headline(c: Ctx, ram: float, cores: int, disk: float, pick: LinkRow | None,
     return s
 
 
+def _node_source(gpu) -> str:
+    return "catalog" if gpu.gpus_per_node == get_gpu(gpu.id).gpus_per_node else "one machine of the GPUs you have"
+
+
 def build_sheet(
     p: Plan, g: GPUPlan, host: Host = Host(), cpu: HostCPU | None = None, repeat_fraction: float | None = None
 ) -> Sheet:
@@ -256,7 +260,7 @@ def build_sheet(
     from specsize.perf_constants import NGRAM_REPEAT_FRACTION
 
     o = g.recommended
-    gpu = get_gpu(g.gpu)
+    gpu = g.fit.gpu  # as the user's machine holds it (hardware.machine_holding)
     eng = get_engine(p.engine)
     m0 = memory_per_gpu(p.arch, gpu, p.precision, p.kv_dtype, o.layout, p.workload, eng, Speculative(), host)
     c = Ctx(
