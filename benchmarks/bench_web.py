@@ -6,21 +6,21 @@ Run: python benchmarks/bench_web.py [--repeats 20]"""
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from specsize.plan_request import PlanRequest, plan_report_for
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.servers: how the tests start `specsize web`
+
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, start_web, stop_serve  # noqa: E402
+
+from specsize.plan_request import PlanRequest, plan_report_for  # noqa: E402
+
 QUERY = "gpu=h200&gpu=b200&gpu=h100-sxm&gpu=mi300x&gpu=a100-80gb&concurrency=16&method=mtp&k=3"
 REQUEST = PlanRequest(gpus=("h200", "b200", "h100-sxm", "mi300x", "a100-80gb"), concurrency=16, spec="mtp:3")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
 def medians_s(fns, n: int) -> list[float]:
@@ -46,20 +46,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
     n = ap.parse_args().repeats
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    server = subprocess.Popen([sys.executable, "-m", "specsize", "web", "--port", str(port)], env=env,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_web()
     try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         names = ["plan_report_for (the library call)", "GET /api/plan (= plan --json)", "GET / (the page's HTML)"]
         fns = [lambda: plan_report_for(REQUEST), lambda: fetch(f"{base}/api/plan?{QUERY}"),
                lambda: fetch(f"{base}/?{QUERY}")]  # fmt: skip
@@ -67,7 +55,7 @@ def main() -> None:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
 
             def load():
@@ -77,8 +65,7 @@ def main() -> None:
             rows.append(("Chromium: navigation to every chart drawn", medians_s([load], max(3, n // 4))[0]))
             browser.close()
     finally:
-        server.terminate()
-        server.wait()
+        stop_serve(server)
     base_s = rows[0][1]
     print(f"5 GPU types, DeepSeek-R1 fp8, 16 concurrent requests, MTP k=3; median of {n} runs (browser: "
           f"{max(3, n // 4)}); {os.cpu_count()} CPUs, shared with other jobs")  # fmt: skip

@@ -3,18 +3,16 @@
 Run: python scripts/web_screenshots.py [--out docs/img]"""
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]  # fmt: skip
+sys.path.insert(0, str(ROOT))  # tests.servers: how the tests start `specsize web`
+
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, start_web, stop_serve  # noqa: E402
+
 PAGES = {  # file -> (path and query, height of the shot in CSS pixels)
     "web-plan.png": ("/?gpu=h200&gpu=h100-sxm&gpu=mi300x&concurrency=16&method=mtp&k=3", 1560),
     "web-plan-count.png": ("/?gpu=h100-sxm&gpus=8&weights=auto&concurrency=16", 900),  # the GPUs you have
@@ -27,23 +25,13 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "docs" / "img"))
     out = Path(ap.parse_args().out)
     out.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    server = subprocess.Popen([sys.executable, "-m", "specsize", "web", "--port", str(port)], env=env)
+    server, base = start_web()
     try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             for name, (path, height) in PAGES.items():
-                page.goto(f"http://127.0.0.1:{port}{path}")
+                page.goto(f"{base}{path}")
                 for chart in page.locator("figure.chart").all():
                     chart.locator("svg").wait_for()
                 clip = {"x": 0, "y": 0, "width": 1400, "height": height}
@@ -51,8 +39,7 @@ def main() -> None:
                 print(out / name)
             browser.close()
     finally:
-        server.terminate()
-        server.wait()
+        stop_serve(server)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Real servers for the tests: `specsize serve` started as a subprocess on a free localhost port."""
+"""Real servers for the tests, benchmarks and scripts: `specsize serve` and `specsize web` started as subprocesses
+on a free localhost port, and how they drive Debian's headless Chromium."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import socket
 import subprocess
 import sys
 import time
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
 def free_port() -> int:
@@ -48,3 +53,24 @@ def stop_serve(proc: subprocess.Popen, timeout: float = 30) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def start_web(timeout: float = 60) -> tuple[subprocess.Popen, str]:
+    """`python -m specsize web --port N` with this checkout's src first on the path, waited on until it accepts a
+    connection; its output stays readable in proc.stdout. Stop it with stop_serve."""
+    port = free_port()
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, *sys.path]))
+    cmd = [sys.executable, "-m", "specsize", "web", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"specsize web exited: {proc.stdout.read().decode()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"specsize web did not accept a connection in {timeout:.0f} s")

@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, start_web, stop_serve
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 # One scenario, as the page's query string and as the CLI's options.
 SCENARIO = [("gpu", "h200"), ("gpu", "mi300x"), ("concurrency", "16"), ("method", "mtp"), ("k", "3"),
             ("engine", "sglang")]  # fmt: skip
@@ -32,12 +30,6 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cli_json(*args: str) -> dict:
@@ -56,23 +48,12 @@ def get(base: str, path: str) -> tuple[int, bytes]:
 
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "specsize", "web", "--port", str(port)], env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"specsize web did not start: {proc.stdout.read().decode()}")
-            time.sleep(0.1)
+    try:
+        proc, base = start_web()
+    except RuntimeError as e:
+        pytest.fail(str(e))
     yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    stop_serve(proc, timeout=10)
 
 
 def _value_at(report: dict, key: str):
