@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from specsize.config import ModelArch
-from specsize.deployment import HostCPU, build_deployment
+from specsize.deployment import HostCPU, build_deployment, host_flops
 from specsize.engines import get_engine
 from specsize.errors import PlanError
 from specsize.hardware import GPU, get_gpu
 from specsize.memory import memory_per_gpu
+from specsize.perf import routed_flops
 from specsize.perf_constants import HBM_EFFICIENCY, PCIE_TOKEN_HANDOFF, engine_perf
 from specsize.quant import checkpoint_bytes
 from specsize.scenario import Layout, Workload
@@ -71,7 +72,13 @@ class Splitter:
         self.layer_bytes = checkpoint_bytes(main, precision) - self.embd - self.head
         dep = build_deployment(a, g, precision, kv_dtype, lay, eng, cpu=cpu)
         self.step = dep.decode_step(workload.concurrency, workload.mean_context)
-        self.host_bw = cpu.bandwidth * HBM_EFFICIENCY * engine_perf("llamacpp").bw_efficiency
+        # the CPU computes its layers' share of every FLOP of a token, the routed experts of every MoE layer
+        # included (the GPU step's flops count one MoE layer's experts: perf.step_time)
+        n = workload.concurrency
+        self.flops = self.step.flops - n * dep.main.expert_flops + routed_flops(dep.main, n)
+        perf = engine_perf("llamacpp")
+        self.host_bw = cpu.bandwidth * HBM_EFFICIENCY * (perf.host_bw_efficiency or perf.bw_efficiency)
+        self.host_flops = host_flops(cpu, perf)
 
     def split(self, n: int) -> Split:
         if not 0 <= n <= self.L:
@@ -85,7 +92,7 @@ class Splitter:
         gpu_read = share * (read - self.head) + on_gpu_head
         gpu_time = max(st.memory * gpu_read / read, st.compute * share) if read else 0.0
         cpu_read = read - gpu_read
-        cpu_time = max(cpu_read / self.host_bw, (1 - share) * st.flops / self.cpu.flops) if n < self.L else 0.0
+        cpu_time = max(cpu_read / self.host_bw, (1 - share) * self.flops / self.host_flops) if n < self.L else 0.0
         handoff = 2 * PCIE_TOKEN_HANDOFF if 0 < n < self.L else 0.0
         tpot = gpu_time + cpu_time + st.communication + st.overhead + handoff
         return Split(n, self.L, gpu_bytes, self.budget, host_bytes, gpu_time, cpu_time, tpot)

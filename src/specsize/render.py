@@ -306,7 +306,7 @@ def _explain(r: dict[str, Any]) -> None:
         t.add_row(
             "CPU compute",
             f"{h['flops'] / 1e12:,.2f} TFLOP/s",
-            f"{h['cores_per_socket']} cores x {h['sockets']} socket(s) (deployment.py CPU_FLOPS_PER_CORE)",
+            f"{h['cores_per_socket']} cores x {h['sockets']} socket(s): {h['flops_rule']}",
         )
         t.add_row("copies of the experts", str(h["expert_copies"]), h["copies_rule"] + " (offload.py)")
         console.print(t)
