@@ -147,17 +147,18 @@ LLAMACPP_METAL_LAYER = 120 * US
 # llama.cpp's CPU side (routed experts kept in RAM by -ot exps=CPU / --cpu-moe / -ncmoe, or the layers past -ngl):
 # its ggml CPU mat-vec kernels (activations quantised to 8 bits, integer dot products against the GGUF blocks) do
 # about 9 G weights/s per thread at batch 1, so on the published R1/V3 hybrids the cores bound the CPU's part, not
-# the DRAM. Fitted to: catalog/validation/llamacpp-gpu.json's two R1/V3 hybrid figures (scripts/fit_perf_constants.py,
-# mean |log error| 0.046): 12 threads of an EPYC 9654 on UD-IQ1_S at -ngl 8 (3.28 tok/s; its 8 GB of IQ1_S per
-# token read at only 28 GB/s: compute) and the 32 cores of an EPYC 9374F on Q8_0 experts with -ncmoe 999
-# (10.91 tok/s; 21.7 GB of experts per token, so at least 63% of 12 x DDR5-4800 is read). The DRAM side: assumption,
-# the roofline's HBM_EFFICIENCY and no further MoE penalty (LOCAL_MOE_BW_EFFICIENCY's 0.42, fitted to ktransformers
-# and MLX, would hold the Q8_0 figure to 7.1 tok/s).
+# the DRAM. Fitted to: catalog/validation/llamacpp-gpu.json's two R1/V3 hybrid decode figures (mean |log error|
+# 0.046, scripts/fit_perf_constants.py): 12 threads of an EPYC 9654 on UD-IQ1_S at -ngl 8 (3.28 tok/s; the 12.6 GB
+# its CPU reads per token come at 43 GB/s of 461: compute) and the 32 cores of an EPYC 9374F on Q8_0 experts with
+# -ncmoe 999 (10.91 tok/s; 21.7 GB of experts per token, so at least 63% of 12 x DDR5-4800 is read). The DRAM
+# side: assumption, the roofline's HBM_EFFICIENCY with no further MoE penalty (LOCAL_MOE_BW_EFFICIENCY's 0.42,
+# fitted to ktransformers and MLX, would hold the Q8_0 figure to 7.1 tok/s).
 LLAMACPP_CPU_FLOPS_PER_CORE = 18.5e9
 LLAMACPP_HOST_BW_EFFICIENCY = 1.0
-# llama.cpp's CUDA backend computes a weight kept in RAM on the GPU when a step has at least 32 tokens (ggml-cuda.cu
-# GGML_OP_OFFLOAD_MIN_BATCH; the scheduler's op offload, on by default since llama.cpp PR #13386): a prefill step
-# with the experts in RAM copies every expert it touches over the GPU's PCIe link.
+# llama.cpp's scheduler computes a weight kept in RAM on the GPU when a step has at least 32 tokens (op offload, on
+# by default since llama.cpp PR #6083; --no-op-offload, PR #13386, turns it off; the 32 is hard-coded in
+# ggml-cuda.cu, llama.cpp issues #13241 and #18530): a prefill step with the experts in RAM copies every expert it
+# touches over the GPU's PCIe link.
 LLAMACPP_OP_OFFLOAD_MIN_BATCH = 32
 # the share of the PCIe link's datasheet bandwidth those copies reach (from pageable RAM, staged by the driver).
 # Fitted to: one figure, llamacpp-gpu.json's V3.2 Q8_0 pp512 on an RTX PRO 6000 (PCIe 5.0 x16) with every routed
