@@ -151,7 +151,8 @@ def gpu_layers_report(a: ModelArch, model: str, gpu: str, precision: str, kv_dty
         "workload": {"concurrency": workload.concurrency, "input_tokens": workload.input_tokens,
                      "output_tokens": workload.output_tokens},
         "gpu_layers": chosen.to_json(), "splits": [sp.split(n).to_json() for n in others],
-        "host_bandwidth_bytes_per_s": cpu.bandwidth, "answer": [sentence(chosen, get_gpu(gpu).id, ram_bytes)],
+        "host_bandwidth_bytes_per_s": cpu.bandwidth, "host_flops": sp.host_flops, "host_cores": cpu.compute_cores,
+        "answer": [sentence(chosen, get_gpu(gpu).id, ram_bytes)],
     }  # fmt: skip
     if with_commands:
         try:
