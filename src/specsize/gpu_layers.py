@@ -7,10 +7,12 @@ Built on the planner's own numbers, not a second model: the full-GPU memory brea
 (perf.py) of the same scenario are split by layer share. Assumptions, stated here and in --explain:
 - every layer holds 1/L of the layer weights and of the KV cache (R1's 3 dense layers are averaged in);
 - a step reads the GPU's share of its bytes at the GPU's speed (the full-GPU step's memory time scaled), and the
-  CPU's share at the host's bandwidth x HBM_EFFICIENCY x the engine's bandwidth efficiency (as perf.py does for
-  experts in host RAM), or at the CPU's FLOP/s where that is slower;
+  CPU's share at the host's bandwidth x HBM_EFFICIENCY x llama.cpp's host bandwidth efficiency, or at its cores x
+  llama.cpp's fitted FLOP/s per core (perf_constants.LLAMACPP_CPU_FLOPS_PER_CORE) where that is slower, the CPU's
+  share of a token's FLOPs counting every MoE layer's experts;
 - one activation hand-off each way between the two (perf_constants.PCIE_TOKEN_HANDOFF) when both hold layers.
-Not validated against a measurement of a split: the n = L end reproduces the full-GPU plan exactly (a test).
+The n = L end reproduces the full-GPU plan exactly (a test); one published split of R1 (-ngl 8 on an RTX 3090 and
+12 threads of an EPYC 9654, catalog/validation/llamacpp-gpu.json) is predicted within 2%.
 """
 
 from __future__ import annotations

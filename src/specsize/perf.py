@@ -1,12 +1,15 @@
 """Roofline step time T(n): one engine step that processes n tokens for some sequences at some context.
 
-T = max(memory, compute) + communication + overhead, every term named (StepTime), where
+T = max(memory, compute) + host + communication + overhead, every term named (StepTime), where
 - memory: bytes read on the busiest GPU / achieved bandwidth. Weights: everything but the embedding and the
   routed experts once; routed experts only those the step's tokens touch: E (1 - (1 - top_k/E)^n_eff) per MoE
   layer, n_eff = B (1 + c (q - 1)) for B sequences of q tokens, c the routing correlation of consecutive
   tokens (perf_constants; different sequences route independently). EP puts E/ep experts on a
   GPU, MoE-TP splits each. KV: the cache of every sequence in flight (MLA latent or GQA heads).
-  CPU/GPU hybrid: routed experts stream from host DRAM at its bandwidth instead.
+- host (CPU/GPU hybrid, routed experts in host RAM): the CPU's own roofline for them, max(their bytes / the host's
+  bandwidth, every MoE layer's expert FLOPs / the CPU's), after the GPU's part of each layer, not overlapping it;
+  an engine that offloads large steps to the GPU (llama.cpp's op offload, from 32 tokens) copies the experts a
+  step touches over PCIe instead.
 - compute: matmul FLOPs with the active parameters + attention (MLA absorbed for decode, expanded for
   prefill) / (peak of the compute dtype x efficiency). A prefill step of an MoE model runs at the engine's
   fitted prefill_efficiency on top; a dense model's prefill (large dense GEMMs, MFU 0.4-0.6) does not. The
