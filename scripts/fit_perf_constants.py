@@ -10,7 +10,13 @@ scripts/fit_serving.py (1,187 measured points); this script keeps the constants 
   70B models, Q4_K_M and F16, on 11 GPU types, one to eight GPUs): the bytes/s one compute unit pulls through its
   mat-vec kernels (unit_bandwidth), the bandwidth factor of its block-quantised (GGUF) kernels and the per-layer
   cost on a GPU without graph replay (Metal; eager_penalty), a grid search minimising the mean |log(predicted /
-  published)| over the cases fully on the GPUs.
+  published)| over the cases fully on the GPUs;
+- llama.cpp's CPU side in R1/V3 CPU/GPU hybrids (the cases of llamacpp-gpu.json with an "offload": experts in RAM
+  via -ot exps=CPU / -ncmoe, or layers past -ngl): the FLOP/s per computing core of its CPU mat-vec kernels
+  (host_flops_per_core), a grid search minimising the mean |log error| over those cases, with its DRAM reads at
+  the roofline's efficiency (host_bw_efficiency 1.0: an assumption, printed beside the fit); and the share of the
+  PCIe link's bandwidth that a prefill step's copies of those experts reach (llama.cpp's op offload computes them
+  on the GPU), on the hybrid cases' llama-bench pp figures (prefill_tok_s).
 
     python scripts/fit_perf_constants.py [published.json] [llamacpp-gpu.json]
 """
@@ -23,6 +29,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from specsize import perf
 from specsize import perf_constants as pc
 from specsize.validate import BUNDLED, PERF_METRICS, load_cases, run_case
 
@@ -95,12 +102,52 @@ def fit_llamacpp_gpu(path: Path) -> None:
     )
 
 
+def hybrid_cases(path: Path, metric: str):
+    return [c for c in perf_cases(path) if "offload" in c["scenario"] and metric in c["expect"]]
+
+
+def fit_llamacpp_host(path: Path) -> None:
+    cases = hybrid_cases(path, "output_tok_s_per_user")
+    grid = [i * 0.5e9 for i in range(10, 81)]  # 5-40 GFLOP/s per core
+    original = pc.ENGINE_PERF["llamacpp"]
+    best = (math.inf, None)
+    for f in grid:
+        with_perf(["llamacpp"], host_flops_per_core=f)
+        err = mean_log_error(cases)
+        if err < best[0]:
+            best = (err, f)
+    with_perf(["llamacpp"], host_flops_per_core=best[1])
+    shown = ", ".join(f"{o.id} {o.predicted:.2f} vs {o.expected}" for c in cases for o in run_case(c))
+    pc.ENGINE_PERF["llamacpp"] = original
+    print(
+        f"llama.cpp's CPU side ({len(cases)} R1/V3 hybrid cases; host_bw_efficiency = "
+        f"{original.host_bw_efficiency:.2f}, assumption): host_flops_per_core = {best[1] / 1e9:.1f} GFLOP/s"
+        f"  (mean |log error| {best[0]:.3f}: {shown})"
+    )
+
+
+def fit_pcie_copy(path: Path) -> None:
+    """The share of PCIe a prefill step's expert copies reach (llama.cpp's op offload), on the pp figures."""
+    cases = hybrid_cases(path, "prefill_tok_s")
+    original, best = pc.PCIE_COPY_EFFICIENCY, (math.inf, None)
+    for eff in [i / 100 for i in range(20, 101)]:
+        perf.PCIE_COPY_EFFICIENCY = eff
+        err = mean_log_error(cases)
+        if err < best[0]:
+            best = (err, eff)
+    perf.PCIE_COPY_EFFICIENCY = original
+    print(f"PCIe copies of experts in RAM ({len(cases)} prefill figure(s)): PCIE_COPY_EFFICIENCY = {best[1]:.2f}"
+          f"  (mean |log error| {best[0]:.3f})")  # fmt: skip
+
+
 def main(path: Path, llamacpp_gpu: Path) -> None:
     cases = perf_cases(path)
     local = [c for c in cases if c["scenario"]["engine"] in ("llamacpp", "ktransformers", "mlx")]
     search("local MoE", local, ["llamacpp", "ktransformers", "mlx"],
            {"bw_efficiency": [i / 100 for i in range(20, 101)]})  # fmt: skip
     fit_llamacpp_gpu(llamacpp_gpu)
+    fit_llamacpp_host(llamacpp_gpu)
+    fit_pcie_copy(llamacpp_gpu)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ bandwidth --explain shows and the speed follows; a RAM shortfall says RAM."""
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from specsize.cli import cli
@@ -51,3 +52,43 @@ def test_bad_host_options_are_one_line():
                         (["--host-memory", "ddr9"], "ddr9"), (["--sockets", "0"], "--sockets")):  # fmt: skip
         r = run("plan", *R1_Q4, "--engine", "llamacpp", *bad)
         assert r.exit_code == 1 and needle in r.output and "Traceback" not in r.output, r.output
+
+
+def _llamacpp_hybrid(cores=32):
+    from specsize.deployment import HostCPU, build_deployment
+    from specsize.engines import get_engine
+    from specsize.hardware import get_gpu
+    from specsize.resolve import load_model
+    from specsize.scenario import Host, Layout
+
+    cpu = HostCPU(memory="ddr5-4800", channels_per_socket=12, cores_per_socket=cores)
+    return build_deployment(load_model("deepseek-r1"), get_gpu("rtx-pro-6000"), "q8_0", "bf16", Layout(),
+                            get_engine("llamacpp"), host=Host(True, None, 1), cpu=cpu)  # fmt: skip
+
+
+def test_the_cpu_computes_the_experts_of_every_moe_layer_at_llamacpps_rate():
+    """R1's routed experts per token, by hand: 58 MoE layers x 8 experts x 3 matrices of 7168 x 2048, 2 FLOPs per
+    weight (config.json of deepseek-ai/DeepSeek-R1), on 32 cores at LLAMACPP_CPU_FLOPS_PER_CORE; fewer cores, slower."""
+    from specsize.perf import step_time
+    from specsize.perf_constants import LLAMACPP_CPU_FLOPS_PER_CORE
+
+    dep = _llamacpp_hybrid()
+    st = step_time(dep.main, dep.machine, 1, 1, 64)
+    by_hand = 2 * 58 * 8 * 3 * 7168 * 2048 / (32 * LLAMACPP_CPU_FLOPS_PER_CORE)
+    assert st.host_bound == "compute" and abs(st.host / by_hand - 1) < 1e-9
+    assert st.total == pytest.approx(max(st.memory, st.compute) + st.host + st.communication + st.overhead)
+    slow = _llamacpp_hybrid(cores=16)
+    assert step_time(slow.main, slow.machine, 1, 1, 64).host == pytest.approx(2 * st.host)
+
+
+def test_a_step_of_32_tokens_or_more_copies_the_experts_over_pcie():
+    """llama.cpp's op offload: from 32 tokens a step (a prefill ubatch) computes the experts in RAM on the GPU,
+    their bytes over PCIe 5.0 x16 (64 GB/s) x PCIE_COPY_EFFICIENCY; below it the CPU computes them."""
+    from specsize.perf import step_time
+    from specsize.perf_constants import PCIE_COPY_EFFICIENCY
+
+    dep = _llamacpp_hybrid()
+    below = step_time(dep.main, dep.machine, 31, 1, 64, prefill=True)
+    at = step_time(dep.main, dep.machine, 32, 1, 64, prefill=True)
+    assert below.host_bound in ("memory", "compute") and at.host_bound == "communication"
+    assert at.host == pytest.approx(at.expert_bytes / (64e9 * PCIE_COPY_EFFICIENCY))

@@ -30,14 +30,29 @@ class HostCPU:
     channels_per_socket: int = DEFAULT_CHANNELS_PER_SOCKET
     sockets: int = 1
     cores_per_socket: int = DEFAULT_CORES_PER_SOCKET
+    threads: int | None = None  # the cores that compute (llama.cpp --threads); None: every core of every socket
 
     @property
     def bandwidth(self) -> float:
         return get_host_memory(self.memory).bandwidth(self.channels_per_socket, self.sockets)
 
     @property
+    def compute_cores(self) -> int:
+        cores = self.cores_per_socket * self.sockets
+        return min(self.threads, cores) if self.threads else cores
+
+    @property
     def flops(self) -> float:
-        return CPU_FLOPS_PER_CORE * self.cores_per_socket * self.sockets
+        return self.flops_at(CPU_FLOPS_PER_CORE)
+
+    def flops_at(self, per_core: float) -> float:
+        """FLOP/s of the computing cores at an engine's rate per core (EnginePerf.host_flops_per_core)."""
+        return per_core * self.compute_cores
+
+
+def host_flops(cpu: HostCPU, engine: EnginePerf) -> float:
+    """The CPU's FLOP/s for an engine's host-side kernels: its own fitted rate per core, else the assumption."""
+    return cpu.flops_at(engine.host_flops_per_core or CPU_FLOPS_PER_CORE)
 
 
 def batch_tok_s_per_gpu(concurrency: int, output_tokens: int, ttft: float, tpot: float, gpus: int) -> float:
@@ -148,7 +163,7 @@ def build_deployment(
     offload = host.offload_experts
     cpu = cpu or HostCPU(sockets=max(host.numa_copies, 1))
     machine = make_machine(gpu, layout, eperf, prec, inter_node,
-                           cpu.bandwidth if offload else 0.0, cpu.flops if offload else 0.0)  # fmt: skip
+                           cpu.bandwidth if offload else 0.0, host_flops(cpu, eperf) if offload else 0.0)  # fmt: skip
     main = build_stack(a, prec, layout, kv_dtype, offload_experts=offload)
     drafter, dmachine = _drafter(a, spec, prec, kv_dtype, layout, gpu, eperf, inter_node, offload)
     return Deployment(a, prec, kv_dtype, layout, engine, machine, main, spec, drafter, dmachine or machine)

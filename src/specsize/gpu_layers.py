@@ -7,10 +7,12 @@ Built on the planner's own numbers, not a second model: the full-GPU memory brea
 (perf.py) of the same scenario are split by layer share. Assumptions, stated here and in --explain:
 - every layer holds 1/L of the layer weights and of the KV cache (R1's 3 dense layers are averaged in);
 - a step reads the GPU's share of its bytes at the GPU's speed (the full-GPU step's memory time scaled), and the
-  CPU's share at the host's bandwidth x HBM_EFFICIENCY x the engine's bandwidth efficiency (as perf.py does for
-  experts in host RAM), or at the CPU's FLOP/s where that is slower;
+  CPU's share at the host's bandwidth x HBM_EFFICIENCY x llama.cpp's host bandwidth efficiency, or at its cores x
+  llama.cpp's fitted FLOP/s per core (perf_constants.LLAMACPP_CPU_FLOPS_PER_CORE) where that is slower, the CPU's
+  share of a token's FLOPs counting every MoE layer's experts;
 - one activation hand-off each way between the two (perf_constants.PCIE_TOKEN_HANDOFF) when both hold layers.
-Not validated against a measurement of a split: the n = L end reproduces the full-GPU plan exactly (a test).
+The n = L end reproduces the full-GPU plan exactly (a test); one published split of R1 (-ngl 8 on an RTX 3090 and
+12 threads of an EPYC 9654, catalog/validation/llamacpp-gpu.json) is predicted within 2%.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from specsize.config import ModelArch
-from specsize.deployment import HostCPU, build_deployment
+from specsize.deployment import HostCPU, build_deployment, host_flops
 from specsize.engines import get_engine
 from specsize.errors import PlanError
 from specsize.hardware import GPU, get_gpu
 from specsize.memory import memory_per_gpu
+from specsize.perf import routed_flops
 from specsize.perf_constants import HBM_EFFICIENCY, PCIE_TOKEN_HANDOFF, engine_perf
 from specsize.quant import checkpoint_bytes
 from specsize.scenario import Layout, Workload
@@ -71,7 +74,13 @@ class Splitter:
         self.layer_bytes = checkpoint_bytes(main, precision) - self.embd - self.head
         dep = build_deployment(a, g, precision, kv_dtype, lay, eng, cpu=cpu)
         self.step = dep.decode_step(workload.concurrency, workload.mean_context)
-        self.host_bw = cpu.bandwidth * HBM_EFFICIENCY * engine_perf("llamacpp").bw_efficiency
+        # the CPU computes its layers' share of every FLOP of a token, the routed experts of every MoE layer
+        # included (the GPU step's flops count one MoE layer's experts: perf.step_time)
+        n = workload.concurrency
+        self.flops = self.step.flops - n * dep.main.expert_flops + routed_flops(dep.main, n)
+        perf = engine_perf("llamacpp")
+        self.host_bw = cpu.bandwidth * HBM_EFFICIENCY * (perf.host_bw_efficiency or perf.bw_efficiency)
+        self.host_flops = host_flops(cpu, perf)
 
     def split(self, n: int) -> Split:
         if not 0 <= n <= self.L:
@@ -85,7 +94,7 @@ class Splitter:
         gpu_read = share * (read - self.head) + on_gpu_head
         gpu_time = max(st.memory * gpu_read / read, st.compute * share) if read else 0.0
         cpu_read = read - gpu_read
-        cpu_time = max(cpu_read / self.host_bw, (1 - share) * st.flops / self.cpu.flops) if n < self.L else 0.0
+        cpu_time = max(cpu_read / self.host_bw, (1 - share) * self.flops / self.host_flops) if n < self.L else 0.0
         handoff = 2 * PCIE_TOKEN_HANDOFF if 0 < n < self.L else 0.0
         tpot = gpu_time + cpu_time + st.communication + st.overhead + handoff
         return Split(n, self.L, gpu_bytes, self.budget, host_bytes, gpu_time, cpu_time, tpot)
@@ -144,7 +153,8 @@ def gpu_layers_report(a: ModelArch, model: str, gpu: str, precision: str, kv_dty
         "workload": {"concurrency": workload.concurrency, "input_tokens": workload.input_tokens,
                      "output_tokens": workload.output_tokens},
         "gpu_layers": chosen.to_json(), "splits": [sp.split(n).to_json() for n in others],
-        "host_bandwidth_bytes_per_s": cpu.bandwidth, "answer": [sentence(chosen, get_gpu(gpu).id, ram_bytes)],
+        "host_bandwidth_bytes_per_s": cpu.bandwidth, "host_flops": sp.host_flops, "host_cores": cpu.compute_cores,
+        "answer": [sentence(chosen, get_gpu(gpu).id, ram_bytes)],
     }  # fmt: skip
     if with_commands:
         try:

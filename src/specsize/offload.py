@@ -15,9 +15,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from specsize.deployment import DEFAULT_CHANNELS_PER_SOCKET, DEFAULT_CORES_PER_SOCKET, DEFAULT_HOST_MEMORY, HostCPU
+from specsize.deployment import (
+    DEFAULT_CHANNELS_PER_SOCKET,
+    DEFAULT_CORES_PER_SOCKET,
+    DEFAULT_HOST_MEMORY,
+    HostCPU,
+    host_flops,
+)
 from specsize.errors import PlanError
 from specsize.hardware import get_host_memory
+from specsize.perf_constants import engine_perf
 
 PER_SOCKET_COPIES = ("ktransformers",)  # engines that keep one copy of the experts per NUMA node (see above)
 
@@ -46,9 +53,14 @@ def host_cpu(memory: str | None, channels: int | None, cores: int | None, socket
 def host_json(cpu: HostCPU, engine: str, copies: int, given: bool) -> dict[str, Any]:
     """What --explain shows about the host: its bandwidth and compute and where each figure comes from."""
     mem = get_host_memory(cpu.memory)
+    perf = engine_perf(engine)
     return {
         "memory": cpu.memory, "channels_per_socket": cpu.channels_per_socket, "sockets": cpu.sockets,
-        "cores_per_socket": cpu.cores_per_socket, "bandwidth_bytes_per_s": cpu.bandwidth, "flops": cpu.flops,
+        "cores_per_socket": cpu.cores_per_socket, "bandwidth_bytes_per_s": cpu.bandwidth,
+        "flops": host_flops(cpu, perf),
+        "flops_rule": (f"{engine}'s CPU kernels, {perf.host_flops_per_core / 1e9:g} GFLOP/s per core, fitted "
+                       "(perf_constants.py)" if perf.host_flops_per_core else
+                       "deployment.py CPU_FLOPS_PER_CORE (assumption)"),
         "expert_copies": copies, "memory_source": mem.source, "given": given,
         "copies_rule": f"{engine}: {'one copy per socket (USE_NUMA)' if copies > 1 else 'one copy of the experts'}",
     }  # fmt: skip

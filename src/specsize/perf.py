@@ -1,12 +1,15 @@
 """Roofline step time T(n): one engine step that processes n tokens for some sequences at some context.
 
-T = max(memory, compute) + communication + overhead, every term named (StepTime), where
+T = max(memory, compute) + host + communication + overhead, every term named (StepTime), where
 - memory: bytes read on the busiest GPU / achieved bandwidth. Weights: everything but the embedding and the
   routed experts once; routed experts only those the step's tokens touch: E (1 - (1 - top_k/E)^n_eff) per MoE
   layer, n_eff = B (1 + c (q - 1)) for B sequences of q tokens, c the routing correlation of consecutive
   tokens (perf_constants; different sequences route independently). EP puts E/ep experts on a
   GPU, MoE-TP splits each. KV: the cache of every sequence in flight (MLA latent or GQA heads).
-  CPU/GPU hybrid: routed experts stream from host DRAM at its bandwidth instead.
+- host (CPU/GPU hybrid, routed experts in host RAM): the CPU's own roofline for them, max(their bytes / the host's
+  bandwidth, every MoE layer's expert FLOPs / the CPU's), after the GPU's part of each layer, not overlapping it;
+  an engine that offloads large steps to the GPU (llama.cpp's op offload, from 32 tokens) copies the experts a
+  step touches over PCIe instead.
 - compute: matmul FLOPs with the active parameters + attention (MLA absorbed for decode, expanded for
   prefill) / (peak of the compute dtype x efficiency). A prefill step of an MoE model runs at the engine's
   fitted prefill_efficiency on top; a dense model's prefill (large dense GEMMs, MFU 0.4-0.6) does not. The
@@ -41,6 +44,7 @@ from specsize.perf_constants import (
     HBM_EFFICIENCY,
     INTER_NODE_STEP_LATENCY,
     NO_LINK_BANDWIDTH,
+    PCIE_COPY_EFFICIENCY,
     PCIE_TOKEN_HANDOFF,
     RDMA_DISPATCH_LATENCY,
     ROUTING_CORRELATION,
@@ -184,6 +188,13 @@ def make_machine(gpu: GPU, layout: Layout, engine: EnginePerf, precision: Precis
     return Machine(gpu, layout, engine, compute, intra, inter, host_bandwidth, host_flops, precision.block_quantised)
 
 
+def host_link_bandwidth(gpu: GPU) -> float:
+    """Bytes/s of copies from host RAM to one GPU: its PCIe link (a workstation card's own; an SXM/OAM part's host
+    link: PCIe 5.0 x16, assumption) x PCIE_COPY_EFFICIENCY."""
+    link = gpu.intra_node_link if gpu.intra_node_link.startswith("pcie") else "pcie5"
+    return get_link(link).bandwidth * PCIE_COPY_EFFICIENCY
+
+
 def weight_bandwidth(gpu: GPU, engine: EnginePerf, block_quantised: bool = False) -> float:
     """Bytes/s one GPU streams its weights and KV cache at in a decode step: the datasheet x HBM_EFFICIENCY, at
     most compute_units x the engine's per-unit rate where its kernels keep few bytes in flight per unit
@@ -205,15 +216,20 @@ class StepTime:
     kv_bytes: float
     expert_bytes: float  # the routed-expert part of weight_bytes (the MoE penalty's numerator / denominator)
     flops: float
+    # experts in host RAM: the CPU's own roofline, max(its reads, its FLOPs), after the GPU's part of each layer
+    # (attention on the GPU, then the experts on the CPU: the two take turns, they do not overlap)
+    host: float = 0.0
+    host_bound: str = "memory"
 
     @property
     def total(self) -> float:
-        return max(self.memory, self.compute) + self.communication + self.overhead
+        return max(self.memory, self.compute) + self.host + self.communication + self.overhead
 
     @property
     def bound(self) -> str:
         parts = {"memory": self.memory, "compute": self.compute, "communication": self.communication,
                  "overhead": self.overhead}  # fmt: skip
+        parts[self.host_bound] += self.host
         return max(parts, key=parts.get)
 
 
@@ -324,6 +340,12 @@ def dp_prefill_rank_factor(prompts: float, layout: Layout) -> float:
     return ceil(prompts / layout.tp) * layout.tp / prompts
 
 
+def routed_flops(s: Stack, tokens: float) -> float:
+    """FLOPs of the routed experts in a step of `tokens` tokens over all MoE layers (top_k experts per token each;
+    s.expert_flops is one layer's)."""
+    return tokens * s.moe_layers * s.expert_flops
+
+
 def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, prefill: bool = False) -> StepTime:
     """T(n) of one engine step: `tokens` tokens of `seqs` sequences whose cache holds `context` tokens each."""
     pp = m.layout.pp
@@ -344,13 +366,20 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     memory = (s.dense_bytes + kv_b) / bw
     compute = gpu_flops / peak
     comm = communication_time(s, m, n, f)
+    host, host_bound = 0.0, "memory"
     if s.experts_on_host:
-        host_bw = m.host_bandwidth * HBM_EFFICIENCY * m.engine.bw_efficiency
-        memory += expert_b / host_bw
-        compute += expert_f / m.host_flops if m.host_flops else 0.0
+        host_bw = m.host_bandwidth * HBM_EFFICIENCY * (m.engine.host_bw_efficiency or m.engine.bw_efficiency)
+        expert_f = routed_flops(s, n)  # every MoE layer's experts, on the CPU
+        host_mem, host_comp = expert_b / host_bw, expert_f / m.host_flops if m.host_flops else 0.0
+        host, host_bound = max(host_mem, host_comp), "memory" if host_mem >= host_comp else "compute"
+        if m.engine.op_offload_min_batch and n >= m.engine.op_offload_min_batch:  # the GPU computes them instead
+            host, host_bound = expert_b / host_link_bandwidth(m.gpu), "communication"
+            compute += expert_f / peak
         comm += 2 * s.moe_layers * PCIE_TOKEN_HANDOFF
     else:
         memory += expert_b / (bw * m.engine.bw_efficiency)
+        # s.expert_flops is one MoE layer's: this counts one layer of expert FLOPs, not moe_layers (issue 13
+        # report; the serving constants were fitted with it, so it is left for the lead to change with a refit)
         compute += expert_f / peak
     if pp > 1:
         link = m.inter if m.nodes > 1 else m.intra
@@ -363,7 +392,7 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     moe_tokens = 0.0 if prefill else n * s.moe_layers
     overhead = e.step_overhead + s.layers * layer + moe_tokens * e.moe_token_overhead
     return StepTime(memory, compute, comm, overhead, s.dense_bytes + expert_b, kv_b, expert_b,
-                    gpu_flops + expert_f)  # fmt: skip
+                    gpu_flops + expert_f, host, host_bound)  # fmt: skip
 
 
 def prefill_time(s: Stack, m: Machine, input_tokens: int, chunk: int, ranks: int = 1) -> float:

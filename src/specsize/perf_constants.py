@@ -118,6 +118,13 @@ class EnginePerf:
     # so a part with much bandwidth per unit (HBM) stays unfilled; 0: the datasheet x HBM_EFFICIENCY holds
     unit_bandwidth: float = 0.0
     block_quant_bw_efficiency: float = 1.0  # multiplies the bandwidth for block-quantised (GGUF) weights
+    # the CPU side of a CPU/GPU hybrid (experts or layers in host RAM): the engine's share of the DRAM bandwidth
+    # (0: bw_efficiency, as on the GPU) and its mat-vec FLOP/s per computing core (0: deployment.CPU_FLOPS_PER_CORE)
+    host_bw_efficiency: float = 0.0
+    host_flops_per_core: float = 0.0
+    # steps of at least this many tokens compute the experts kept in host RAM on the GPU, copying them over PCIe
+    # (llama.cpp's op offload, --no-op-offload turns it off); 0: never (the CPU computes them)
+    op_offload_min_batch: int = 0
 
 
 # The serving engines' first constants, fitted to nine published figures before the measured corpus existed
@@ -137,6 +144,26 @@ LOCAL_MOE_BW_EFFICIENCY = 0.42
 LLAMACPP_UNIT_BANDWIDTH = 9.5e9
 LLAMACPP_BLOCK_QUANT_BW = 0.96
 LLAMACPP_METAL_LAYER = 120 * US
+# llama.cpp's CPU side (routed experts kept in RAM by -ot exps=CPU / --cpu-moe / -ncmoe, or the layers past -ngl):
+# its ggml CPU mat-vec kernels (activations quantised to 8 bits, integer dot products against the GGUF blocks) do
+# about 9 G weights/s per thread at batch 1, so on the published R1/V3 hybrids the cores bound the CPU's part, not
+# the DRAM. Fitted to: catalog/validation/llamacpp-gpu.json's two R1/V3 hybrid decode figures (mean |log error|
+# 0.046, scripts/fit_perf_constants.py): 12 threads of an EPYC 9654 on UD-IQ1_S at -ngl 8 (3.28 tok/s; the 12.6 GB
+# its CPU reads per token come at 43 GB/s of 461: compute) and the 32 cores of an EPYC 9374F on Q8_0 experts with
+# -ncmoe 999 (10.91 tok/s; 21.7 GB of experts per token, so at least 63% of 12 x DDR5-4800 is read). The DRAM
+# side: assumption, the roofline's HBM_EFFICIENCY with no further MoE penalty (LOCAL_MOE_BW_EFFICIENCY's 0.42,
+# fitted to ktransformers and MLX, would hold the Q8_0 figure to 7.1 tok/s).
+LLAMACPP_CPU_FLOPS_PER_CORE = 18.5e9
+LLAMACPP_HOST_BW_EFFICIENCY = 1.0
+# llama.cpp's scheduler computes a weight kept in RAM on the GPU when a step has at least 32 tokens (op offload, on
+# by default since llama.cpp PR #6083; --no-op-offload, PR #13386, turns it off; the 32 is hard-coded in
+# ggml-cuda.cu, llama.cpp issues #13241 and #18530): a prefill step with the experts in RAM copies every expert it
+# touches over the GPU's PCIe link.
+LLAMACPP_OP_OFFLOAD_MIN_BATCH = 32
+# the share of the PCIe link's datasheet bandwidth those copies reach (from pageable RAM, staged by the driver).
+# Fitted to: one figure, llamacpp-gpu.json's V3.2 Q8_0 pp512 on an RTX PRO 6000 (PCIe 5.0 x16) with every routed
+# expert in RAM: 22.17 prompt tokens/s, i.e. 695 GB of experts copied in 23 s (scripts/fit_perf_constants.py).
+PCIE_COPY_EFFICIENCY = 0.47
 
 ENGINE_PERF: dict[str, EnginePerf] = {
     p.name: p
@@ -155,7 +182,9 @@ ENGINE_PERF: dict[str, EnginePerf] = {
         EnginePerf("llamacpp", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, True, LLAMACPP_METAL_LAYER, 0.5 * MS,
                    "ggml graph per token (assumption), replayed as a CUDA/HIP graph (llama.cpp PR #6766), not on "
                    "Metal; MoE bandwidth efficiency and the GPU constants fitted (see above)",
-                   unit_bandwidth=LLAMACPP_UNIT_BANDWIDTH, block_quant_bw_efficiency=LLAMACPP_BLOCK_QUANT_BW),
+                   unit_bandwidth=LLAMACPP_UNIT_BANDWIDTH, block_quant_bw_efficiency=LLAMACPP_BLOCK_QUANT_BW,
+                   host_bw_efficiency=LLAMACPP_HOST_BW_EFFICIENCY, host_flops_per_core=LLAMACPP_CPU_FLOPS_PER_CORE,
+                   op_offload_min_batch=LLAMACPP_OP_OFFLOAD_MIN_BATCH),
         EnginePerf("ktransformers", 1.0 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, True, 0.0, 0.5 * MS,
                    "CUDA graph for the GPU part (assumption); MoE bandwidth efficiency fitted"),
         EnginePerf("mlx", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, False, 0.0, 0.5 * MS,

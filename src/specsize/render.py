@@ -306,7 +306,7 @@ def _explain(r: dict[str, Any]) -> None:
         t.add_row(
             "CPU compute",
             f"{h['flops'] / 1e12:,.2f} TFLOP/s",
-            f"{h['cores_per_socket']} cores x {h['sockets']} socket(s) (deployment.py CPU_FLOPS_PER_CORE)",
+            f"{h['cores_per_socket']} cores x {h['sockets']} socket(s): {h['flops_rule']}",
         )
         t.add_row("copies of the experts", str(h["expert_copies"]), h["copies_rule"] + " (offload.py)")
         console.print(t)
@@ -391,7 +391,9 @@ def gpu_layers_tables(r: dict[str, Any]) -> None:
     console.print(
         f"[dim]GPU GB: layers, their KV and the runtime on the GPU (of {_gb(r['gpu_layers']['budget_bytes'])}"
         f"); RAM GB: the other layers, their KV and the embedding; the CPU reads them at "
-        f"{r['host_bandwidth_bytes_per_s'] / 1e9:,.0f} GB/s (--host-memory, --channels, --sockets).[/dim]"
+        f"{r['host_bandwidth_bytes_per_s'] / 1e9:,.0f} GB/s (--host-memory, --channels, --sockets) and computes "
+        f"them at {r['host_flops'] / 1e9:,.0f} GFLOP/s ({r['host_cores']} cores at llama.cpp's fitted rate; "
+        f"--cores), whichever is slower.[/dim]"
     )
     if r.get("commands"):
         c = r["commands"]

@@ -41,12 +41,12 @@ from specsize.scenario import (
     default_k,
     layout_from_spelling,
 )
-from specsize.serving import Pool, steady_state
+from specsize.serving import Pool, prefill_cost, steady_state
 from specsize.speculative import evaluate
 from specsize.tensors import tensor_groups
 
 BUNDLED = Path(__file__).parent / "catalog" / "validation" / "published.json"
-PERF_METRICS = ("speedup", "tpot_ms", "ttft_ms", "output_tok_s_per_user", "output_tok_s_per_gpu")
+PERF_METRICS = ("speedup", "tpot_ms", "ttft_ms", "output_tok_s_per_user", "output_tok_s_per_gpu", "prefill_tok_s")
 
 
 class ValidationInputError(SpecsizeError):
@@ -115,7 +115,8 @@ class Scenario:
         cpu = hw.get("cpu") or {}
         self.cpu = HostCPU(**{k: v for k, v in {"memory": cpu.get("memory"), "sockets": cpu.get("sockets"),
                                                  "channels_per_socket": cpu.get("channels_per_socket"),
-                                                 "cores_per_socket": cpu.get("cores_per_socket")}.items()
+                                                 "cores_per_socket": cpu.get("cores_per_socket"),
+                                                 "threads": cpu.get("threads")}.items()
                               if v is not None})  # fmt: skip
         offload = (s.get("offload") or {}).get("experts") == "cpu"
         self.gpu_layers = _gpu_layers(s.get("offload") or {}, self)
@@ -251,6 +252,8 @@ def _perf(sc: Scenario, metric: str) -> float:
         return evaluate(dep, w.concurrency, w.mean_context, repeat_fraction=sc.repeat_fraction).speedup
     if sc.spec.method == "ngram" and sc.repeat_fraction != NGRAM_REPEAT_FRACTION:
         dep = replace(dep, spec=replace(dep.spec, acceptance=(sc.repeat_fraction,) * dep.spec.k))
+    if metric == "prefill_tok_s":  # one prompt alone, as llama-bench's pp<N> times it
+        return w.input_tokens / prefill_cost(dep, w.input_tokens, batched=False)
     point = steady_state(Pool(dep), w.concurrency, w.input_tokens, w.output_tokens)
     if metric == "ttft_ms":
         return point.ttft * 1e3
