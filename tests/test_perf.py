@@ -229,10 +229,10 @@ def test_a_dp_attention_rank_prefilling_a_prompt_alone_does_all_of_its_attention
     alone = step_time(s8, m, n, 1, ctx, prefill=True)
     spread = step_time(s8, m, 8 * n, 8, ctx, prefill=True)
     attention_alone = n * s1.attn_proj_flops + n * ctx * s1.attn_flops_prefill  # TP1: one GPU does it all
-    rest = n * (s8.dense_flops - s8.attn_proj_flops) + n * s8.expert_flops  # MoE, dense MLPs, head: evenly split
+    rest = n * (s8.dense_flops - s8.attn_proj_flops) + n * s8.moe_layers * s8.expert_flops  # MoE, dense MLPs, head
     assert alone.flops == pytest.approx(attention_alone + rest)
     assert spread.flops == pytest.approx(
-        8 * (n * s8.dense_flops + n * ctx * s8.attn_flops_prefill + n * s8.expert_flops)
+        8 * (n * s8.dense_flops + n * ctx * s8.attn_flops_prefill + n * s8.moe_layers * s8.expert_flops)
     )
 
 
@@ -282,3 +282,14 @@ def test_the_fp8_path_cost_is_paid_per_layer_by_fp8_decode_steps_only(r1):
         p0 = step_time(s, make_machine(gpu, Layout(tp=8), base, prec), 512, 1, 256, prefill=True).total
         p1 = step_time(s, make_machine(gpu, Layout(tp=8), costly, prec), 512, 1, 256, prefill=True).total
         assert p1 == pytest.approx(p0)
+
+
+def test_one_token_costs_twice_the_activated_parameters_in_flops(r1):
+    """DeepSeek-V3/R1 activate 37B of their 671B parameters per token (DeepSeek-V3 technical report, abstract): a
+    step of one token at no context multiplies each of them once (2 FLOPs), every MoE layer's routed experts
+    included (the embedding is a lookup, the LM head a matmul: the two roughly cancel at this precision)."""
+    prec = get_precision("fp8")
+    s = build_stack(r1, prec, Layout(tp=1), "bf16")
+    m = make_machine(get_gpu("h200"), Layout(tp=1), engine_perf("sglang"), prec)
+    assert step_time(s, m, 1, 1, 0, prefill=True).flops == pytest.approx(2 * 37e9, rel=0.03)
+    assert step_time(s, m, 1, 1, 0).flops == pytest.approx(2 * 37e9, rel=0.03)

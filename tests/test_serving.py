@@ -23,6 +23,17 @@ def test_one_user_pays_no_prefill_share_and_the_loop_closes(dep):
     assert p.tok_s_per_gpu() == pytest.approx(p.rate * 1024 / 8)
 
 
+def test_a_lone_user_never_queues_behind_itself(dep):
+    """A long prompt and a short answer keep the prefill busy most of a lone user's cycle; still, its prompt finds
+    nothing ahead of it (closed loop, arrival theorem): TTFT is the prompt alone, half a decode step to join the
+    batch, and the engine's per-request cost. Two users: one may wait for the other's prompt."""
+    one = steady_state(Pool(dep), 1, 8192, 64)
+    alone = prefill_cost(dep, 8192, batched=False)
+    half_step = dep.decode_step(1, 8192 + 32).total / 2
+    assert one.ttft == pytest.approx(alone + half_step + dep.machine.engine.request_overhead)
+    assert steady_state(Pool(dep), 2, 8192, 64).ttft > one.ttft
+
+
 def test_many_users_pay_the_others_prefill_in_their_tpot(dep):
     p = steady_state(Pool(dep), 32, 1024, 1024)
     share = 31 * prefill_cost(dep, 1024) / 1024

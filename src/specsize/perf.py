@@ -16,8 +16,9 @@ T = max(memory, compute) + host + communication + overhead, every term named (St
   factor is fitted on the measured corpus, which is all DeepSeek-R1: what it identifies is R1's prefill as a
   whole (routed experts in small per-expert GEMMs behind the EP dispatch, MLA expanded, chunk scheduling),
   not which part costs what (every point has all of them; only their proportions vary). Charging it to the routed
-  experts' FLOPs alone was tried and the data refuse it: the fit drives the factor to its floor (expert MFU
-  0.3-3%) and the corpus error grows (median |error| of tok/s per GPU 9.9% -> 11.4-13.0%). So it applies to
+  experts' FLOPs alone was tried and the data refused it: the fit drove the factor to its floor (expert MFU
+  0.3-3%) and the corpus error grew (median |error| of tok/s per GPU 9.9% -> 11.4-13.0%); that trial counted one
+  MoE layer's expert FLOPs per step instead of all 58 (since mended), so it is worth repeating. So it applies to
   an MoE model's whole prefill, and a dense model uses COMPUTE_EFFICIENCY alone. Under attention DP a prefill
   step's attention runs on the ranks that hold its prompts: a prompt alone loads one rank with all of it
   (dp_prefill_rank_factor), a full step of one prompt per rank spreads it evenly.
@@ -359,7 +360,7 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     attn = s.attn_flops_prefill if prefill else s.attn_flops_decode
     f = dp_prefill_rank_factor(b, m.layout) if prefill else 1.0
     gpu_flops = n * s.dense_flops + n * (f - 1) * s.attn_proj_flops + n * context * attn * f
-    expert_f = n * s.expert_flops
+    expert_f = n * s.moe_layers * s.expert_flops  # every MoE layer's routed experts (expert_flops is one layer's)
     peak = m.gpu.peak_flops(m.compute_dtype) * COMPUTE_EFFICIENCY * m.engine.compute_efficiency
     if prefill and s.experts:  # an MoE model's prefill only (module docstring): a dense model keeps the MFU
         peak *= m.engine.prefill_efficiency

@@ -44,7 +44,7 @@ PERSONAL_MACHINE_MAX_GPUS = 8
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.128  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
 PREFILL_QUEUE_FACTOR = 7.371
@@ -206,38 +206,38 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0009778, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
-        "bw_efficiency": 1.25, "request_overhead": 0.05065, "prefill_efficiency": 0.1526,
-        "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
+        "step_overhead": 0.001037, "layer_overhead": 0.0001111, "moe_token_overhead": 1.529e-07,
+        "bw_efficiency": 1.214, "request_overhead": 0.05065, "prefill_efficiency": 0.2589,
+        "spec_seq_overhead": 9.376e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
     },
     "sglang": {
         "step_overhead": 0.000611, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.15e-08,
-        "bw_efficiency": 0.971, "request_overhead": 0.1791, "prefill_efficiency": 0.128,
-        "spec_seq_overhead": 0.0001415, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 9.882e-06,
+        "bw_efficiency": 0.971, "request_overhead": 0.1791, "prefill_efficiency": 0.2372,
+        "spec_seq_overhead": 0.0001415, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.048e-05,
     },
     "sglang-0.4": {
-        "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.191e-06,
-        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.05,
+        "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 5.838e-06,
+        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.08482,
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.137e-07,
     },
     "sglang-rocm": {
-        "step_overhead": 0.008104, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
-        "bw_efficiency": 0.7676, "request_overhead": 0.07642, "prefill_efficiency": 0.1229,
-        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.819e-07,
+        "step_overhead": 0.005216, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
+        "bw_efficiency": 0.7905, "request_overhead": 0.07421, "prefill_efficiency": 0.2086,
+        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.972e-05,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.068e-07,
-        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1125,
-        "spec_seq_overhead": 7.634e-05, "dispatch_overhead": 0.0001844, "fp8_layer_overhead": 2.91e-07,
+        "step_overhead": 0.001432, "layer_overhead": 9.598e-05, "moe_token_overhead": 9.492e-08,
+        "bw_efficiency": 0.7677, "request_overhead": 0.06795, "prefill_efficiency": 0.2024,
+        "spec_seq_overhead": 6.591e-05, "dispatch_overhead": 0.0001844, "fp8_layer_overhead": 5.89e-07,
     },
     "trtllm": {
-        "step_overhead": 6.554e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 8.372e-08,
-        "bw_efficiency": 0.7455, "request_overhead": 0.08345, "prefill_efficiency": 0.193,
-        "spec_seq_overhead": 2.895e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.289e-05,
+        "step_overhead": 1e-05, "layer_overhead": 8.289e-05, "moe_token_overhead": 1.191e-07,
+        "bw_efficiency": 0.8385, "request_overhead": 0.08594, "prefill_efficiency": 0.3473,
+        "spec_seq_overhead": 2.811e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.476e-05,
     },
     "trtllm-1.2": {
-        "step_overhead": 0.0005761, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.176e-08,
-        "bw_efficiency": 0.7677, "request_overhead": 0.1375, "prefill_efficiency": 0.2171,
+        "step_overhead": 0.0007729, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.27e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1458, "prefill_efficiency": 0.4659,
         "spec_seq_overhead": 4.77e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.605e-05,
     },
     "vllm-0.7": {

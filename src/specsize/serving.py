@@ -106,9 +106,12 @@ def kv_transfer_time(dep: Deployment, input_tokens: float, link: Link | None) ->
     return link.latency + per_gpu / (link.bandwidth * KV_TRANSFER_EFFICIENCY)
 
 
-def _mdl_wait(rho: float, service: float) -> float:
-    """Mean wait in an M/D/1 queue at utilisation rho (Pollaczek-Khinchine), scaled by the fitted factor."""
-    rho = min(rho, 0.95)
+def _mdl_wait(rho: float, service: float, users: float) -> float:
+    """Mean wait in an M/D/1 queue at utilisation rho (Pollaczek-Khinchine), scaled by the fitted factor, as one of
+    `users` users of a closed loop sees it: by the arrival theorem of closed queueing networks (Reiser & Lavenberg
+    1980, mean value analysis) an arriving prompt finds the queue as the other users - 1 leave it, so the load it
+    waits behind is rho (users - 1) / users; a lone user never queues behind itself."""
+    rho = min(rho * max(users - 1.0, 0.0) / max(users, 1.0), 0.95)
     return PREFILL_QUEUE_FACTOR * rho / (2 * (1 - rho)) * service
 
 
@@ -134,7 +137,7 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
         busy = out * t_dec + seqs * p  # one instance's work per cycle of its users
         rate_inst = seqs / busy
         rho = min(seqs * p / busy, 0.95)
-        ttft = p_alone + t_dec / 2 + _mdl_wait(rho, p) + dep.machine.engine.request_overhead
+        ttft = p_alone + t_dec / 2 + _mdl_wait(rho, p, per_inst) + dep.machine.engine.request_overhead
         kv_limited = per_inst > cap
         if kv_limited:  # the others wait for a slot: the rate is the slots', TTFT what the loop leaves
             ttft = per_inst / rate_inst - out * tpot
@@ -158,7 +161,7 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
         decoding = rate * out * tpot / decode.instances
         tpot = decode_time_per_token(dep, max(decoding, 1.0), ctx, k, repeat_fraction)
         rho = rate * p / prefill.instances
-        ttft_new = p_alone + xfer + _mdl_wait(rho, p)
+        ttft_new = p_alone + xfer + _mdl_wait(rho, p, users / prefill.instances)
         if min(capacity, slots) <= free * (1 + 1e-9):  # held by prefill or KV: the users not served wait
             ttft_new = max(ttft_new, users / rate - out * tpot)
         if abs(ttft_new - ttft) < 1e-9 * max(ttft, 1e-3):
