@@ -360,7 +360,7 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     attn = s.attn_flops_prefill if prefill else s.attn_flops_decode
     f = dp_prefill_rank_factor(b, m.layout) if prefill else 1.0
     gpu_flops = n * s.dense_flops + n * (f - 1) * s.attn_proj_flops + n * context * attn * f
-    expert_f = n * s.moe_layers * s.expert_flops  # every MoE layer's routed experts (expert_flops is one layer's)
+    expert_f = routed_flops(s, n)
     peak = m.gpu.peak_flops(m.compute_dtype) * COMPUTE_EFFICIENCY * m.engine.compute_efficiency
     if prefill and s.experts:  # an MoE model's prefill only (module docstring): a dense model keeps the MFU
         peak *= m.engine.prefill_efficiency
@@ -370,7 +370,6 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     host, host_bound = 0.0, "memory"
     if s.experts_on_host:
         host_bw = m.host_bandwidth * HBM_EFFICIENCY * (m.engine.host_bw_efficiency or m.engine.bw_efficiency)
-        expert_f = routed_flops(s, n)  # every MoE layer's experts, on the CPU
         host_mem, host_comp = expert_b / host_bw, expert_f / m.host_flops if m.host_flops else 0.0
         host, host_bound = max(host_mem, host_comp), "memory" if host_mem >= host_comp else "compute"
         if m.engine.op_offload_min_batch and n >= m.engine.op_offload_min_batch:  # the GPU computes them instead
@@ -379,8 +378,6 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
         comm += 2 * s.moe_layers * PCIE_TOKEN_HANDOFF
     else:
         memory += expert_b / (bw * m.engine.bw_efficiency)
-        # s.expert_flops is one MoE layer's: this counts one layer of expert FLOPs, not moe_layers (issue 13
-        # report; the serving constants were fitted with it, so it is left for the lead to change with a refit)
         compute += expert_f / peak
     if pp > 1:
         link = m.inter if m.nodes > 1 else m.intra
