@@ -148,9 +148,10 @@ LLAMACPP_METAL_LAYER = 120 * US
 # its ggml CPU mat-vec kernels (activations quantised to 8 bits, integer dot products against the GGUF blocks) do
 # about 14 G weights/s per thread at batch 1, so on the published R1/V3 hybrids the cores bound the CPU's part, not
 # the DRAM. Fitted to: catalog/validation/llamacpp-gpu.json's two R1/V3 hybrid decode figures (mean |log error|
-# 0.104, scripts/fit_perf_constants.py; predicted 3.29 and 13.42 tok/s): 12 threads of an EPYC 9654 on UD-IQ1_S at -ngl 8 (3.28 tok/s; the 12.6 GB
-# its CPU reads per token come at 43 GB/s of 461: compute) and the 32 cores of an EPYC 9374F on Q8_0 experts with
-# -ncmoe 999 (10.91 tok/s; 21.7 GB of experts per token, so at least 63% of 12 x DDR5-4800 is read). The DRAM
+# 0.104, scripts/fit_perf_constants.py): 12 threads of an EPYC 9654 on UD-IQ1_S at -ngl 8 (3.28 tok/s, predicted
+# 3.29; the 12.6 GB its CPU reads per token come at 43 GB/s of 461: compute) and the 32 cores of an EPYC 9374F on
+# Q8_0 experts with -ncmoe 999 (10.91 tok/s, predicted 13.42; 21.7 GB of experts per token, so at least 63% of
+# 12 x DDR5-4800 is read). The DRAM
 # side: assumption, the roofline's HBM_EFFICIENCY with no further MoE penalty (LOCAL_MOE_BW_EFFICIENCY's 0.42,
 # fitted to ktransformers and MLX, would hold the Q8_0 figure to 7.1 tok/s).
 LLAMACPP_CPU_FLOPS_PER_CORE = 28.5e9
