@@ -51,6 +51,7 @@ PARAMS = (
     "spec_seq_overhead",
     "dispatch_overhead",
     "fp8_layer_overhead",
+    "fp8_prefill_efficiency",
 )  # fmt: skip
 # Efficiencies are multipliers of HBM_EFFICIENCY (0.80) and COMPUTE_EFFICIENCY (0.55): bounded so the product
 # stays at or under the datasheet (1.25 x 0.80, 1.8 x 0.55).
@@ -64,6 +65,7 @@ BOUNDS = {
     "request_overhead": (1e-4, 1.0),
     "dispatch_overhead": (1e-7, 3e-4),
     "fp8_layer_overhead": (1e-8, 5e-4),
+    "fp8_prefill_efficiency": (0.2, 1.5),  # a multiplier of prefill_efficiency (FP8 on FP4-capable GPUs only)
 }
 GLOBALS = {"MTP_RANDOM_FIRST_ACCEPTANCE": (measured, (0.2, 0.95)), "DISAGG_HANDOFF": (serving, (1e-4, 2.0)),
            "PREFILL_QUEUE_FACTOR": (serving, (0.05, 20.0)),

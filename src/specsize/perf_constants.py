@@ -109,6 +109,10 @@ class EnginePerf:
     # the build's FP8 block-scale GEMM path (per-token activation quantisation, scale handling, kernels it does not
     # fuse or graph as it does its FP4 ones) (s)
     fp8_layer_overhead: float = 0.0
+    # multiplies prefill_efficiency when the weights are DeepSeek's block-scaled FP8 on a GPU generation whose tensor
+    # cores also run FP4 (Blackwell, CDNA4): the build's FP8 block-scale prefill GEMMs there reach a smaller share of
+    # the datasheet FP8 peak than its FP4 ones do of theirs (perf.fp8_prefill_factor); 1: no difference
+    fp8_prefill_efficiency: float = 1.0
     # bytes/s one compute unit (SM, CU, Apple GPU core) pulls through the engine's decode mat-vec kernels, for an
     # engine whose kernels keep few bytes in flight per unit (Little's law: bandwidth = bytes in flight / latency),
     # so a part with much bandwidth per unit (HBM) stays unfilled; 0: the datasheet x HBM_EFFICIENCY holds
@@ -174,43 +178,51 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
         "step_overhead": 0.0009778, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
-        "bw_efficiency": 1.25, "request_overhead": 0.05065, "prefill_efficiency": 0.1526,
-        "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
+        "bw_efficiency": 1.25, "request_overhead": 0.05065, "prefill_efficiency": 0.1011,
+        "spec_seq_overhead": 5.366e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
+        "fp8_prefill_efficiency": 1.5,
     },
     "sglang": {
-        "step_overhead": 0.000611, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.15e-08,
-        "bw_efficiency": 0.971, "request_overhead": 0.1791, "prefill_efficiency": 0.128,
-        "spec_seq_overhead": 0.0001415, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 9.882e-06,
+        "step_overhead": 0.0005762, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.917e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.1592, "prefill_efficiency": 0.1768,
+        "spec_seq_overhead": 9.657e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.367e-06,
+        "fp8_prefill_efficiency": 0.5893,
     },
     "sglang-0.4": {
         "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.191e-06,
         "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.05,
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.137e-07,
+        "fp8_prefill_efficiency": 1,
     },
     "sglang-rocm": {
         "step_overhead": 0.008104, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
         "bw_efficiency": 0.7676, "request_overhead": 0.07642, "prefill_efficiency": 0.1229,
         "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.819e-07,
+        "fp8_prefill_efficiency": 1,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.068e-07,
-        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1125,
-        "spec_seq_overhead": 7.634e-05, "dispatch_overhead": 0.0001844, "fp8_layer_overhead": 2.91e-07,
+        "step_overhead": 0.001237, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.099e-07,
+        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
+        "spec_seq_overhead": 6.787e-05, "dispatch_overhead": 0.0002136, "fp8_layer_overhead": 3.64e-06,
+        "fp8_prefill_efficiency": 1.193,
     },
     "trtllm": {
-        "step_overhead": 6.554e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 8.372e-08,
-        "bw_efficiency": 0.7455, "request_overhead": 0.08345, "prefill_efficiency": 0.193,
-        "spec_seq_overhead": 2.895e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.289e-05,
+        "step_overhead": 4.096e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 8.372e-08,
+        "bw_efficiency": 0.7455, "request_overhead": 0.08103, "prefill_efficiency": 0.193,
+        "spec_seq_overhead": 2.811e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.289e-05,
+        "fp8_prefill_efficiency": 0.5557,
     },
     "trtllm-1.2": {
-        "step_overhead": 0.0005761, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.176e-08,
-        "bw_efficiency": 0.7677, "request_overhead": 0.1375, "prefill_efficiency": 0.2171,
-        "spec_seq_overhead": 4.77e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.605e-05,
+        "step_overhead": 0.0006872, "layer_overhead": 5.335e-05, "moe_token_overhead": 4.934e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1375, "prefill_efficiency": 0.2302,
+        "spec_seq_overhead": 3.556e-05, "dispatch_overhead": 1.049e-06, "fp8_layer_overhead": 2.457e-05,
+        "fp8_prefill_efficiency": 0.7239,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
         "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 1.8,
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.137e-07,
+        "fp8_prefill_efficiency": 1,
     },
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
