@@ -1,7 +1,7 @@
 """Every constant of the performance model, in one place, each with its source, "assumption", or
 "fitted to" and what it was fitted to.
 
-Fitted: the serving engines' constants (FITTED_SERVING: eight per engine build) and six serving-wide ones
+Fitted: the serving engines' constants (FITTED_SERVING: ten per engine build) and six serving-wide ones
 (MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR, DISAGG_HANDOFF, INTER_NODE_STEP_LATENCY,
 EP_DISPATCH_LATENCY_PER_DOUBLING, RDMA_DISPATCH_LATENCY) to the measured corpus
 (catalog/validation/measured/tuning.jsonl) by scripts/fit_serving.py; the local runtimes' expert-bandwidth efficiency
@@ -171,8 +171,10 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # scripts/fit_serving.py (coordinate descent on the mean |log error| of output tok/s per GPU and per user; the
 # report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
 # step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the MoE prefill compute multiplier,
-# the per-request TTFT cost (s), the per-sequence cost of an MTP round (s) and the engine's own cost per attention-DP
-# MoE dispatch or combine (s; only SGLang's MI355X build wants one: ~0.22 ms, the rest fit to ~0).
+# the per-request TTFT cost (s), the per-sequence cost of an MTP round (s), the engine's own cost per attention-DP
+# MoE dispatch or combine (s; only SGLang's MI355X build wants one: ~0.2 ms, the rest fit to ~0), the per-layer cost
+# of block-scaled FP8 weights in decode (s) and the FP8 block-scale prefill factor on FP4-capable GPUs (perf.py:
+# SGLang's NVIDIA build ~0.6, TensorRT-LLM 0.56 / 0.72: Blackwell prefills FP8 R1 at about H200's rate per GPU).
 # "sglang-rocm": SGLang's ROCm build (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
@@ -394,8 +396,9 @@ def assumptions() -> list[dict[str, str]]:
         for p in ENGINE_PERF.values()
     ] + [
         {"name": f"{p.name}: per-request TTFT cost, prefill-compute factor, per-sequence MTP round cost, "
-                 "attention-DP dispatch/combine cost, FP8-weight cost per layer",
+                 "attention-DP dispatch/combine cost, FP8-weight cost per layer, FP8 prefill factor (FP4-capable GPUs)",
          "value": f"{p.request_overhead / MS:.0f} ms / {p.prefill_efficiency:.3f} / {p.spec_seq_overhead / US:.1f} us"
-                  f" / {p.dispatch_overhead / US:.1f} us / {p.fp8_layer_overhead / US:.1f} us", "source": p.source}
+                  f" / {p.dispatch_overhead / US:.1f} us / {p.fp8_layer_overhead / US:.1f} us"
+                  f" / {p.fp8_prefill_efficiency:.2f}", "source": p.source}
         for p in ENGINE_PERF.values() if p.name in FITTED_SERVING
     ]  # fmt: skip
