@@ -18,15 +18,12 @@ from specsize.measured import BUNDLED_MEASURED, errors_of, load_points, run_poin
 # (measured.first_wave_factor). Before them: agg 0.084/0.350 per GPU, 0.082/0.275 per user; disagg 0.137/0.530,
 # 0.141/0.443. With the 28 scored too: agg 0.078/0.283, disagg 0.118/0.459 per GPU. Then the FP8 block-scale prefill
 # factor on FP4-capable GPUs (perf.fp8_prefill_factor, refit): agg 0.076/0.239 -> 0.073/0.233 per GPU, 0.068/0.216 ->
-# 0.067/0.210 per user; disagg 0.117/0.452 -> 0.114/0.440 per GPU, 0.129/0.403 -> 0.127/0.395 per user. Then the
-# per-token MoE cost spread over the group's GPUs (perf.moe_rows_per_token, refit): agg 0.073/0.233 -> 0.068/0.196 per
-# GPU, 0.067/0.210 -> 0.068/0.210 per user; disagg 0.114/0.440 -> 0.114/0.466 per GPU (p90 up: the 24-GPU GB200 FP8
-# points of 2025-12 come out faster still), 0.127/0.395 -> 0.106/0.390 per user.
+# 0.067/0.210 per user; disagg 0.117/0.452 -> 0.114/0.440 per GPU, 0.129/0.403 -> 0.127/0.395 per user.
 RECORDED = {
-    ("agg", "output_tok_s_per_gpu"): (0.068, 0.196),
-    ("agg", "output_tok_s_per_user"): (0.068, 0.210),
-    ("disagg", "output_tok_s_per_gpu"): (0.114, 0.466),
-    ("disagg", "output_tok_s_per_user"): (0.106, 0.390),
+    ("agg", "output_tok_s_per_gpu"): (0.073, 0.233),
+    ("agg", "output_tok_s_per_user"): (0.067, 0.210),
+    ("disagg", "output_tok_s_per_gpu"): (0.114, 0.440),
+    ("disagg", "output_tok_s_per_user"): (0.127, 0.395),
 }
 SLACK_MEDIAN, SLACK_P90 = 0.005, 0.02  # absolute: half a point of median, two points of p90
 RECORDED_PREDICTED = 1179  # points predicted (the rest are listed with a reason)

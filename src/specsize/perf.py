@@ -313,15 +313,6 @@ def fp8_path_overhead(m: Machine, prefill: bool = False) -> float:
     return 0.0 if prefill or m.compute_dtype != "fp8" else m.engine.fp8_layer_overhead
 
 
-def moe_rows_per_token(s: Stack, layout: Layout) -> float:
-    """Each GPU's share of one token's MoE work in a decode step: its top_k (token, expert) pairs spread over the
-    group's GPUs, top_k / tp (EP gives a GPU E / ep whole experts, MoE-TP 1 / tp of each; either way the group
-    handles n x top_k pairs). R1 (top_k 8) on 8 GPUs: 1 per token; a 32-GPU attention-DP + EP group: a quarter,
-    a 4-GPU one: 2. What the per-token MoE cost (routing, permutation, the grouped GEMMs' per-row work:
-    EnginePerf.moe_token_overhead, per token of R1 on 8 GPUs) scales with."""
-    return s.top_k / max(layout.tp, 1) if s.experts else 0.0
-
-
 def fp8_prefill_factor(m: Machine) -> float:
     """The engine build's FP8 block-scale prefill efficiency (EnginePerf.fp8_prefill_efficiency, fitted) where it
     applies: DeepSeek's block-scaled FP8 weights on a GPU whose tensor cores also run FP4 (Blackwell: B200, GB200,
@@ -382,9 +373,8 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     e = m.engine
     graphs = e.cuda_graphs and m.gpu.graph_replay
     layer = e.layer_overhead + (0.0 if graphs or prefill else e.eager_penalty) + fp8_path_overhead(m, prefill)
-    # per token per MoE layer, spread over the group (moe_rows_per_token): routing, permutation, small grouped GEMMs
-    # (decode only: prefill is compute)
-    moe_tokens = 0.0 if prefill else n * s.moe_layers * moe_rows_per_token(s, m.layout)
+    # per token per MoE layer: routing, permutation, small grouped GEMMs (decode only: prefill is compute)
+    moe_tokens = 0.0 if prefill else n * s.moe_layers
     overhead = e.step_overhead + s.layers * layer + moe_tokens * e.moe_token_overhead
     return StepTime(memory, compute, comm, overhead, s.dense_bytes + expert_b, kv_b, expert_b,
                     gpu_flops + expert_f)  # fmt: skip

@@ -27,7 +27,7 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 7.1 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 5.613 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
@@ -40,7 +40,7 @@ PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations 
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.144  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
 PREFILL_QUEUE_FACTOR = 7.371
@@ -79,8 +79,7 @@ class EnginePerf:
 
     step_overhead: scheduling, sampling, input preparation per engine step (s);
     layer_overhead: per decoder layer per step with CUDA graphs (kernel floors, launch gaps) (s);
-    moe_token_overhead: per token per MoE layer per decode step (routing, permutation, small grouped GEMMs) (s), for
-        a top-8 model on 8 GPUs: the group shares each token's top_k pairs (perf.moe_rows_per_token);
+    moe_token_overhead: per token per MoE layer per decode step (routing, permutation, small grouped GEMMs) (s);
     bw_efficiency: multiplies HBM_EFFICIENCY for engines that stream expert weights less efficiently;
     eager_penalty: extra per-layer cost without CUDA graphs (kernel launches, ~20 kernels x ~5 us).
     spec_round_overhead: per speculative round (rejection sampling, draft bookkeeping) (s).
@@ -180,16 +179,16 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.000922, "layer_overhead": 0.0001111, "moe_token_overhead": 3.281e-07,
+        "step_overhead": 0.0009778, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
         "bw_efficiency": 1.25, "request_overhead": 0.05065, "prefill_efficiency": 0.1011,
-        "spec_seq_overhead": 4.913e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
+        "spec_seq_overhead": 5.366e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
         "fp8_prefill_efficiency": 1.5,
     },
     "sglang": {
-        "step_overhead": 0.0005762, "layer_overhead": 7.587e-05, "moe_token_overhead": 2.519e-07,
-        "bw_efficiency": 0.971, "request_overhead": 0.1689, "prefill_efficiency": 0.2172,
-        "spec_seq_overhead": 7.413e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 9.049e-06,
-        "fp8_prefill_efficiency": 0.4941,
+        "step_overhead": 0.0005762, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.917e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.1592, "prefill_efficiency": 0.1768,
+        "spec_seq_overhead": 9.657e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.367e-06,
+        "fp8_prefill_efficiency": 0.5893,
     },
     "sglang-0.4": {
         "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.191e-06,
@@ -204,22 +203,22 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "fp8_prefill_efficiency": 1,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.00135, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.811e-07,
-        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.09711,
-        "spec_seq_overhead": 6.4e-05, "dispatch_overhead": 0.0001844, "fp8_layer_overhead": 2.413e-06,
+        "step_overhead": 0.001237, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.099e-07,
+        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
+        "spec_seq_overhead": 6.787e-05, "dispatch_overhead": 0.0002136, "fp8_layer_overhead": 3.64e-06,
         "fp8_prefill_efficiency": 1.193,
     },
     "trtllm": {
-        "step_overhead": 0.0002001, "layer_overhead": 7.59e-05, "moe_token_overhead": 1.421e-07,
-        "bw_efficiency": 0.8892, "request_overhead": 0.08594, "prefill_efficiency": 0.2171,
-        "spec_seq_overhead": 6.172e-07, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.284e-05,
-        "fp8_prefill_efficiency": 0.4524,
+        "step_overhead": 4.096e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 8.372e-08,
+        "bw_efficiency": 0.7455, "request_overhead": 0.08103, "prefill_efficiency": 0.193,
+        "spec_seq_overhead": 2.811e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.289e-05,
+        "fp8_prefill_efficiency": 0.5557,
     },
     "trtllm-1.2": {
-        "step_overhead": 0.0007505, "layer_overhead": 5.335e-05, "moe_token_overhead": 8.879e-08,
-        "bw_efficiency": 0.7906, "request_overhead": 0.1375, "prefill_efficiency": 0.2912,
-        "spec_seq_overhead": 3.858e-07, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.457e-05,
-        "fp8_prefill_efficiency": 0.5557,
+        "step_overhead": 0.0006872, "layer_overhead": 5.335e-05, "moe_token_overhead": 4.934e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1375, "prefill_efficiency": 0.2302,
+        "spec_seq_overhead": 3.556e-05, "dispatch_overhead": 1.049e-06, "fp8_layer_overhead": 2.457e-05,
+        "fp8_prefill_efficiency": 0.7239,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
