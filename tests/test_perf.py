@@ -310,25 +310,3 @@ def test_the_fp8_prefill_factor_applies_to_fp8_weights_on_fp4_capable_gpus_only(
     d0 = step_time(s, machine("b200", "fp8", base), 64, 64, 4096)
     d1 = step_time(s, machine("b200", "fp8", half), 64, 64, 4096)
     assert d1.total == pytest.approx(d0.total)
-
-
-def test_the_per_token_moe_cost_is_spread_over_the_groups_gpus(r1):
-    """perf.moe_rows_per_token: under attention TP every GPU routes every token (EnginePerf.moe_token_overhead once
-    per token per MoE layer, any group size); under attention DP the group shares each token's top_k pairs: R1
-    (top_k 8) pays it once per token on 8 ranks, a quarter on 32 and twice on 4 (hand count: 64 tokens x 58 MoE
-    layers x 1 us x that share more per step when the overhead grows by 1 us)."""
-    from dataclasses import replace
-
-    from specsize.perf import moe_rows_per_token
-
-    gpu, prec = get_gpu("gb200"), get_precision("nvfp4")
-    base = engine_perf("sglang")
-    dearer = replace(base, moe_token_overhead=base.moe_token_overhead + 1e-6)
-    dp = "dp"
-    for lay, rows in ((Layout(tp=8, ep=8), 1.0), (Layout(tp=4), 1.0), (Layout(tp=32, ep=32, attention=dp), 0.25),
-                      (Layout(tp=4, ep=4, attention=dp), 2.0), (Layout(tp=8, ep=8, attention=dp), 1.0)):  # fmt: skip
-        s = build_stack(r1, prec, lay, "fp8")
-        assert moe_rows_per_token(s, lay) == rows
-        t0 = step_time(s, make_machine(gpu, lay, base, prec), 64, 64, 1000).total
-        t1 = step_time(s, make_machine(gpu, lay, dearer, prec), 64, 64, 1000).total
-        assert t1 - t0 == pytest.approx(64 * 58 * 1e-6 * rows)

@@ -313,17 +313,6 @@ def fp8_path_overhead(m: Machine, prefill: bool = False) -> float:
     return 0.0 if prefill or m.compute_dtype != "fp8" else m.engine.fp8_layer_overhead
 
 
-def moe_rows_per_token(s: Stack, layout: Layout) -> float:
-    """Each GPU's share of one token's per-token MoE work in a decode step (routing, permutation, the grouped GEMMs'
-    per-row work: EnginePerf.moe_token_overhead, fitted per token of R1 on 8 GPUs). Attention TP: every GPU holds
-    every token of the step after the all-reduce and routes all of them: 1. Attention DP: a rank routes only its own
-    tokens and the group shares each token's top_k (token, expert) pairs, top_k / tp: R1 (top_k 8) on 8 ranks 1 (as
-    attention TP), on 32 ranks a quarter, on 4 ranks 2."""
-    if not s.experts:
-        return 0.0
-    return s.top_k / max(layout.tp, 1) if layout.attention == "dp" else 1.0
-
-
 def fp8_prefill_factor(m: Machine) -> float:
     """The engine build's FP8 block-scale prefill efficiency (EnginePerf.fp8_prefill_efficiency, fitted) where it
     applies: DeepSeek's block-scaled FP8 weights on a GPU whose tensor cores also run FP4 (Blackwell: B200, GB200,
@@ -384,9 +373,8 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     e = m.engine
     graphs = e.cuda_graphs and m.gpu.graph_replay
     layer = e.layer_overhead + (0.0 if graphs or prefill else e.eager_penalty) + fp8_path_overhead(m, prefill)
-    # per token per MoE layer, spread over the group (moe_rows_per_token): routing, permutation, small grouped GEMMs
-    # (decode only: prefill is compute)
-    moe_tokens = 0.0 if prefill else n * s.moe_layers * moe_rows_per_token(s, m.layout)
+    # per token per MoE layer: routing, permutation, small grouped GEMMs (decode only: prefill is compute)
+    moe_tokens = 0.0 if prefill else n * s.moe_layers
     overhead = e.step_overhead + s.layers * layer + moe_tokens * e.moe_token_overhead
     return StepTime(memory, compute, comm, overhead, s.dense_bytes + expert_b, kv_b, expert_b,
                     gpu_flops + expert_f)  # fmt: skip

@@ -27,7 +27,7 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 7.1 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 5.613 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
@@ -43,7 +43,7 @@ KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half 
 DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
-PREFILL_QUEUE_FACTOR = 5.827
+PREFILL_QUEUE_FACTOR = 7.371
 
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
@@ -185,10 +185,10 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "fp8_prefill_efficiency": 1.5,
     },
     "sglang": {
-        "step_overhead": 0.0004171, "layer_overhead": 7.813e-05, "moe_token_overhead": 2.519e-07,
-        "bw_efficiency": 0.971, "request_overhead": 0.1689, "prefill_efficiency": 0.2172,
-        "spec_seq_overhead": 7.634e-05, "dispatch_overhead": 1.265e-07, "fp8_layer_overhead": 9.882e-06,
-        "fp8_prefill_efficiency": 0.4941,
+        "step_overhead": 0.0005762, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.917e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.1592, "prefill_efficiency": 0.1768,
+        "spec_seq_overhead": 9.657e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.367e-06,
+        "fp8_prefill_efficiency": 0.5893,
     },
     "sglang-0.4": {
         "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.191e-06,
@@ -198,27 +198,27 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
     },
     "sglang-rocm": {
         "step_overhead": 0.008104, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
-        "bw_efficiency": 0.7676, "request_overhead": 0.07642, "prefill_efficiency": 0.1194,
+        "bw_efficiency": 0.7676, "request_overhead": 0.07642, "prefill_efficiency": 0.1229,
         "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.819e-07,
         "fp8_prefill_efficiency": 1,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001311, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.921e-07,
-        "bw_efficiency": 0.8142, "request_overhead": 0.06998, "prefill_efficiency": 0.09711,
-        "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 0.0001791, "fp8_layer_overhead": 4.094e-06,
+        "step_overhead": 0.001237, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.099e-07,
+        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
+        "spec_seq_overhead": 6.787e-05, "dispatch_overhead": 0.0002136, "fp8_layer_overhead": 3.64e-06,
         "fp8_prefill_efficiency": 1.193,
     },
     "trtllm": {
-        "step_overhead": 0.0001492, "layer_overhead": 7.59e-05, "moe_token_overhead": 1.34e-07,
-        "bw_efficiency": 0.8892, "request_overhead": 0.08594, "prefill_efficiency": 0.2047,
-        "spec_seq_overhead": 6.172e-07, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.073e-05,
-        "fp8_prefill_efficiency": 0.4659,
+        "step_overhead": 4.096e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 8.372e-08,
+        "bw_efficiency": 0.7455, "request_overhead": 0.08103, "prefill_efficiency": 0.193,
+        "spec_seq_overhead": 2.811e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.289e-05,
+        "fp8_prefill_efficiency": 0.5557,
     },
     "trtllm-1.2": {
-        "step_overhead": 0.0007729, "layer_overhead": 5.335e-05, "moe_token_overhead": 8.879e-08,
-        "bw_efficiency": 0.7906, "request_overhead": 0.1375, "prefill_efficiency": 0.2746,
-        "spec_seq_overhead": 6.472e-06, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.385e-05,
-        "fp8_prefill_efficiency": 0.5893,
+        "step_overhead": 0.0006872, "layer_overhead": 5.335e-05, "moe_token_overhead": 4.934e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1375, "prefill_efficiency": 0.2302,
+        "spec_seq_overhead": 3.556e-05, "dispatch_overhead": 1.049e-06, "fp8_layer_overhead": 2.457e-05,
+        "fp8_prefill_efficiency": 0.7239,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
