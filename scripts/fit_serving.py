@@ -1,11 +1,13 @@
 """Fit the serving engines' constants (perf_constants.py) to the measured corpus, and cross-validate.
 
 The model is the roofline of perf.py plus serving.py's steady state; what is fitted is, per engine build
-(SGLang; SGLang's ROCm builds for MI300X/MI325X and for MI355X; SGLang 0.4; TensorRT-LLM; vLLM 0.7; ATOM),
-eight named constants of EnginePerf:
+(SGLang; SGLang's ROCm builds for MI300X/MI325X and for MI355X; SGLang 0.4; TensorRT-LLM; TensorRT-LLM 1.2+; vLLM
+0.7; ATOM), ten named constants of EnginePerf:
 step_overhead, layer_overhead, moe_token_overhead (s), bw_efficiency and prefill_efficiency (multipliers of the
 global HBM / MFU efficiencies, bounded to stay physical), request_overhead (s on TTFT), spec_seq_overhead (s per
-sequence per MTP round) and dispatch_overhead (s per attention-DP MoE dispatch or combine: the engine's all-to-all);
+sequence per MTP round), dispatch_overhead (s per attention-DP MoE dispatch or combine: the engine's all-to-all),
+fp8_layer_overhead (s per decoder layer of a decode step with block-scaled FP8 weights) and fp8_prefill_efficiency
+(a multiplier of prefill_efficiency for block-scaled FP8 weights on FP4-capable GPUs: perf.fp8_prefill_factor);
 and six serving-wide ones (GLOBALS): the MTP first-draft acceptance on random-token
 prompts, the prefill->decode hand-off of disaggregated serving, the prefill-queue burstiness, the inter-node step
 latency, the EP dispatch floor and the cross-node (RDMA) dispatch floor. No per-point term, no lookup: every point of
@@ -51,6 +53,7 @@ PARAMS = (
     "spec_seq_overhead",
     "dispatch_overhead",
     "fp8_layer_overhead",
+    "fp8_prefill_efficiency",
 )  # fmt: skip
 # Efficiencies are multipliers of HBM_EFFICIENCY (0.80) and COMPUTE_EFFICIENCY (0.55): bounded so the product
 # stays at or under the datasheet (1.25 x 0.80, 1.8 x 0.55).
@@ -64,6 +67,7 @@ BOUNDS = {
     "request_overhead": (1e-4, 1.0),
     "dispatch_overhead": (1e-7, 3e-4),
     "fp8_layer_overhead": (1e-8, 5e-4),
+    "fp8_prefill_efficiency": (0.2, 1.5),  # a multiplier of prefill_efficiency (FP8 on FP4-capable GPUs only)
 }
 GLOBALS = {"MTP_RANDOM_FIRST_ACCEPTANCE": (measured, (0.2, 0.95)), "DISAGG_HANDOFF": (serving, (1e-4, 2.0)),
            "PREFILL_QUEUE_FACTOR": (serving, (0.05, 20.0)),

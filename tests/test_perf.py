@@ -293,3 +293,31 @@ def test_one_token_costs_twice_the_activated_parameters_in_flops(r1):
     m = make_machine(get_gpu("h200"), Layout(tp=1), engine_perf("sglang"), prec)
     assert step_time(s, m, 1, 1, 0, prefill=True).flops == pytest.approx(2 * 37e9, rel=0.03)
     assert step_time(s, m, 1, 1, 0).flops == pytest.approx(2 * 37e9, rel=0.03)
+
+
+def test_the_fp8_prefill_factor_applies_to_fp8_weights_on_fp4_capable_gpus_only(r1):
+    """perf.fp8_prefill_factor: EnginePerf.fp8_prefill_efficiency multiplies the prefill compute efficiency of FP8
+    weights on a GPU whose tensor cores also run FP4 (B200, MI355X), not on H200 (no FP4), not for NVFP4 weights,
+    and not in decode steps. A compute-bound prefill step (8,192 tokens) with the factor at 0.5 takes its compute
+    term twice as long (a hand check: the compute term is FLOPs / peak)."""
+    from dataclasses import replace
+
+    from specsize.perf import fp8_prefill_factor
+
+    base = engine_perf("sglang")
+    half = replace(base, fp8_prefill_efficiency=0.5)
+
+    def machine(gpu, weights, eng):
+        return make_machine(get_gpu(gpu), Layout(tp=8), eng, get_precision(weights))
+
+    assert fp8_prefill_factor(machine("b200", "fp8", half)) == 0.5
+    assert fp8_prefill_factor(machine("mi355x", "fp8", half)) == 0.5
+    assert fp8_prefill_factor(machine("h200", "fp8", half)) == 1.0
+    assert fp8_prefill_factor(machine("b200", "nvfp4", half)) == 1.0
+    s = build_stack(r1, get_precision("fp8"), Layout(tp=8), "bf16")
+    p0 = step_time(s, machine("b200", "fp8", base), 8192, 1, 4096, prefill=True)
+    p1 = step_time(s, machine("b200", "fp8", half), 8192, 1, 4096, prefill=True)
+    assert p1.compute == pytest.approx(p0.compute * 2 * base.fp8_prefill_efficiency)
+    d0 = step_time(s, machine("b200", "fp8", base), 64, 64, 4096)
+    d1 = step_time(s, machine("b200", "fp8", half), 64, 64, 4096)
+    assert d1.total == pytest.approx(d0.total)

@@ -1,7 +1,7 @@
 """Every constant of the performance model, in one place, each with its source, "assumption", or
 "fitted to" and what it was fitted to.
 
-Fitted: the serving engines' constants (FITTED_SERVING: eight per engine build) and six serving-wide ones
+Fitted: the serving engines' constants (FITTED_SERVING: ten per engine build) and six serving-wide ones
 (MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR, DISAGG_HANDOFF, INTER_NODE_STEP_LATENCY,
 EP_DISPATCH_LATENCY_PER_DOUBLING, RDMA_DISPATCH_LATENCY) to the measured corpus
 (catalog/validation/measured/tuning.jsonl) by scripts/fit_serving.py; the local runtimes' expert-bandwidth efficiency
@@ -113,6 +113,10 @@ class EnginePerf:
     # the build's FP8 block-scale GEMM path (per-token activation quantisation, scale handling, kernels it does not
     # fuse or graph as it does its FP4 ones) (s)
     fp8_layer_overhead: float = 0.0
+    # multiplies prefill_efficiency when the weights are DeepSeek's block-scaled FP8 on a GPU generation whose tensor
+    # cores also run FP4 (Blackwell, CDNA4): the build's FP8 block-scale prefill GEMMs there reach a smaller share of
+    # the datasheet FP8 peak than its FP4 ones do of theirs (perf.fp8_prefill_factor); 1: no difference
+    fp8_prefill_efficiency: float = 1.0
     # bytes/s one compute unit (SM, CU, Apple GPU core) pulls through the engine's decode mat-vec kernels, for an
     # engine whose kernels keep few bytes in flight per unit (Little's law: bandwidth = bytes in flight / latency),
     # so a part with much bandwidth per unit (HBM) stays unfilled; 0: the datasheet x HBM_EFFICIENCY holds
@@ -201,50 +205,60 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # scripts/fit_serving.py (coordinate descent on the mean |log error| of output tok/s per GPU and per user; the
 # report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
 # step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the MoE prefill compute multiplier,
-# the per-request TTFT cost (s), the per-sequence cost of an MTP round (s) and the engine's own cost per attention-DP
-# MoE dispatch or combine (s; only SGLang's MI355X build wants one: ~0.22 ms, the rest fit to ~0).
+# the per-request TTFT cost (s), the per-sequence cost of an MTP round (s), the engine's own cost per attention-DP
+# MoE dispatch or combine (s; only SGLang's MI355X build wants one: ~0.2 ms, the rest fit to ~0), the per-layer cost
+# of block-scaled FP8 weights in decode (s) and the FP8 block-scale prefill factor on FP4-capable GPUs (perf.py:
+# SGLang's NVIDIA build ~0.6, TensorRT-LLM 0.56 / 0.72: Blackwell prefills FP8 R1 at about H200's rate per GPU).
 # "sglang-rocm": SGLang's ROCm build (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.001037, "layer_overhead": 0.0001111, "moe_token_overhead": 1.529e-07,
-        "bw_efficiency": 1.214, "request_overhead": 0.05065, "prefill_efficiency": 0.2589,
-        "spec_seq_overhead": 9.376e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
+        "step_overhead": 0.0009778, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
+        "bw_efficiency": 1.25, "request_overhead": 0.05065, "prefill_efficiency": 0.1011,
+        "spec_seq_overhead": 5.366e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
+        "fp8_prefill_efficiency": 1.5,
     },
     "sglang": {
-        "step_overhead": 0.000611, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.15e-08,
-        "bw_efficiency": 0.971, "request_overhead": 0.1791, "prefill_efficiency": 0.2372,
-        "spec_seq_overhead": 0.0001415, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.048e-05,
+        "step_overhead": 0.0005762, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.917e-08,
+        "bw_efficiency": 0.9156, "request_overhead": 0.1592, "prefill_efficiency": 0.1768,
+        "spec_seq_overhead": 9.657e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.367e-06,
+        "fp8_prefill_efficiency": 0.5893,
     },
     "sglang-0.4": {
         "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 5.838e-06,
         "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.08482,
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.137e-07,
+        "fp8_prefill_efficiency": 1,
     },
     "sglang-rocm": {
-        "step_overhead": 0.005216, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
-        "bw_efficiency": 0.7905, "request_overhead": 0.07421, "prefill_efficiency": 0.2086,
-        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.972e-05,
+        "step_overhead": 0.008104, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
+        "bw_efficiency": 0.7676, "request_overhead": 0.07642, "prefill_efficiency": 0.1229,
+        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.819e-07,
+        "fp8_prefill_efficiency": 1,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001432, "layer_overhead": 9.598e-05, "moe_token_overhead": 9.492e-08,
-        "bw_efficiency": 0.7677, "request_overhead": 0.06795, "prefill_efficiency": 0.2024,
-        "spec_seq_overhead": 6.591e-05, "dispatch_overhead": 0.0001844, "fp8_layer_overhead": 5.89e-07,
+        "step_overhead": 0.001237, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.099e-07,
+        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
+        "spec_seq_overhead": 6.787e-05, "dispatch_overhead": 0.0002136, "fp8_layer_overhead": 3.64e-06,
+        "fp8_prefill_efficiency": 1.193,
     },
     "trtllm": {
-        "step_overhead": 1e-05, "layer_overhead": 8.289e-05, "moe_token_overhead": 1.191e-07,
-        "bw_efficiency": 0.8385, "request_overhead": 0.08594, "prefill_efficiency": 0.3473,
-        "spec_seq_overhead": 2.811e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.476e-05,
+        "step_overhead": 4.096e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 8.372e-08,
+        "bw_efficiency": 0.7455, "request_overhead": 0.08103, "prefill_efficiency": 0.193,
+        "spec_seq_overhead": 2.811e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.289e-05,
+        "fp8_prefill_efficiency": 0.5557,
     },
     "trtllm-1.2": {
-        "step_overhead": 0.0007729, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.27e-08,
-        "bw_efficiency": 0.7906, "request_overhead": 0.1458, "prefill_efficiency": 0.4659,
-        "spec_seq_overhead": 4.77e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.605e-05,
+        "step_overhead": 0.0006872, "layer_overhead": 5.335e-05, "moe_token_overhead": 4.934e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1375, "prefill_efficiency": 0.2302,
+        "spec_seq_overhead": 3.556e-05, "dispatch_overhead": 1.049e-06, "fp8_layer_overhead": 2.457e-05,
+        "fp8_prefill_efficiency": 0.7239,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
         "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 1.8,
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.137e-07,
+        "fp8_prefill_efficiency": 1,
     },
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
@@ -416,8 +430,9 @@ def assumptions() -> list[dict[str, str]]:
         for p in ENGINE_PERF.values()
     ] + [
         {"name": f"{p.name}: per-request TTFT cost, prefill-compute factor, per-sequence MTP round cost, "
-                 "attention-DP dispatch/combine cost, FP8-weight cost per layer",
+                 "attention-DP dispatch/combine cost, FP8-weight cost per layer, FP8 prefill factor (FP4-capable GPUs)",
          "value": f"{p.request_overhead / MS:.0f} ms / {p.prefill_efficiency:.3f} / {p.spec_seq_overhead / US:.1f} us"
-                  f" / {p.dispatch_overhead / US:.1f} us / {p.fp8_layer_overhead / US:.1f} us", "source": p.source}
+                  f" / {p.dispatch_overhead / US:.1f} us / {p.fp8_layer_overhead / US:.1f} us"
+                  f" / {p.fp8_prefill_efficiency:.2f}", "source": p.source}
         for p in ENGINE_PERF.values() if p.name in FITTED_SERVING
     ]  # fmt: skip
