@@ -18,7 +18,8 @@ T = max(memory, compute) + communication + overhead, every term named (StepTime)
   an MoE model's whole prefill, and a dense model uses COMPUTE_EFFICIENCY alone. Under attention DP a prefill
   step's attention runs on the ranks that hold its prompts: a prompt alone loads one rank with all of it
   (dp_prefill_rank_factor), a full step of one prompt per rank spreads it evenly.
-- communication: per layer, two TP all-reduces (attention TP) or an EP dispatch + combine (DP attention),
+- communication: per layer, two TP all-reduces (attention TP), an EP dispatch + combine (DP attention with EP) or a
+  gather + scatter of the group's tokens (DP attention, experts tensor-split: ep 1),
   latency (hops x (link + software)) + bandwidth (ring volume); PP hand-offs between stages.
 - overhead: the engine's per-step, per-layer and per-token-per-MoE-layer costs (perf_constants.EnginePerf).
 
@@ -277,6 +278,15 @@ def rdma_dispatch_latency(m: Machine, group: int) -> float:
     return RDMA_DISPATCH_LATENCY if nodes > 1 and m.inter is not None and m.gpu.vendor == "nvidia" else 0.0
 
 
+def dp_moe_gather_time(m: Machine, group: int, nbytes: float) -> float:
+    """One of the two collectives around a MoE layer under attention DP with the experts tensor-split (ep 1: SGLang
+    --enable-dp-attention without expert parallelism): each rank gathers the group's tokens before the MoE and
+    scatters the reduced result back after it (sglang/srt/layers/dp_attention.py dp_gather_partial / dp_scatter,
+    called by layers/communicator.py), `nbytes` being the group's hidden states: each is half an all-reduce of them
+    (ring: reduce-scatter + all-gather) over the fabric, with no expert dispatch and so no dispatch floor."""
+    return allreduce_time(m, group, nbytes / 2)
+
+
 def layer_message_bytes(s: Stack, layout: Layout, tokens: float) -> float:
     """One GPU's message in each of a layer's two collectives over `tokens` tokens: the all-reduce of the
     tokens' hidden states, or under DP attention an EP dispatch (or combine) of top_k copies split over TP."""
@@ -296,7 +306,9 @@ def communication_time(s: Stack, m: Machine, tokens: float, rank_factor: float =
     if tp <= 1:
         return 0.0
     msg = layer_message_bytes(s, m.layout, tokens * rank_factor)
-    if m.layout.attention == "dp":
+    if m.layout.attention == "dp" and m.layout.ep <= 1:
+        per_layer = 2 * dp_moe_gather_time(m, tp, tokens * rank_factor * s.hidden * ACT_BYTES)
+    elif m.layout.attention == "dp":
         floor = ep_dispatch_latency(tp) + rdma_dispatch_latency(m, tp) + m.engine.dispatch_overhead
         per_layer = 2 * (all_to_all_time(m, tp, msg) + floor)
     else:
