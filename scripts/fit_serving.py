@@ -276,12 +276,11 @@ def logo(points: list[dict], gpus: list[str], start: dict, start_globals: dict, 
         held = [p for p in points if p["gpu"] == gpu]
         fit(train, verbose=False, passes=passes)
         # an engine build the training points never exercise (ATOM and SGLang's gfx950 build exist only on
-        # MI355X) must not keep constants fitted on the held-out points: it takes the nearest trained build's
-        for g in {group_of(p) for p in held} - {group_of(p) for p in train}:
-            donor = "sglang-rocm" if any(get_gpu(p["gpu"]).vendor == "amd" for p in held) else "sglang"
-            if donor == g:
-                donor = "sglang"
-            pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[donor], name=g)
+        # MI355X) must not keep its priors: it takes the nearest trained build's constants, by the rule a GPU
+        # architecture the corpus lacks gets in `plan` (perf_constants.BUILD_FALLBACK)
+        trained = {group_of(p) for p in train}
+        for g in {group_of(p) for p in held} - trained:
+            pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[pc.nearest_build(g, trained)], name=g)
         n = sum(not r["reason"] for r in run_points(held))
         print(f"  {gpu:9s} ({n:4d} points): median |error| tok/s per GPU "
               f"{median_abs(held, 'output_tok_s_per_gpu'):.1%}, per user "

@@ -282,3 +282,31 @@ def test_the_fp8_path_cost_is_paid_per_layer_by_fp8_decode_steps_only(r1):
         p0 = step_time(s, make_machine(gpu, Layout(tp=8), base, prec), 512, 1, 256, prefill=True).total
         p1 = step_time(s, make_machine(gpu, Layout(tp=8), costly, prec), 512, 1, 256, prefill=True).total
         assert p1 == pytest.approx(p0)
+
+
+def test_attention_dp_with_tensor_split_experts_gathers_tokens_and_pays_no_dispatch_cost(r1):
+    """perf.dp_moe_gather_time: attention DP with ep 1 (SGLang --enable-dp-attention without EP) gathers the group's
+    hidden states before each MoE layer and scatters them after (dp_gather_partial / dp_scatter): no engine dispatch
+    cost, and over 4 GB200 in one NVLink domain a hand count of 61 layers x 2 x (link latency + 5 us software + the
+    ring's 2 x 3/4 of half the group's 64 x 7,168 x 2 bytes over the link) plus the logits gather."""
+    from dataclasses import replace
+
+    from specsize.perf import all_to_all_time, communication_time, logits_gather_bytes
+    from specsize.perf_constants import COLLECTIVE_LATENCY
+
+    gpu, base = get_gpu("gb200"), engine_perf("sglang")
+    lay = Layout(tp=4, ep=1, attention="dp")
+    s = build_stack(r1, get_precision("fp8"), lay, "bf16")
+    m = make_machine(gpu, lay, base, get_precision("fp8"))
+    costly = make_machine(gpu, lay, replace(base, dispatch_overhead=base.dispatch_overhead + 100e-6),
+                          get_precision("fp8"))  # fmt: skip
+    assert communication_time(s, costly, 64) == communication_time(s, m, 64)
+    half = 64 * 7168 * 2 / 2
+    gather = m.intra.latency + COLLECTIVE_LATENCY + 2 * 3 / 4 * half / m.intra.bandwidth
+    logits = all_to_all_time(m, 4, logits_gather_bytes(s, lay, 64))
+    assert communication_time(s, m, 64) == pytest.approx(61 * 2 * gather + logits)
+    ep = Layout(tp=4, ep=4, attention="dp")  # the same group with EP: a dispatch + combine with the engine's cost
+    s_ep = build_stack(r1, get_precision("fp8"), ep, "bf16")
+    t0 = communication_time(s_ep, make_machine(gpu, ep, base, get_precision("fp8")), 64)
+    t1 = communication_time(s_ep, make_machine(gpu, ep, costly.engine, get_precision("fp8")), 64)
+    assert t1 - t0 == pytest.approx(2 * 61 * 100e-6)

@@ -323,6 +323,26 @@ def engine_perf_for(name: str, version: str | None = None, vendor: str | None = 
     return ENGINE_PERF[name]
 
 
+# An engine build without fitted constants of its own takes its nearest relative's: a GPU architecture the corpus
+# lacks (engine_perf_for: SGLang's per-architecture ROCm build -> its generic ROCm build), or a build that only the
+# GPU left out by scripts/fit_serving.py --logo exercises (ATOM and SGLang's gfx950 build exist only on MI355X). The
+# nearest relative: the same engine's build for the same vendor's other architecture, else its earlier generation or
+# CUDA build; ATOM (AMD's engine on AITER kernels) -> SGLang's ROCm build (AITER's MoE/MLA kernels too; assumption).
+BUILD_FALLBACK: dict[str, str] = {
+    "sglang-rocm-gfx950": "sglang-rocm", "sglang-rocm": "sglang", "atom": "sglang-rocm", "sglang-0.4": "sglang",
+    "trtllm-1.2": "trtllm", "vllm-0.7": "vllm",
+}  # fmt: skip
+
+
+def nearest_build(name: str, known) -> str:
+    """The first build of BUILD_FALLBACK's chain from `name` that is in `known` (`name` itself if it is)."""
+    seen = {name}
+    while name not in known and name in BUILD_FALLBACK and BUILD_FALLBACK[name] not in seen:
+        name = BUILD_FALLBACK[name]
+        seen.add(name)
+    return name
+
+
 # Engine generations whose behaviour changed enough to need their own constants: (substring of the
 # engine_version, the ENGINE_PERF entry), first match wins. SGLang 0.4 and vLLM 0.7 (early 2025, dstack's runs:
 # before the DeepSeek kernels of SGLang 0.5 and vLLM 0.8+ - FlashMLA, DeepGEMM, fused MoE) are their own
