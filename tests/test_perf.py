@@ -310,3 +310,18 @@ def test_attention_dp_with_tensor_split_experts_gathers_tokens_and_pays_no_dispa
     t0 = communication_time(s_ep, make_machine(gpu, ep, base, get_precision("fp8")), 64)
     t1 = communication_time(s_ep, make_machine(gpu, ep, costly.engine, get_precision("fp8")), 64)
     assert t1 - t0 == pytest.approx(2 * 61 * 100e-6)
+
+
+def test_experts_split_over_a_dp_attention_group_only_into_whole_weight_blocks(r1):
+    """perf.experts_tensor_split: R1's 2,048-wide experts split over 4, 8 or 16 FP8 ranks into whole 128-wide blocks
+    (512, 256, 128), not over 24, 32 or 48 (85.3, 64, 42.7: the engines refuse to load them), so such a group with
+    ep 1 runs its experts expert-parallel (an EP dispatch); NVFP4's 16-wide groups split over 32 (64 each)."""
+    from specsize.perf import experts_tensor_split
+
+    assert [g for g in (4, 8, 16, 24, 32, 48) if experts_tensor_split(2048, g, 128)] == [4, 8, 16]
+    assert experts_tensor_split(2048, 32, 16) and not experts_tensor_split(2048, 24, 16)
+    fp8 = get_precision("fp8")
+    assert build_stack(r1, fp8, Layout(tp=16, ep=1, attention="dp"), "bf16").moe_gather
+    assert not build_stack(r1, fp8, Layout(tp=32, ep=1, attention="dp"), "bf16").moe_gather
+    assert not build_stack(r1, fp8, Layout(tp=16, ep=16, attention="dp"), "bf16").moe_gather
+    assert build_stack(r1, get_precision("nvfp4"), Layout(tp=32, ep=1, attention="dp"), "bf16").moe_gather

@@ -39,6 +39,7 @@ from specsize.perf_constants import (
     COLLECTIVE_LATENCY,
     COMPUTE_EFFICIENCY,
     EP_DISPATCH_LATENCY_PER_DOUBLING,
+    EXPERT_SPLIT_BLOCK,
     HBM_EFFICIENCY,
     INTER_NODE_STEP_LATENCY,
     NO_LINK_BANDWIDTH,
@@ -90,6 +91,9 @@ class Stack:
     hidden: int = 0
     vocab: int = 0
     experts_on_host: bool = False
+    # attention DP over experts that are tensor-split (ep 1) and split into whole weight blocks (experts_tensor_split):
+    # each MoE layer gathers and scatters the group's tokens (dp_moe_gather_time) instead of an EP dispatch
+    moe_gather: bool = False
 
 
 def _attn_pair_flops(a: ModelArch, layers: int) -> tuple[float, float]:
@@ -151,7 +155,18 @@ def build_stack(
         experts_per_gpu=e / (1 if offload_experts else lay.ep),
         expert_flops=a.moe.top_k * 2 * per_expert_p / (1 if offload_experts else lay.tp),
         experts_on_host=offload_experts,
+        moe_gather=lay.attention == "dp" and lay.ep <= 1
+        and experts_tensor_split(a.moe.expert_intermediate_size, lay.tp, EXPERT_SPLIT_BLOCK.get(precision.name, 1)),
     )  # fmt: skip
+
+
+def experts_tensor_split(inter: int, group: int, block: int) -> bool:
+    """Whether `group` ranks can tensor-split the routed experts' intermediate size `inter`: each rank's slice must
+    be whole weight blocks of `block` elements, or the engine refuses to load them (vLLM's and SGLang's
+    Fp8MoEMethod.create_weights: "The output_size of gate's and up's weight = 192 is not divisible by weight
+    quantization block_n = 128"; the fix users report is expert parallelism). So a DP-attention group recorded with
+    ep 1 whose size no such split fits (R1's 2,048 over 24, 32 or 48 FP8 ranks) runs its experts expert-parallel."""
+    return inter % group == 0 and (inter // group) % block == 0
 
 
 @dataclass(frozen=True)
@@ -306,7 +321,7 @@ def communication_time(s: Stack, m: Machine, tokens: float, rank_factor: float =
     if tp <= 1:
         return 0.0
     msg = layer_message_bytes(s, m.layout, tokens * rank_factor)
-    if m.layout.attention == "dp" and m.layout.ep <= 1:
+    if m.layout.attention == "dp" and s.moe_gather:
         per_layer = 2 * dp_moe_gather_time(m, tp, tokens * rank_factor * s.hidden * ACT_BYTES)
     elif m.layout.attention == "dp":
         floor = ep_dispatch_latency(tp) + rdma_dispatch_latency(m, tp) + m.engine.dispatch_overhead
