@@ -173,7 +173,7 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
 # step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the MoE prefill compute multiplier,
 # the per-request TTFT cost (s), the per-sequence cost of an MTP round (s) and the engine's own cost per attention-DP
-# MoE dispatch or combine (s; only SGLang's MI355X build wants one: ~0.21 ms, the rest fit to ~0).
+# MoE dispatch or combine (s; SGLang's builds want one: ~0.18 ms on MI355X, ~57 us on NVIDIA; the rest fit to ~0).
 # "sglang-rocm": SGLang's ROCm build (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
