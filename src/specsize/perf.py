@@ -250,18 +250,21 @@ def allreduce_time(m: Machine, group: int, nbytes: float) -> float:
     return t
 
 
-def all_to_all_time(m: Machine, group: int, nbytes: float) -> float:
+def all_to_all_time(m: Machine, group: int, nbytes: float, proxy: bool = True) -> float:
     """One EP dispatch (or combine): each GPU sends (p-1)/p of its bytes, spread evenly over its peers. Inside a node
     all of it goes over the node's fabric; when the group spans nodes, the share bound for the other nodes' GPUs,
     (p - per_node)/p, goes over the GPU's NIC while the rest crosses the node's fabric at the same time (the
-    slower of the two sets the time)."""
+    slower of the two sets the time). proxy: an NCCL collective (the logits gather), whose inter-node step pays
+    INTER_NODE_STEP_LATENCY (NCCL's proxy thread and network stack); the MoE dispatch kernels initiate RDMA from the
+    GPU (DeepEP over NVSHMEM/IBGDA, MoRI-EP on ROCm: no proxy), their floor is rdma_dispatch_latency's on NVIDIA and
+    the build's dispatch_overhead."""
     if group <= 1:
         return 0.0
     per_node = min(group, m.gpu.gpus_per_node)
     intra_lat, intra_bw = (m.intra.latency, m.intra.bandwidth) if m.intra else (0.0, NO_LINK_BANDWIDTH)
     if group <= per_node or m.inter is None:
         return intra_lat + COLLECTIVE_LATENCY + (group - 1) / group * nbytes / intra_bw
-    lat = m.inter.latency + COLLECTIVE_LATENCY + INTER_NODE_STEP_LATENCY
+    lat = m.inter.latency + COLLECTIVE_LATENCY + (INTER_NODE_STEP_LATENCY if proxy else 0.0)
     nic = (group - per_node) / group * nbytes / m.inter.bandwidth
     return lat + max(nic, (per_node - 1) / group * nbytes / intra_bw)
 
@@ -325,7 +328,7 @@ def communication_time(s: Stack, m: Machine, tokens: float, rank_factor: float =
         per_layer = 2 * dp_moe_gather_time(m, tp, tokens * rank_factor * s.hidden * ACT_BYTES)
     elif m.layout.attention == "dp":
         floor = ep_dispatch_latency(tp) + rdma_dispatch_latency(m, tp) + m.engine.dispatch_overhead
-        per_layer = 2 * (all_to_all_time(m, tp, msg) + floor)
+        per_layer = 2 * (all_to_all_time(m, tp, msg, proxy=False) + floor)
     else:
         per_layer = 2 * allreduce_time(m, tp, msg)
     logits = all_to_all_time(m, tp, logits_gather_bytes(s, m.layout, tokens))

@@ -27,12 +27,12 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 5.613 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 7.1 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
 # cross-node attention-DP points (scripts/fit_serving.py).
-RDMA_DISPATCH_LATENCY = 97.81 * US
+RDMA_DISPATCH_LATENCY = 139.2 * US
 # Elements of the routed experts' intermediate dimension one weight-scale block spans, which a tensor split over
 # ranks must keep whole (perf.experts_tensor_split): DeepSeek FP8's 128 x 128 blocks (config.json
 # quantization_config.weight_block_size), NVFP4's 16-element scale groups (NVIDIA TensorRT Model Optimizer docs),
@@ -45,7 +45,7 @@ PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations 
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.144  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
 PREFILL_QUEUE_FACTOR = 7.371
@@ -173,7 +173,7 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
 # step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the MoE prefill compute multiplier,
 # the per-request TTFT cost (s), the per-sequence cost of an MTP round (s) and the engine's own cost per attention-DP
-# MoE dispatch or combine (s; SGLang's builds want one: ~0.18 ms on MI355X, ~57 us on NVIDIA; the rest fit to ~0).
+# MoE dispatch or combine (s; SGLang's builds want one: ~0.21 ms on MI355X, ~51 us on NVIDIA; the rest fit to ~0).
 # "sglang-rocm": SGLang's ROCm build (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
@@ -184,8 +184,8 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
     },
     "sglang": {
         "step_overhead": 0.000611, "layer_overhead": 7.587e-05, "moe_token_overhead": 3.223e-08,
-        "bw_efficiency": 0.971, "request_overhead": 0.1791, "prefill_efficiency": 0.128,
-        "spec_seq_overhead": 0.0001186, "dispatch_overhead": 5.697e-05, "fp8_layer_overhead": 1.048e-05,
+        "bw_efficiency": 0.971, "request_overhead": 0.1899, "prefill_efficiency": 0.128,
+        "spec_seq_overhead": 0.0001186, "dispatch_overhead": 5.065e-05, "fp8_layer_overhead": 1.048e-05,
     },
     "sglang-0.4": {
         "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.376e-06,
@@ -198,19 +198,19 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.819e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.068e-07,
+        "step_overhead": 0.001475, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.132e-07,
         "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1125,
-        "spec_seq_overhead": 7.634e-05, "dispatch_overhead": 0.0001844, "fp8_layer_overhead": 2.91e-07,
+        "spec_seq_overhead": 7.634e-05, "dispatch_overhead": 0.0002074, "fp8_layer_overhead": 3.681e-07,
     },
     "trtllm": {
         "step_overhead": 6.554e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 8.372e-08,
         "bw_efficiency": 0.7455, "request_overhead": 0.08345, "prefill_efficiency": 0.193,
-        "spec_seq_overhead": 2.895e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.289e-05,
+        "spec_seq_overhead": 2.811e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.289e-05,
     },
     "trtllm-1.2": {
-        "step_overhead": 0.0005761, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.176e-08,
-        "bw_efficiency": 0.7677, "request_overhead": 0.1375, "prefill_efficiency": 0.2171,
-        "spec_seq_overhead": 4.77e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.605e-05,
+        "step_overhead": 0.0007077, "layer_overhead": 5.335e-05, "moe_token_overhead": 2.908e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1416, "prefill_efficiency": 0.2171,
+        "spec_seq_overhead": 5.059e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.53e-05,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
