@@ -21,6 +21,7 @@ corpus and model give the same constants to the printed digit.
 
     python scripts/fit_serving.py                 # the shipped FITTED_SERVING and globals
     python scripts/fit_serving.py --logo          # and leave-one-GPU-type-out cross-validation
+    python scripts/fit_serving.py --passes 0 --logo-gpu gb200   # one held-out GPU only, with its errors by build
 
 Prints the constants to paste into perf_constants.py (FITTED_SERVING and the globals), the in-sample errors by
 group and, with --logo, each held-out GPU type's median |error|.
@@ -191,7 +192,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "to the measured corpus, from a fixed starting point; print them, the in-sample errors and, with --logo, "
         "leave-one-GPU-type-out cross-validation.",
         epilog="examples:\n  python scripts/fit_serving.py            # reproduces the shipped constants\n"
-        "  python scripts/fit_serving.py --logo     # plus leave-one-GPU-type-out (several minutes)",
+        "  python scripts/fit_serving.py --logo     # plus leave-one-GPU-type-out (several minutes)\n"
+        "  python scripts/fit_serving.py --passes 0 --logo-gpu mi355x   # one GPU held out, no in-sample fit",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("corpus", nargs="?", default=str(BUNDLED_MEASURED),
