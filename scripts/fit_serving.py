@@ -23,6 +23,7 @@ corpus and model give the same constants to the printed digit.
 
     python scripts/fit_serving.py                 # the shipped FITTED_SERVING and globals
     python scripts/fit_serving.py --logo          # and leave-one-GPU-type-out cross-validation
+    python scripts/fit_serving.py --passes 0 --logo-gpu gb200   # one held-out GPU only, with its errors by build
 
 Prints the constants to paste into perf_constants.py (FITTED_SERVING and the globals), the in-sample errors by
 group and, with --logo, each held-out GPU type's median |error|.
@@ -195,7 +196,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "to the measured corpus, from a fixed starting point; print them, the in-sample errors and, with --logo, "
         "leave-one-GPU-type-out cross-validation.",
         epilog="examples:\n  python scripts/fit_serving.py            # reproduces the shipped constants\n"
-        "  python scripts/fit_serving.py --logo     # plus leave-one-GPU-type-out (several minutes)",
+        "  python scripts/fit_serving.py --logo     # plus leave-one-GPU-type-out (several minutes)\n"
+        "  python scripts/fit_serving.py --passes 0 --logo-gpu mi355x   # one GPU held out, no in-sample fit",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("corpus", nargs="?", default=str(BUNDLED_MEASURED),
@@ -204,6 +206,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
                     help="where the fit starts: the frozen previous fit (default; reproduces the shipped constants) "
                     "or the pre-corpus priors")  # fmt: skip
     ap.add_argument("--logo", action="store_true", help="also refit without each GPU type and predict it")
+    ap.add_argument(
+        "--logo-gpu",
+        action="append",
+        metavar="GPU",
+        help="leave out only this GPU type (repeatable; implies --logo): e.g. --logo-gpu mi355x",
+    )
     ap.add_argument("--passes", type=int, default=PASSES, help=f"passes over the groups and globals (default {PASSES})")
     ap.add_argument("--logo-passes", type=int, default=LOGO_PASSES,
                     help=f"passes of each leave-one-out refit (default {LOGO_PASSES}: seven refits)")  # fmt: skip
@@ -213,6 +221,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> None:
     args = parse(argv)
     points = load_points(args.corpus)
+    if unknown := sorted(set(args.logo_gpu or ()) - {p["gpu"] for p in points}):
+        sys.exit(f"fit_serving.py: no point of the corpus is on {', '.join(unknown)}; --logo-gpu takes one of: "
+                 f"{', '.join(sorted({p['gpu'] for p in points}))}")  # fmt: skip
     reset_to_start("prior")  # the leave-one-GPU-type-out refits start from the priors (no GPU seen)
     start = {n: p for n, p in pc.ENGINE_PERF.items()}
     start_globals = {k: getattr(m, k) for k, (m, _) in GLOBALS.items()}
@@ -232,31 +243,60 @@ def main(argv: list[str]) -> None:
                 f"  {k:16s} {g['n']:4d}  {g['median_abs']:6.1%} {g['median_signed']:+6.1%} | "
                 f"{u['median_abs']:6.1%} {u['median_signed']:+6.1%}"
             )
-    if not args.logo:
+    if not (args.logo or args.logo_gpu):
         return
+    logo(points, sorted(args.logo_gpu or {p["gpu"] for p in points}), start, start_globals, args.logo_passes)
+
+
+def breakdown(held: list[dict]) -> None:
+    """The held-out points' errors by engine build x aggregated/disaggregated x weights, and by build x concurrency
+    band: which constants (and which conditions) fail to transfer to the held-out GPU."""
+    rows = [r for r in run_points(held) if not r["reason"]]
+    build = {p["id"]: group_of(p) for p in held}
+    keys = {
+        "build / mode / weights / spec": lambda r: f"{build[r['id']]} {r['mode']} {r['weights']} {r['spec']}",
+        "build / concurrency": lambda r: f"{build[r['id']]} {r['band']}",
+    }
+    for title, key in keys.items():
+        print(f"    {title}: N, median |error| / bias, per GPU | per user")
+        for k in sorted({key(r) for r in rows}):
+            sub = [r for r in rows if key(r) == k]
+            cells = []
+            for metric in ("output_tok_s_per_gpu", "output_tok_s_per_user"):
+                e = errors_of(sub, metric)
+                cells.append(f"{statistics.median(map(abs, e)):6.1%} {statistics.median(e):+7.1%}" if e else " " * 14)
+            print(f"      {k:44s} {len(sub):4d}  {cells[0]} | {cells[1]}")
+
+
+def logo(points: list[dict], gpus: list[str], start: dict, start_globals: dict, passes: int) -> None:
+    """Leave-one-GPU-type-out: refit from the priors without each GPU type in `gpus`, predict its points."""
     fitted = dict(pc.ENGINE_PERF)
+    fitted_globals = {k: getattr(m, k) for k, (m, _) in GLOBALS.items()}
     print("\nleave-one-GPU-type-out (fit without the GPU, predict it):")
-    for gpu in sorted({p["gpu"] for p in points}):
+    for gpu in gpus:
         pc.ENGINE_PERF.clear()
         pc.ENGINE_PERF.update(start)
-        for k, (m, _) in GLOBALS.items():
-            setattr(m, k, start_globals[k])
+        for k in GLOBALS:
+            _set("global", k, start_globals[k])
         train = [p for p in points if p["gpu"] != gpu]
         held = [p for p in points if p["gpu"] == gpu]
-        fit(train, verbose=False, passes=args.logo_passes)
+        fit(train, verbose=False, passes=passes)
         # an engine build the training points never exercise (ATOM and SGLang's gfx950 build exist only on
-        # MI355X) must not keep constants fitted on the held-out points: it takes the nearest trained build's
-        for g in {group_of(p) for p in held} - {group_of(p) for p in train}:
-            donor = "sglang-rocm" if any(get_gpu(p["gpu"]).vendor == "amd" for p in held) else "sglang"
-            if donor == g:
-                donor = "sglang"
-            pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[donor], name=g)
+        # MI355X) must not keep its priors: it takes the nearest trained build's constants, by the rule a GPU
+        # architecture the corpus lacks gets in `plan` (perf_constants.BUILD_FALLBACK)
+        trained = {group_of(p) for p in train}
+        for g in {group_of(p) for p in held} - trained:
+            pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[pc.nearest_build(g, trained)], name=g)
         n = sum(not r["reason"] for r in run_points(held))
         print(f"  {gpu:9s} ({n:4d} points): median |error| tok/s per GPU "
               f"{median_abs(held, 'output_tok_s_per_gpu'):.1%}, per user "
               f"{median_abs(held, 'output_tok_s_per_user'):.1%}", flush=True)  # fmt: skip
+        print("    the refit's serving-wide constants: " + ", ".join(f"{k} {_get('global', k):.4g}" for k in GLOBALS))
+        breakdown(held)
     pc.ENGINE_PERF.clear()
     pc.ENGINE_PERF.update(fitted)
+    for k, v in fitted_globals.items():
+        _set("global", k, v)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,17 @@ from specsize.measured import BUNDLED_MEASURED, errors_of, load_points, run_poin
 # TensorRT-LLM 1.2+ its own generation; an FP8 block-scale cost per layer (perf.fp8_path_overhead); attention DP's
 # lone prompt prefilled on one rank (perf.dp_prefill_rank_factor); the benchmark's finite run
 # (measured.first_wave_factor). Before them: agg 0.084/0.350 per GPU, 0.082/0.275 per user; disagg 0.137/0.530,
-# 0.141/0.443. With the 28 scored too: agg 0.078/0.283, disagg 0.118/0.459 per GPU. Then the FP8 block-scale prefill
-# factor on FP4-capable GPUs (perf.fp8_prefill_factor, refit): agg 0.076/0.239 -> 0.073/0.233 per GPU, 0.068/0.216 ->
-# 0.067/0.210 per user; disagg 0.117/0.452 -> 0.114/0.440 per GPU, 0.129/0.403 -> 0.127/0.395 per user.
+# 0.141/0.443. With the 28 scored too: agg 0.078/0.283, disagg 0.118/0.459 per GPU.
+# Then attention DP over tensor-split experts (ep 1, where they split into whole weight blocks) gathers and scatters
+# the group's tokens instead of an EP dispatch (perf.dp_moe_gather_time, perf.experts_tensor_split), and the MoE
+# dispatch's cross-node step pays no NCCL proxy cost (perf.all_to_all_time proxy=False), refit: agg 0.076/0.239 ->
+# 0.077/0.241 per GPU, 0.068/0.216 -> 0.070/0.213 per user; disagg 0.117/0.452 -> 0.105/0.438 per GPU,
+# 0.129/0.403 -> 0.104/0.331 per user (SGLang's GB200 decode groups recorded with ep 1).
 RECORDED = {
-    ("agg", "output_tok_s_per_gpu"): (0.073, 0.233),
-    ("agg", "output_tok_s_per_user"): (0.067, 0.210),
-    ("disagg", "output_tok_s_per_gpu"): (0.114, 0.440),
-    ("disagg", "output_tok_s_per_user"): (0.127, 0.395),
+    ("agg", "output_tok_s_per_gpu"): (0.077, 0.241),
+    ("agg", "output_tok_s_per_user"): (0.070, 0.213),
+    ("disagg", "output_tok_s_per_gpu"): (0.105, 0.438),
+    ("disagg", "output_tok_s_per_user"): (0.104, 0.331),
 }
 SLACK_MEDIAN, SLACK_P90 = 0.005, 0.02  # absolute: half a point of median, two points of p90
 RECORDED_PREDICTED = 1179  # points predicted (the rest are listed with a reason)

@@ -321,3 +321,46 @@ def test_the_fp8_prefill_factor_applies_to_fp8_weights_on_fp4_capable_gpus_only(
     d0 = step_time(s, machine("b200", "fp8", base), 64, 64, 4096)
     d1 = step_time(s, machine("b200", "fp8", half), 64, 64, 4096)
     assert d1.total == pytest.approx(d0.total)
+
+
+def test_attention_dp_with_tensor_split_experts_gathers_tokens_and_pays_no_dispatch_cost(r1):
+    """perf.dp_moe_gather_time: attention DP with ep 1 (SGLang --enable-dp-attention without EP) gathers the group's
+    hidden states before each MoE layer and scatters them after (dp_gather_partial / dp_scatter): no engine dispatch
+    cost, and over 4 GB200 in one NVLink domain a hand count of 61 layers x 2 x (link latency + 5 us software + the
+    ring's 2 x 3/4 of half the group's 64 x 7,168 x 2 bytes over the link) plus the logits gather."""
+    from dataclasses import replace
+
+    from specsize.perf import all_to_all_time, communication_time, logits_gather_bytes
+    from specsize.perf_constants import COLLECTIVE_LATENCY
+
+    gpu, base = get_gpu("gb200"), engine_perf("sglang")
+    lay = Layout(tp=4, ep=1, attention="dp")
+    s = build_stack(r1, get_precision("fp8"), lay, "bf16")
+    m = make_machine(gpu, lay, base, get_precision("fp8"))
+    costly = make_machine(gpu, lay, replace(base, dispatch_overhead=base.dispatch_overhead + 100e-6),
+                          get_precision("fp8"))  # fmt: skip
+    assert communication_time(s, costly, 64) == communication_time(s, m, 64)
+    half = 64 * 7168 * 2 / 2
+    gather = m.intra.latency + COLLECTIVE_LATENCY + 2 * 3 / 4 * half / m.intra.bandwidth
+    logits = all_to_all_time(m, 4, logits_gather_bytes(s, lay, 64))
+    assert communication_time(s, m, 64) == pytest.approx(61 * 2 * gather + logits)
+    ep = Layout(tp=4, ep=4, attention="dp")  # the same group with EP: a dispatch + combine with the engine's cost
+    s_ep = build_stack(r1, get_precision("fp8"), ep, "bf16")
+    t0 = communication_time(s_ep, make_machine(gpu, ep, base, get_precision("fp8")), 64)
+    t1 = communication_time(s_ep, make_machine(gpu, ep, costly.engine, get_precision("fp8")), 64)
+    assert t1 - t0 == pytest.approx(2 * 61 * 100e-6)
+
+
+def test_experts_split_over_a_dp_attention_group_only_into_whole_weight_blocks(r1):
+    """perf.experts_tensor_split: R1's 2,048-wide experts split over 4, 8 or 16 FP8 ranks into whole 128-wide blocks
+    (512, 256, 128), not over 24, 32 or 48 (85.3, 64, 42.7: the engines refuse to load them), so such a group with
+    ep 1 runs its experts expert-parallel (an EP dispatch); NVFP4's 16-wide groups split over 32 (64 each)."""
+    from specsize.perf import experts_tensor_split
+
+    assert [g for g in (4, 8, 16, 24, 32, 48) if experts_tensor_split(2048, g, 128)] == [4, 8, 16]
+    assert experts_tensor_split(2048, 32, 16) and not experts_tensor_split(2048, 24, 16)
+    fp8 = get_precision("fp8")
+    assert build_stack(r1, fp8, Layout(tp=16, ep=1, attention="dp"), "bf16").moe_gather
+    assert not build_stack(r1, fp8, Layout(tp=32, ep=1, attention="dp"), "bf16").moe_gather
+    assert not build_stack(r1, fp8, Layout(tp=16, ep=16, attention="dp"), "bf16").moe_gather
+    assert build_stack(r1, get_precision("nvfp4"), Layout(tp=32, ep=1, attention="dp"), "bf16").moe_gather

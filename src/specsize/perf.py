@@ -22,7 +22,8 @@ T = max(memory, compute) + host + communication + overhead, every term named (St
   an MoE model's whole prefill, and a dense model uses COMPUTE_EFFICIENCY alone. Under attention DP a prefill
   step's attention runs on the ranks that hold its prompts: a prompt alone loads one rank with all of it
   (dp_prefill_rank_factor), a full step of one prompt per rank spreads it evenly.
-- communication: per layer, two TP all-reduces (attention TP) or an EP dispatch + combine (DP attention),
+- communication: per layer, two TP all-reduces (attention TP), an EP dispatch + combine (DP attention with EP) or a
+  gather + scatter of the group's tokens (DP attention, experts tensor-split: ep 1),
   latency (hops x (link + software)) + bandwidth (ring volume); PP hand-offs between stages.
 - overhead: the engine's per-step, per-layer and per-token-per-MoE-layer costs (perf_constants.EnginePerf).
 
@@ -42,6 +43,7 @@ from specsize.perf_constants import (
     COLLECTIVE_LATENCY,
     COMPUTE_EFFICIENCY,
     EP_DISPATCH_LATENCY_PER_DOUBLING,
+    EXPERT_SPLIT_BLOCK,
     HBM_EFFICIENCY,
     INTER_NODE_STEP_LATENCY,
     NO_LINK_BANDWIDTH,
@@ -94,6 +96,9 @@ class Stack:
     hidden: int = 0
     vocab: int = 0
     experts_on_host: bool = False
+    # attention DP over experts that are tensor-split (ep 1) and split into whole weight blocks (experts_tensor_split):
+    # each MoE layer gathers and scatters the group's tokens (dp_moe_gather_time) instead of an EP dispatch
+    moe_gather: bool = False
 
 
 def _attn_pair_flops(a: ModelArch, layers: int) -> tuple[float, float]:
@@ -155,7 +160,18 @@ def build_stack(
         experts_per_gpu=e / (1 if offload_experts else lay.ep),
         expert_flops=a.moe.top_k * 2 * per_expert_p / (1 if offload_experts else lay.tp),
         experts_on_host=offload_experts,
+        moe_gather=lay.attention == "dp" and lay.ep <= 1
+        and experts_tensor_split(a.moe.expert_intermediate_size, lay.tp, EXPERT_SPLIT_BLOCK.get(precision.name, 1)),
     )  # fmt: skip
+
+
+def experts_tensor_split(inter: int, group: int, block: int) -> bool:
+    """Whether `group` ranks can tensor-split the routed experts' intermediate size `inter`: each rank's slice must
+    be whole weight blocks of `block` elements, or the engine refuses to load them (vLLM's and SGLang's
+    Fp8MoEMethod.create_weights: "The output_size of gate's and up's weight = 192 is not divisible by weight
+    quantization block_n = 128"; the fix users report is expert parallelism). So a DP-attention group recorded with
+    ep 1 whose size no such split fits (R1's 2,048 over 24, 32 or 48 FP8 ranks) runs its experts expert-parallel."""
+    return inter % group == 0 and (inter // group) % block == 0
 
 
 @dataclass(frozen=True)
@@ -251,18 +267,21 @@ def allreduce_time(m: Machine, group: int, nbytes: float) -> float:
     return t
 
 
-def all_to_all_time(m: Machine, group: int, nbytes: float) -> float:
+def all_to_all_time(m: Machine, group: int, nbytes: float, proxy: bool = True) -> float:
     """One EP dispatch (or combine): each GPU sends (p-1)/p of its bytes, spread evenly over its peers. Inside a node
     all of it goes over the node's fabric; when the group spans nodes, the share bound for the other nodes' GPUs,
     (p - per_node)/p, goes over the GPU's NIC while the rest crosses the node's fabric at the same time (the
-    slower of the two sets the time)."""
+    slower of the two sets the time). proxy: an NCCL collective (the logits gather), whose inter-node step pays
+    INTER_NODE_STEP_LATENCY (NCCL's proxy thread and network stack); the MoE dispatch kernels initiate RDMA from the
+    GPU (DeepEP over NVSHMEM/IBGDA, MoRI-EP on ROCm: no proxy), their floor is rdma_dispatch_latency's on NVIDIA and
+    the build's dispatch_overhead."""
     if group <= 1:
         return 0.0
     per_node = min(group, m.gpu.gpus_per_node)
     intra_lat, intra_bw = (m.intra.latency, m.intra.bandwidth) if m.intra else (0.0, NO_LINK_BANDWIDTH)
     if group <= per_node or m.inter is None:
         return intra_lat + COLLECTIVE_LATENCY + (group - 1) / group * nbytes / intra_bw
-    lat = m.inter.latency + COLLECTIVE_LATENCY + INTER_NODE_STEP_LATENCY
+    lat = m.inter.latency + COLLECTIVE_LATENCY + (INTER_NODE_STEP_LATENCY if proxy else 0.0)
     nic = (group - per_node) / group * nbytes / m.inter.bandwidth
     return lat + max(nic, (per_node - 1) / group * nbytes / intra_bw)
 
@@ -294,6 +313,15 @@ def rdma_dispatch_latency(m: Machine, group: int) -> float:
     return RDMA_DISPATCH_LATENCY if nodes > 1 and m.inter is not None and m.gpu.vendor == "nvidia" else 0.0
 
 
+def dp_moe_gather_time(m: Machine, group: int, nbytes: float) -> float:
+    """One of the two collectives around a MoE layer under attention DP with the experts tensor-split (ep 1: SGLang
+    --enable-dp-attention without expert parallelism): each rank gathers the group's tokens before the MoE and
+    scatters the reduced result back after it (sglang/srt/layers/dp_attention.py dp_gather_partial / dp_scatter,
+    called by layers/communicator.py), `nbytes` being the group's hidden states: each is half an all-reduce of them
+    (ring: reduce-scatter + all-gather) over the fabric, with no expert dispatch and so no dispatch floor."""
+    return allreduce_time(m, group, nbytes / 2)
+
+
 def layer_message_bytes(s: Stack, layout: Layout, tokens: float) -> float:
     """One GPU's message in each of a layer's two collectives over `tokens` tokens: the all-reduce of the
     tokens' hidden states, or under DP attention an EP dispatch (or combine) of top_k copies split over TP."""
@@ -313,9 +341,11 @@ def communication_time(s: Stack, m: Machine, tokens: float, rank_factor: float =
     if tp <= 1:
         return 0.0
     msg = layer_message_bytes(s, m.layout, tokens * rank_factor)
-    if m.layout.attention == "dp":
+    if m.layout.attention == "dp" and s.moe_gather:
+        per_layer = 2 * dp_moe_gather_time(m, tp, tokens * rank_factor * s.hidden * ACT_BYTES)
+    elif m.layout.attention == "dp":
         floor = ep_dispatch_latency(tp) + rdma_dispatch_latency(m, tp) + m.engine.dispatch_overhead
-        per_layer = 2 * (all_to_all_time(m, tp, msg) + floor)
+        per_layer = 2 * (all_to_all_time(m, tp, msg, proxy=False) + floor)
     else:
         per_layer = 2 * allreduce_time(m, tp, msg)
     logits = all_to_all_time(m, tp, logits_gather_bytes(s, m.layout, tokens))

@@ -27,12 +27,17 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 5.613 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 4.437 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
 # cross-node attention-DP points (scripts/fit_serving.py).
-RDMA_DISPATCH_LATENCY = 156.5 * US
+RDMA_DISPATCH_LATENCY = 97.81 * US
+# Elements of the routed experts' intermediate dimension one weight-scale block spans, which a tensor split over
+# ranks must keep whole (perf.experts_tensor_split): DeepSeek FP8's 128 x 128 blocks (config.json
+# quantization_config.weight_block_size), NVFP4's 16-element scale groups (NVIDIA TensorRT Model Optimizer docs),
+# MXFP4's 32-element blocks (OCP Microscaling spec v1.0).
+EXPERT_SPLIT_BLOCK = {"fp8": 128, "nvfp4": 16, "mxfp4": 32}
 # Bytes/s standing for "no link to cross" (one GPU; a group without a named link): large enough that the transfer
 # term vanishes next to any real link's (a convention, not a measurement).
 NO_LINK_BANDWIDTH = 1e12
@@ -44,10 +49,10 @@ PERSONAL_MACHINE_MAX_GPUS = 8
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.128  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.144  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
-PREFILL_QUEUE_FACTOR = 7.371
+PREFILL_QUEUE_FACTOR = 4.607
 
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
@@ -206,53 +211,52 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
 # step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the MoE prefill compute multiplier,
 # the per-request TTFT cost (s), the per-sequence cost of an MTP round (s), the engine's own cost per attention-DP
-# MoE dispatch or combine (s; only SGLang's MI355X build wants one: ~0.2 ms, the rest fit to ~0), the per-layer cost
-# of block-scaled FP8 weights in decode (s) and the FP8 block-scale prefill factor on FP4-capable GPUs (perf.py:
-# SGLang's NVIDIA build ~0.6, TensorRT-LLM 0.56 / 0.72: Blackwell prefills FP8 R1 at about H200's rate per GPU).
+# MoE dispatch or combine (s), the per-layer cost of block-scaled FP8 weights in decode (s) and the FP8 block-scale
+# prefill factor on FP4-capable GPUs (perf.fp8_prefill_factor); the values are the last refit's (README).
 # "sglang-rocm": SGLang's ROCm build (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0009778, "layer_overhead": 0.0001111, "moe_token_overhead": 3.094e-07,
-        "bw_efficiency": 1.25, "request_overhead": 0.05065, "prefill_efficiency": 0.1011,
-        "spec_seq_overhead": 5.366e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
+        "step_overhead": 0.001007, "layer_overhead": 0.0001111, "moe_token_overhead": 2.594e-07,
+        "bw_efficiency": 1.25, "request_overhead": 0.04918, "prefill_efficiency": 0.1716,
+        "spec_seq_overhead": 6.035e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.105e-08,
         "fp8_prefill_efficiency": 1.5,
     },
     "sglang": {
-        "step_overhead": 0.0005762, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.917e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.1592, "prefill_efficiency": 0.1768,
-        "spec_seq_overhead": 9.657e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.367e-06,
-        "fp8_prefill_efficiency": 0.5893,
+        "step_overhead": 0.0006292, "layer_overhead": 7.587e-05, "moe_token_overhead": 1.025e-08,
+        "bw_efficiency": 0.9429, "request_overhead": 0.1592, "prefill_efficiency": 0.2829,
+        "spec_seq_overhead": 9.944e-05, "dispatch_overhead": 9.954e-05, "fp8_layer_overhead": 6.176e-06,
+        "fp8_prefill_efficiency": 0.4524,
     },
     "sglang-0.4": {
-        "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 5.838e-06,
-        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.08482,
-        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.137e-07,
+        "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.012e-06,
+        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.07998,
+        "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.105e-08,
         "fp8_prefill_efficiency": 1,
     },
     "sglang-rocm": {
-        "step_overhead": 0.008104, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
-        "bw_efficiency": 0.7676, "request_overhead": 0.07642, "prefill_efficiency": 0.1229,
-        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.819e-07,
+        "step_overhead": 0.005216, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
+        "bw_efficiency": 0.7905, "request_overhead": 0.07421, "prefill_efficiency": 0.1967,
+        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.828e-05,
         "fp8_prefill_efficiency": 1,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001237, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.099e-07,
-        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1,
-        "spec_seq_overhead": 6.787e-05, "dispatch_overhead": 0.0002136, "fp8_layer_overhead": 3.64e-06,
-        "fp8_prefill_efficiency": 1.193,
+        "step_overhead": 0.001611, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.007e-07,
+        "bw_efficiency": 0.8142, "request_overhead": 0.06998, "prefill_efficiency": 0.1648,
+        "spec_seq_overhead": 6.4e-05, "dispatch_overhead": 0.0002265, "fp8_layer_overhead": 6.625e-07,
+        "fp8_prefill_efficiency": 1.265,
     },
     "trtllm": {
-        "step_overhead": 4.096e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 8.372e-08,
-        "bw_efficiency": 0.7455, "request_overhead": 0.08103, "prefill_efficiency": 0.193,
-        "spec_seq_overhead": 2.811e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.289e-05,
-        "fp8_prefill_efficiency": 0.5557,
+        "step_overhead": 0.0001779, "layer_overhead": 7.59e-05, "moe_token_overhead": 1.123e-07,
+        "bw_efficiency": 0.8385, "request_overhead": 0.08594, "prefill_efficiency": 0.3683,
+        "spec_seq_overhead": 2.651e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.868e-05,
+        "fp8_prefill_efficiency": 0.4941,
     },
     "trtllm-1.2": {
-        "step_overhead": 0.0006872, "layer_overhead": 5.335e-05, "moe_token_overhead": 4.934e-08,
-        "bw_efficiency": 0.7906, "request_overhead": 0.1375, "prefill_efficiency": 0.2302,
-        "spec_seq_overhead": 3.556e-05, "dispatch_overhead": 1.049e-06, "fp8_layer_overhead": 2.457e-05,
-        "fp8_prefill_efficiency": 0.7239,
+        "step_overhead": 0.0007288, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.468e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1458, "prefill_efficiency": 0.4393,
+        "spec_seq_overhead": 5.059e-05, "dispatch_overhead": 1.678e-06, "fp8_layer_overhead": 2.385e-05,
+        "fp8_prefill_efficiency": 0.6628,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
@@ -369,6 +373,26 @@ def engine_perf_for(name: str, version: str | None = None, vendor: str | None = 
             if build in ENGINE_PERF:
                 return ENGINE_PERF[build]
     return ENGINE_PERF[name]
+
+
+# An engine build without fitted constants of its own takes its nearest relative's: a GPU architecture the corpus
+# lacks (engine_perf_for: SGLang's per-architecture ROCm build -> its generic ROCm build), or a build that only the
+# GPU left out by scripts/fit_serving.py --logo exercises (ATOM and SGLang's gfx950 build exist only on MI355X). The
+# nearest relative: the same engine's build for the same vendor's other architecture, else its earlier generation or
+# CUDA build; ATOM (AMD's engine on AITER kernels) -> SGLang's ROCm build (AITER's MoE/MLA kernels too; assumption).
+BUILD_FALLBACK: dict[str, str] = {
+    "sglang-rocm-gfx950": "sglang-rocm", "sglang-rocm": "sglang", "atom": "sglang-rocm", "sglang-0.4": "sglang",
+    "trtllm-1.2": "trtllm", "vllm-0.7": "vllm",
+}  # fmt: skip
+
+
+def nearest_build(name: str, known) -> str:
+    """The first build of BUILD_FALLBACK's chain from `name` that is in `known` (`name` itself if it is)."""
+    seen = {name}
+    while name not in known and name in BUILD_FALLBACK and BUILD_FALLBACK[name] not in seen:
+        name = BUILD_FALLBACK[name]
+        seen.add(name)
+    return name
 
 
 # Engine generations whose behaviour changed enough to need their own constants: (substring of the
