@@ -21,12 +21,15 @@ from specsize.measured import BUNDLED_MEASURED, errors_of, load_points, run_poin
 # the group's tokens instead of an EP dispatch (perf.dp_moe_gather_time, perf.experts_tensor_split), and the MoE
 # dispatch's cross-node step pays no NCCL proxy cost (perf.all_to_all_time proxy=False), refit: agg 0.076/0.239 ->
 # 0.077/0.241 per GPU, 0.068/0.216 -> 0.070/0.213 per user; disagg 0.117/0.452 -> 0.105/0.438 per GPU,
-# 0.129/0.403 -> 0.104/0.331 per user (SGLang's GB200 decode groups recorded with ep 1).
+# 0.129/0.403 -> 0.104/0.331 per user (SGLang's GB200 decode groups recorded with ep 1). Merged and refit once with
+# the FP8 block-scale prefill factor on FP4-capable GPUs (perf.fp8_prefill_factor), every MoE layer's expert FLOPs
+# on the GPU (perf.routed_flops: one layer's were counted) and a lone user's prompt that queues behind nobody
+# (serving._mdl_wait): agg 0.072/0.215 per GPU, 0.064/0.204 per user; disagg 0.101/0.400, 0.103/0.313.
 RECORDED = {
-    ("agg", "output_tok_s_per_gpu"): (0.077, 0.241),
-    ("agg", "output_tok_s_per_user"): (0.070, 0.213),
-    ("disagg", "output_tok_s_per_gpu"): (0.105, 0.438),
-    ("disagg", "output_tok_s_per_user"): (0.104, 0.331),
+    ("agg", "output_tok_s_per_gpu"): (0.072, 0.215),
+    ("agg", "output_tok_s_per_user"): (0.064, 0.204),
+    ("disagg", "output_tok_s_per_gpu"): (0.101, 0.400),
+    ("disagg", "output_tok_s_per_user"): (0.103, 0.313),
 }
 SLACK_MEDIAN, SLACK_P90 = 0.005, 0.02  # absolute: half a point of median, two points of p90
 RECORDED_PREDICTED = 1179  # points predicted (the rest are listed with a reason)
