@@ -5,7 +5,8 @@ and tiny-r1-draft, greedy,
     after it up to the next round (the host read, bookkeeping, the drafter's accepted());
 (b) the same two calls replayed in the loop's order with the loop's own inputs (the recorded committed tokens,
     positions, drafts), nothing else in between;
-(c) the same calls blocked: every recorded draft call back to back, then every verification.
+(c) the same calls blocked: every recorded draft call back to back, then every verification;
+(d) one round's inputs (the middle one's) in the loop's order, as many times (the bench's StepTimer's way).
 --probe instead times the round's two calls at a fixed context (the bench's StepTimer's way) in three states of
 the CPU's caches: back to back (each call after itself), after the other call (the loop's order), and after
 writing a --flush-mb buffer (every cache cold); and what dynamo's guards cost per call (each cache entry's guard
@@ -110,7 +111,7 @@ def loop_pass(target, draft, prompts, method, k, eos):
     # against the middle rounds above: the first round (a draft model's prompt prefill, MTP's catch-up over the
     # prompt) and the last one
     total = sum(st.decode_time for *_, st in per_prompt)
-    first = sum(r[0]["p1"][1] - r[0]["p0"][1] for _, _, r, _ in per_prompt)
+    first = sum(r[0]["p1"][0] - r[0]["p0"][0] for _, _, r, _ in per_prompt)  # CPU time
     out["decode_ms_per_prompt"] = [total / len(per_prompt) * 1e3] * 2
     out["first_draft_ms_per_prompt"] = [first / len(per_prompt) * 1e3] * 2
     out["rounds_per_prompt"] = [sum(st.num_rounds for *_, st in per_prompt) / len(per_prompt)] * 2
@@ -119,7 +120,8 @@ def loop_pass(target, draft, prompts, method, k, eos):
 
 
 def replay_pass(target, draft, per_prompt, method, k, blocked):
-    """(b) or (c): the loop's two calls with the loop's inputs, in the loop's order (or blocked)."""
+    """(b), (c) or (d): the loop's two calls with the loop's inputs, in the loop's order (blocked False), blocked
+    (True), or one round's inputs in the loop's order ("fixed")."""
     from specsize.engine.rounds import verify
 
     d_t, v_t, n_rounds = [0.0, 0.0], [0.0, 0.0], 0
@@ -147,7 +149,9 @@ def replay_pass(target, draft, per_prompt, method, k, blocked):
                 calls.append((dcall, vcall))
             if prop is not None and method == "draft":  # the draft's prefill, as round 0 did
                 prop.propose(tokens[: rounds[0]["n"]], rounds[0]["k"])
-            order = [(0, dc) for dc, _ in calls] + [(1, vc) for _, vc in calls] if blocked else \
+            if blocked == "fixed" and calls:  # the bench's way: one round's inputs (the middle one) again and again
+                calls = [calls[len(calls) // 2]] * len(calls)
+            order = [(0, dc) for dc, _ in calls] + [(1, vc) for _, vc in calls] if blocked is True else \
                 [(i, c) for pair in calls for i, c in enumerate(pair)]  # fmt: skip
             for i, fn in order:
                 c0, w0 = clocks()
@@ -267,10 +271,11 @@ def main() -> None:
         _, pp, _ = loop_pass(target, draft, prompts, m, k, eos)
         replay_pass(target, draft, pp, m, k, False)
         replay_pass(target, draft, pp, m, k, True)
+        replay_pass(target, draft, pp, m, k, "fixed")
     print(f"loop_gap: tiny-r1 compiled, greedy, {args.prompts} prompts x {MAX_NEW} new tokens, {args.threads} "
           f"thread(s), warm-up {time.perf_counter() - t0:.0f} s; load average {os.getloadavg()[0]:.1f} at the "
           "start (the machine may be shared)")  # fmt: skip
-    res = {c: {"a": [], "b": [], "c": []} for c in configs}
+    res = {c: {"a": [], "b": [], "c": [], "d": []} for c in configs}
     g0 = graphs_compiled()
     for _ in range(args.repeats):
         for m, k in configs:
@@ -278,12 +283,13 @@ def main() -> None:
             res[(m, k)]["a"].append(a)
             res[(m, k)]["b"].append(replay_pass(target, draft, pp, m, k, False))
             res[(m, k)]["c"].append(replay_pass(target, draft, pp, m, k, True))
+            res[(m, k)]["d"].append(replay_pass(target, draft, pp, m, k, "fixed"))
             res[(m, k)]["rounds"] = n
     print(f"graphs compiled while timed: {graphs_compiled() - g0}")
     print("ms per round, CPU time of the thread (wall); medians over passes")
     print("| config | rounds | (a) loop round | (a) draft | (a) between | (a) verify | (a) after | (b) draft | "
-          "(b) verify | (b) sum | (c) draft | (c) verify | (c) sum |")  # fmt: skip
-    print("|---|---:|" + "---:|" * 11)
+          "(b) verify | (b) sum | (c) draft | (c) verify | (c) sum | (d) draft | (d) verify | (d) sum |")  # fmt: skip
+    print("|---|---:|" + "---:|" * 14)
 
     def med(rows, key, c):
         return statistics.median(r[key][c] for r in rows)
@@ -291,7 +297,7 @@ def main() -> None:
     for (m, k), r in res.items():
         cells = []
         for part, keys in (("a", ("round", "draft", "between", "verify", "after")), ("b", ("draft", "verify")),
-                           ("c", ("draft", "verify"))):  # fmt: skip
+                           ("c", ("draft", "verify")), ("d", ("draft", "verify"))):  # fmt: skip
             for key in keys:
                 cells.append(f"{med(r[part], key, 0):.3f} ({med(r[part], key, 1):.3f})")
             if part != "a":
@@ -300,8 +306,8 @@ def main() -> None:
                 cells.append(f"{statistics.median(s):.3f} ({statistics.median(sw):.3f})")
         print(f"| {m} k={k} | {r['rounds']} | " + " | ".join(cells) + " |")
     print(
-        "per prompt (wall ms, medians over passes): tokens, rounds, the loop's decode time (what tok/s divides by), "
-        "of it the first round's drafter call (a draft model's prompt prefill, MTP's catch-up over the prompt)"
+        "per prompt (medians over passes): tokens, rounds, the loop's decode time (wall, what tok/s divides by), the "
+        "first round's drafter call (CPU; before issue 20's third pass it held the drafter's pass over the prompt)"
     )
     for (m, k), r in res.items():
         a = r["a"]
