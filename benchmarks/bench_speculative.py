@@ -60,6 +60,11 @@ def markdown(r: dict, command: str = "", load: tuple[float, float] | None = None
                   f"compiled while timed: {t['recompiles']}" + (f"; flagged: {t['flagged']}" if t["flagged"] else "")
                   + "."]  # fmt: skip
     best = best_per_method(r)
+    parts = [f"{k} k={c['k']} {c['round_times_s']['draft'] * 1e3:.2f} + {c['round_times_s']['verify'] * 1e3:.2f} ms "
+             f"timed, {c['loop_round_times_s']['draft'] * 1e3:.2f} + {c['loop_round_times_s']['verify'] * 1e3:.2f} ms "
+             "in the loop" for k, c in best.items() if "round_times_s" in c and "loop_round_times_s" in c]  # fmt: skip
+    if parts:
+        lines += ["", "A round at the best k, draft + verification: " + "; ".join(parts) + "."]
     lines += ["", "Best k per method: " + ", ".join(
         f"{k} k={c['k']} {c['speedup']:.2f}x (predicted {c.get('predicted_speedup', 0):.2f}x, "
         f"error {c.get('prediction_error', 0):+.0%}){_flag(c)}" for k, c in best.items()) + "."]  # fmt: skip

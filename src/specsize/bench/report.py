@@ -33,6 +33,12 @@ def _predict(res: ConfigResult, row: dict[str, Any], plain_tpot: float, steps: d
         row["predicted_speedup"] = pred
         row["prediction_error"] = (pred - row["speedup"]) / row["speedup"] if row["speedup"] else None
         row["round_times_s"] = {"draft": draft, "verify": rnd["verify"], "spread": rnd["spread"]}
+        runs = [r.stats for r in res.runs if r.stats.num_rounds]
+        if runs:  # the same parts as the loop paid them (its own timestamps, medians over the runs): the error's split
+            row["loop_round_times_s"] = {
+                "draft": statistics.median(st.draft_time / st.num_rounds for st in runs),
+                "verify": statistics.median(st.verify_time / st.num_rounds for st in runs),
+            }
     if res.k < len(t) and plain_tpot:  # the planner's per-step round model, which plan --calibration extends
         overhead = max(plain_tpot - t[0], 0.0)
         st = steps["step_times"]

@@ -154,10 +154,10 @@ def generate(
     t0 = time.perf_counter()
     logits, hidden = target(torch.tensor([prompt], device=device), start=0, return_hidden=True)
     tokens = [*prompt, next_token(logits[0, -1], params, gen)]
+    if proposer is not None:  # the drafter's own pass over the prompt (a draft model's prefill) is prefill too
+        proposer.begin(prompt, hidden)
     _sync(logits)
     stats.prefill_time = time.perf_counter() - t0
-    if proposer is not None:
-        proposer.begin(prompt, hidden)
     new = tokens[-1:]
     last = torch.tensor(new, device=device)  # [1] the newest token, not in the target's cache yet
     vocab = target.arch.vocab_size

@@ -98,8 +98,17 @@ class DraftModelProposer:
         self.cached = 0  # leading positions of the draft's cache that hold committed tokens
         self.fed, self.k = 0, 0  # the last round's committed length and k
 
+    @torch.inference_mode()
     def begin(self, prompt: list[int], hidden: torch.Tensor | None) -> None:
+        """The draft's prefill: the prompt but its last token (the first round feeds the last two committed tokens),
+        one eager forward. It is the prompt's processing, as the target's prefill is (generate() times it with it,
+        as the batched engine does): in the first round it cost the loop 1-2 ms of CPU a generation, 3-5% of the
+        decode time on the bench's prompts at k = 7 (benchmarks/loop_gap.py, README)."""
         self.cached = 0
+        start = min(len(prompt) - 1, self.model.model.layers[0].self_attn.cache.max_len - 2)
+        if start > 0:
+            self.model(torch.tensor([prompt[:start]], device=self.device), start=0)
+            self.cached = start
 
     @torch.inference_mode()
     def propose(self, tokens: list[int], k: int) -> Proposal:
@@ -138,8 +147,16 @@ class MTPProposer:
         self.mtp_pos = 0  # positions in the module's cache built from the target's states
         self.prev: torch.Tensor | None = None  # [1, 1, h] the state at mtp_pos - 1 (consumed last round)
 
+    @torch.inference_mode()
     def begin(self, prompt: list[int], hidden: torch.Tensor | None) -> None:
+        """The module's catch-up over the prompt's states but the last two, one eager step (the prompt's processing,
+        timed with the target's prefill, as DraftModelProposer.begin); the first round then catches up two states,
+        the compiled graph of later rounds."""
         self.pending, self.mtp_pos, self.prev = hidden, 0, None
+        n = 0 if hidden is None else min(hidden.shape[1], len(prompt)) - 2
+        if n >= 1:
+            self.model.mtp_forward(hidden[:, :n], torch.tensor([prompt[1 : n + 1]], device=hidden.device), start=0)
+            self.pending, self.mtp_pos, self.prev = hidden[:, n:], n, hidden[:, n - 1 : n]
 
     @torch.inference_mode()
     def propose(self, tokens: list[int], k: int) -> Proposal:
