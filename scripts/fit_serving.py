@@ -25,17 +25,20 @@ corpus and model give the same constants to the printed digit.
     python scripts/fit_serving.py --logo          # and leave-one-GPU-type-out cross-validation
     python scripts/fit_serving.py --passes 0 --logo-gpu gb200   # one held-out GPU only, with its errors by build
 
-Prints the constants to paste into perf_constants.py (FITTED_SERVING and the globals), the in-sample errors by
-group and, with --logo, each held-out GPU type's median |error|.
+Prints the constants (FITTED_SERVING and the globals; --write puts them into perf_constants.py, in the file's own
+spelling, PREVIOUS_FIT untouched), the in-sample errors by group and, with --logo, each held-out GPU type's median
+|error|.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import re
 import statistics
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from specsize import measured, perf, serving
 from specsize import perf_constants as pc
@@ -162,17 +165,41 @@ def median_abs(points: list[dict], metric: str) -> float:
     return statistics.median(errs) if errs else math.nan
 
 
-def show() -> None:
-    print("\nfitted constants (paste into perf_constants.py):\nFITTED_SERVING: dict[str, dict[str, float]] = {")
+def constants_text() -> tuple[str, dict[str, float]]:
+    """The FITTED_SERVING block as perf_constants.py spells it, and the serving-wide constants' values."""
+    lines = ["FITTED_SERVING: dict[str, dict[str, float]] = {"]
     for name in sorted(n for n in pc.ENGINE_PERF if n in pc.FITTED_SERVING):
         p = pc.ENGINE_PERF[name]
-        print(f'    "{name}": {{')
+        lines.append(f'    "{name}": {{')
         for i in range(0, len(PARAMS), 3):
-            print("        " + " ".join(f'"{k}": {getattr(p, k):.4g},' for k in PARAMS[i : i + 3]))
-        print("    },")
-    print("}  # fmt: skip")
-    for key, (mod, _) in GLOBALS.items():
-        print(f"{key} = {getattr(mod, key):.4g}")
+            lines.append("        " + " ".join(f'"{k}": {getattr(p, k):.4g},' for k in PARAMS[i : i + 3]))
+        lines.append("    },")
+    lines.append("}  # fmt: skip")
+    return "\n".join(lines), {key: getattr(mod, key) for key, (mod, _) in GLOBALS.items()}
+
+
+def show() -> None:
+    block, globals_ = constants_text()
+    print("\nfitted constants (paste into perf_constants.py, or run with --write):\n" + block)
+    for key, value in globals_.items():
+        print(f"{key} = {value:.4g}")
+
+
+def write_constants(path: Path) -> None:
+    """Put the fitted constants into perf_constants.py (or a copy at `path`): the FITTED_SERVING block and each
+    serving-wide constant, in the file's own units (a value written `x * US` stays in microseconds)."""
+    block, globals_ = constants_text()
+    text = path.read_text()
+    i = text.index("FITTED_SERVING: dict[str, dict[str, float]] = {")
+    j = text.index("}  # fmt: skip", i) + len("}  # fmt: skip")
+    text = text[:i] + block + text[j:]
+    for key, value in globals_.items():
+        m = re.search(rf"^{key} = ([^\s#]+)( \* US)?", text, re.M)
+        if m is None:
+            sys.exit(f"fit_serving.py: {path} has no line '{key} = ...' to write the fitted value into")
+        new = f"{key} = {value / pc.US:.4g} * US" if m.group(2) else f"{key} = {value:.4g}"
+        text = text[: m.start()] + new + text[m.end() :]
+    path.write_text(text)
 
 
 def reset_to_start(start: str = "previous") -> None:
@@ -196,6 +223,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "to the measured corpus, from a fixed starting point; print them, the in-sample errors and, with --logo, "
         "leave-one-GPU-type-out cross-validation.",
         epilog="examples:\n  python scripts/fit_serving.py            # reproduces the shipped constants\n"
+        "  python scripts/fit_serving.py --write    # and writes them into perf_constants.py\n"
         "  python scripts/fit_serving.py --logo     # plus leave-one-GPU-type-out (several minutes)\n"
         "  python scripts/fit_serving.py --passes 0 --logo-gpu mi355x   # one GPU held out, no in-sample fit",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -205,6 +233,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--start", choices=("previous", "prior"), default="previous",
                     help="where the fit starts: the frozen previous fit (default; reproduces the shipped constants) "
                     "or the pre-corpus priors")  # fmt: skip
+    ap.add_argument("--write", action="store_true",
+                    help="write the fitted constants into perf_constants.py (PREVIOUS_FIT untouched)")  # fmt: skip
     ap.add_argument("--logo", action="store_true", help="also refit without each GPU type and predict it")
     ap.add_argument(
         "--logo-gpu",
@@ -231,6 +261,9 @@ def main(argv: list[str]) -> None:
     print(f"{len(points)} points; loss at the starting point ({args.start}): {loss(points):.3f}")
     fit(points, passes=args.passes)
     show()
+    if args.write:
+        write_constants(Path(pc.__file__))
+        print(f"written into {pc.__file__}")
     for metric in ("output_tok_s_per_gpu", "output_tok_s_per_user"):
         print(f"in-sample median |error| {metric}: {median_abs(points, metric):.1%}")
     summ = summarize(run_points(points))

@@ -1,0 +1,44 @@
+"""scripts/fit_serving.py --write: the fitted constants go into perf_constants.py as the file spells them, so a refit
+is reproduced by one command instead of a hand paste."""
+
+import importlib.util
+import runpy
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from specsize import perf
+from specsize import perf_constants as pc
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fit_serving.py"
+
+
+@pytest.fixture(scope="module")
+def fit_serving():
+    spec = importlib.util.spec_from_file_location("fit_serving", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_writing_the_shipped_constants_leaves_the_file_as_it_is(fit_serving, tmp_path):
+    original = Path(pc.__file__).read_text()
+    copy = tmp_path / "perf_constants.py"
+    copy.write_text(original)
+    fit_serving.write_constants(copy)
+    assert copy.read_text() == original
+
+
+def test_a_refit_value_is_written_in_the_files_own_units(fit_serving, tmp_path, monkeypatch):
+    copy = tmp_path / "perf_constants.py"
+    copy.write_text(Path(pc.__file__).read_text())
+    monkeypatch.setitem(pc.ENGINE_PERF, "sglang", replace(pc.ENGINE_PERF["sglang"], step_overhead=1.234e-3))
+    monkeypatch.setattr(perf, "RDMA_DISPATCH_LATENCY", 123.4e-6)
+    fit_serving.write_constants(copy)
+    text = copy.read_text()
+    assert "RDMA_DISPATCH_LATENCY = 123.4 * US" in text  # microseconds, as the line was written
+    written = runpy.run_path(str(copy))
+    assert written["FITTED_SERVING"]["sglang"]["step_overhead"] == 1.234e-3
+    assert written["RDMA_DISPATCH_LATENCY"] == pytest.approx(123.4e-6)
+    assert written["FITTED_SERVING"]["trtllm"] == pc.FITTED_SERVING["trtllm"]  # the others as they were
