@@ -57,3 +57,15 @@ def test_gpu_layers_bad_input_is_one_line():
                           (["--gpu-layers", "4", "--spec", "ngram"], "drop --spec")):  # fmt: skip
         r = run("plan", *BASE, *extra)
         assert r.exit_code == 1 and needle in r.output and "Traceback" not in r.output, r.output
+
+
+def test_the_cpu_share_of_a_token_is_counted_once():
+    """The -ngl split's FLOPs per token of R1: twice its 37B activated parameters (DeepSeek-V3 technical report) plus
+    a 64-token context's attention, every MoE layer's experts once (a merge once counted them twice: 118 GFLOP)."""
+    from specsize.deployment import HostCPU
+    from specsize.gpu_layers import Splitter
+    from specsize.resolve import load_model
+    from specsize.scenario import Workload
+
+    sp = Splitter(load_model("deepseek-r1"), "rtx-3090", "q4_k_m", "bf16", Workload(1, 32, 64), HostCPU())
+    assert sp.flops == pytest.approx(2 * 37e9, rel=0.05)

@@ -77,7 +77,6 @@ def test_the_cpu_computes_the_experts_of_every_moe_layer_at_llamacpps_rate():
     st = step_time(dep.main, dep.machine, 1, 1, 64)
     by_hand = 2 * 58 * 8 * 3 * 7168 * 2048 / (8 * LLAMACPP_CPU_FLOPS_PER_CORE)
     assert st.host_bound == "compute" and abs(st.host / by_hand - 1) < 1e-9
-    assert st.total == pytest.approx(max(st.memory, st.compute) + st.host + st.communication + st.overhead)
     slow = _llamacpp_hybrid(cores=4)
     assert step_time(slow.main, slow.machine, 1, 1, 64).host == pytest.approx(2 * st.host)
 

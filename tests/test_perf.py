@@ -299,7 +299,7 @@ def test_the_fp8_prefill_factor_applies_to_fp8_weights_on_fp4_capable_gpus_only(
     """perf.fp8_prefill_factor: EnginePerf.fp8_prefill_efficiency multiplies the prefill compute efficiency of FP8
     weights on a GPU whose tensor cores also run FP4 (B200, MI355X), not on H200 (no FP4), not for NVFP4 weights,
     and not in decode steps. A compute-bound prefill step (8,192 tokens) with the factor at 0.5 takes its compute
-    term twice as long (a hand check: the compute term is FLOPs / peak)."""
+    term 1 / (2 x the fitted factor) as long as with the fitted one (a hand check: the compute term is FLOPs / peak)."""
     from dataclasses import replace
 
     from specsize.perf import fp8_prefill_factor

@@ -185,15 +185,14 @@ def test_llamacpp_on_gpus_against_published_figures():
 def test_llamacpp_r1_cpu_gpu_hybrids_against_published_figures():
     """R1 / V3 with llama.cpp on one GPU and the CPU (llamacpp-gpu.json: -ngl 8 on an RTX 3090 + 12 threads of an
     EPYC 9654, llama.cpp issue #11474; -ncmoe 999, every routed expert in RAM, on an RTX PRO 6000 + EPYC 9374F,
-    llama.cpp PR #23346): decode within the cases' 30% (the one constant they fit, LLAMACPP_CPU_FLOPS_PER_CORE,
-    leaves +0.2% and +23% once every MoE layer's expert FLOPs are counted; before it the planner said 11.5 tok/s
-    for the first, 3.5x, and 6.4 for the second, -41%), and the
+    llama.cpp PR #23346): decode within 10% each (the one constant they fit, LLAMACPP_CPU_FLOPS_PER_CORE, leaves -1%
+    and +8%; before it the planner said 11.5 tok/s for the first, 3.5x, and 6.4 for the second, -41%), and the
     second's pp512 (op offload: the experts copied over PCIe, PCIE_COPY_EFFICIENCY fitted to it alone) within 5%."""
     got = [o for o in run_files([LLAMACPP_GPU]) if o.id in HYBRID]
     assert all(o.message == "" for o in got), [o.message for o in got]
     decode = [o for o in got if o.metric == "output_tok_s_per_user"]
     (prefill,) = [o for o in got if o.metric == "prefill_tok_s"]
-    assert len(decode) == 2 and all(abs(o.error) <= 0.30 for o in decode), [(o.id, o.predicted) for o in decode]
+    assert len(decode) == 2 and all(abs(o.error) <= 0.10 for o in decode), [(o.id, o.predicted) for o in decode]
     assert abs(prefill.error) <= 0.05, prefill.predicted
 
 

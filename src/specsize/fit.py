@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from specsize.config import ModelArch
 from specsize.engines import EngineProfile, get_engine
 from specsize.errors import PlanError
-from specsize.hardware import GPU, PERSONAL_KINDS, get_gpu, machine_holding
+from specsize.hardware import GPU, PERSONAL_KINDS, PERSONAL_MACHINE_MAX_GPUS, get_gpu, machine_holding
 from specsize.memory import MemoryBreakdown, memory_per_gpu
-from specsize.perf_constants import PERSONAL_MACHINE_MAX_GPUS
 from specsize.quant import get_precision
 from specsize.scenario import Host, Layout, Speculative, Workload
 

@@ -26,7 +26,6 @@ from specsize.engines import get_engine
 from specsize.errors import PlanError
 from specsize.hardware import GPU, get_gpu
 from specsize.memory import memory_per_gpu
-from specsize.perf import routed_flops
 from specsize.perf_constants import HBM_EFFICIENCY, PCIE_TOKEN_HANDOFF, engine_perf
 from specsize.quant import checkpoint_bytes
 from specsize.scenario import Layout, Workload
@@ -75,9 +74,8 @@ class Splitter:
         dep = build_deployment(a, g, precision, kv_dtype, lay, eng, cpu=cpu)
         self.step = dep.decode_step(workload.concurrency, workload.mean_context)
         # the CPU computes its layers' share of every FLOP of a token, the routed experts of every MoE layer
-        # included (the GPU step's flops count one MoE layer's experts: perf.step_time)
-        n = workload.concurrency
-        self.flops = self.step.flops - n * dep.main.expert_flops + routed_flops(dep.main, n)
+        # included (perf.step_time counts them all: perf.routed_flops)
+        self.flops = self.step.flops
         perf = engine_perf("llamacpp")
         self.host_bw = cpu.bandwidth * HBM_EFFICIENCY * (perf.host_bw_efficiency or perf.bw_efficiency)
         self.host_flops = host_flops(cpu, perf)

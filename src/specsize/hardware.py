@@ -6,7 +6,6 @@ from dataclasses import dataclass, field, replace
 
 from specsize import catalog
 from specsize.errors import CatalogError
-from specsize.perf_constants import PERSONAL_MACHINE_MAX_GPUS
 from specsize.units import GB, GiB, MiB
 
 
@@ -89,6 +88,10 @@ def get_gpu(name: str) -> GPU:
 
 
 PERSONAL_KINDS = ("consumer", "workstation")  # cards in a person's own PCIe machine, not a vendor's node
+# A person's own machine (consumer and workstation cards on PCIe: a desktop, a server board or an open-frame rig on
+# risers) holds as many cards as its owner says, up to this many (assumption: 7-8 PCIe x16 slots on a server or
+# workstation board; r/LocalLLaMA's 6x and 8x RTX 3090 rigs). The catalog's gpus_per_node is the usual desktop.
+PERSONAL_MACHINE_MAX_GPUS = 8
 
 
 def machine_holding(gpu: GPU, count: int | None) -> GPU:

@@ -342,7 +342,7 @@ def communication_time(s: Stack, m: Machine, tokens: float, rank_factor: float =
         return 0.0
     msg = layer_message_bytes(s, m.layout, tokens * rank_factor)
     if m.layout.attention == "dp" and s.moe_gather:
-        per_layer = 2 * dp_moe_gather_time(m, tp, tokens * rank_factor * s.hidden * ACT_BYTES)
+        per_layer = 2 * dp_moe_gather_time(m, tp, tokens * s.hidden * ACT_BYTES)  # the group's tokens, however spread
     elif m.layout.attention == "dp":
         floor = ep_dispatch_latency(tp) + rdma_dispatch_latency(m, tp) + m.engine.dispatch_overhead
         per_layer = 2 * (all_to_all_time(m, tp, msg, proxy=False) + floor)

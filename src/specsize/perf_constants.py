@@ -4,9 +4,10 @@
 Fitted: the serving engines' constants (FITTED_SERVING: ten per engine build) and six serving-wide ones
 (MTP_RANDOM_FIRST_ACCEPTANCE, PREFILL_QUEUE_FACTOR, DISAGG_HANDOFF, INTER_NODE_STEP_LATENCY,
 EP_DISPATCH_LATENCY_PER_DOUBLING, RDMA_DISPATCH_LATENCY) to the measured corpus
-(catalog/validation/measured/tuning.jsonl) by scripts/fit_serving.py; the local runtimes' expert-bandwidth efficiency
-to two published figures by scripts/fit_perf_constants.py. Everything else is a datasheet figure, a sourced
-measurement or an assumption.
+(catalog/validation/measured/tuning.jsonl) by scripts/fit_serving.py (--write puts them here); by
+scripts/fit_perf_constants.py, the local runtimes' expert-bandwidth efficiency (two published figures), llama.cpp's
+GPU constants (46 llama-bench figures), its CPU rate per core and PCIe copy efficiency (R1/V3 hybrid figures).
+Everything else is a datasheet figure, a sourced measurement or an assumption.
 """
 
 from __future__ import annotations
@@ -42,10 +43,6 @@ EXPERT_SPLIT_BLOCK = {"fp8": 128, "nvfp4": 16, "mxfp4": 32}
 # term vanishes next to any real link's (a convention, not a measurement).
 NO_LINK_BANDWIDTH = 1e12
 PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations in CPU/GPU hybrid serving
-# A person's own machine (consumer and workstation cards on PCIe: a desktop, a server board or an open-frame rig on
-# risers) holds as many cards as its owner says, up to this many (assumption: 7-8 PCIe x16 slots on a server or
-# workstation board; r/LocalLLaMA's 6x and 8x RTX 3090 rigs). The catalog's gpus_per_node is the usual desktop.
-PERSONAL_MACHINE_MAX_GPUS = 8
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
@@ -155,15 +152,15 @@ LLAMACPP_BLOCK_QUANT_BW = 0.96
 LLAMACPP_METAL_LAYER = 120 * US
 # llama.cpp's CPU side (routed experts kept in RAM by -ot exps=CPU / --cpu-moe / -ncmoe, or the layers past -ngl):
 # its ggml CPU mat-vec kernels (activations quantised to 8 bits, integer dot products against the GGUF blocks) do
-# about 14 G weights/s per thread at batch 1, so on the published R1/V3 hybrids the cores bound the CPU's part, not
+# about 9 G weights/s per thread at batch 1, so on the published R1/V3 hybrids the cores bound the CPU's part, not
 # the DRAM. Fitted to: catalog/validation/llamacpp-gpu.json's two R1/V3 hybrid decode figures (mean |log error|
-# 0.104, scripts/fit_perf_constants.py): 12 threads of an EPYC 9654 on UD-IQ1_S at -ngl 8 (3.28 tok/s, predicted
-# 3.29; the 12.6 GB its CPU reads per token come at 43 GB/s of 461: compute) and the 32 cores of an EPYC 9374F on
-# Q8_0 experts with -ncmoe 999 (10.91 tok/s, predicted 13.42; 21.7 GB of experts per token, so at least 63% of
+# 0.046, scripts/fit_perf_constants.py): 12 threads of an EPYC 9654 on UD-IQ1_S at -ngl 8 (3.28 tok/s, predicted
+# 3.24; the 12.6 GB its CPU reads per token come at 43 GB/s of 461: compute) and the 32 cores of an EPYC 9374F on
+# Q8_0 experts with -ncmoe 999 (10.91 tok/s, predicted 11.81; 21.7 GB of experts per token, so at least 63% of
 # 12 x DDR5-4800 is read). The DRAM
 # side: assumption, the roofline's HBM_EFFICIENCY with no further MoE penalty (LOCAL_MOE_BW_EFFICIENCY's 0.42,
 # fitted to ktransformers and MLX, would hold the Q8_0 figure to 7.1 tok/s).
-LLAMACPP_CPU_FLOPS_PER_CORE = 28.5e9
+LLAMACPP_CPU_FLOPS_PER_CORE = 18.5e9
 LLAMACPP_HOST_BW_EFFICIENCY = 1.0
 # llama.cpp's scheduler computes a weight kept in RAM on the GPU when a step has at least 32 tokens (op offload, on
 # by default since llama.cpp PR #6083; --no-op-offload, PR #13386, turns it off; the 32 is hard-coded in

@@ -108,9 +108,9 @@ def kv_transfer_time(dep: Deployment, input_tokens: float, link: Link | None) ->
 
 def _mdl_wait(rho: float, service: float, users: float) -> float:
     """Mean wait in an M/D/1 queue at utilisation rho (Pollaczek-Khinchine), scaled by the fitted factor, as one of
-    `users` users of a closed loop sees it: by the arrival theorem of closed queueing networks (Reiser & Lavenberg
-    1980, mean value analysis) an arriving prompt finds the queue as the other users - 1 leave it, so the load it
-    waits behind is rho (users - 1) / users; a lone user never queues behind itself."""
+    `users` users of a closed loop sees it: an arriving prompt finds the queue as the loop's other users - 1 keep it
+    (the arrival theorem of closed networks, Reiser & Lavenberg 1980), approximated as Schweitzer's and Bard's mean
+    value analysis does by the load scaled by (users - 1) / users; a lone user never queues behind itself."""
     rho = min(rho * max(users - 1.0, 0.0) / max(users, 1.0), 0.95)
     return PREFILL_QUEUE_FACTOR * rho / (2 * (1 - rho)) * service
 
