@@ -28,7 +28,7 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 4.437 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 4.438 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
@@ -46,7 +46,7 @@ PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations 
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.144  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
 PREFILL_QUEUE_FACTOR = 4.607
@@ -220,10 +220,10 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "fp8_prefill_efficiency": 1.5,
     },
     "sglang": {
-        "step_overhead": 0.0006292, "layer_overhead": 7.587e-05, "moe_token_overhead": 1.025e-08,
-        "bw_efficiency": 0.9429, "request_overhead": 0.1592, "prefill_efficiency": 0.2829,
-        "spec_seq_overhead": 9.944e-05, "dispatch_overhead": 9.954e-05, "fp8_layer_overhead": 6.176e-06,
-        "fp8_prefill_efficiency": 0.4524,
+        "step_overhead": 0.000648, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.596e-09,
+        "bw_efficiency": 0.9429, "request_overhead": 0.1592, "prefill_efficiency": 0.309,
+        "spec_seq_overhead": 0.0001024, "dispatch_overhead": 0.0001025, "fp8_layer_overhead": 6.36e-06,
+        "fp8_prefill_efficiency": 0.4143,
     },
     "sglang-0.4": {
         "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.012e-06,
@@ -239,19 +239,19 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
     },
     "sglang-rocm-gfx950": {
         "step_overhead": 0.001611, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.007e-07,
-        "bw_efficiency": 0.8142, "request_overhead": 0.06998, "prefill_efficiency": 0.1648,
-        "spec_seq_overhead": 6.4e-05, "dispatch_overhead": 0.0002265, "fp8_layer_overhead": 6.625e-07,
-        "fp8_prefill_efficiency": 1.265,
+        "bw_efficiency": 0.8142, "request_overhead": 0.06998, "prefill_efficiency": 0.1853,
+        "spec_seq_overhead": 7.198e-05, "dispatch_overhead": 0.0002265, "fp8_layer_overhead": 6.625e-07,
+        "fp8_prefill_efficiency": 1.125,
     },
     "trtllm": {
-        "step_overhead": 0.0001779, "layer_overhead": 7.59e-05, "moe_token_overhead": 1.123e-07,
+        "step_overhead": 0.0001678, "layer_overhead": 7.59e-05, "moe_token_overhead": 1.123e-07,
         "bw_efficiency": 0.8385, "request_overhead": 0.08594, "prefill_efficiency": 0.3683,
-        "spec_seq_overhead": 2.651e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.868e-05,
+        "spec_seq_overhead": 2.73e-05, "dispatch_overhead": 1.564e-05, "fp8_layer_overhead": 6.868e-05,
         "fp8_prefill_efficiency": 0.4941,
     },
     "trtllm-1.2": {
-        "step_overhead": 0.0007288, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.468e-08,
-        "bw_efficiency": 0.7906, "request_overhead": 0.1458, "prefill_efficiency": 0.4393,
+        "step_overhead": 0.0007505, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.468e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1416, "prefill_efficiency": 0.4393,
         "spec_seq_overhead": 5.059e-05, "dispatch_overhead": 1.678e-06, "fp8_layer_overhead": 2.385e-05,
         "fp8_prefill_efficiency": 0.6628,
     },
