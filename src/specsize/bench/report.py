@@ -58,7 +58,7 @@ def config_json(res: ConfigResult, base: ConfigResult, steps: dict | None) -> di
         "speedup": res.tokens_per_s / base.tokens_per_s if base.tokens_per_s else None,
         "e2e_tokens_per_s": statistics.median(r.e2e_tokens_per_s for r in res.runs),
         "outputs_identical": res.runs[-1].outputs == base.runs[-1].outputs,
-        "num_drafts": s.num_drafts, "num_draft_tokens": s.num_draft_tokens,
+        "num_rounds": s.num_rounds, "num_drafts": s.num_drafts, "num_draft_tokens": s.num_draft_tokens,
         "num_accepted_tokens": s.num_accepted_tokens, "num_accepted_tokens_per_pos": s.num_accepted_tokens_per_pos,
         "acceptance_per_position": [n / s.num_drafts for n in s.num_accepted_tokens_per_pos] if s.num_drafts else [],
         "conditional_acceptance": conditional_rates(s.num_accepted_tokens_per_pos, s.num_drafts),
