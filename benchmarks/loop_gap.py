@@ -12,7 +12,7 @@ the CPU's caches: back to back (each call after itself), after the other call (t
 writing a --flush-mb buffer (every cache cold); and what dynamo's guards cost per call (each cache entry's guard
 check timed alone, torch._dynamo's debug API), and a call with `skip_guard_eval_unsafe` next to one without.
 Times are the calling thread's CPU time (time.thread_time) and wall time, per round, summed over the rounds of
---prompts prompts (the first round of each, which holds the draft model's eager prefill, excluded), medians
+--prompts prompts (the first round of each excluded: it held the draft's eager prefill before begin() took it), medians
 over --repeats passes. Each pass runs (a), (b), (c) in turn, so a shared machine moves them alike.
 
     python benchmarks/loop_gap.py [--configs draft:7,mtp:1,none:0] [--prompts 4] [--repeats 5] [--threads 1]
@@ -98,7 +98,7 @@ def loop_pass(target, draft, prompts, method, k, eos):
     parts = {key: [0.0, 0.0] for key in ("draft", "between", "verify", "after", "round")}
     n_rounds = 0
     for _, _, rounds, _ in per_prompt:
-        for a, b in itertools.pairwise(rounds[1:]):  # round 0 (the draft's prefill) and the last: out
+        for a, b in itertools.pairwise(rounds[1:]):  # round 0 (see the docstring) and the last: out
             for c in range(2):
                 parts["draft"][c] += a["p1"][c] - a["p0"][c]
                 parts["between"][c] += a["v0"][c] - a["p1"][c]
@@ -108,8 +108,7 @@ def loop_pass(target, draft, prompts, method, k, eos):
             n_rounds += 1
     out = {key: [v / n_rounds * 1e3 for v in val] for key, val in parts.items()}
     # what the bench's tokens/s counts (stats.decode_time: every round's draft + verify, the first round's included)
-    # against the middle rounds above: the first round (a draft model's prompt prefill, MTP's catch-up over the
-    # prompt) and the last one
+    # against the middle rounds above: the first round and the last one
     total = sum(st.decode_time for *_, st in per_prompt)
     first = sum(r[0]["p1"][0] - r[0]["p0"][0] for _, _, r, _ in per_prompt)  # CPU time
     out["decode_ms_per_prompt"] = [total / len(per_prompt) * 1e3] * 2
@@ -147,7 +146,7 @@ def replay_pass(target, draft, per_prompt, method, k, blocked):
                     return verify(target, last, d, pos, None, GREEDY, None)[0].tolist()
 
                 calls.append((dcall, vcall))
-            if prop is not None and method == "draft":  # the draft's prefill, as round 0 did
+            if prop is not None and method == "draft":  # round 0's draft call, untimed, as the loop ran it
                 prop.propose(tokens[: rounds[0]["n"]], rounds[0]["k"])
             if blocked == "fixed" and calls:  # the bench's way: one round's inputs (the middle one) again and again
                 calls = [calls[len(calls) // 2]] * len(calls)

@@ -41,10 +41,6 @@ class HostCPU:
         cores = self.cores_per_socket * self.sockets
         return min(self.threads, cores) if self.threads else cores
 
-    @property
-    def flops(self) -> float:
-        return self.flops_at(CPU_FLOPS_PER_CORE)
-
     def flops_at(self, per_core: float) -> float:
         """FLOP/s of the computing cores at an engine's rate per core (EnginePerf.host_flops_per_core)."""
         return per_core * self.compute_cores
