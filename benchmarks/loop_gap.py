@@ -32,12 +32,9 @@ import torch
 from specsize.bench.prompts import default_prompts
 from specsize.bench.runner import graphs_compiled, proposer_for
 from specsize.engine import generate as gen_mod
-from specsize.engine.compile import compile_steps
 from specsize.engine.generate import generate
-from specsize.engine.loader import find_model_dir, load_model
-from specsize.engine.run import load_draft
+from specsize.engine.run import load_compiled_pair
 from specsize.engine.sampling import GREEDY
-from specsize.engine.tokenizer import Tokenizer
 
 MAX_NEW = 128
 
@@ -249,12 +246,7 @@ def main() -> None:
     ap.add_argument("--flush-mb", type=int, default=64)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    root = find_model_dir("tiny-r1")
-    target = load_model(root).model.fuse()
-    tok = Tokenizer.from_dir(root)
-    draft = load_draft("tiny-r1-draft", target, tok)
-    compile_steps(target)
-    compile_steps(draft)
+    target, tok, draft = load_compiled_pair("tiny-r1", "tiny-r1-draft")
     if args.probe:
         print(f"loop_gap --probe: tiny-r1 / tiny-r1-draft compiled, greedy, {args.threads} thread(s); load average "
               f"{os.getloadavg()[0]:.1f} at the start (the machine may be shared)")  # fmt: skip

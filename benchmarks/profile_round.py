@@ -19,10 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from specsize.bench.prompts import default_prompts
 from specsize.bench.runner import run_once
-from specsize.engine.compile import compile_steps
-from specsize.engine.loader import find_model_dir, load_model
-from specsize.engine.run import load_draft
-from specsize.engine.tokenizer import Tokenizer
+from specsize.engine.run import load_compiled_pair
 
 
 def counts(prof) -> collections.Counter:
@@ -46,12 +43,7 @@ def main() -> None:
     ap.add_argument("--configs", default="none:0,draft:4,mtp:1")
     ap.add_argument("--table", action="store_true", help="also print the profiler's top operators")
     args = ap.parse_args()
-    root = find_model_dir("tiny-r1")
-    target = load_model(root).model.fuse()
-    tok = Tokenizer.from_dir(root)
-    draft = load_draft("tiny-r1-draft", target, tok)
-    compile_steps(target)
-    compile_steps(draft)
+    target, tok, draft = load_compiled_pair("tiny-r1", "tiny-r1-draft")
     prompts = []
     for p in default_prompts(max(args.prompts, 1)):
         text = tok.apply_chat_template([{"role": "user", "content": p.text}])

@@ -57,17 +57,23 @@ def with_perf(engines, **changes):
         pc.ENGINE_PERF[e] = replace(pc.ENGINE_PERF[e], **changes)
 
 
-def search(label, cases, engines, grid):
-    keys = list(grid)
-    best = (float("inf"), None)
-    original = {e: pc.ENGINE_PERF[e] for e in engines}
+def grid_search(grid: dict, apply, objective) -> tuple[float, tuple]:
+    """The grid point with the least objective() after apply(**point) (the first of equals), and that least value;
+    the caller puts back what apply changed."""
+    keys, best = list(grid), (math.inf, ())
     for values in itertools.product(*grid.values()):
-        with_perf(engines, **dict(zip(keys, values, strict=True)))
-        err = worst_error(cases)
+        apply(**dict(zip(keys, values, strict=True)))
+        err = objective()
         if err < best[0]:
             best = (err, values)
+    return best
+
+
+def search(label, cases, engines, grid):
+    keys = list(grid)
+    original = {e: pc.ENGINE_PERF[e] for e in engines}
+    err, values = grid_search(grid, lambda **kw: with_perf(engines, **kw), lambda: worst_error(cases))
     pc.ENGINE_PERF.update(original)
-    err, values = best
     pairs = zip(keys, values, strict=True)
     shown = ", ".join(f"{k} = {v / US:.2f} us" if "overhead" in k else f"{k} = {v:.2f}" for k, v in pairs)
     print(f"{label}: {shown}  (objective {err:.2f}: worst |error| / tolerance + mean / 10)")
@@ -87,13 +93,8 @@ def fit_llamacpp_gpu(path: Path) -> None:
         "block_quant_bw_efficiency": [i / 100 for i in range(70, 101, 2)],
         "eager_penalty": [i * 20 * US for i in range(0, 16)],  # 0-0.3 ms per layer
     }
-    keys, best = list(grid), (math.inf, None)
     original = pc.ENGINE_PERF["llamacpp"]
-    for values in itertools.product(*grid.values()):
-        with_perf(["llamacpp"], **dict(zip(keys, values, strict=True)))
-        err = mean_log_error(cases)
-        if err < best[0]:
-            best = (err, values)
+    best = grid_search(grid, lambda **kw: with_perf(["llamacpp"], **kw), lambda: mean_log_error(cases))
     pc.ENGINE_PERF["llamacpp"] = original
     (u, q, e) = best[1]
     print(
@@ -108,15 +109,11 @@ def hybrid_cases(path: Path, metric: str):
 
 def fit_llamacpp_host(path: Path) -> None:
     cases = hybrid_cases(path, "output_tok_s_per_user")
-    grid = [i * 0.5e9 for i in range(10, 81)]  # 5-40 GFLOP/s per core
+    grid = {"host_flops_per_core": [i * 0.5e9 for i in range(10, 81)]}  # 5-40 GFLOP/s per core
     original = pc.ENGINE_PERF["llamacpp"]
-    best = (math.inf, None)
-    for f in grid:
-        with_perf(["llamacpp"], host_flops_per_core=f)
-        err = mean_log_error(cases)
-        if err < best[0]:
-            best = (err, f)
-    with_perf(["llamacpp"], host_flops_per_core=best[1])
+    err, (f,) = grid_search(grid, lambda **kw: with_perf(["llamacpp"], **kw), lambda: mean_log_error(cases))
+    best = (err, f)
+    with_perf(["llamacpp"], host_flops_per_core=f)
     shown = ", ".join(f"{o.id} {o.predicted:.2f} vs {o.expected}" for c in cases for o in run_case(c))
     pc.ENGINE_PERF["llamacpp"] = original
     print(
@@ -129,12 +126,12 @@ def fit_llamacpp_host(path: Path) -> None:
 def fit_pcie_copy(path: Path) -> None:
     """The share of PCIe a prefill step's expert copies reach (llama.cpp's op offload), on the pp figures."""
     cases = hybrid_cases(path, "prefill_tok_s")
-    original, best = pc.PCIE_COPY_EFFICIENCY, (math.inf, None)
-    for eff in [i / 100 for i in range(20, 101)]:
-        perf.PCIE_COPY_EFFICIENCY = eff
-        err = mean_log_error(cases)
-        if err < best[0]:
-            best = (err, eff)
+    original = pc.PCIE_COPY_EFFICIENCY
+    grid = {"eff": [i / 100 for i in range(20, 101)]}
+    err, (eff,) = grid_search(
+        grid, lambda eff: setattr(perf, "PCIE_COPY_EFFICIENCY", eff), lambda: mean_log_error(cases)
+    )
+    best = (err, eff)
     perf.PCIE_COPY_EFFICIENCY = original
     print(f"PCIe copies of experts in RAM ({len(cases)} prefill figure(s)): PCIE_COPY_EFFICIENCY = {best[1]:.2f}"
           f"  (mean |log error| {best[0]:.3f})")  # fmt: skip

@@ -65,6 +65,17 @@ def load_draft(spec: str, target: Transformer, tok: Tokenizer, dtype: torch.dtyp
     return draft
 
 
+def load_compiled_pair(model: str, draft: str) -> tuple[Transformer, Tokenizer, Transformer]:
+    """A target, its tokenizer and a draft model that serves it, both with their steps compiled (the benchmarks'
+    setup: what `--compile` runs)."""
+    target = load_model(find_model_dir(model)).model.fuse()
+    tok = Tokenizer.from_dir(find_model_dir(model))
+    d = load_draft(draft, target, tok)
+    compile_steps(target)
+    compile_steps(d)
+    return target, tok, d
+
+
 def resolve_method(req: Request, target: Transformer) -> str:
     if req.method not in METHODS:
         raise EngineError(f"unknown method {req.method!r}; choose one of: {', '.join(METHODS)}")
