@@ -34,9 +34,8 @@ from specsize.bench.prompts import default_prompts
 from specsize.bench.scrape import conditional_rates
 from specsize.engine.batch import BatchDraft, BatchEngine, BatchMTP, Sequence
 from specsize.engine.cache import Rows
-from specsize.engine.loader import find_model_dir, load_model
-from specsize.engine.run import load_draft
-from specsize.engine.tokenizer import Tokenizer
+from specsize.engine.loader import find_model_dir
+from specsize.engine.run import load_draft, load_target
 from specsize.speculative import measured_speedup
 
 K = {"mtp": 2, "draft": 4}  # assumption: the engine's defaults (engine/run.py DEFAULT_K)
@@ -138,9 +137,8 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     load_before = os.getloadavg()[0]
-    root = find_model_dir(a.model)
-    target = load_model(root).model.fuse().eval()
-    tok = Tokenizer.from_dir(root)
+    target, tok = load_target(find_model_dir(a.model))
+    target.eval()
     draft = load_draft(a.draft, target, tok).eval() if "draft" in a.methods else None
     texts = [p.text for p in default_prompts(2 * max(a.concurrency))]
     prompts = [tok.encode(tok.apply_chat_template([{"role": "user", "content": t}]), add_special=False)

@@ -28,13 +28,11 @@ def m():
 
 @pytest.fixture(scope="module")
 def bundled():
-    from specsize.engine.loader import find_model_dir, load_model
-    from specsize.engine.run import load_draft
-    from specsize.engine.tokenizer import Tokenizer
+    from specsize.engine.loader import find_model_dir
+    from specsize.engine.run import load_draft, load_target
 
-    root = find_model_dir("tiny-r1")
-    target = load_model(root).model.fuse().eval()
-    tok = Tokenizer.from_dir(root)
+    target, tok = load_target(find_model_dir("tiny-r1"))
+    target.eval()
     texts = ["How many r are in strawberry?", "Tell me a story.", "2+2=", "hello hello hello hello", "Why?"]
     ids = [tok.encode(tok.apply_chat_template([{"role": "user", "content": t}]), add_special=False) for t in texts]
     return target, load_draft("tiny-r1-draft", target, tok), ids

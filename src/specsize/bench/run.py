@@ -19,10 +19,8 @@ import torch
 from specsize.bench.prompts import BenchPrompt, default_prompts, load_prompts
 from specsize.bench.report import bench_json, write_csv, write_plots
 from specsize.bench.runner import ConfigResult, StepTimer, measure, measure_units
-from specsize.engine.compile import compile_steps
-from specsize.engine.loader import EngineError, find_model_dir, load_model
-from specsize.engine.run import load_draft
-from specsize.engine.tokenizer import Tokenizer
+from specsize.engine.loader import EngineError, find_model_dir
+from specsize.engine.run import load_draft, load_target
 
 BENCH_METHODS = ("none", "mtp", "draft", "ngram")
 
@@ -90,18 +88,14 @@ def run_bench(o: BenchOptions, progress: Callable[[str, int, int], None] | None 
     if o.threads:
         torch.set_num_threads(o.threads)
     root = find_model_dir(o.model)
-    target = load_model(root).model.fuse()
-    tok = Tokenizer.from_dir(root)
+    target, tok = load_target(root, compile=o.compile)
     draft_name = o.draft or ("tiny-r1-draft" if o.model == "tiny-r1" and "draft" in o.methods else None)
     draft = droot = None
     if "draft" in o.methods:
         if draft_name is None:
             raise EngineError("--method draft needs --draft DIR (a smaller model with the same tokenizer)")
         droot = find_model_dir(draft_name)
-        draft = load_draft(draft_name, target, tok)
-    if o.compile:
-        for m in (target, draft) if draft is not None else (target,):
-            compile_steps(m)
+        draft = load_draft(draft_name, target, tok, compile=o.compile)
     if "mtp" in o.methods and target.mtp is None:
         raise EngineError(f"{root}: no MTP layer in this checkpoint; drop --method mtp")
     prompts: list[BenchPrompt] = (load_prompts(o.prompts_file, o.max_prompts) if o.prompts_file

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,6 +21,7 @@ from specsize.engine.tokenizer import Tokenizer
 
 METHODS = ("auto", "mtp", "draft", "ngram", "none")
 DEFAULT_K = {"mtp": 2, "draft": 4, "ngram": 4}  # assumption: near the best k for the bundled models
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}  # --dtype's choices
 
 
 @dataclass
@@ -55,25 +57,33 @@ class Result:
                 "compile_time_s": self.compile_time}  # fmt: skip
 
 
-def load_draft(spec: str, target: Transformer, tok: Tokenizer, dtype: torch.dtype = torch.float32) -> Transformer:
+def load_target(root: Path, dtype: torch.dtype = torch.float32, compile: bool = False) -> tuple[Transformer, Tokenizer]:
+    """The model in `root` (fused, its MTP layer included) and its tokenizer; compile: its steps compiled."""
+    target = load_model(root, dtype=dtype).model.fuse()
+    if compile:
+        compile_steps(target)
+    return target, Tokenizer.from_dir(root)
+
+
+def load_draft(
+    spec: str, target: Transformer, tok: Tokenizer, dtype: torch.dtype = torch.float32, compile: bool = False
+) -> Transformer:
     """A draft model that can serve `target`: the same tokenizer, a vocabulary that differs only by padding."""
     droot = find_model_dir(spec)
     if Tokenizer.from_dir(droot).tok.get_vocab() != tok.tok.get_vocab():
         raise EngineError(f"{droot}: the draft's tokenizer differs from the target's; a draft must share it")
     draft = load_model(droot, dtype=dtype, mtp=False).model.fuse()
     check_draft_vocab_size(draft.arch.vocab_size, target.arch.vocab_size)
+    if compile:
+        compile_steps(draft)
     return draft
 
 
 def load_compiled_pair(model: str, draft: str) -> tuple[Transformer, Tokenizer, Transformer]:
     """A target, its tokenizer and a draft model that serves it, both with their steps compiled (the benchmarks'
     setup: what `--compile` runs)."""
-    target = load_model(find_model_dir(model)).model.fuse()
-    tok = Tokenizer.from_dir(find_model_dir(model))
-    d = load_draft(draft, target, tok)
-    compile_steps(target)
-    compile_steps(d)
-    return target, tok, d
+    target, tok = load_target(find_model_dir(model), compile=True)
+    return target, tok, load_draft(draft, target, tok, compile=True)
 
 
 def resolve_method(req: Request, target: Transformer) -> str:
@@ -97,13 +107,9 @@ def run(req: Request, on_text: Callable[[str], None] | None = None) -> Result:
         raise EngineError(f"-k (number of speculative tokens) must be >= 1, got {req.k}")
     if req.max_new_tokens < 1:
         raise EngineError(f"--max-new-tokens must be >= 1, got {req.max_new_tokens}")
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[req.dtype]
-    root = find_model_dir(req.model)
-    target = load_model(root, dtype=dtype).model.fuse()
-    tok = Tokenizer.from_dir(root)
+    dtype = DTYPES[req.dtype]
+    target, tok = load_target(find_model_dir(req.model), dtype, req.compile)
     method = resolve_method(req, target)
-    if req.compile:
-        compile_steps(target)
     chat = bool(tok.chat_template) if req.chat is None else req.chat
     text = tok.apply_chat_template([{"role": "user", "content": req.prompt}]) if chat else req.prompt
     ids = tok.encode(text, add_special=not chat)
@@ -115,9 +121,7 @@ def run(req: Request, on_text: Callable[[str], None] | None = None) -> Result:
     k = req.k or DEFAULT_K.get(method, 0)
     draft = None
     if method == "draft":
-        draft = load_draft(req.draft, target, tok, dtype)
-        if req.compile:
-            compile_steps(draft)
+        draft = load_draft(req.draft, target, tok, dtype, req.compile)
 
     def make_proposer(gen):
         if method == "mtp":

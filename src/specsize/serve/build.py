@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from specsize.engine.batch import BatchDraft, BatchEngine, BatchMTP, BatchNgram
-from specsize.engine.compile import compile_steps
-from specsize.engine.loader import EngineError, find_model_dir, load_model
-from specsize.engine.run import DEFAULT_K, Request, load_draft, resolve_method
+from specsize.engine.loader import EngineError, find_model_dir
+from specsize.engine.run import DEFAULT_K, DTYPES, Request, load_draft, load_target, resolve_method
 from specsize.engine.tokenizer import Tokenizer
 
 MAX_MODEL_LEN = 4096  # assumption: the default positions per slot, when the model allows more (laptop memory)
@@ -45,23 +42,18 @@ def load_engine(o: ServeOptions) -> Loaded:
         raise EngineError(f"--parallel must be >= 1, got {o.parallel}")
     if o.k is not None and o.k < 1:
         raise EngineError(f"-k (number of speculative tokens) must be >= 1, got {o.k}")
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[o.dtype]
-    root = find_model_dir(o.model)
-    target = load_model(root, dtype=dtype).model.fuse().eval()
-    tok = Tokenizer.from_dir(root)
+    dtype = DTYPES[o.dtype]
+    target, tok = load_target(find_model_dir(o.model), dtype, o.compile)
+    target.eval()
     method = resolve_method(Request(o.model, "", o.method, o.draft, o.k), target)
     k = (o.k or DEFAULT_K.get(method, 0)) if method != "none" else 0
-    if o.compile:
-        compile_steps(target)
     drafter = None
     if method == "mtp":
         drafter = BatchMTP(target)
     elif method == "ngram":
         drafter = BatchNgram(1, 4)
     elif method == "draft":
-        draft = load_draft(o.draft, target, tok, dtype).eval()
-        if o.compile:
-            compile_steps(draft)
+        draft = load_draft(o.draft, target, tok, dtype, o.compile).eval()
         drafter = BatchDraft(draft, target.arch.vocab_size)
     max_len = o.max_model_len or min(target.arch.max_position_embeddings, MAX_MODEL_LEN)
     if max_len < k + 3:
