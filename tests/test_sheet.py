@@ -7,29 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from specsize.cli import cli
-from specsize.quant import checkpoint_bytes, get_precision
 from specsize.resolve import load_model
-from specsize.tensors import tensor_groups
-
-GB = 1e9
-
-
-def run(*args):
-    r = CliRunner().invoke(cli, list(args))
-    assert r.exit_code == 0, r.output
-    return r.output
-
-
-def sheet_json(*args):
-    """The plan report and its first sheet, as `plan --sheet --json` prints them."""
-    d = json.loads(run("plan", *args, "--sheet", "--json"))
-    return d, d["sheets"][0]
-
-
-def row(sheet, section, resource):
-    sec = next(s for s in sheet["sections"] if s["title"] == section)
-    return next(r for r in sec["rows"] if r["resource"] == resource)
-
+from tests.sheets import GB, row, run, sheet_json
 
 # --- R1 FP8 on 8 x H200 (SGLang, MTP k=1: the embedded default) ----------------------------------------------------
 
@@ -153,7 +132,6 @@ def test_h100_needed_bandwidth_keeps_the_stated_share():
     """At the bandwidth the sheet says is needed, the inter-node share of TPOT is 10%; 10% less bandwidth exceeds it."""
     from specsize.hardware import Link, get_link
     from specsize.plan import plan
-    from specsize.resolve import load_model
     from specsize.scenario import parse_spec
     from specsize.sheet_network import inter_node_share, needed_bandwidth
 
@@ -175,136 +153,6 @@ def test_h100_power_is_two_dgx_h100(h100):
     assert row(s, "disk per node", "disk to provision per node")["with"] == pytest.approx(
         688_586_727_753 + 100e9, rel=0.001
     )
-
-
-# --- R1 Q4_K_M on one RTX 4090 with the experts in host RAM (ktransformers) ------------------------------------------
-
-
-def test_r1_q4_offload_on_a_4090():
-    _, s = sheet_json(
-        "deepseek-r1",
-        "--gpu",
-        "rtx-4090",
-        "--weights",
-        "q4_k_m",
-        "--engine",
-        "ktransformers",
-        "--offload-experts",
-        "--spec",
-        "none",
-    )
-    assert s["spec"] == "none" and all(r["with"] is None for sec in s["sections"] for r in sec["rows"])
-    # Ollama deepseek-r1:671b (Q4_K_M): about 404 GB
-    assert row(s, "disk per node", "checkpoint (the download)")["without"] == pytest.approx(404 * GB, rel=0.05)
-    # ktransformers DeepseekR1_V3_tutorial.md: Q4_K_M runs with 382 GB of DRAM on one socket
-    experts = row(s, "host RAM per node", "offloaded experts")["without"]
-    assert experts == pytest.approx(382 * GB, rel=0.05)
-    f = json.loads(
-        run(
-            "fit",
-            "deepseek-r1",
-            "--gpu",
-            "rtx-4090",
-            "--weights",
-            "q4_k_m",
-            "--engine",
-            "ktransformers",
-            "--offload-experts",
-            "--json",
-        )
-    )
-    assert experts == pytest.approx(f["results"][0]["host_ram_bytes"])  # what `specsize fit` reports
-    need = row(s, "host RAM per node", "host RAM needed per node")["without"]
-    assert need == pytest.approx(experts + 8 * GB + 2 * GB)  # + OS + server by hand
-    assert row(s, "host RAM per node", "host RAM to buy per node")["without"] == 512 * GB
-    # cores: 2 serving + 32 expert threads (the plan's host: one 32-core socket) + 2 OS
-    assert row(s, "CPU per node", "physical cores per node")["without"] == 36
-    # power: 450 W (RTX 4090 TGP) + 200 W host base + 270 W (Xeon Gold 6454S TDP)
-    assert row(s, "power", "power, whole deployment")["without"] == 450 + 200 + 270
-    assert s["headline"] == ("1 node of 1x NVIDIA GeForce RTX 4090, 512 GB RAM and 36 cores per node, 506 GB of NVMe")
-
-
-def test_dual_socket_offload_doubles_the_experts():
-    """ktransformers with USE_NUMA keeps one copy of the experts per socket: about 1 TB on two sockets
-    (reference/deepseek-r1.md, ktransformers tutorial)."""
-    _, one = sheet_json(
-        "deepseek-r1",
-        "--gpu",
-        "rtx-4090",
-        "--weights",
-        "q4_k_m",
-        "--engine",
-        "ktransformers",
-        "--offload-experts",
-        "--spec",
-        "none",
-    )
-    _, two = sheet_json(
-        "deepseek-r1",
-        "--gpu",
-        "rtx-4090",
-        "--weights",
-        "q4_k_m",
-        "--engine",
-        "ktransformers",
-        "--offload-experts",
-        "--spec",
-        "none",
-        "--sockets",
-        "2",
-    )
-    e1 = row(one, "host RAM per node", "offloaded experts")["without"]
-    assert row(two, "host RAM per node", "offloaded experts")["without"] == pytest.approx(2 * e1)
-    assert row(two, "host RAM per node", "host RAM to buy per node")["without"] == 1024 * GB
-    assert row(two, "CPU per node", "physical cores per node")["without"] == 2 + 64 + 2
-
-
-# --- the 32B distill on one RTX 4090 with the 1.5B draft (llama.cpp) ----------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def distill():
-    return sheet_json(
-        "deepseek-r1-distill-qwen-32b",
-        "--gpu",
-        "rtx-4090",
-        "--engine",
-        "llamacpp",
-        "--weights",
-        "q4_k_m",
-        "--spec",
-        "draft:deepseek-r1-distill-qwen-1.5b:4",
-    )
-
-
-def test_distill_download_is_target_plus_draft(distill):
-    _, s = distill
-    ckpt = row(s, "disk per node", "checkpoint (the download)")
-    assert ckpt["without"] == pytest.approx(20 * GB, rel=0.05)  # Ollama deepseek-r1:32b (Q4_K_M): 20 GB
-    assert ckpt["difference"] == pytest.approx(1.1 * GB, rel=0.05)  # Ollama deepseek-r1:1.5b (Q4_K_M): 1.1 GB
-    # llama.cpp loads the draft GGUF onto the GPU but its input embedding, which stays in host RAM (src/llama-model.cpp:
-    # "very little benefit to offloading the input layer"): R1-Distill-Qwen-1.5B's 151,936 x 1,536 token_embd, Q4_K
-    embd = checkpoint_bytes([g for g in tensor_groups(load_model("r1-distill-qwen-1.5b")) if g.kind == "embedding"],
-                            get_precision("q4_k_m"))  # fmt: skip
-    assert embd == pytest.approx(151936 * 1536 * 4.5 / 8)  # Q4_K: 144 bytes per 256 weights
-    assert row(s, "GPUs", "memory per GPU: MTP / draft weights")["with"] == pytest.approx(ckpt["difference"] - embd)
-
-
-def test_distill_host_power_and_speculation(distill):
-    d, s = distill
-    # llama.cpp memory-maps the GGUF: no staging; 4 GB desktop OS + 1 GB llama-server -> 8 GB to buy
-    assert row(s, "host RAM per node", "host RAM needed per node")["with"] == pytest.approx(5 * GB)
-    assert row(s, "host RAM per node", "host RAM to buy per node")["with"] == 8 * GB
-    assert row(s, "power", "power, whole deployment")["with"] == 450 + 150  # 4090 TGP + desktop host share
-    # E[L] for k = 4 at acceptance 0.75: (1 - 0.75^5) / (1 - 0.75) (Leviathan et al. 2023, eq. 1)
-    assert row(s, "speculative decoding", "tokens per step / round")["with"] == pytest.approx((1 - 0.75**5) / 0.25)
-    assert row(s, "speculative decoding", "routed-expert bytes per step / round (per GPU)")["with"] == 0  # dense
-    o = d["gpus"][0]["recommended"]
-    assert row(s, "speculative decoding", "speedup")["with"] == pytest.approx(o["spec"]["speedup"])
-    # the draft's KV costs the target context: fewer tokens fit with it
-    ctx = row(s, "GPUs", "context held (one request)")
-    assert ctx["with"] < ctx["without"]
-    assert "draft:deepseek-r1-distill-qwen-1.5b k=4 adds" in s["headline"]
 
 
 # --- formats and edges ---------------------------------------------------------------------------------------------
@@ -336,18 +184,6 @@ def test_bad_format_is_one_line():
     assert r.exit_code == 2 and "Traceback" not in r.output and "'pdf' is not one of" in r.output
 
 
-def test_measured_draw_stays_under_the_catalog_tdp():
-    """Every InferenceX run of the bundled corpus that measured power (avg_power_w per GPU) drew less than the power
-    catalog's TDP for its GPU: the sheet's 'at TDP' figure is an upper bound, as it says."""
-    from specsize.measured import BUNDLED_MEASURED, load_points
-    from specsize.sheet_data import gpu_power
-
-    rows = [p for p in load_points(BUNDLED_MEASURED) if "avg_power_w" in p["measured"]]
-    assert len(rows) == 22
-    for r in rows:
-        assert 0 < r["measured"]["avg_power_w"] <= gpu_power(r["gpu"]).gpu_w, r["id"]
-
-
 def test_pipeline_across_nodes_needs_little_network():
     """vLLM without speculation puts TP in the node and PP across nodes: one hand-off of B x hidden BF16 values per
     stage per step crosses the network, so even 10 GbE is enough; the TPOT is the plan's over that link."""
@@ -372,65 +208,6 @@ def test_pipeline_across_nodes_needs_little_network():
     )
     assert ten["tpot_ms_without"] == pytest.approx(p["gpus"][0]["recommended"]["tpot_ms"], rel=1e-9)
     assert "10 GbE between them (enough" in s["headline"]
-
-
-def test_sheet_tokens_per_joule_is_a_lower_bound_on_measured():
-    """The sheet prices power at TDP, so its tokens per joule should not exceed what a real run measured. The five
-    aggregated SGLang FP8 runs on MI355X with measured power (InferenceX, the bundled corpus) drew 36-61% of the
-    1,400 W TDP; the plan's throughput per GPU for their workload over TDP stays under their measured tokens per
-    joule."""
-    from specsize.measured_power import power_points
-
-    cases = [
-        p
-        for p in power_points()
-        if p["engine"] == "sglang" and p["weights"] == "fp8" and p["speculative"]["method"] == "none"
-    ]
-    assert len(cases) == 5
-    for p in cases:
-        r = {**p["workload"], **p["measured"], "model": p["model"], "gpu": p["gpu"], "id": p["id"]}
-        d, s = sheet_json(
-            r["model"],
-            "--gpu",
-            r["gpu"],
-            "--spec",
-            "none",
-            "--concurrency",
-            str(r["concurrency"]),
-            "--input",
-            str(r["input_tokens"]),
-            "--output",
-            str(r["output_tokens"]),
-        )
-        o = d["gpus"][0]["recommended"]
-        total_w = row(s, "power", "power, whole deployment")["without"]
-        assert row(s, "power", "output tokens per joule")["without"] == pytest.approx(
-            o["tok_s_per_gpu"] * o["gpus"] / total_w
-        )
-        assert o["tok_s_per_gpu"] / 1400 < r["output_tok_s_per_gpu"] / r["avg_power_w"], r["id"]
-
-
-def test_measured_tokens_per_joule_from_the_corpus():
-    """The power section's measured row on MI355X (SGLang FP8): the bundled corpus holds five aggregated runs with
-    avg_power_w for that GPU, engine and weights (InferenceX, corpus ids sglang-mi355x-fp8-none-*). By hand, output
-    tok/s per GPU / W per GPU: c4 46.038/508.061 = 0.0906, c8 82.824/561.327 = 0.1476, c4 (8k in) 36.388/516.253 =
-    0.0705, c32 140.011/743.606 = 0.1883, c64 234.918/858.705 = 0.2736; the median is the c8 run's."""
-    _, s = sheet_json("deepseek-r1", "--gpu", "mi355x", "--engine", "sglang", "--weights", "fp8", "--spec", "mtp")
-    r = row(s, "power", "measured output tokens per joule")
-    assert r["unit"] == "tok/J"
-    assert r["without"] == pytest.approx(82.8240423035639 / 561.327, rel=1e-12)
-    assert "median of 5 runs (mi355x, sglang, fp8, concurrency 4-64; 0.070-0.274 tok/J)" in r["note"]
-    assert "InferenceX" in r["note"]
-    # no SGLang MTP run on MI355X measured power: the MTP column falls back to the engine that did (ATOM)
-    assert "with mtp: median of 8 runs (mi355x, atom, fp8" in r["note"] and r["with"] > 0
-    # the plan's own figure at TDP sits next to it
-    assert row(s, "power", "output tokens per joule")["without"] < r["without"]
-
-
-def test_measured_tokens_per_joule_absent_says_so():
-    _, s = sheet_json("deepseek-r1", "--gpu", "h200")
-    r = row(s, "power", "measured output tokens per joule")
-    assert r["without"] == "no measured point" and "no run with measured power on h200" in r["note"]
 
 
 def test_values_render_in_their_units():
