@@ -316,7 +316,7 @@ def logo(points: list[dict], gpus: list[str], start: dict, start_globals: dict, 
         fit(train, verbose=False, passes=passes)
         # an engine build the training points never exercise (ATOM and SGLang's gfx950 build exist only on
         # MI355X) must not keep its priors: it takes the nearest trained build's constants, by the rule a GPU
-        # architecture the corpus lacks gets in `plan` (perf_constants.BUILD_FALLBACK)
+        # architecture the corpus lacks gets in `plan` (perf_constants.nearest_build)
         trained = {group_of(p) for p in train}
         for g in {group_of(p) for p in held} - trained:
             pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[pc.nearest_build(g, trained)], name=g)

@@ -361,35 +361,37 @@ def engine_perf(name: str) -> EnginePerf:
 def engine_perf_for(name: str, version: str | None = None, vendor: str | None = None, arch: str = "") -> EnginePerf:
     """The constants of one engine generation: ENGINE_GENERATIONS, keyed by a substring of engine_version
     (first match wins), else the engine's build for the GPU (SGLang's ROCm build runs AMD's kernels, and ships
-    per GPU architecture: "sglang-rocm-gfx950" for MI355X, "sglang-rocm" otherwise), else the engine's constants."""
+    per GPU architecture: "sglang-rocm-gfx950" for MI355X), or its nearest relative with constants
+    (nearest_build: "sglang-rocm" for an architecture the corpus lacks), else the engine's constants."""
     for key, generation in ENGINE_GENERATIONS.get(name, ()):
         if version and key in version:
             return ENGINE_PERF[generation]
-    if vendor == "amd":
-        for build in (f"{name}-rocm-{arch}", f"{name}-rocm"):
-            if build in ENGINE_PERF:
-                return ENGINE_PERF[build]
-    return ENGINE_PERF[name]
+    build = f"{name}-rocm-{arch}" if vendor == "amd" else name
+    return ENGINE_PERF[nearest_build(build, ENGINE_PERF)]
 
 
 # An engine build without fitted constants of its own takes its nearest relative's: a GPU architecture the corpus
-# lacks (engine_perf_for: SGLang's per-architecture ROCm build -> its generic ROCm build), or a build that only the
-# GPU left out by scripts/fit_serving.py --logo exercises (ATOM and SGLang's gfx950 build exist only on MI355X). The
-# nearest relative: the same engine's build for the same vendor's other architecture, else its earlier generation or
-# CUDA build; ATOM (AMD's engine on AITER kernels) -> SGLang's ROCm build (AITER's MoE/MLA kernels too; assumption).
-BUILD_FALLBACK: dict[str, str] = {
-    "sglang-rocm-gfx950": "sglang-rocm", "sglang-rocm": "sglang", "atom": "sglang-rocm", "sglang-0.4": "sglang",
-    "trtllm-1.2": "trtllm", "vllm-0.7": "vllm",
-}  # fmt: skip
+# lacks (SGLang's per-architecture ROCm build -> its generic ROCm build), or a build that only the GPU left out by
+# scripts/fit_serving.py --logo exercises (ATOM and SGLang's gfx950 build exist only on MI355X). The nearest
+# relative is the build's name without its last "-" part: the same engine's build for the same vendor's other
+# architecture ("sglang-rocm-gfx950" -> "sglang-rocm"), its CUDA build ("sglang-rocm" -> "sglang"), its earlier
+# generation ("trtllm-1.2" -> "trtllm"); BUILD_FALLBACK names the exceptions: ATOM (AMD's engine on AITER kernels)
+# -> SGLang's ROCm build (AITER's MoE/MLA kernels too; assumption).
+BUILD_FALLBACK: dict[str, str] = {"atom": "sglang-rocm"}
+
+
+def parent_build(name: str) -> str | None:
+    """The nearest relative of an engine build (the rule above), None for an engine's own build."""
+    return BUILD_FALLBACK.get(name) or (name.rsplit("-", 1)[0] if "-" in name else None)
 
 
 def nearest_build(name: str, known) -> str:
-    """The first build of BUILD_FALLBACK's chain from `name` that is in `known` (`name` itself if it is)."""
-    seen = {name}
-    while name not in known and name in BUILD_FALLBACK and BUILD_FALLBACK[name] not in seen:
-        name = BUILD_FALLBACK[name]
-        seen.add(name)
-    return name
+    """The first build of the chain of parent_build from `name` that is in `known` (`name` itself if it is, or if
+    none is)."""
+    build = name
+    while build is not None and build not in known:
+        build = parent_build(build)
+    return build if build is not None else name
 
 
 # Engine generations whose behaviour changed enough to need their own constants: (substring of the
