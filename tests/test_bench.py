@@ -28,7 +28,7 @@ def test_spec_bench_questions_load():
 
 @pytest.mark.parametrize(
     "content, needle",
-    [("", "no prompts"), ("{oops\n", ":1: not a JSON object"), ('{"id": 3}\n', "needs 'turns'"),
+    [("", "no prompts"), ("{oops\n", "line 1: not valid JSON"), ('{"id": 3}\n', "needs 'turns'"),
      ('{"turns": []}\n', "non-empty list"), ('{"prompt": "  "}\n', "empty prompt")],
 )  # fmt: skip
 def test_bad_prompt_files(tmp_path, content, needle):

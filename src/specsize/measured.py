@@ -21,6 +21,7 @@ from specsize.deployment import Deployment, build_deployment
 from specsize.engines import get_engine
 from specsize.errors import SpecsizeError
 from specsize.hardware import get_gpu, get_link
+from specsize.jsonl import read_jsonl
 from specsize.memory import memory_per_gpu
 from specsize.perf_constants import MTP_ACCEPTANCE_DECAY, MTP_RANDOM_FIRST_ACCEPTANCE, engine_perf_for
 from specsize.resolve import load_model
@@ -96,21 +97,7 @@ def looks_like_measured(path: str | Path) -> bool:
 
 def load_points(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise MeasuredInputError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise MeasuredInputError(f"{p}: cannot read it ({e})") from None
-    points = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise MeasuredInputError(f"{p} line {i}: not valid JSON ({e.msg}, column {e.colno})") from None
-        points.append(_check_point(obj, f"{p} line {i}"))
+    points = [_check_point(obj, f"{p} line {n}") for n, obj in read_jsonl(p, MeasuredInputError)]
     if not points:
         raise MeasuredInputError(f"{p}: no measured points in it")
     return points

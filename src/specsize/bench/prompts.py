@@ -4,11 +4,11 @@ Spec-Bench's question.jsonl ({"question_id", "category", "turns": [...]}: the fi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from specsize.errors import SpecsizeError
+from specsize.jsonl import read_jsonl
 
 
 @dataclass(frozen=True)
@@ -38,33 +38,22 @@ def default_prompts(n: int, seed: int = 0) -> list[BenchPrompt]:
 
 def load_prompts(path: str | Path, limit: int | None = None) -> list[BenchPrompt]:
     p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise SpecsizeError(f"{p}: no such prompt file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecsizeError(f"{p}: cannot read it ({e})") from None
     out = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SpecsizeError(f"{p}:{n}: not a JSON object ({e.msg}); expected JSONL") from None
+    for n, row in read_jsonl(p):
+        where = f"{p} line {n}"
         if not isinstance(row, dict):
-            raise SpecsizeError(f"{p}:{n}: expected a JSON object per line")
+            raise SpecsizeError(f"{where}: expected a JSON object per line")
         if "turns" in row:
             turns = row["turns"]
             if not isinstance(turns, list) or not turns or not isinstance(turns[0], str):
-                raise SpecsizeError(f"{p}:{n}: 'turns' must be a non-empty list of strings (Spec-Bench format)")
+                raise SpecsizeError(f"{where}: 'turns' must be a non-empty list of strings (Spec-Bench format)")
             text = turns[0]
         elif isinstance(row.get("prompt"), str):
             text = row["prompt"]
         else:
-            raise SpecsizeError(f"{p}:{n}: needs 'turns' (Spec-Bench) or 'prompt'")
+            raise SpecsizeError(f"{where}: needs 'turns' (Spec-Bench) or 'prompt'")
         if not text.strip():
-            raise SpecsizeError(f"{p}:{n}: empty prompt")
+            raise SpecsizeError(f"{where}: empty prompt")
         out.append(BenchPrompt(str(row.get("question_id", n)), str(row.get("category", "all")), text))
         if limit and len(out) >= limit:
             break
