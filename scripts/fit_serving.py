@@ -86,7 +86,7 @@ LOGO_PASSES = 2
 def group_of(p: dict) -> str:
     """Which constants a point uses (perf_constants.engine_perf_for's rule)."""
     gpu = get_gpu(p["gpu"])
-    return pc.engine_perf_for(p["engine"], measured.inferred_version(p), gpu.vendor, gpu.arch).name
+    return pc.engine_perf_for(p["engine"], p.get("engine_version"), gpu.vendor, gpu.arch).name
 
 
 def loss(points: list[dict]) -> float:

@@ -266,17 +266,3 @@ def test_a_finite_runs_throughput_follows_its_first_wave(users, servers, prefill
     simulated = _simulate_closed_loop(users, BENCHMARK_ROUNDS, servers, prefill, decode)
     assert simulated < steady  # the run measures less than the steady state
     assert steady * finite_run_factor(wave, cycle) == pytest.approx(simulated, rel=0.02)
-
-
-def test_an_unversioned_disaggregated_tensorrt_llm_run_takes_the_build_its_date_names():
-    """measured.inferred_version: InferenceX's Dynamo TensorRT-LLM configuration named tensorrtllm-runtime 0.8.1.x
-    (TensorRT-LLM 1.2) from 2026-01-29 on; a recorded version always wins, and nothing else is inferred."""
-    from specsize.measured import inferred_version
-    from specsize.perf_constants import engine_perf_for
-
-    dis = {**DISAGG, "engine": "trtllm", "engine_version": None, "date": "2026-02-03"}
-    assert engine_perf_for("trtllm", inferred_version(dis)).name == "trtllm-1.2"
-    assert inferred_version({**dis, "date": "2025-12-15"}) is None  # 0.5.1-rc0.pre3 then: "trtllm" (1.1)
-    assert inferred_version({**dis, "disaggregated": None}) is None  # single-node runs used other images
-    assert inferred_version({**dis, "engine": "sglang"}) is None
-    assert inferred_version({**dis, "engine_version": "release:1.1.0rc2.post2"}) == "release:1.1.0rc2.post2"

@@ -152,26 +152,6 @@ def default_kv(engine: str, weights: str) -> str:
     return "fp8" if engine == "trtllm" else "bf16"
 
 
-# The engine_version of a point the source left unversioned, where the run's own benchmark configuration names it:
-# InferenceX's disaggregated TensorRT-LLM runs (Dynamo) read their image from .github/configs/nvidia-master.yaml,
-# whose dsr1 *-dynamo-trt entries on the main line name ai-dynamo/tensorrtllm-runtime 0.8.1.x (TensorRT-LLM 1.2;
-# ENGINE_GENERATIONS) for every configuration run from 2026-01-29 on (H200 and B200 added with 0.8.1.post1 that day,
-# GB200 FP4 moved from 0.5.1-rc0.pre3 on 2026-01-31 04:24 UTC, PR #510) and 0.5.1-rc0.pre3 (1.1) before: the
-# corpus's versioned disaggregated TensorRT-LLM points agree (0.5.1 in 2025-12, 0.8.1.x from 2026-01-29).
-UNVERSIONED_BUILD = (("trtllm", True, "2026-01-29", "ai-dynamo/tensorrtllm-runtime:0.8.1 (InferenceX config by date)"),)
-
-
-def inferred_version(p: dict[str, Any]) -> str | None:
-    """The point's engine_version, or for an unversioned one the build UNVERSIONED_BUILD names for its engine,
-    mode and date (None where none does)."""
-    if p.get("engine_version"):
-        return p["engine_version"]
-    for engine, disaggregated, since, version in UNVERSIONED_BUILD:
-        if p["engine"] == engine and bool(p.get("disaggregated")) == disaggregated and str(p.get("date", "")) >= since:
-            return version
-    return None
-
-
 def random_token_acceptance(k: int) -> tuple[float, ...]:
     return tuple(MTP_RANDOM_FIRST_ACCEPTANCE * MTP_ACCEPTANCE_DECAY**i for i in range(k))
 
@@ -274,7 +254,7 @@ def resolve(p: dict[str, Any]) -> Case:
             spec = Speculative("mtp", int(k), acceptance=random_token_acceptance(int(k)))
         elif sp.get("method", "none") != "none":
             raise SpecsizeError(f"speculative method {sp.get('method')!r} is not in the measured format")
-        version = inferred_version(p)
+        version = p.get("engine_version")
         context = int(w["input_tokens"] + w["output_tokens"])
         ddep = _deployment(p["model"], gpu.id, p["weights"], kv, dlay, engine, version, spec)
         live = mean_context(c.input_tokens, c.output_tokens)

@@ -221,8 +221,8 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
     },
     "sglang": {
         "step_overhead": 0.000648, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.596e-09,
-        "bw_efficiency": 0.9429, "request_overhead": 0.1501, "prefill_efficiency": 0.309,
-        "spec_seq_overhead": 0.0001024, "dispatch_overhead": 0.0001025, "fp8_layer_overhead": 5.824e-06,
+        "bw_efficiency": 0.9429, "request_overhead": 0.1592, "prefill_efficiency": 0.309,
+        "spec_seq_overhead": 0.0001024, "dispatch_overhead": 0.0001025, "fp8_layer_overhead": 6.36e-06,
         "fp8_prefill_efficiency": 0.4143,
     },
     "sglang-0.4": {
@@ -239,21 +239,21 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
     },
     "sglang-rocm-gfx950": {
         "step_overhead": 0.001611, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.007e-07,
-        "bw_efficiency": 0.8385, "request_overhead": 0.06998, "prefill_efficiency": 0.1747,
-        "spec_seq_overhead": 4.913e-05, "dispatch_overhead": 0.0002265, "fp8_layer_overhead": 2.713e-06,
+        "bw_efficiency": 0.8142, "request_overhead": 0.06998, "prefill_efficiency": 0.1853,
+        "spec_seq_overhead": 7.198e-05, "dispatch_overhead": 0.0002265, "fp8_layer_overhead": 6.625e-07,
         "fp8_prefill_efficiency": 1.125,
     },
     "trtllm": {
-        "step_overhead": 4.096e-05, "layer_overhead": 7.816e-05, "moe_token_overhead": 1.191e-07,
-        "bw_efficiency": 0.8385, "request_overhead": 0.08594, "prefill_efficiency": 0.3473,
-        "spec_seq_overhead": 9.876e-07, "dispatch_overhead": 1.391e-05, "fp8_layer_overhead": 6.868e-05,
+        "step_overhead": 0.0001678, "layer_overhead": 7.59e-05, "moe_token_overhead": 1.123e-07,
+        "bw_efficiency": 0.8385, "request_overhead": 0.08594, "prefill_efficiency": 0.3683,
+        "spec_seq_overhead": 2.73e-05, "dispatch_overhead": 1.564e-05, "fp8_layer_overhead": 6.868e-05,
         "fp8_prefill_efficiency": 0.4941,
     },
     "trtllm-1.2": {
-        "step_overhead": 0.0006872, "layer_overhead": 5.494e-05, "moe_token_overhead": 3.084e-08,
-        "bw_efficiency": 0.7677, "request_overhead": 0.1458, "prefill_efficiency": 0.4941,
-        "spec_seq_overhead": 4.368e-05, "dispatch_overhead": 2.764e-06, "fp8_layer_overhead": 2.763e-05,
-        "fp8_prefill_efficiency": 0.6069,
+        "step_overhead": 0.0007505, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.468e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1416, "prefill_efficiency": 0.4393,
+        "spec_seq_overhead": 5.059e-05, "dispatch_overhead": 1.678e-06, "fp8_layer_overhead": 2.385e-05,
+        "fp8_prefill_efficiency": 0.6628,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
