@@ -1,6 +1,7 @@
 """`specsize validate` on measured serving points (docs/measured-format.md): reading, representing, predicting."""
 
 import json
+import statistics
 
 import pytest
 from click.testing import CliRunner
@@ -13,7 +14,9 @@ from specsize.measured import (
     littles_law_tok_s_per_gpu,
     load_points,
     looks_like_measured,
+    measured_decode_seqs,
     per_gpu_inconsistency,
+    resolve,
     run_points,
     summarize,
 )
@@ -101,6 +104,31 @@ def test_a_per_gpu_figure_contradicting_its_own_latencies_is_listed_and_not_scor
     s = summarize(list(rows.values()))
     assert [u["id"] for u in s["inconsistent"]] == ["half"]
     assert s["overall"]["output_tok_s_per_gpu"]["n"] == 2 and s["overall"]["output_tok_s_per_user"]["n"] == 3
+
+
+def test_the_measured_decode_batch_is_little_s_law_on_the_point_s_own_figures(tmp_path):
+    # FULL: 120 tok/s per GPU x 8 GPUs x 16.7 ms TPOT = 16.03 sequences decoding (of 16 users); DISAGG: 60 x 16
+    # decode GPUs x 16.7 ms, in one decode instance; two instances share it
+    assert measured_decode_seqs(FULL, 1) == pytest.approx(120 * 8 * 0.0167)
+    assert measured_decode_seqs(DISAGG, 2) == pytest.approx(60 * 16 * 0.0167 / 2)
+    assert measured_decode_seqs({**FULL, "measured": {**FULL["measured"], "tpot_ms": None}}, 1) is None
+    half = {**FULL, "measured": {**FULL["measured"], "output_tok_s_per_gpu": 61.0}}  # contradicts its e2el
+    assert measured_decode_seqs(half, 1) is None
+    row = run_points(load_points(_write(tmp_path, [FULL])))[0]
+    assert row["decode_seqs_measured"] == pytest.approx(120 * 8 * 0.0167) and row["decode_seqs"] > 0
+
+
+def test_no_measured_decode_batch_holds_more_sequences_than_its_users():
+    """A check of the convention on the bundled corpus: the batch a point's own figures imply per decode instance
+    never exceeds the users that instance serves (median 0.95 of them; the finite run and median-vs-mean TPOT
+    leave a few percent either way)."""
+    ratios = []
+    for p in load_points(BUNDLED_MEASURED):
+        c = resolve(p)
+        if c.reason or (seqs := measured_decode_seqs(p, c.decode.instances)) is None:
+            continue
+        ratios.append(seqs / (c.users / c.decode.instances))
+    assert len(ratios) > 1100 and max(ratios) < 1.05 and 0.9 < statistics.median(ratios) < 1.0
 
 
 def test_input_tok_s_per_gpu_counts_the_prefill_gpus_of_a_disaggregated_point(tmp_path):

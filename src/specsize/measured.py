@@ -290,6 +290,23 @@ def per_gpu_inconsistency(p: dict[str, Any]) -> str:
     return f"tok/s per GPU {got:,.4g} is {ratio:.2f}x the {implied:,.4g} of concurrency x output / e2el (Little's law)"
 
 
+def measured_decode_seqs(p: dict[str, Any], instances: int) -> float | None:
+    """Sequences one decode instance held on average, as a point's own figures imply (Little's law on the decode
+    batch, L = lambda W: each decoding sequence emits 1 / TPOT tokens/s, so the deployment's output tokens/s x TPOT
+    sequences decode at once), over `instances` decode instances. Set beside the model's decode_seqs it says where
+    the users were: fewer decoding than the model holds means the others waited outside the batch (a saturated
+    prefill pool, or a batch cap the point does not record: a recipe's max-running-requests / max_batch_size).
+    None without TPOT or a usable tok/s per GPU."""
+    m = p["measured"]
+    got, tpot = m.get("output_tok_s_per_gpu"), m.get("tpot_ms")
+    if not (_number(got) and _number(tpot) and got > 0 and tpot > 0) or instances < 1 or per_gpu_inconsistency(p):
+        return None
+    dis = p.get("disaggregated") or {}
+    gpus = dis.get("decode_gpus") if m.get("per_gpu_counts", "all") == "decode" else None
+    gpus = gpus if _number(gpus) and gpus > 0 else p["gpus"]
+    return got * gpus * tpot / 1e3 / instances
+
+
 def input_tok_s_per_gpu(sp: ServingPoint, input_tokens: float, disaggregated: bool) -> float:
     """Prompt tokens/s per GPU as the source counts them: aggregated, over every GPU; disaggregated, over the
     prefill GPUs (InferenceX: its input/output per-GPU ratio equals the mean input/output length ratio times
@@ -364,6 +381,7 @@ def evaluate_point(p: dict[str, Any]) -> dict[str, Any]:
     if why := per_gpu_inconsistency(p):  # listed in the summary, left out of the per-GPU statistics and the fit
         row["metrics"]["output_tok_s_per_gpu"].update(error=None, inconsistent=why)
     row["decode_seqs"] = sp.decode_seqs
+    row["decode_seqs_measured"] = measured_decode_seqs(p, c.decode.instances)
     row["prefill_bound"] = sp.prefill_bound
     row["kv_limited"] = sp.kv_limited
     return row
