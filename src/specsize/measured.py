@@ -261,6 +261,14 @@ def resolve(p: dict[str, Any]) -> Case:
     return c
 
 
+def counted_gpus(p: dict[str, Any]) -> float:
+    """The GPUs a point's per-GPU figures divide by: its decode pool's when per_gpu_counts says "decode" (and the
+    pool's size is recorded), else all of them."""
+    dis = p.get("disaggregated") or {}
+    decode = dis.get("decode_gpus") if p["measured"].get("per_gpu_counts", "all") == "decode" else None
+    return decode if _number(decode) and decode > 0 else p["gpus"]
+
+
 def littles_law_tok_s_per_gpu(p: dict[str, Any]) -> float | None:
     """Output tok/s per GPU that a point's own latencies imply: the closed loop keeps `concurrency` requests in
     flight, each taking e2el, so requests/s = concurrency / e2el (Little's law, L = lambda W) and each is worth
@@ -269,9 +277,7 @@ def littles_law_tok_s_per_gpu(p: dict[str, Any]) -> float | None:
     e2el = m.get("e2el_ms")
     if not (_number(e2el) and e2el > 0):
         return None
-    dis = p.get("disaggregated") or {}
-    gpus = dis.get("decode_gpus") if m.get("per_gpu_counts", "all") == "decode" else None
-    gpus = gpus if _number(gpus) and gpus > 0 else p["gpus"]
+    gpus = counted_gpus(p)
     return w["concurrency"] * mean_length(w["output_tokens"], w.get("lengths")) / (e2el / 1e3) / gpus
 
 
@@ -301,9 +307,7 @@ def measured_decode_seqs(p: dict[str, Any], instances: int) -> float | None:
     got, tpot = m.get("output_tok_s_per_gpu"), m.get("tpot_ms")
     if not (_number(got) and _number(tpot) and got > 0 and tpot > 0) or instances < 1 or per_gpu_inconsistency(p):
         return None
-    dis = p.get("disaggregated") or {}
-    gpus = dis.get("decode_gpus") if m.get("per_gpu_counts", "all") == "decode" else None
-    gpus = gpus if _number(gpus) and gpus > 0 else p["gpus"]
+    gpus = counted_gpus(p)
     return got * gpus * tpot / 1e3 / instances
 
 
