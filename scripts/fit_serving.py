@@ -281,13 +281,20 @@ def main(argv: list[str]) -> None:
     logo(points, sorted(args.logo_gpu or {p["gpu"] for p in points}), start, start_globals, args.logo_passes)
 
 
+def layout_of(r: dict) -> str:
+    """A point's (decode) layout as the held-out breakdown names it: TP, EP, attention DP."""
+    lay = r["layout"]
+    return f"TP{lay.get('tp', 1)} EP{lay.get('ep') or 1}" + (" DP-attn" if lay.get("dp_attention") else "")
+
+
 def breakdown(held: list[dict]) -> None:
-    """The held-out points' errors by engine build x aggregated/disaggregated x weights, and by build x concurrency
-    band: which constants (and which conditions) fail to transfer to the held-out GPU."""
+    """The held-out points' errors by engine build x aggregated/disaggregated x weights, by build x (decode) layout
+    and by build x concurrency band: which constants (and which conditions) fail to transfer to the held-out GPU."""
     rows = [r for r in run_points(held) if not r["reason"]]
     build = {p["id"]: group_of(p) for p in held}
     keys = {
         "build / mode / weights / spec": lambda r: f"{build[r['id']]} {r['mode']} {r['weights']} {r['spec']}",
+        "build / layout": lambda r: f"{build[r['id']]} {r['mode']} {layout_of(r)}",
         "build / concurrency": lambda r: f"{build[r['id']]} {r['band']}",
     }
     for title, key in keys.items():
