@@ -238,21 +238,3 @@ def test_a_finite_runs_throughput_follows_its_first_wave(users, servers, prefill
     simulated = _simulate_closed_loop(users, BENCHMARK_ROUNDS, servers, prefill, decode)
     assert simulated < steady  # the run measures less than the steady state
     assert steady * finite_run_factor(wave, cycle) == pytest.approx(simulated, rel=0.02)
-
-
-def test_sglang_on_blackwell_caches_kv_in_fp8_unless_the_point_says_otherwise():
-    """InferenceX runs SGLang on B200/B300/GB200 with --attention-backend trtllm_mla --kv-cache-dtype fp8_e4m3 and on
-    Hopper with the BF16 default (measured.sglang_fp8_kv): a point without kv_cache gets its deployment's KV dtype,
-    half the latent's bytes per token and about twice the sequences; an explicit kv_cache wins."""
-    from specsize.hardware import get_gpu
-    from specsize.measured import default_kv, resolve
-
-    assert [default_kv("sglang", "fp8", get_gpu(g)) for g in ("b200", "gb200", "b300")] == ["fp8"] * 3
-    assert [default_kv("sglang", "fp8", get_gpu(g)) for g in ("h100-sxm", "h200", "mi300x")] == ["bf16"] * 3
-    assert default_kv("trtllm", "fp8", get_gpu("h200")) == "fp8"
-    blackwell = resolve({**FULL, "gpu": "b200"})
-    explicit = resolve({**FULL, "gpu": "b200", "kv_cache": "bf16"})
-    assert not blackwell.reason and not explicit.reason
-    ratio = explicit.decode.dep.main.kv_bytes_per_token / blackwell.decode.dep.main.kv_bytes_per_token
-    assert ratio == pytest.approx(2.0, rel=0.01)
-    assert blackwell.decode.max_seqs / explicit.decode.max_seqs == pytest.approx(2.0, rel=0.02)

@@ -20,7 +20,7 @@ from typing import Any
 from specsize.deployment import Deployment, build_deployment
 from specsize.engines import get_engine
 from specsize.errors import SpecsizeError
-from specsize.hardware import GPU, get_gpu, get_link
+from specsize.hardware import get_gpu, get_link
 from specsize.memory import memory_per_gpu
 from specsize.perf_constants import MTP_ACCEPTANCE_DECAY, MTP_RANDOM_FIRST_ACCEPTANCE, engine_perf_for
 from specsize.resolve import load_model
@@ -145,23 +145,11 @@ def mtp_draft_tokens(engine: str, vendor: str, dp_attention: bool) -> int:
     return 3
 
 
-def default_kv(engine: str, weights: str, gpu: GPU | None = None) -> str:
+def default_kv(engine: str, weights: str) -> str:
     """kv_cache null: the engine's default for that deployment. TensorRT-LLM's InferenceX configs cache KV in
-    FP8 (kv_cache_config dtype fp8, assumption read off the recipes); SGLang on Blackwell too (sglang_fp8_kv);
-    otherwise SGLang, vLLM and ATOM keep MLA's latent in BF16 by default."""
-    return "fp8" if engine == "trtllm" or (engine == "sglang" and gpu is not None and sglang_fp8_kv(gpu)) else "bf16"
-
-
-def sglang_fp8_kv(gpu: GPU) -> bool:
-    """SGLang on Blackwell (an NVIDIA GPU whose tensor cores run FP4: B200, GB200, B300, GB300) runs MLA on
-    TensorRT-LLM's kernels, and every InferenceX R1 deployment of it caches the latent in FP8: --attention-backend
-    trtllm_mla --kv-cache-dtype fp8_e4m3 in SemiAnalysisAI/InferenceX benchmarks/dsr1_fp8_b200_docker.sh (2025-09)
-    and its successors benchmarks/single_node/fixed_seq_len/dsr1_{fp8,fp4}_{b200,b300}{,_mtp}.sh, and in the GB200
-    disaggregated recipes (.github/configs/srt-recipes/recipes/gb200-{fp8,fp4}/*: kv-cache-dtype fp8_e4m3). Hopper's
-    recipes (flashinfer backend, dsr1_fp8_h200.sh, recipes/h100/*) leave the BF16 default. AMD's (aiter backend) set
-    fp8_e4m3 too, but only from SGLang v0.5.7 on MI300X/MI325X (InferenceX PRs #544/#545, 2026-01-22) with
-    unversioned points before and after: not represented (BF16)."""
-    return gpu.vendor == "nvidia" and gpu.supports("fp4")
+    FP8 (kv_cache_config dtype fp8, assumption read off the recipes); SGLang, vLLM and ATOM keep MLA's latent
+    in BF16 by default."""
+    return "fp8" if engine == "trtllm" else "bf16"
 
 
 def random_token_acceptance(k: int) -> tuple[float, ...]:
@@ -242,7 +230,7 @@ def resolve(p: dict[str, Any]) -> Case:
         c.users = int(w["concurrency"])
         c.input_tokens = mean_length(w["input_tokens"], w.get("lengths"))
         c.output_tokens = mean_length(w["output_tokens"], w.get("lengths"))
-        kv = p.get("kv_cache") or default_kv(engine, p["weights"], gpu)
+        kv = p.get("kv_cache") or default_kv(engine, p["weights"])
         sp = p["speculative"] or {}
         dis = p.get("disaggregated")
         lay_raw = p["layout"]

@@ -28,7 +28,7 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 7.1 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 4.438 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
@@ -46,10 +46,10 @@ PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations 
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.144  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.1619  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
-PREFILL_QUEUE_FACTOR = 5.827
+PREFILL_QUEUE_FACTOR = 4.607
 
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
@@ -214,15 +214,15 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.001007, "layer_overhead": 0.0001111, "moe_token_overhead": 2.671e-07,
-        "bw_efficiency": 1.25, "request_overhead": 0.04918, "prefill_efficiency": 0.1767,
-        "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.105e-08,
+        "step_overhead": 0.001007, "layer_overhead": 0.0001111, "moe_token_overhead": 2.594e-07,
+        "bw_efficiency": 1.25, "request_overhead": 0.04918, "prefill_efficiency": 0.1716,
+        "spec_seq_overhead": 6.035e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.105e-08,
         "fp8_prefill_efficiency": 1.5,
     },
     "sglang": {
-        "step_overhead": 0.0007729, "layer_overhead": 7.587e-05, "moe_token_overhead": 3.624e-08,
-        "bw_efficiency": 0.9156, "request_overhead": 0.1546, "prefill_efficiency": 0.309,
-        "spec_seq_overhead": 0.0001086, "dispatch_overhead": 9.115e-05, "fp8_layer_overhead": 4.604e-06,
+        "step_overhead": 0.000648, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.596e-09,
+        "bw_efficiency": 0.9429, "request_overhead": 0.1592, "prefill_efficiency": 0.309,
+        "spec_seq_overhead": 0.0001024, "dispatch_overhead": 0.0001025, "fp8_layer_overhead": 6.36e-06,
         "fp8_prefill_efficiency": 0.4143,
     },
     "sglang-0.4": {
@@ -233,27 +233,27 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
     },
     "sglang-rocm": {
         "step_overhead": 0.005216, "layer_overhead": 0.0001581, "moe_token_overhead": 1.465e-09,
-        "bw_efficiency": 0.7905, "request_overhead": 0.07206, "prefill_efficiency": 0.1967,
+        "bw_efficiency": 0.7905, "request_overhead": 0.07421, "prefill_efficiency": 0.1967,
         "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.828e-05,
         "fp8_prefill_efficiency": 1,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001659, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.007e-07,
-        "bw_efficiency": 0.8142, "request_overhead": 0.06998, "prefill_efficiency": 0.1908,
-        "spec_seq_overhead": 6.215e-05, "dispatch_overhead": 0.0002136, "fp8_layer_overhead": 4.14e-07,
-        "fp8_prefill_efficiency": 1.061,
+        "step_overhead": 0.001611, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.007e-07,
+        "bw_efficiency": 0.8142, "request_overhead": 0.06998, "prefill_efficiency": 0.1853,
+        "spec_seq_overhead": 7.198e-05, "dispatch_overhead": 0.0002265, "fp8_layer_overhead": 6.625e-07,
+        "fp8_prefill_efficiency": 1.125,
     },
     "trtllm": {
-        "step_overhead": 2.56e-05, "layer_overhead": 7.816e-05, "moe_token_overhead": 1.091e-07,
+        "step_overhead": 0.0001678, "layer_overhead": 7.59e-05, "moe_token_overhead": 1.123e-07,
         "bw_efficiency": 0.8385, "request_overhead": 0.08594, "prefill_efficiency": 0.3683,
-        "spec_seq_overhead": 2.895e-05, "dispatch_overhead": 1.1e-05, "fp8_layer_overhead": 6.868e-05,
-        "fp8_prefill_efficiency": 0.4798,
+        "spec_seq_overhead": 2.73e-05, "dispatch_overhead": 1.564e-05, "fp8_layer_overhead": 6.868e-05,
+        "fp8_prefill_efficiency": 0.4941,
     },
     "trtllm-1.2": {
-        "step_overhead": 0.0007288, "layer_overhead": 5.335e-05, "moe_token_overhead": 2.908e-08,
-        "bw_efficiency": 0.7906, "request_overhead": 0.1416, "prefill_efficiency": 0.4798,
-        "spec_seq_overhead": 4.77e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.316e-05,
-        "fp8_prefill_efficiency": 0.625,
+        "step_overhead": 0.0007505, "layer_overhead": 5.335e-05, "moe_token_overhead": 3.468e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1416, "prefill_efficiency": 0.4393,
+        "spec_seq_overhead": 5.059e-05, "dispatch_overhead": 1.678e-06, "fp8_layer_overhead": 2.385e-05,
+        "fp8_prefill_efficiency": 0.6628,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
