@@ -59,6 +59,23 @@ PARAMS = (
     "fp8_layer_overhead",
     "fp8_prefill_efficiency",
 )  # fmt: skip
+# The order the descent visits them in: the terms that only some of a build's points pay (FP8 weights, MTP rounds,
+# attention-DP dispatches, TTFT) before the ones every point pays (step, layer, token, bandwidth, prefill compute), so
+# that a subset's extra cost is taken by its own term before a build-wide one absorbs it. Visited the other way, a
+# refit from the priors without GB200 put TensorRT-LLM 1.1's FP8 cost on its per-step term (3.5 ms, 0.17 ms in-sample;
+# its FP8 per-layer term 40 us, 69 us in-sample), which made its NVFP4 points at 4 users 15-30% slow on B200 and GB200.
+DESCENT_ORDER = (
+    "fp8_layer_overhead",
+    "fp8_prefill_efficiency",
+    "spec_seq_overhead",
+    "dispatch_overhead",
+    "request_overhead",
+    "step_overhead",
+    "layer_overhead",
+    "moe_token_overhead",
+    "bw_efficiency",
+    "prefill_efficiency",
+)  # fmt: skip
 # Efficiencies are multipliers of HBM_EFFICIENCY (0.80) and COMPUTE_EFFICIENCY (0.55): bounded so the product
 # stays at or under the datasheet (1.25 x 0.80, 1.8 x 0.55).
 BOUNDS = {
@@ -152,7 +169,7 @@ def fit(points: list[dict], verbose: bool = True, passes: int = 2) -> None:
     for _ in range(passes):
         for g in groups:
             sub = [p for p in points if group_of(p) == g]
-            got = descend(g, PARAMS, sub)
+            got = descend(g, DESCENT_ORDER, sub)
             if verbose:
                 print(f"  {g}: loss {got:.3f} over {len(sub)} points", flush=True)
         got = descend("global", list(GLOBALS), points, rounds=3)
@@ -281,13 +298,20 @@ def main(argv: list[str]) -> None:
     logo(points, sorted(args.logo_gpu or {p["gpu"] for p in points}), start, start_globals, args.logo_passes)
 
 
+def layout_of(r: dict) -> str:
+    """A point's (decode) layout as the held-out breakdown names it: TP, EP, attention DP."""
+    lay = r["layout"]
+    return f"TP{lay.get('tp', 1)} EP{lay.get('ep') or 1}" + (" DP-attn" if lay.get("dp_attention") else "")
+
+
 def breakdown(held: list[dict]) -> None:
-    """The held-out points' errors by engine build x aggregated/disaggregated x weights, and by build x concurrency
-    band: which constants (and which conditions) fail to transfer to the held-out GPU."""
+    """The held-out points' errors by engine build x aggregated/disaggregated x weights, by build x (decode) layout
+    and by build x concurrency band: which constants (and which conditions) fail to transfer to the held-out GPU."""
     rows = [r for r in run_points(held) if not r["reason"]]
     build = {p["id"]: group_of(p) for p in held}
     keys = {
         "build / mode / weights / spec": lambda r: f"{build[r['id']]} {r['mode']} {r['weights']} {r['spec']}",
+        "build / layout": lambda r: f"{build[r['id']]} {r['mode']} {layout_of(r)}",
         "build / concurrency": lambda r: f"{build[r['id']]} {r['band']}",
     }
     for title, key in keys.items():

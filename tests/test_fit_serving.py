@@ -42,3 +42,15 @@ def test_a_refit_value_is_written_in_the_files_own_units(fit_serving, tmp_path, 
     assert written["FITTED_SERVING"]["sglang"]["step_overhead"] == 1.234e-3
     assert written["RDMA_DISPATCH_LATENCY"] == pytest.approx(123.4e-6)
     assert written["FITTED_SERVING"]["trtllm"] == pc.FITTED_SERVING["trtllm"]  # the others as they were
+
+
+def test_the_held_out_breakdown_names_each_points_layout(fit_serving, capsys):
+    """--logo-gpu prints the held-out errors by build x layout too: H100's points run TP16 (NCCL all-reduces across
+    two nodes) and TP16 EP16 with attention DP (RDMA dispatches), which its errors must tell apart."""
+    from specsize.measured import BUNDLED_MEASURED, load_points
+
+    held = [p for p in load_points(BUNDLED_MEASURED) if p["gpu"] == "h100-sxm"]
+    fit_serving.breakdown(held)
+    out = capsys.readouterr().out
+    assert "build / layout" in out
+    assert "sglang disagg TP16 EP1 " in out and "sglang disagg TP16 EP16 DP-attn" in out
