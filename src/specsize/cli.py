@@ -237,8 +237,8 @@ def fit(
 
 
 def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ram_gb, offload_experts, as_json,
-                with_commands=True):  # fmt: skip
-    """fit/plan --gpu-layers: llama.cpp's -ngl split on one GPU (gpu_layers.py)."""
+                with_commands=True, gpu_count=None):  # fmt: skip
+    """fit/plan --gpu-layers: llama.cpp's -ngl split over one GPU type, --gpus of them (gpu_layers.py)."""
     from specsize.errors import PlanError
     from specsize.gpu_layers import DEFAULT_WEIGHTS, gpu_layers_report
     from specsize.render import gpu_layers_tables
@@ -246,14 +246,15 @@ def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ra
     if engine != "llamacpp":
         raise PlanError("--gpu-layers is llama.cpp's -ngl: add --engine llamacpp")
     if len(gpus) != 1:
-        raise PlanError("--gpu-layers splits a model between one GPU and the CPU: give exactly one --gpu")
+        raise PlanError("--gpu-layers splits a model between one GPU type (--gpus of them) and the CPU: give "
+                        "exactly one --gpu")  # fmt: skip
     if sp.enabled:
         raise PlanError("--gpu-layers plans plain decoding: drop --spec (or give --spec none)")
     prec = (weights or DEFAULT_WEIGHTS).lower()
     if prec == "auto":
         prec = DEFAULT_WEIGHTS
     r = gpu_layers_report(a, model, gpus[0], prec, kv_cache, w, cpu, value, ram_gb * 1e9 if ram_gb else None,
-                          offload_experts, with_commands)  # fmt: skip
+                          offload_experts, with_commands, gpu_count or 1)  # fmt: skip
     if weights is None:
         r["answer"].insert(0, f"--weights: {prec.upper()} (the GGUF most people split; give --weights to choose)")
     if as_json:
@@ -378,7 +379,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         return show_disagg(r.arch, gpus, r.precision, kv_cache, r.workload, engine, r.spec, disagg_gpus, as_json)
     if gpu_layers is not None:
         _gpu_layers(r.arch, model, gpus, engine, weights, kv_cache, r.workload, r.spec, r.cpu, gpu_layers, ram_gb,
-                    offload_experts, as_json)  # fmt: skip
+                    offload_experts, as_json, gpu_count=gpu_count)  # fmt: skip
         return
     result = plan_result(req, resolved=r)
     report = result.report
