@@ -116,3 +116,25 @@ def test_too_many_gpus_is_one_line():
     assert r.exit_code == 1 and "give --gpus 1 to 8" in r.output and "Traceback" not in r.output, r.output
     r = CliRunner().invoke(cli, ["plan", *R1, "--gpus", "4", "--gpu-layers", "auto"])
     assert r.output.startswith("llama.cpp -ngl 44: 44 of 61 layers on the 4 x RTX-3090 (11+11+11+11)"), r.output
+
+
+def test_plan_that_does_not_fit_in_vram_names_the_gpu_layers_that_do():
+    """Where `plan --engine llamacpp` refuses (the model does not fit the GPUs you have), it says how many layers
+    -ngl would load on them and gives the command; that command plans exactly that split."""
+    r = CliRunner().invoke(cli, ["plan", *R1, "--gpus", "4"])
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output, r.output
+    auto = as_json("plan", *R1, "--gpus", "4", "--gpu-layers", "auto")["gpu_layers"]
+    n = auto["gpu_layers"]
+    assert f"-ngl {n} loads {n} of 61 layers on the 4 x RTX-3090" in r.output
+    assert f"{auto['tok_s_per_user']:,.1f} tok/s per user" in r.output
+    cmd = r.output.split("plan it: ")[1].split()
+    assert cmd[:2] == ["specsize", "plan"] and cmd[-2:] == ["--gpu-layers", "auto"]
+    assert as_json(*cmd[1:])["gpu_layers"] == auto
+    # --weights auto: the smallest GGUF tried, the user's workload kept in the command
+    r = CliRunner().invoke(cli, ["plan", "deepseek-r1", "--gpu", "rtx-4090", "--engine", "llamacpp", "--weights",
+                                 "auto", "--context", "8192"])  # fmt: skip
+    assert r.exit_code == 1 and "no precision this engine can load" in r.output, r.output
+    assert r.output.rstrip().endswith("--weights ud-iq1_s --context 8192 --gpu-layers auto"), r.output
+    # another engine, or experts already offloaded: no -ngl hint
+    r = CliRunner().invoke(cli, ["plan", *R1, "--gpus", "4", "--engine", "vllm"])
+    assert r.exit_code == 1 and "-ngl" not in r.output

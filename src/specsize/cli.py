@@ -284,8 +284,9 @@ def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ra
               help="n-gram: share of the output that repeats the input, 0..1 [0.3].")  # fmt: skip
 @click.option("--inter-node", default=None, help="Link between nodes (ib-ndr, roce-400g, eth-100g, ...).")
 @click.option("--gpu-layers", "gpu_layers", default=None,
-              help="llama.cpp -ngl N: N layers (and their KV) on one --gpu, the rest in system RAM computed by the "
-                   "CPU; auto: the most that fit. Shows the split's speed and memory.")  # fmt: skip
+              help="llama.cpp -ngl N: N layers (and their KV) on one --gpu, or split over --gpus G of them "
+                   "(--split-mode layer), the rest in system RAM computed by the CPU; auto: the most that fit every "
+                   "GPU. Shows the split's speed and memory.")  # fmt: skip
 @click.option("--host-memory", default=None,
               help="Host memory type serving offloaded experts: ddr4-3200 ddr5-4800 ddr5-5600 ddr5-6000 ... "
                    "[ddr5-4800, an assumption].")  # fmt: skip
@@ -343,6 +344,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
       specsize plan deepseek-r1 --gpu h100-sxm --inter-node eth-100g --engine vllm
       specsize plan deepseek-r1 --gpu h100-sxm --gpus 8 --weights auto         # the hardware you have
       specsize plan deepseek-r1 --gpu rtx-4090 --engine llamacpp --weights ud-iq1_s --gpu-layers auto
+      specsize plan deepseek-r1 --gpu rtx-3090 --gpus 4 --engine llamacpp --weights ud-iq1_s --gpu-layers auto
       specsize plan deepseek-r1 --gpu gb200 --disagg --concurrency 1024 --input 8192 --output 1024
       specsize plan r1-distill-qwen-32b --spec draft:r1-distill-qwen-1.5b:4 --gpu rtx-4090 --engine llamacpp \\
           --weights q4_k_m --plot plan.png

@@ -24,6 +24,7 @@ an RTX 3090 and 12 threads of an EPYC 9654, catalog/validation/llamacpp-gpu.json
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,3 +211,18 @@ def gpu_layers_report(a: ModelArch, model: str, gpu: str, precision: str, kv_dty
         out["commands"] = {"engine": "llamacpp", "version": VERSIONS["llamacpp"],
                            "plan": f"{get_gpu(gpu).id} x {gpus}, -ngl {ngl or 99}", "lines": lines}  # fmt: skip
     return out
+
+
+def suggestion(a: ModelArch, gpu: str, gpus: int, precision: str, kv_dtype: str, workload: Workload, cpu: HostCPU,
+               command: list[str], ram_bytes: float | None = None) -> str:  # fmt: skip
+    """What `plan --engine llamacpp` adds where the model does not fit in VRAM: the most layers that load on the
+    GPUs with -ngl (the rest in system RAM), its predicted speed, and the command that plans it (`command`: the
+    user's plan command without --gpu-layers)."""
+    s = Splitter(a, gpu, precision, kv_dtype, workload, cpu, gpus).largest()
+    on = get_gpu(gpu).id.upper() if gpus == 1 else f"{gpus} x {get_gpu(gpu).id.upper()}"
+    text = (f"llama.cpp can still run it with the rest in system RAM: -ngl {s.n} loads {s.n} of {s.layers} layers "
+            f"on the {on}, {s.host_bytes / 1e9:.1f} GB of weights and KV in RAM, {1 / s.tpot:,.1f} tok/s per user "
+            "predicted")  # fmt: skip
+    if ram_bytes is not None and s.host_bytes > ram_bytes:
+        text += f" (host RAM short by {(s.host_bytes - ram_bytes) / 1e9:.1f} GB)"
+    return f"{text}; plan it: {shlex.join([*command, '--gpu-layers', 'auto'])}"
