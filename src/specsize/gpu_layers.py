@@ -9,6 +9,10 @@ CPU), split over the GPUs as sharding.llamacpp_gpu_layer_split says; each GPU ho
 its own compute buffer and runtime (the full-GPU plan's per-GPU terms). A token runs the CPU's layers first, then
 GPU 0, 1, ... in turn: at batch 1 the layer split is a pipeline, so the GPUs' times add up (the same sum as one GPU
 holding all N layers) plus one activation hand-off per GPU in use (the full-GPU plan's PP hand-off, perf.step_time).
+At a batch of B > 1 the GPUs' part is the full-GPU plan's pipeline step (perf.py: B/G per micro-batch), kept so that
+N = L stays that plan; llama.cpp's pipeline parallelism (PR #6017) overlaps the ubatches (-ub, 512 tokens) of one
+batch, and a decode step of B <= 512 tokens is one ubatch, so for B > 1 on several GPUs the GPUs' part is optimistic
+(the CPU's part takes the whole batch).
 
 Built on the planner's own numbers, not a second model: the full-GPU memory breakdown (memory.py) and decode step
 (perf.py) of the same scenario are split by layer share. Assumptions, stated here and in --explain:
