@@ -258,6 +258,19 @@ def test_offload_gpu_layers_is_the_plans_split(n):
     assert got["tpot_ms"] == pytest.approx(split["tpot_ms"], rel=1e-12)
 
 
+def test_offload_gpu_layers_on_several_gpus_is_the_plans_split():
+    """hardware.count G with offload.gpu_layers: llama.cpp's layer split of the N layers over G GPUs, what
+    `plan --gpu-layers N --gpus G` reports."""
+    args = ["plan", "deepseek-r1-distill-qwen-32b", "--gpu", "rtx-3060", "--gpus", "2", "--engine", "llamacpp",
+            "--weights", "q4_k_m", "--input", "512", "--output", "256", "--gpu-layers", "50", "--json"]  # fmt: skip
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    split = json.loads(r.output)["gpu_layers"]
+    assert split["layers_per_gpu"] == [25, 25] and split["fits"]
+    got = {o.metric: o.predicted for o in run_case(_ngl_case(50, hardware={"gpu": "rtx-3060", "count": 2}))}
+    assert got["tpot_ms"] == pytest.approx(split["tpot_ms"], rel=1e-12)
+
+
 def test_more_gpu_layers_is_faster_and_the_split_reads_n():
     """The case's N reaches the model: 40 layers on the GPU decode faster than 30, and 30 faster than 0."""
     speed = [next(o.predicted for o in run_case(_ngl_case(n)) if o.metric == "output_tok_s_per_user")
@@ -269,7 +282,7 @@ def test_more_gpu_layers_is_faster_and_the_split_reads_n():
     ("change", "needle"),
     [
         ({"engine": "vllm"}, "the engine must be llamacpp"),
-        ({"hardware": {"gpu": "rtx-3060", "count": 2}}, "hardware.count must be 1"),
+        ({"hardware": {"gpu": "rtx-3060", "count": 2}, "layout": {"tp": 2}}, "not TP2: drop the layout"),
         ({"offload": {"gpu_layers": "many"}}, "give a number of layers"),
         ({"offload": {"gpu_layers": 99}}, "offload.gpu_layers 99: deepseek-r1-distill-qwen-32b has 64 layers"),
         ({"speculative": {"method": "ngram"}}, "plain decoding"),

@@ -237,8 +237,8 @@ def fit(
 
 
 def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ram_gb, offload_experts, as_json,
-                with_commands=True):  # fmt: skip
-    """fit/plan --gpu-layers: llama.cpp's -ngl split on one GPU (gpu_layers.py)."""
+                with_commands=True, gpu_count=None):  # fmt: skip
+    """fit/plan --gpu-layers: llama.cpp's -ngl split over one GPU type, --gpus of them (gpu_layers.py)."""
     from specsize.errors import PlanError
     from specsize.gpu_layers import DEFAULT_WEIGHTS, gpu_layers_report
     from specsize.render import gpu_layers_tables
@@ -246,14 +246,15 @@ def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ra
     if engine != "llamacpp":
         raise PlanError("--gpu-layers is llama.cpp's -ngl: add --engine llamacpp")
     if len(gpus) != 1:
-        raise PlanError("--gpu-layers splits a model between one GPU and the CPU: give exactly one --gpu")
+        raise PlanError("--gpu-layers splits a model between one GPU type (--gpus of them) and the CPU: give "
+                        "exactly one --gpu")  # fmt: skip
     if sp.enabled:
         raise PlanError("--gpu-layers plans plain decoding: drop --spec (or give --spec none)")
     prec = (weights or DEFAULT_WEIGHTS).lower()
     if prec == "auto":
         prec = DEFAULT_WEIGHTS
     r = gpu_layers_report(a, model, gpus[0], prec, kv_cache, w, cpu, value, ram_gb * 1e9 if ram_gb else None,
-                          offload_experts, with_commands)  # fmt: skip
+                          offload_experts, with_commands, gpu_count or 1)  # fmt: skip
     if weights is None:
         r["answer"].insert(0, f"--weights: {prec.upper()} (the GGUF most people split; give --weights to choose)")
     if as_json:
@@ -283,8 +284,9 @@ def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ra
               help="n-gram: share of the output that repeats the input, 0..1 [0.3].")  # fmt: skip
 @click.option("--inter-node", default=None, help="Link between nodes (ib-ndr, roce-400g, eth-100g, ...).")
 @click.option("--gpu-layers", "gpu_layers", default=None,
-              help="llama.cpp -ngl N: N layers (and their KV) on one --gpu, the rest in system RAM computed by the "
-                   "CPU; auto: the most that fit. Shows the split's speed and memory.")  # fmt: skip
+              help="llama.cpp -ngl N: N layers (and their KV) on one --gpu, or split over --gpus G of them "
+                   "(--split-mode layer), the rest in system RAM computed by the CPU; auto: the most that fit every "
+                   "GPU. Shows the split's speed and memory.")  # fmt: skip
 @click.option("--host-memory", default=None,
               help="Host memory type serving offloaded experts: ddr4-3200 ddr5-4800 ddr5-5600 ddr5-6000 ... "
                    "[ddr5-4800, an assumption].")  # fmt: skip
@@ -342,6 +344,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
       specsize plan deepseek-r1 --gpu h100-sxm --inter-node eth-100g --engine vllm
       specsize plan deepseek-r1 --gpu h100-sxm --gpus 8 --weights auto         # the hardware you have
       specsize plan deepseek-r1 --gpu rtx-4090 --engine llamacpp --weights ud-iq1_s --gpu-layers auto
+      specsize plan deepseek-r1 --gpu rtx-3090 --gpus 4 --engine llamacpp --weights ud-iq1_s --gpu-layers auto
       specsize plan deepseek-r1 --gpu gb200 --disagg --concurrency 1024 --input 8192 --output 1024
       specsize plan r1-distill-qwen-32b --spec draft:r1-distill-qwen-1.5b:4 --gpu rtx-4090 --engine llamacpp \\
           --weights q4_k_m --plot plan.png
@@ -378,7 +381,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
         return show_disagg(r.arch, gpus, r.precision, kv_cache, r.workload, engine, r.spec, disagg_gpus, as_json)
     if gpu_layers is not None:
         _gpu_layers(r.arch, model, gpus, engine, weights, kv_cache, r.workload, r.spec, r.cpu, gpu_layers, ram_gb,
-                    offload_experts, as_json)  # fmt: skip
+                    offload_experts, as_json, gpu_count=gpu_count)  # fmt: skip
         return
     result = plan_result(req, resolved=r)
     report = result.report

@@ -183,12 +183,44 @@ def resolve_request(req: PlanRequest, arch: ModelArch | None = None) -> Resolved
     with about("gpu_count"):
         given = req.gpu_count is not None or req.nodes is not None
         count = count_for(gpu, req.gpu_count, req.nodes) if given else None
-    with about("weights"):
-        prec, choice = resolve_weights(req.weights, a, list(req.gpus) or first, req.engine, req.kv_cache, w, sp, host,
-                                       count)  # fmt: skip
     with about("host"):
         cpu = host_cpu(req.host_memory, req.channels, req.cores, req.sockets)
+    with about("weights"):
+        try:
+            prec, choice = resolve_weights(req.weights, a, list(req.gpus) or first, req.engine, req.kv_cache, w, sp,
+                                           host, count)  # fmt: skip
+        except PlanError as e:
+            smallest = e.choice.tried[-1].precision if getattr(e, "choice", None) and e.choice.tried else None
+            if smallest is None:
+                raise
+            hint = _gpu_layers_hint(req, Resolved(a, w, sp, bench, rf, host, smallest, cpu, None, note), smallest)
+            raise PlanError(f"{e}{hint}") from None
     return Resolved(a, w, sp, bench, rf, host, prec, cpu, choice, note, measured_run, measured_note)
+
+
+def _gpu_layers_hint(req: PlanRequest, r: Resolved, prec: str) -> str:
+    """Where llama.cpp cannot hold the model in VRAM: "; llama.cpp can still run it with -ngl N ..." and the command
+    (gpu_layers.suggestion), for one GPU type, plain decoding, the experts not offloaded (what --gpu-layers plans);
+    else ""."""
+    if req.engine != "llamacpp" or len(req.gpus) != 1 or r.spec.enabled or req.offload_experts or req.nodes:
+        return ""
+    from specsize.gpu_layers import suggestion
+
+    gpus = req.gpu_count or 1
+    cmd = ["specsize", "plan", req.model, "--gpu", req.gpus[0], *(["--gpus", str(gpus)] if req.gpu_count else []),
+           "--engine", "llamacpp", "--weights", prec]  # fmt: skip
+    for flag, value, default in (("--kv-cache", req.kv_cache, "bf16"), ("--context", req.context, None),
+                                 ("--input", req.input_tokens, None), ("--output", req.output_tokens, None),
+                                 ("--concurrency", req.concurrency, 1), ("--ram", req.ram_gb, None),
+                                 ("--sockets", req.sockets, 1), ("--host-memory", req.host_memory, None),
+                                 ("--channels", req.channels, None), ("--cores", req.cores, None)):  # fmt: skip
+        if value is not None and value != default:
+            cmd += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    try:
+        return "; " + suggestion(r.arch, req.gpus[0], gpus, prec, req.kv_cache, r.workload, r.cpu, cmd,
+                                 req.ram_gb * 1e9 if req.ram_gb is not None else None)  # fmt: skip
+    except SpecsizeError:
+        return ""
 
 
 def plan_report_for(req: PlanRequest, arch: ModelArch | None = None) -> dict[str, Any]:
@@ -232,10 +264,11 @@ def plan_result(req: PlanRequest, arch: ModelArch | None = None, resolved: Resol
         with about("gpus"):
             if all(g.fit.memory is not None and g.fit.memory.host_ram_short for g in p.gpus):
                 raise PlanError(f"{a.name} ({prec}) with its routed experts in host RAM: {reasons}")
+            hint = _gpu_layers_hint(req, r, prec)
             if req.gpu_count or req.nodes:  # the hardware the user has: say what is short there, and what would do
                 with about("gpu_count"):  # a form shows it next to the count, not the GPU types
-                    raise PlanError(f"{a.name} ({prec}) on the GPUs you have: {reasons}")
-            raise PlanError(f"{a.name} ({prec}) does not fit on any GPU type asked for: {reasons}")
+                    raise PlanError(f"{a.name} ({prec}) on the GPUs you have: {reasons}{hint}")
+            raise PlanError(f"{a.name} ({prec}) does not fit on any GPU type asked for: {reasons}{hint}")
     report = plan_report(p, plan_commands(p, req.model, req.offload_experts))
     report["answer"] = headline(report, req.gpu_count or req.nodes)
     if req.offload_experts:

@@ -160,5 +160,7 @@ def resolve_weights(weights: str | None, a: ModelArch, gpu_ids: list[str], engin
         raise PlanError("--weights auto chooses for a GPU type and count: give --gpu (and --gpus for the count)")
     choice = choose(a, gpu_ids[0], engine, kv_dtype, workload, spec, host, count)
     if choice.precision is None:
-        raise PlanError(choice.sentence())
+        err = PlanError(choice.sentence())
+        err.choice = choice  # what was tried (plan_request names the smallest in its llama.cpp -ngl hint)
+        raise err
     return choice.precision, choice

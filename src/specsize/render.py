@@ -378,7 +378,8 @@ def gpu_layers_tables(r: dict[str, Any]) -> None:
 
     for sentence in r["answer"]:
         console.print(sentence, markup=False, highlight=False)
-    t = Table(title=f"{r['model']} {r['weights']} on one {r['gpu']} + CPU (llama.cpp -ngl), "
+    on = f"one {r['gpu']}" if r.get("gpus", 1) == 1 else f"{r['gpus']} x {r['gpu']} (--split-mode layer)"
+    t = Table(title=f"{r['model']} {r['weights']} on {on} + CPU (llama.cpp -ngl), "
                     f"{workload_words(r['workload'])}", box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
     for c in ("-ngl", "GPU GB", "RAM GB", "GPU ms", "CPU ms", "tok/s", "loads"):
         t.add_column(c, justify="right")
@@ -389,7 +390,8 @@ def gpu_layers_tables(r: dict[str, Any]) -> None:
                   f"{x['cpu_ms']:.1f}", f"{x['tok_s_per_user']:,.1f}", loads)  # fmt: skip
     console.print(t)
     console.print(
-        f"[dim]GPU GB: layers, their KV and the runtime on the GPU (of {_gb(r['gpu_layers']['budget_bytes'])}"
+        f"[dim]GPU GB: layers, their KV and the runtime on the {'GPU' if r.get('gpus', 1) == 1 else 'busiest GPU'}"
+        f" (of {_gb(r['gpu_layers']['budget_bytes'])}"
         f"); RAM GB: the other layers, their KV and the embedding; the CPU reads them at "
         f"{r['host_bandwidth_bytes_per_s'] / 1e9:,.0f} GB/s (--host-memory, --channels, --sockets) and computes "
         f"them at {r['host_flops'] / 1e9:,.0f} GFLOP/s ({r['host_cores']} cores at llama.cpp's fitted rate; "

@@ -47,9 +47,23 @@ def llamacpp_layer_split(layers: int, gpus: int) -> list[int]:
     """Decoder layers per GPU under llama.cpp's layer split of equal GPUs: unit i of layers + 1 (the output layer is
     the last unit) goes to the first GPU whose cumulative share exceeds i / (layers + 1) (src/llama-model.cpp,
     load_tensors: std::upper_bound over the normalised splits; the default split is by free memory, equal here)."""
+    return llamacpp_gpu_layer_split(layers, layers, gpus)
+
+
+def llamacpp_gpu_layer_split(n: int, layers: int, gpus: int) -> list[int]:
+    """Decoder layers per GPU under -ngl with n of `layers` layers offloaded to `gpus` equal GPUs (src/llama-model.cpp,
+    load_tensors: i_gpu_start = n_layer - n_gpu_layers, so the CPU holds the first layers and the GPUs the last n;
+    act_gpu_layers = min(n_gpu_layers, n_layer + 1) units are split, unit j going to GPU upper_bound(splits, j /
+    act_gpu_layers); the output layer is unit n_layer, on the last GPU only when every layer is offloaded, which is
+    what n == layers means here: -ngl 99). Every layer offloaded is llamacpp_layer_split.
+
+    >>> llamacpp_gpu_layer_split(61, 61, 4), llamacpp_gpu_layer_split(20, 61, 4), llamacpp_gpu_layer_split(2, 61, 4)
+    ([16, 15, 16, 14], [5, 5, 5, 5], [1, 0, 1, 0])
+    """
+    units = n + 1 if n == layers else n
     counts = [0] * gpus
-    for i in range(layers):
-        counts[min(gpus - 1, int(i * gpus / (layers + 1)))] += 1
+    for i in range(n):
+        counts[min(gpus - 1, int(i * gpus / units))] += 1
     return counts
 
 
@@ -94,6 +108,14 @@ def _llamacpp_weight_bytes(a: ModelArch, precision: Precision, layout: Layout, g
     """The busiest GPU of llama.cpp's layer split: its share of the decoder layers (their average bytes), plus the
     output layer on the last GPU; the embedding is on the host (a tied one is loaded a second time as the output:
     TENSOR_DUPLICATED in load_tensors)."""
+    per_layer, output = llamacpp_layer_output_bytes(a, precision, layout, groups, offload_experts)
+    counts = llamacpp_layer_split(a.num_layers, layout.pp)
+    return max(max(counts[:-1], default=0) * per_layer, counts[-1] * per_layer + output)
+
+
+def llamacpp_layer_output_bytes(a: ModelArch, precision: Precision, layout: Layout, groups: list[TensorGroup],
+                                offload_experts: bool = False) -> tuple[float, float]:  # fmt: skip
+    """(average bytes of one decoder layer, bytes of llama.cpp's output layer) under its layer split."""
     per_layer, output = 0.0, 0.0
     for g in groups:
         if offload_experts and g.component == "moe_routed":
@@ -105,8 +127,7 @@ def _llamacpp_weight_bytes(a: ModelArch, precision: Precision, layout: Layout, g
             per_layer += b / a.num_layers
         else:
             output += b  # final norm and lm_head (and the MTP module, which GGUF files do not hold)
-    counts = llamacpp_layer_split(a.num_layers, layout.pp)
-    return max(max(counts[:-1], default=0) * per_layer, counts[-1] * per_layer + output)
+    return per_layer, output
 
 
 def kv_bytes_per_gpu(

@@ -8,8 +8,9 @@ acceptance the method's default (perf_constants); hardware.memory_gb: the unifie
 (its capacity), else the host RAM (checked when experts are offloaded); hardware.inter_node: the GPU's usual.
 Extensions (optional keys): speculative.draft (a model name for method "draft"), speculative.repeat_fraction
 (n-gram: share of the output that repeats the input).
-offload.gpu_layers N (llama.cpp -ngl N on one GPU, the rest of the layers on the CPU) is predicted by the model
-`plan --gpu-layers` uses (gpu_layers.Splitter): tpot_ms and output_tok_s_per_user (1 / TPOT), plain decoding.
+offload.gpu_layers N (llama.cpp -ngl N on hardware.count GPUs, 1 if not given, the rest of the layers on the CPU) is
+predicted by the model `plan --gpu-layers` uses (gpu_layers.Splitter): tpot_ms and output_tok_s_per_user (1 / TPOT),
+plain decoding.
 """
 
 from __future__ import annotations
@@ -119,7 +120,6 @@ class Scenario:
                                                  "threads": cpu.get("threads")}.items()
                               if v is not None})  # fmt: skip
         offload = (s.get("offload") or {}).get("experts") == "cpu"
-        self.gpu_layers = _gpu_layers(s.get("offload") or {}, self)
         memory_gb = hw.get("memory_gb")
         self.capacity = None
         ram = None
@@ -131,6 +131,7 @@ class Scenario:
         copies = self.cpu.sockets if offload and self.engine.name == "ktransformers" else 1
         self.host = Host(offload, ram, copies)
         self.layout = self._layout(s.get("layout"))
+        self.gpu_layers = _gpu_layers(s.get("offload") or {}, self)
 
     def _layout(self, raw: dict[str, Any] | None) -> Layout | None:
         if raw:
@@ -159,7 +160,8 @@ class Scenario:
 
 
 def _gpu_layers(offload: dict[str, Any], sc: Scenario) -> int | None:
-    """offload.gpu_layers: llama.cpp's -ngl N, on one GPU with plain decoding (what gpu_layers.py models)."""
+    """offload.gpu_layers: llama.cpp's -ngl N on hardware.count GPUs (its layer split; 1 when not given), plain
+    decoding (what gpu_layers.py models)."""
     n = offload.get("gpu_layers")
     if n is None:
         return None
@@ -170,8 +172,9 @@ def _gpu_layers(offload: dict[str, Any], sc: Scenario) -> int | None:
                             f"{sc.arch.num_layers}")  # fmt: skip
     if sc.engine.name != "llamacpp":
         raise SpecsizeError("offload.gpu_layers is llama.cpp's -ngl: the engine must be llamacpp")
-    if sc.count not in (None, 1):
-        raise SpecsizeError("offload.gpu_layers splits a model between one GPU and the CPU: hardware.count must be 1")
+    if sc.layout is not None and sc.layout.gpus != sc.layout.pp:
+        raise SpecsizeError(f"offload.gpu_layers is llama.cpp's layer split (--split-mode layer) over hardware.count "
+                            f"GPUs, not {sc.layout.describe()}: drop the layout")  # fmt: skip
     if sc.spec.enabled:
         raise SpecsizeError("offload.gpu_layers is modelled for plain decoding: drop speculative (or method none)")
     return n
@@ -187,9 +190,9 @@ def _split_metric(sc: Scenario, metric: str) -> float:
     if metric not in GPU_LAYERS_METRICS:
         raise SpecsizeError(f"with offload.gpu_layers, {metric} is not modelled (the split predicts "
                             f"{' and '.join(GPU_LAYERS_METRICS)})")  # fmt: skip
-    s = Splitter(sc.arch, sc.gpu, sc.precision, sc.kv, sc.workload, sc.cpu).split(sc.gpu_layers)
+    s = Splitter(sc.arch, sc.gpu, sc.precision, sc.kv, sc.workload, sc.cpu, sc.count or 1).split(sc.gpu_layers)
     if not s.fits:
-        raise SpecsizeError(f"does not fit: -ngl {s.n} needs {s.gpu_bytes / 1e9:.1f} GB on the {sc.gpu.id}, "
+        raise SpecsizeError(f"does not fit: -ngl {s.n} needs {s.gpu_bytes / 1e9:.1f} GB on the busiest {sc.gpu.id}, "
                             f"its budget is {s.budget / 1e9:.1f} GB: no speed to predict")  # fmt: skip
     return s.tpot * 1e3 if metric == "tpot_ms" else 1 / s.tpot
 
