@@ -138,8 +138,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     load_before = os.getloadavg()[0]
     target, tok = load_target(find_model_dir(a.model))
-    target.eval()
-    draft = load_draft(a.draft, target, tok).eval() if "draft" in a.methods else None
+    draft = load_draft(a.draft, target, tok) if "draft" in a.methods else None
     texts = [p.text for p in default_prompts(2 * max(a.concurrency))]
     prompts = [tok.encode(tok.apply_chat_template([{"role": "user", "content": t}]), add_special=False)
                for t in texts]  # fmt: skip

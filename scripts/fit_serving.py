@@ -76,6 +76,7 @@ DESCENT_ORDER = (
     "bw_efficiency",
     "prefill_efficiency",
 )  # fmt: skip
+assert sorted(DESCENT_ORDER) == sorted(PARAMS), "every fitted constant is visited once (PARAMS: the written order)"
 # Efficiencies are multipliers of HBM_EFFICIENCY (0.80) and COMPUTE_EFFICIENCY (0.55): bounded so the product
 # stays at or under the datasheet (1.25 x 0.80, 1.8 x 0.55).
 BOUNDS = {

@@ -7,6 +7,9 @@ from click.testing import CliRunner
 from specsize.cli import cli
 
 GB = 1e9
+# R1 Q4_K_M on one RTX 4090 with the routed experts in host RAM (ktransformers): the consumer sheets' main case
+R1_4090_KTRANSFORMERS = ("deepseek-r1", "--gpu", "rtx-4090", "--weights", "q4_k_m", "--engine", "ktransformers",
+                         "--offload-experts")  # fmt: skip
 
 
 def run(*args):

@@ -32,7 +32,6 @@ def bundled():
     from specsize.engine.run import load_draft, load_target
 
     target, tok = load_target(find_model_dir("tiny-r1"))
-    target.eval()
     texts = ["How many r are in strawberry?", "Tell me a story.", "2+2=", "hello hello hello hello", "Why?"]
     ids = [tok.encode(tok.apply_chat_template([{"role": "user", "content": t}]), add_special=False) for t in texts]
     return target, load_draft("tiny-r1-draft", target, tok), ids

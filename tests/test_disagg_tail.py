@@ -1,16 +1,10 @@
 """scripts/disagg_tail.py: the disaggregated tail sorted by what each point's own figures say."""
 
-import importlib.util
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "disagg_tail.py"
+from tests.scripts import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("disagg_tail", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/disagg_tail.py")
 
 
 def _row(model_seqs, measured_seqs, input_error=0.0, prefill_bound=False, ttft_ms=300.0):

@@ -1,7 +1,6 @@
 """scripts/fit_serving.py --write: the fitted constants go into perf_constants.py as the file spells them, so a refit
 is reproduced by one command instead of a hand paste."""
 
-import importlib.util
 import runpy
 from dataclasses import replace
 from pathlib import Path
@@ -10,16 +9,12 @@ import pytest
 
 from specsize import perf
 from specsize import perf_constants as pc
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fit_serving.py"
+from tests.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def fit_serving():
-    spec = importlib.util.spec_from_file_location("fit_serving", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/fit_serving.py")
 
 
 def test_writing_the_shipped_constants_leaves_the_file_as_it_is(fit_serving, tmp_path):

@@ -1,6 +1,5 @@
 """benchmarks/gpu_layer.py: its prediction side (runs anywhere) and its one-line exit without an accelerator."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -12,15 +11,13 @@ from specsize.perf_constants import HBM_EFFICIENCY
 from specsize.quant import get_precision
 from specsize.resolve import load_model
 from specsize.tensors import tensor_groups
+from tests.scripts import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_layer.py"
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("gpu_layer", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/gpu_layer.py")
 
 
 def test_one_token_reads_one_layers_weights_and_eight_experts():

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from specsize.cli import cli
 from specsize.deployment import HostCPU
 from specsize.gpu_layers import Splitter
+from specsize.hardware import get_gpu, get_link
 from specsize.kvcache import kv_dtype_bytes, kv_values_per_layer
 from specsize.memory import activation_bytes
 from specsize.quant import get_precision
@@ -27,6 +28,8 @@ def as_json(*args):
     assert r.exit_code == 0, r.output
     return json.loads(r.output)
 
+
+RECORDED_ONE_GPU = (11, 252.268983, 25688878224)  # -ngl, tpot_ms, gpu_bytes at c505c01 (one GPU)
 
 QWEN32 = ["r1-distill-qwen-32b", "--gpu", "rtx-4090", "--engine", "llamacpp", "--weights", "q8_0", "--context", "8192"]
 
@@ -45,11 +48,14 @@ def test_every_layer_on_g_gpus_is_the_full_gpu_plan_on_them(args):
 
 
 def test_one_gpu_is_the_single_gpu_split():
-    """--gpus 1 and no --gpus give the same JSON, key for key, as before several GPUs existed (checked bit for bit
-    against the previous gpu_layers.py on four scenarios when this was written; here: the two spellings agree)."""
+    """--gpus 1 and no --gpus give the same JSON, key for key; and the single-GPU split's figures are the ones the
+    single-GPU code gave before several GPUs existed (recorded at c505c01: `specsize plan deepseek-r1 --gpu rtx-3090
+    --engine llamacpp --weights ud-iq1_s --gpu-layers auto --json`)."""
     a = as_json("plan", *R1, "--gpu-layers", "auto")
     b = as_json("plan", *R1, "--gpu-layers", "auto", "--gpus", "1")
     assert a == b and a["gpu_layers"]["layers_per_gpu"] == [a["gpu_layers"]["gpu_layers"]]
+    s = a["gpu_layers"]
+    assert (s["gpu_layers"], round(s["tpot_ms"], 6), round(s["gpu_bytes"])) == RECORDED_ONE_GPU
 
 
 def test_llama_cpp_assigns_the_last_layers_to_the_gpus_evenly():
@@ -83,18 +89,33 @@ def test_busiest_gpu_memory_by_hand():
 
 def test_at_batch_one_only_the_hand_offs_depend_on_the_gpu_count():
     """A layer split is a pipeline: at batch 1 the token runs the CPU's layers then each GPU's in turn, so the GPUs'
-    time is that of one GPU holding all N layers; each GPU in use adds one activation hand-off."""
+    time is that of one GPU holding all N layers; the chain CPU -> GPU 0 -> ... -> the last GPU in use -> CPU adds
+    one GPU-to-GPU hop per GPU in use but the first: one hidden state (7,168 BF16 values) over the RTX 3090's PCIe
+    4.0 link (the catalog's latency and bandwidth)."""
     a = load_model("deepseek-r1")
     w = Workload(1, 4096, 4096)
     one = Splitter(a, "rtx-3090", "ud-iq1_s", "bf16", w, HostCPU())
     four = Splitter(a, "rtx-3090", "ud-iq1_s", "bf16", w, HostCPU(), gpus=4)
-    hop = four.step.communication / 4
+    link = get_link(get_gpu("rtx-3090").intra_node_link)
+    hop = link.latency + a.hidden_size * 2 / link.bandwidth
     assert hop > 0
     for n, used in ((0, 0), (3, 3), (30, 4), (44, 4)):
         s1, s4 = one.split(n), four.split(n)
         assert s4.gpu_time == pytest.approx(s1.gpu_time, rel=1e-12)
         assert s4.cpu_time == pytest.approx(s1.cpu_time, rel=1e-12)
-        assert s4.tpot - s1.tpot == pytest.approx(used * hop - one.step.communication, rel=1e-9, abs=1e-12)
+        assert s4.tpot - s1.tpot == pytest.approx(max(0, used - 1) * hop, rel=1e-9, abs=1e-12)
+
+
+def test_at_a_batch_fewer_layers_than_all_run_the_gpus_in_turn():
+    """llama.cpp pipelines the GPUs only when every layer and the output are offloaded (src/llama-context.cpp:
+    n_gpu_layers > n_layer); with fewer, each GPU runs the whole batch over its layers in turn: the GPUs' time is
+    one GPU's holding all N layers at that batch, whatever G."""
+    a = load_model("deepseek-r1")
+    w = Workload(8, 1024, 1024)
+    one = Splitter(a, "rtx-3090", "ud-iq1_s", "bf16", w, HostCPU())
+    four = Splitter(a, "rtx-3090", "ud-iq1_s", "bf16", w, HostCPU(), gpus=4)
+    assert four.split(40).gpu_time == pytest.approx(one.split(40).gpu_time, rel=1e-12)
+    assert four.split(61).gpu_time < one.split(61).gpu_time  # all offloaded: the pipeline's micro-batches
 
 
 def test_auto_fits_every_gpu_and_more_gpus_take_more_layers():
@@ -113,9 +134,20 @@ def test_auto_fits_every_gpu_and_more_gpus_take_more_layers():
 
 def test_too_many_gpus_is_one_line():
     r = CliRunner().invoke(cli, ["plan", *R1, "--gpus", "9", "--gpu-layers", "auto"])
-    assert r.exit_code == 1 and "give --gpus 1 to 8" in r.output and "Traceback" not in r.output, r.output
+    assert r.exit_code == 1 and "1 to 8 GPUs of one machine" in r.output and "Traceback" not in r.output, r.output
+    r = CliRunner().invoke(cli, ["plan", "r1-distill-qwen-32b", "--gpu", "apple-m2-max", "--gpus", "2", "--engine",
+                                 "llamacpp", "--weights", "q4_k_m", "--gpu-layers", "auto"])  # fmt: skip
+    assert r.exit_code == 1 and "machine holds 1" in r.output and "Traceback" not in r.output, r.output
+
+
+def test_the_sentence_and_the_command_say_what_llama_cpp_is_given():
     r = CliRunner().invoke(cli, ["plan", *R1, "--gpus", "4", "--gpu-layers", "auto"])
     assert r.output.startswith("llama.cpp -ngl 44: 44 of 61 layers on the 4 x RTX-3090 (11+11+11+11)"), r.output
+    # every layer offloaded is -ngl 99 (the output layer too); none is -ngl 0, not the default
+    r = CliRunner().invoke(cli, ["plan", *R1, "--gpus", "8", "--gpu-layers", "61"])
+    assert r.output.startswith("llama.cpp -ngl 99: 61 of 61 layers"), r.output
+    d = as_json("plan", *R1, "--gpus", "4", "--gpu-layers", "0")
+    assert d["commands"]["plan"].endswith("-ngl 0") and d["commands"]["lines"][-1].endswith("-ngl 0 --split-mode layer")
 
 
 def test_plan_that_does_not_fit_in_vram_names_the_gpu_layers_that_do():
@@ -138,3 +170,8 @@ def test_plan_that_does_not_fit_in_vram_names_the_gpu_layers_that_do():
     # another engine, or experts already offloaded: no -ngl hint
     r = CliRunner().invoke(cli, ["plan", *R1, "--gpus", "4", "--engine", "vllm"])
     assert r.exit_code == 1 and "-ngl" not in r.output
+    # no layer loads (R1 in BF16 on a 12 GB card), or the GPU's memory is the RAM (unified): no hint either
+    for args in (["deepseek-r1", "--gpu", "rtx-3060", "--weights", "bf16"],
+                 ["deepseek-r1", "--gpu", "apple-m2-max", "--weights", "q4_k_m"]):  # fmt: skip
+        r = CliRunner().invoke(cli, ["plan", *args, "--engine", "llamacpp"])
+        assert r.exit_code == 1 and "-ngl" not in r.output and "Traceback" not in r.output, r.output

@@ -40,7 +40,7 @@ def reference():
     from specsize.engine.tokenizer import Tokenizer
 
     root = find_model_dir(MODEL)
-    target, tok = load_model(root).model.fuse().eval(), Tokenizer.from_dir(root)
+    target, tok = load_model(root).model.fuse(), Tokenizer.from_dir(root)
 
     def greedy(ids: list[int], n: int) -> str:
         return tok.decode(generate(target, ids, n, eos_ids=tok.eos_token_ids).token_ids)

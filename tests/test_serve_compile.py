@@ -23,7 +23,7 @@ def test_compiled_server_equals_uncompiled_batch1_greedy():
     from specsize.engine.tokenizer import Tokenizer
 
     root = find_model_dir(MODEL)
-    model, tok = load_model(root).model.fuse().eval(), Tokenizer.from_dir(root)
+    model, tok = load_model(root).model.fuse(), Tokenizer.from_dir(root)
     want = [tok.decode(generate(model, tok.encode(p), 20, eos_ids=tok.eos_token_ids).token_ids) for p in PROMPTS]
     t0 = time.perf_counter()
     proc, url = start_serve("--model", MODEL, "--method", "none", "--parallel", "2", "--max-model-len", "256",

@@ -32,7 +32,7 @@ def test_dense_target_with_its_draft_equals_batch1_greedy():
     from specsize.engine.tokenizer import Tokenizer
 
     root = find_model_dir(MODEL)
-    target, tok = load_model(root).model.fuse().eval(), Tokenizer.from_dir(root)
+    target, tok = load_model(root).model.fuse(), Tokenizer.from_dir(root)
     prompts = [f"What is {i} plus {2 * i + 3}?" for i in range(6)]
     want = [tok.decode(generate(target, tok.encode(p), 24, eos_ids=tok.eos_token_ids).token_ids) for p in prompts]
     proc, url = start_serve("--model", MODEL, "--method", "draft", "--draft", "tiny-r1-draft", "-k", "4",

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from specsize.cli import cli
 from specsize.resolve import load_model
-from tests.sheets import GB, row, run, sheet_json
+from tests.sheets import GB, R1_4090_KTRANSFORMERS, row, run, sheet_json
 
 # --- R1 FP8 on 8 x H200 (SGLang, MTP k=1: the embedded default) ----------------------------------------------------
 
@@ -256,18 +256,7 @@ def test_vllm_cores_are_its_documented_minimum_plus_the_os():
 
 def test_ram_option_is_checked_against_the_whole_need():
     """--ram: the plan checks the offloaded experts (395.9 GB) alone; the sheet adds the OS and server (10 GB)."""
-    base = (
-        "deepseek-r1",
-        "--gpu",
-        "rtx-4090",
-        "--weights",
-        "q4_k_m",
-        "--engine",
-        "ktransformers",
-        "--offload-experts",
-        "--spec",
-        "none",
-    )
+    base = (*R1_4090_KTRANSFORMERS, "--spec", "none")
     r = CliRunner().invoke(cli, ["plan", *base, "--ram", "256", "--sheet"])
     assert r.exit_code == 1 and "host RAM short by 139.9 GB" in r.output and "Traceback" not in r.output
     _, s = sheet_json(*base, "--ram", "400")
@@ -277,23 +266,6 @@ def test_ram_option_is_checked_against_the_whole_need():
     )
     _, s = sheet_json(*base, "--ram", "512")
     assert row(s, "host RAM per node", "host RAM needed per node")["note"].startswith("--ram 512 GB: enough")
-
-
-def test_mtp_on_a_gguf_says_the_layer_is_missing():
-    # the GGUF recipe drops R1's MTP layer (tests/test_quant.py): the sheet must not present 0 GB as MTP's cost
-    _, s = sheet_json(
-        "deepseek-r1",
-        "--gpu",
-        "rtx-4090",
-        "--weights",
-        "q4_k_m",
-        "--engine",
-        "ktransformers",
-        "--offload-experts",
-        "--spec",
-        "mtp:1",
-    )
-    assert any("stores no MTP layer" in n for n in s["notes"])
 
 
 def test_sheet_catalogs_are_keyed_and_sourced():

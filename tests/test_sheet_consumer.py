@@ -8,21 +8,14 @@ import pytest
 from specsize.quant import checkpoint_bytes, get_precision
 from specsize.resolve import load_model
 from specsize.tensors import tensor_groups
-from tests.sheets import GB, row, run, sheet_json
+from tests.sheets import GB, R1_4090_KTRANSFORMERS, row, run, sheet_json
 
 # --- R1 Q4_K_M on one RTX 4090 with the experts in host RAM (ktransformers) ------------------------------------------
 
 
 def test_r1_q4_offload_on_a_4090():
     _, s = sheet_json(
-        "deepseek-r1",
-        "--gpu",
-        "rtx-4090",
-        "--weights",
-        "q4_k_m",
-        "--engine",
-        "ktransformers",
-        "--offload-experts",
+        *R1_4090_KTRANSFORMERS,
         "--spec",
         "none",
     )
@@ -61,26 +54,12 @@ def test_dual_socket_offload_doubles_the_experts():
     """ktransformers with USE_NUMA keeps one copy of the experts per socket: about 1 TB on two sockets
     (reference/deepseek-r1.md, ktransformers tutorial)."""
     _, one = sheet_json(
-        "deepseek-r1",
-        "--gpu",
-        "rtx-4090",
-        "--weights",
-        "q4_k_m",
-        "--engine",
-        "ktransformers",
-        "--offload-experts",
+        *R1_4090_KTRANSFORMERS,
         "--spec",
         "none",
     )
     _, two = sheet_json(
-        "deepseek-r1",
-        "--gpu",
-        "rtx-4090",
-        "--weights",
-        "q4_k_m",
-        "--engine",
-        "ktransformers",
-        "--offload-experts",
+        *R1_4090_KTRANSFORMERS,
         "--spec",
         "none",
         "--sockets",
@@ -138,3 +117,13 @@ def test_distill_host_power_and_speculation(distill):
     ctx = row(s, "GPUs", "context held (one request)")
     assert ctx["with"] < ctx["without"]
     assert "draft:deepseek-r1-distill-qwen-1.5b k=4 adds" in s["headline"]
+
+
+def test_mtp_on_a_gguf_says_the_layer_is_missing():
+    # the GGUF recipe drops R1's MTP layer (tests/test_quant.py): the sheet must not present 0 GB as MTP's cost
+    _, s = sheet_json(
+        *R1_4090_KTRANSFORMERS,
+        "--spec",
+        "mtp:1",
+    )
+    assert any("stores no MTP layer" in n for n in s["notes"])

@@ -269,6 +269,10 @@ def test_offload_gpu_layers_on_several_gpus_is_the_plans_split():
     assert split["layers_per_gpu"] == [25, 25] and split["fits"]
     got = {o.metric: o.predicted for o in run_case(_ngl_case(50, hardware={"gpu": "rtx-3060", "count": 2}))}
     assert got["tpot_ms"] == pytest.approx(split["tpot_ms"], rel=1e-12)
+    # the G GPUs given by the layout alone (PP2, no hardware.count) are the same split
+    only_layout = _ngl_case(50, hardware={"gpu": "rtx-3060"}, layout={"pp": 2})
+    got = {o.metric: o.predicted for o in run_case(only_layout)}
+    assert got["tpot_ms"] == pytest.approx(split["tpot_ms"], rel=1e-12)
 
 
 def test_more_gpu_layers_is_faster_and_the_split_reads_n():

@@ -8,11 +8,12 @@ model's LAST N (src/llama-model.cpp, load_tensors: i_gpu_start = n_layer - n_gpu
 CPU), split over the GPUs as sharding.llamacpp_gpu_layer_split says; each GPU holds its layers' weights and KV plus
 its own compute buffer and runtime (the full-GPU plan's per-GPU terms). A token runs the CPU's layers first, then
 GPU 0, 1, ... in turn: at batch 1 the layer split is a pipeline, so the GPUs' times add up (the same sum as one GPU
-holding all N layers) plus one activation hand-off per GPU in use (the full-GPU plan's PP hand-off, perf.step_time).
-At a batch of B > 1 the GPUs' part is the full-GPU plan's pipeline step (perf.py: B/G per micro-batch), kept so that
-N = L stays that plan; llama.cpp's pipeline parallelism (PR #6017) overlaps the ubatches (-ub, 512 tokens) of one
-batch, and a decode step of B <= 512 tokens is one ubatch, so for B > 1 on several GPUs the GPUs' part is optimistic
-(the CPU's part takes the whole batch).
+holding all N layers) plus the activation hand-offs between them (the full-GPU plan's PP hand-off, perf.step_time).
+At a batch of B > 1 the GPUs still run in turn, each over the whole batch (the one-GPU step's share), for N < L:
+llama.cpp turns its pipeline parallelism (PR #6017: ubatches of one batch overlapped over the GPUs) on only when
+every layer and the output are offloaded (src/llama-context.cpp: n_gpu_layers > n_layer); N = L is the full-GPU
+plan's pipeline step (perf.py: B/G per micro-batch), which for a decode step of B <= 512 tokens (one ubatch) is
+optimistic. The CPU's part takes the whole batch.
 
 Built on the planner's own numbers, not a second model: the full-GPU memory breakdown (memory.py) and decode step
 (perf.py) of the same scenario are split by layer share. Assumptions, stated here and in --explain:
@@ -21,7 +22,8 @@ Built on the planner's own numbers, not a second model: the full-GPU memory brea
   CPU's share at the host's bandwidth x HBM_EFFICIENCY x llama.cpp's host bandwidth efficiency, or at its cores x
   llama.cpp's fitted FLOP/s per core (perf_constants.LLAMACPP_CPU_FLOPS_PER_CORE) where that is slower, the CPU's
   share of a token's FLOPs counting every MoE layer's experts;
-- one activation hand-off each way between the two (perf_constants.PCIE_TOKEN_HANDOFF) when both hold layers.
+- one activation hand-off each way between the CPU and the GPUs (perf_constants.PCIE_TOKEN_HANDOFF) when both hold
+  layers, and one between consecutive GPUs that hold layers (the full-GPU plan's pipeline hop).
 The n = L end reproduces the full-GPU plan on the same G GPUs exactly (a test); one published split of R1 (-ngl 8 on
 an RTX 3090 and 12 threads of an EPYC 9654, catalog/validation/llamacpp-gpu.json) is predicted within 2%.
 """
@@ -41,7 +43,13 @@ from specsize.memory import memory_per_gpu
 from specsize.perf_constants import HBM_EFFICIENCY, PCIE_TOKEN_HANDOFF, engine_perf
 from specsize.quant import checkpoint_bytes, get_precision
 from specsize.scenario import Layout, Workload
-from specsize.sharding import kv_bytes_per_gpu, llamacpp_gpu_layer_split, llamacpp_layer_output_bytes
+from specsize.sharding import (
+    kv_bytes_per_gpu,
+    llamacpp_busiest_weights,
+    llamacpp_gpu_layer_split,
+    llamacpp_layer_output_bytes,
+    llamacpp_output_gpu,
+)
 from specsize.tensors import tensor_groups
 
 
@@ -61,15 +69,17 @@ class Split:
     def fits(self) -> bool:
         return self.gpu_bytes <= self.budget
 
+    @property
+    def ngl(self) -> int:
+        """llama.cpp's -ngl for this split: every layer offloaded is -ngl 99, which also puts the output layer on a
+        GPU (load_tensors: act_gpu_layers = min(n_gpu_layers, n_layer + 1)); -ngl L would leave it on the CPU."""
+        return 99 if self.n == self.layers else self.n
+
     def to_json(self) -> dict[str, Any]:
-        return {"gpu_layers": self.n, "layers": self.layers, "layers_per_gpu": list(self.per_gpu),
+        return {"gpu_layers": self.n, "ngl": self.ngl, "layers": self.layers, "layers_per_gpu": list(self.per_gpu),
                 "gpu_bytes": self.gpu_bytes, "budget_bytes": self.budget,
                 "host_bytes": self.host_bytes, "gpu_ms": self.gpu_time * 1e3, "cpu_ms": self.cpu_time * 1e3,
                 "tpot_ms": self.tpot * 1e3, "tok_s_per_user": 1 / self.tpot, "fits": self.fits}  # fmt: skip
-
-
-def llamacpp_max_gpus() -> int:
-    return get_engine("llamacpp").max_gpus
 
 
 class Splitter:
@@ -81,9 +91,11 @@ class Splitter:
         g = get_gpu(gpu) if isinstance(gpu, str) else gpu
         eng = get_engine("llamacpp")
         if not isinstance(gpus, int) or not 1 <= gpus <= eng.max_gpus:
-            raise PlanError(f"--gpus {gpus}: llama.cpp splits layers over 1 to {eng.max_gpus} GPUs of one machine; "
-                            f"give --gpus 1 to {eng.max_gpus}")  # fmt: skip
+            raise PlanError(f"{gpus} GPUs: llama.cpp splits layers over 1 to {eng.max_gpus} GPUs of one machine")
         g = machine_holding(g, gpus)  # a person's machine holds all G cards (one node: no inter-node hand-off)
+        if gpus > g.gpus_per_node:
+            raise PlanError(f"{gpus} GPUs: one {g.id} machine holds {g.gpus_per_node}, and llama.cpp's layer split "
+                            "runs on the GPUs of one machine")  # fmt: skip
         lay = Layout(pp=gpus)
         self.a, self.L, self.cpu, self.gpus, self.layout = a, a.num_layers, cpu, gpus, lay
         m = memory_per_gpu(a, g, precision, kv_dtype, lay, workload, eng)
@@ -111,14 +123,14 @@ class Splitter:
         self.host_flops = host_flops(cpu, perf)
 
     def gpu_memory(self, counts: list[int], head_on_gpu: bool) -> float:
-        """The busiest GPU, as memory.py counts a layer split: the most weights (the last GPU carries the output
-        head) plus the most layers' KV, plus each GPU's own activations and runtime."""
+        """The busiest GPU, as memory.py counts a layer split: the most weights (the output head on its GPU,
+        sharding.llamacpp_output_gpu) plus the most layers' KV, plus each GPU's own activations and runtime."""
         if self.gpus == 1:
             head = self.head if head_on_gpu else 0.0
             return counts[0] / self.L * (self.layer_bytes + self.kv) + head + self.fixed
         per, output = self.split_bytes  # memory.py's own layer and output bytes (sharding.py)
-        head = output if head_on_gpu else 0.0
-        weights = max(max(counts[:-1]) * per, counts[-1] * per + head)
+        weights = llamacpp_busiest_weights(counts, per, output, llamacpp_output_gpu(self.L, self.gpus)
+                                           if head_on_gpu else None)  # fmt: skip
         return weights + max(counts) * self.kv / self.L + self.fixed
 
     def split(self, n: int) -> Split:
@@ -129,17 +141,22 @@ class Splitter:
         on_gpu_head = self.head if n == self.L else 0.0
         gpu_bytes = self.gpu_memory(counts, n == self.L)
         host_bytes = (1 - share) * (self.layer_bytes + self.kv) + self.embd + (self.head - on_gpu_head)
-        st, one = self.step, self.step_one
-        read = st.weight_bytes + st.kv_bytes  # bytes one full-GPU step reads (head included)
+        one = self.step_one
+        # every layer offloaded: the full-GPU plan's (pipelined) step; fewer: the GPUs in turn over the whole batch
+        st = self.step if n == self.L else one
+        read = st.weight_bytes + st.kv_bytes  # bytes one step reads (head included)
         gpu_read = share * (read - self.head) + on_gpu_head
         gpu_time = max(st.memory * gpu_read / read, st.compute * share) if read else 0.0
         read_one = one.weight_bytes + one.kv_bytes  # the same on one device, whole batch
         cpu_read = read_one - (share * (read_one - self.head) + on_gpu_head)
         cpu_time = max(cpu_read / self.host_bw, (1 - share) * self.flops / self.host_flops) if n < self.L else 0.0
         handoff = 2 * PCIE_TOKEN_HANDOFF if 0 < n < self.L else 0.0
-        # the GPUs' hand-offs: the full-GPU plan's (one per pipeline stage), for the GPUs that hold layers
+        # between GPUs: every layer offloaded, the full-GPU plan's hand-offs (one per stage, the last back to the
+        # first for the next token); fewer, the chain CPU -> GPU 0 -> ... -> the last GPU in use -> CPU crosses
+        # one GPU-to-GPU hop fewer than the GPUs in use (the CPU's two hand-offs above)
         used = sum(1 for c in counts if c)
-        comm = st.communication if self.gpus == 1 else st.communication * used / self.gpus
+        hop = self.step.communication / self.gpus
+        comm = self.step.communication if n == self.L or self.gpus == 1 else hop * max(0, used - 1)
         tpot = gpu_time + cpu_time + comm + st.overhead + handoff
         return Split(n, self.L, gpu_bytes, self.budget, host_bytes, gpu_time, cpu_time, tpot, tuple(counts))
 
@@ -169,7 +186,7 @@ def sentence(s: Split, gpu: str, ram_bytes: float | None, gpus: int = 1) -> str:
     where = gpu.upper() if gpus == 1 else f"{gpus} x {gpu.upper()} ({'+'.join(map(str, s.per_gpu))})"
     of = "" if gpus == 1 else " per GPU, the busiest"
     cpu = s.cpu_time / (s.gpu_time + s.cpu_time) if s.gpu_time + s.cpu_time else 0.0
-    text = (f"llama.cpp -ngl {s.n}: {s.n} of {s.layers} layers on the {where} ({s.gpu_bytes / 1e9:.1f} of "
+    text = (f"llama.cpp -ngl {s.ngl}: {s.n} of {s.layers} layers on the {where} ({s.gpu_bytes / 1e9:.1f} of "
             f"{s.budget / 1e9:.1f} GB{of}), {s.host_bytes / 1e9:.1f} GB of weights and KV in system RAM; "
             f"{1 / s.tpot:,.1f} tok/s per user, the CPU's layers taking {cpu:.0%} of each step")  # fmt: skip
     if not s.fits:
@@ -213,7 +230,7 @@ def gpu_layers_report(a: ModelArch, model: str, gpu: str, precision: str, kv_dty
         except PlanError as e:
             lines = [f"# {e}"]
         out["commands"] = {"engine": "llamacpp", "version": VERSIONS["llamacpp"],
-                           "plan": f"{get_gpu(gpu).id} x {gpus}, -ngl {ngl or 99}", "lines": lines}  # fmt: skip
+                           "plan": f"{get_gpu(gpu).id} x {gpus}, -ngl {chosen.ngl}", "lines": lines}  # fmt: skip
     return out
 
 
@@ -222,8 +239,11 @@ def suggestion(a: ModelArch, gpu: str, gpus: int, precision: str, kv_dtype: str,
     """What `plan --engine llamacpp` adds where the model does not fit in VRAM: the most layers that load on the
     GPUs with -ngl (the rest in system RAM), its predicted speed, and the command that plans it (`command`: the
     user's plan command without --gpu-layers)."""
-    s = Splitter(a, gpu, precision, kv_dtype, workload, cpu, gpus).largest()
-    on = get_gpu(gpu).id.upper() if gpus == 1 else f"{gpus} x {get_gpu(gpu).id.upper()}"
+    g = get_gpu(gpu)
+    s = Splitter(a, g, precision, kv_dtype, workload, cpu, gpus).largest()
+    if s.n == 0 or not s.fits or g.unified_memory:  # no layer loads, or the GPU's memory is the RAM already
+        return ""
+    on = g.id.upper() if gpus == 1 else f"{gpus} x {g.id.upper()}"
     text = (f"llama.cpp can still run it with the rest in system RAM: -ngl {s.n} loads {s.n} of {s.layers} layers "
             f"on the {on}, {s.host_bytes / 1e9:.1f} GB of weights and KV in RAM, {1 / s.tpot:,.1f} tok/s per user "
             "predicted")  # fmt: skip

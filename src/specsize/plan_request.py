@@ -19,7 +19,7 @@ from specsize.config import ModelArch
 from specsize.deployment import HostCPU
 from specsize.errors import PlanError, SpecsizeError
 from specsize.plan import DEFAULT_ENGINE, Plan
-from specsize.precision_choice import Choice
+from specsize.precision_choice import Choice, NoPrecisionFits
 from specsize.scenario import Host, Speculative, Workload
 
 
@@ -189,8 +189,8 @@ def resolve_request(req: PlanRequest, arch: ModelArch | None = None) -> Resolved
         try:
             prec, choice = resolve_weights(req.weights, a, list(req.gpus) or first, req.engine, req.kv_cache, w, sp,
                                            host, count)  # fmt: skip
-        except PlanError as e:
-            smallest = e.choice.tried[-1].precision if getattr(e, "choice", None) and e.choice.tried else None
+        except NoPrecisionFits as e:
+            smallest = e.smallest_checked
             if smallest is None:
                 raise
             hint = _gpu_layers_hint(req, Resolved(a, w, sp, bench, rf, host, smallest, cpu, None, note), smallest)
@@ -217,10 +217,11 @@ def _gpu_layers_hint(req: PlanRequest, r: Resolved, prec: str) -> str:
         if value is not None and value != default:
             cmd += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     try:
-        return "; " + suggestion(r.arch, req.gpus[0], gpus, prec, req.kv_cache, r.workload, r.cpu, cmd,
-                                 req.ram_gb * 1e9 if req.ram_gb is not None else None)  # fmt: skip
+        text = suggestion(r.arch, req.gpus[0], gpus, prec, req.kv_cache, r.workload, r.cpu, cmd,
+                          req.ram_gb * 1e9 if req.ram_gb is not None else None)  # fmt: skip
     except SpecsizeError:
         return ""
+    return f"; {text}" if text else ""
 
 
 def plan_report_for(req: PlanRequest, arch: ModelArch | None = None) -> dict[str, Any]:

@@ -36,6 +36,7 @@ class Tried:
     bits_per_weight: float
     fits: bool
     why_not: str = ""  # short by ..., or why it is not a candidate here
+    fit_checked: bool = True  # False: not a candidate here (why_not says why), its memory never checked
 
 
 @dataclass
@@ -129,7 +130,7 @@ def choose(a: ModelArch, gpu: GPU | str, engine: str | EngineProfile, kv_dtype: 
         why = _usable(a, g, eng, p)
         bpw = bits_per_weight(a, p)
         if why:
-            choice.tried.append(Tried(p, bpw, False, why))
+            choice.tried.append(Tried(p, bpw, False, why, fit_checked=False))
             continue
         r = fit_gpu(a, g, p, kv_dtype, workload, eng, spec, host, layout=lay)
         choice.tried.append(Tried(p, bpw, r.fits, "" if r.fits else _shortfall(r.memory).split(" (")[0]))
@@ -160,7 +161,18 @@ def resolve_weights(weights: str | None, a: ModelArch, gpu_ids: list[str], engin
         raise PlanError("--weights auto chooses for a GPU type and count: give --gpu (and --gpus for the count)")
     choice = choose(a, gpu_ids[0], engine, kv_dtype, workload, spec, host, count)
     if choice.precision is None:
-        err = PlanError(choice.sentence())
-        err.choice = choice  # what was tried (plan_request names the smallest in its llama.cpp -ngl hint)
-        raise err
+        raise NoPrecisionFits(choice)
     return choice.precision, choice
+
+
+class NoPrecisionFits(PlanError):
+    """--weights auto found nothing that fits; `choice` holds what was tried (plan_request names the smallest that
+    was checked in its llama.cpp -ngl hint)."""
+
+    def __init__(self, choice: Choice):
+        super().__init__(choice.sentence())
+        self.choice = choice
+
+    @property
+    def smallest_checked(self) -> str | None:
+        return next((t.precision for t in reversed(self.choice.tried) if t.fit_checked), None)

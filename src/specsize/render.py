@@ -381,7 +381,7 @@ def gpu_layers_tables(r: dict[str, Any]) -> None:
     on = f"one {r['gpu']}" if r.get("gpus", 1) == 1 else f"{r['gpus']} x {r['gpu']} (--split-mode layer)"
     t = Table(title=f"{r['model']} {r['weights']} on {on} + CPU (llama.cpp -ngl), "
                     f"{workload_words(r['workload'])}", box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
-    for c in ("-ngl", "GPU GB", "RAM GB", "GPU ms", "CPU ms", "tok/s", "loads"):
+    for c in ("GPU layers", "GPU GB", "RAM GB", "GPU ms", "CPU ms", "tok/s", "loads"):
         t.add_column(c, justify="right")
     for x in r["splits"]:
         mark = " <" if x["gpu_layers"] == r["gpu_layers"]["gpu_layers"] else ""

@@ -110,7 +110,19 @@ def _llamacpp_weight_bytes(a: ModelArch, precision: Precision, layout: Layout, g
     TENSOR_DUPLICATED in load_tensors)."""
     per_layer, output = llamacpp_layer_output_bytes(a, precision, layout, groups, offload_experts)
     counts = llamacpp_layer_split(a.num_layers, layout.pp)
-    return max(max(counts[:-1], default=0) * per_layer, counts[-1] * per_layer + output)
+    return llamacpp_busiest_weights(counts, per_layer, output, llamacpp_output_gpu(a.num_layers, layout.pp))
+
+
+def llamacpp_output_gpu(layers: int, gpus: int) -> int:
+    """The GPU that holds the output layer when every layer is offloaded: unit `layers` of the layers + 1 split units
+    (llamacpp_gpu_layer_split's rule), the last GPU unless the GPUs outnumber the layers."""
+    return min(gpus - 1, int(layers * gpus / (layers + 1)))
+
+
+def llamacpp_busiest_weights(counts: list[int], per_layer: float, output: float, output_gpu: int | None) -> float:
+    """Weight bytes on the busiest GPU of a layer split: its layers, plus the output layer on `output_gpu` (None:
+    the output layer stays on the CPU)."""
+    return max(c * per_layer + (output if i == output_gpu else 0.0) for i, c in enumerate(counts))
 
 
 def llamacpp_layer_output_bytes(a: ModelArch, precision: Precision, layout: Layout, groups: list[TensorGroup],

@@ -190,7 +190,8 @@ def _split_metric(sc: Scenario, metric: str) -> float:
     if metric not in GPU_LAYERS_METRICS:
         raise SpecsizeError(f"with offload.gpu_layers, {metric} is not modelled (the split predicts "
                             f"{' and '.join(GPU_LAYERS_METRICS)})")  # fmt: skip
-    s = Splitter(sc.arch, sc.gpu, sc.precision, sc.kv, sc.workload, sc.cpu, sc.count or 1).split(sc.gpu_layers)
+    gpus = sc.layout.pp if sc.layout is not None else sc.count or 1  # the layer split's GPUs (_gpu_layers)
+    s = Splitter(sc.arch, sc.gpu, sc.precision, sc.kv, sc.workload, sc.cpu, gpus).split(sc.gpu_layers)
     if not s.fits:
         raise SpecsizeError(f"does not fit: -ngl {s.n} needs {s.gpu_bytes / 1e9:.1f} GB on the busiest {sc.gpu.id}, "
                             f"its budget is {s.budget / 1e9:.1f} GB: no speed to predict")  # fmt: skip

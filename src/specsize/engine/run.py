@@ -58,7 +58,8 @@ class Result:
 
 
 def load_target(root: Path, dtype: torch.dtype = torch.float32, compile: bool = False) -> tuple[Transformer, Tokenizer]:
-    """The model in `root` (fused, its MTP layer included) and its tokenizer; compile: its steps compiled."""
+    """The model in `root` (fused, in eval mode as the loader gives it, its MTP layer included) and its tokenizer;
+    compile: its steps compiled."""
     target = load_model(root, dtype=dtype).model.fuse()
     if compile:
         compile_steps(target)
@@ -68,7 +69,8 @@ def load_target(root: Path, dtype: torch.dtype = torch.float32, compile: bool = 
 def load_draft(
     spec: str, target: Transformer, tok: Tokenizer, dtype: torch.dtype = torch.float32, compile: bool = False
 ) -> Transformer:
-    """A draft model that can serve `target`: the same tokenizer, a vocabulary that differs only by padding."""
+    """A draft model that can serve `target` (fused, in eval mode): the same tokenizer, a vocabulary that differs only
+    by padding."""
     droot = find_model_dir(spec)
     if Tokenizer.from_dir(droot).tok.get_vocab() != tok.tok.get_vocab():
         raise EngineError(f"{droot}: the draft's tokenizer differs from the target's; a draft must share it")

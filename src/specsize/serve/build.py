@@ -44,7 +44,6 @@ def load_engine(o: ServeOptions) -> Loaded:
         raise EngineError(f"-k (number of speculative tokens) must be >= 1, got {o.k}")
     dtype = DTYPES[o.dtype]
     target, tok = load_target(find_model_dir(o.model), dtype, o.compile)
-    target.eval()
     method = resolve_method(Request(o.model, "", o.method, o.draft, o.k), target)
     k = (o.k or DEFAULT_K.get(method, 0)) if method != "none" else 0
     drafter = None
@@ -53,7 +52,7 @@ def load_engine(o: ServeOptions) -> Loaded:
     elif method == "ngram":
         drafter = BatchNgram(1, 4)
     elif method == "draft":
-        draft = load_draft(o.draft, target, tok, dtype, o.compile).eval()
+        draft = load_draft(o.draft, target, tok, dtype, o.compile)
         drafter = BatchDraft(draft, target.arch.vocab_size)
     max_len = o.max_model_len or min(target.arch.max_position_embeddings, MAX_MODEL_LEN)
     if max_len < k + 3:
