@@ -1,4 +1,4 @@
-"""tiny-r1's MoE layer (engine/model.py MoE) in three forms, side by side at n tokens per step, eager and compiled:
+"""tiny-r1's MoE layer (engine/moe.py MoE) in three forms, side by side at n tokens per step, eager and compiled:
 - grouped: what the engine runs (fused model): the chosen experts through grouped.grouped_mm, no weight copies;
 - loop: the loop over the chosen experts (an unfused model: training), one host sync per step;
 - gather: each token's chosen experts' weights copied, then batched matmuls (the compiled form before issue 20,
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from specsize.engine.loader import find_model_dir, load_model
-from specsize.engine.model import MoE
+from specsize.engine.moe import MoE
 
 
 def gather_forward(self: MoE, x: torch.Tensor) -> torch.Tensor:

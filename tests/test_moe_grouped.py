@@ -1,7 +1,7 @@
-"""The MoE's grouped form (model.MoE.grouped: the chosen experts through grouped.grouped_mm, no expert weights
+"""The MoE's grouped form (moe.MoE.grouped: the chosen experts through grouped.grouped_mm, no expert weights
 copied) computes the loop over the chosen experts bit for bit, eager and compiled, and compiles to one graph
 without breaks whatever the routing (a graph for one token and one for blocks, dynamo's 0/1 specialisation);
-the compiled gather of small experts (model.GATHER_MAX_ELEMENTS) gives the same sum to float rounding."""
+the compiled gather of small experts (moe.GATHER_MAX_ELEMENTS) gives the same sum to float rounding."""
 
 import copy
 
@@ -10,10 +10,10 @@ import torch
 from torch._dynamo.utils import counters
 
 from specsize.assets import bundled_model_dir
-from specsize.engine import model
+from specsize.engine import moe
 from specsize.engine.grouped import grouped_mm
 from specsize.engine.loader import load_model
-from specsize.engine.model import MoE
+from specsize.engine.moe import MoE
 
 
 def tiny_r1_moe():
@@ -31,9 +31,9 @@ def test_grouped_mm_matches_per_group_products_with_empty_groups(width):
 
 
 @torch.inference_mode()
-@pytest.mark.parametrize("gather_max", [0, model.GATHER_MAX_ELEMENTS], ids=["grouped", "gather"])
+@pytest.mark.parametrize("gather_max", [0, moe.GATHER_MAX_ELEMENTS], ids=["grouped", "gather"])
 def test_grouped_moe_is_the_loop_bit_for_bit_eager_and_compiled(gather_max, monkeypatch):
-    monkeypatch.setattr(model, "GATHER_MAX_ELEMENTS", gather_max)  # 0: compiled steps take the grouped form too
+    monkeypatch.setattr(moe, "GATHER_MAX_ELEMENTS", gather_max)  # 0: compiled steps take the grouped form too
     loop = tiny_r1_moe()
     grouped = copy.deepcopy(loop)
     grouped.fuse()  # stacked experts: the grouped form; `loop` is not fused: the loop over chosen experts

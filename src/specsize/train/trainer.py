@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from specsize.engine.model import MoE, Transformer
+from specsize.engine.model import Transformer
+from specsize.engine.moe import MoE
 
 MTP_LAMBDA = 0.3  # DeepSeek-V3 report §4.2 (training hyper-parameters)
 BIAS_GAMMA = 1e-3  # DeepSeek-V3 uses 0.001 for most of training
