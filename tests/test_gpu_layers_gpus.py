@@ -175,3 +175,16 @@ def test_plan_that_does_not_fit_in_vram_names_the_gpu_layers_that_do():
                  ["deepseek-r1", "--gpu", "apple-m2-max", "--weights", "q4_k_m"]):  # fmt: skip
         r = CliRunner().invoke(cli, ["plan", *args, "--engine", "llamacpp"])
         assert r.exit_code == 1 and "-ngl" not in r.output and "Traceback" not in r.output, r.output
+
+
+def test_fit_splits_over_gpus_as_plan_does():
+    """`fit --gpu-layers --gpus G` is plan's split on the same G cards (its memory and speed, no commands); fit
+    without --gpu-layers finds the fewest GPUs itself, so --gpus alone is one line pointing to plan."""
+    for g in ("1", "4"):
+        f = as_json("fit", *R1, "--gpus", g, "--gpu-layers", "auto")
+        p = as_json("plan", *R1, "--gpus", g, "--gpu-layers", "auto")
+        assert "commands" not in f and f["gpus"] == int(g)
+        assert f == {k: v for k, v in p.items() if k != "commands"}
+    assert as_json("fit", *R1, "--gpus", "4", "--gpu-layers", "auto")["gpu_layers"]["gpu_layers"] == 44
+    r = CliRunner().invoke(cli, ["fit", "deepseek-r1", "--gpus", "4"])
+    assert r.exit_code == 1 and "plan --gpus" in r.output and "Traceback" not in r.output, r.output

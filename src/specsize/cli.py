@@ -169,8 +169,12 @@ def _apply_scenario_options(f, engine_default, spec_default, gpu_help):
 @click.argument("model", default="deepseek-r1")
 @scenario_options()
 @click.option("--gpu-layers", "gpu_layers", default=None,
-              help="llama.cpp -ngl N: N layers (and their KV) on one --gpu, the rest in system RAM computed by the "
-                   "CPU; auto: the most that fit. Shows the split's speed and memory.")  # fmt: skip
+              help="llama.cpp -ngl N: N layers (and their KV) on one --gpu, or split over --gpus G of them "
+                   "(--split-mode layer), the rest in system RAM computed by the CPU; auto: the most that fit every "
+                   "GPU. Shows the split's speed and memory.")  # fmt: skip
+@click.option("--gpus", "gpu_count", type=int, default=None,
+              help="With --gpu-layers: the --gpu cards of one machine that share the layers (llama.cpp's "
+                   "--split-mode layer). For a fixed count of GPUs in serving, `specsize plan --gpus`.")  # fmt: skip
 @click.option("--explain", is_flag=True, help="Show every memory term per GPU and what it assumes.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def fit(
@@ -189,6 +193,7 @@ def fit(
     sockets,
     offload_experts,
     gpu_layers,
+    gpu_count,
     explain,
     as_json,
 ):
@@ -205,7 +210,9 @@ def fit(
       specsize fit r1-distill-qwen-7b --spec draft:r1-distill-qwen-1.5b:4 --json
       specsize fit r1-distill-qwen-32b --gpu rtx-4090 --engine llamacpp        # --weights auto: the best that fits
       specsize fit r1-distill-qwen-32b --gpu rtx-4090 --engine llamacpp --weights q8_0 --gpu-layers auto
+      specsize fit deepseek-r1 --gpu rtx-3090 --gpus 4 --engine llamacpp --weights ud-iq1_s --gpu-layers auto
     """
+    from specsize.errors import PlanError
     from specsize.input_checks import check_unique_gpus
     from specsize.offload import numa_copies
     from specsize.plan_request import build_workload
@@ -227,8 +234,11 @@ def fit(
         from specsize.offload import host_cpu
 
         _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, host_cpu(None, None, None, sockets), gpu_layers,
-                    ram_gb, offload_experts, as_json, with_commands=False)  # fmt: skip
+                    ram_gb, offload_experts, as_json, with_commands=False, gpu_count=gpu_count)  # fmt: skip
         return
+    if gpu_count is not None:
+        raise PlanError("fit --gpus goes with --gpu-layers (the cards that share llama.cpp's layers); fit finds the "
+                        "fewest GPUs itself: for a fixed count, run `specsize plan --gpus N`")  # fmt: skip
     report = fit_report(a, list(gpus), weights, kv_cache, w, engine, sp, host)
     if as_json:
         emit_json(report.to_json())
