@@ -87,7 +87,7 @@ def mean_log_error(cases) -> float:
 
 
 def fit_llamacpp_gpu(path: Path) -> None:
-    cases = [c for c in perf_cases(path) if "offload" not in c["scenario"]]
+    cases = [c for c in perf_cases(path) if "offload" not in c["scenario"] and c["scenario"]["engine"] == "llamacpp"]
     grid = {
         "unit_bandwidth": [i * 0.5e9 for i in range(10, 31)],  # 5-15 GB/s per compute unit
         "block_quant_bw_efficiency": [i / 100 for i in range(70, 101, 2)],
@@ -103,21 +103,23 @@ def fit_llamacpp_gpu(path: Path) -> None:
     )
 
 
-def hybrid_cases(path: Path, metric: str):
-    return [c for c in perf_cases(path) if "offload" in c["scenario"] and metric in c["expect"]]
+def hybrid_cases(path: Path, metric: str, engine: str = "llamacpp"):
+    return [c for c in perf_cases(path)
+            if "offload" in c["scenario"] and metric in c["expect"] and c["scenario"]["engine"] == engine]  # fmt: skip
 
 
-def fit_llamacpp_host(path: Path) -> None:
-    cases = hybrid_cases(path, "output_tok_s_per_user")
-    grid = {"host_flops_per_core": [i * 0.5e9 for i in range(10, 81)]}  # 5-40 GFLOP/s per core
-    original = pc.ENGINE_PERF["llamacpp"]
-    err, (f,) = grid_search(grid, lambda **kw: with_perf(["llamacpp"], **kw), lambda: mean_log_error(cases))
+def fit_llamacpp_host(path: Path, engine: str = "llamacpp") -> None:
+    """The CPU's rate per core of llama.cpp's (or ik_llama.cpp's) kernels, on that engine's R1/V3 hybrid cases."""
+    cases = hybrid_cases(path, "output_tok_s_per_user", engine)
+    grid = {"host_flops_per_core": [i * 0.5e9 for i in range(10, 121)]}  # 5-60 GFLOP/s per core
+    original = pc.ENGINE_PERF[engine]
+    err, (f,) = grid_search(grid, lambda **kw: with_perf([engine], **kw), lambda: mean_log_error(cases))
     best = (err, f)
-    with_perf(["llamacpp"], host_flops_per_core=f)
+    with_perf([engine], host_flops_per_core=f)
     shown = ", ".join(f"{o.id} {o.predicted:.2f} vs {o.expected}" for c in cases for o in run_case(c))
-    pc.ENGINE_PERF["llamacpp"] = original
+    pc.ENGINE_PERF[engine] = original
     print(
-        f"llama.cpp's CPU side ({len(cases)} R1/V3 hybrid cases; host_bw_efficiency = "
+        f"{engine}'s CPU side ({len(cases)} R1/V3 hybrid cases; host_bw_efficiency = "
         f"{original.host_bw_efficiency:.2f}, assumption): host_flops_per_core = {best[1] / 1e9:.1f} GFLOP/s"
         f"  (mean |log error| {best[0]:.3f}: {shown})"
     )
@@ -144,6 +146,7 @@ def main(path: Path, llamacpp_gpu: Path) -> None:
            {"bw_efficiency": [i / 100 for i in range(20, 101)]})  # fmt: skip
     fit_llamacpp_gpu(llamacpp_gpu)
     fit_llamacpp_host(llamacpp_gpu)
+    fit_llamacpp_host(llamacpp_gpu, "ik_llamacpp")
     fit_pcie_copy(llamacpp_gpu)
 
 

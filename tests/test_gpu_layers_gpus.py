@@ -188,3 +188,18 @@ def test_fit_splits_over_gpus_as_plan_does():
     assert as_json("fit", *R1, "--gpus", "4", "--gpu-layers", "auto")["gpu_layers"]["gpu_layers"] == 44
     r = CliRunner().invoke(cli, ["fit", "deepseek-r1", "--gpus", "4"])
     assert r.exit_code == 1 and "plan --gpus" in r.output and "Traceback" not in r.output, r.output
+
+
+def test_ik_llamacpp_splits_layers_as_llamacpp_with_its_faster_cpu():
+    """ik_llama.cpp's -ngl split: llama.cpp's memory and layer assignment, its own CPU rate (faster per core), and
+    its command (local file, -rtr since weights stay in RAM); where the model does not fit, the hint names it."""
+    ik = as_json("plan", *[x if x != "llamacpp" else "ik_llamacpp" for x in R1], "--gpus", "4", "--gpu-layers", "auto")
+    main = as_json("plan", *R1, "--gpus", "4", "--gpu-layers", "auto")
+    for k in ("gpu_layers", "gpu_bytes", "host_bytes", "layers_per_gpu", "gpu_ms"):
+        assert ik["gpu_layers"][k] == main["gpu_layers"][k], k
+    assert ik["gpu_layers"]["cpu_ms"] < main["gpu_layers"]["cpu_ms"]
+    assert ik["answer"][0].startswith("ik_llama.cpp -ngl 44: 44 of 61 layers")
+    assert "-ngl 44 --split-mode layer -mla 3 -fa -fmoe -rtr" in ik["commands"]["lines"][-1]
+    r = CliRunner().invoke(cli, ["plan", "deepseek-r1", "--gpu", "rtx-3090", "--gpus", "4", "--engine", "ik_llamacpp",
+                                 "--weights", "ud-iq1_s"])  # fmt: skip
+    assert r.exit_code == 1 and "ik_llama.cpp can still run it" in r.output and "--engine ik_llamacpp" in r.output

@@ -69,6 +69,31 @@ CASES = {
         "--context",
         "8192",
     ],
+    # ik_llama.cpp: the fork's own flags, local files (discussion #258's rig: an A6000 and a Threadripper PRO)
+    "ik_llamacpp_r1_udq2kxl_offload_a6000": [
+        "plan",
+        "--gpu",
+        "rtx-a6000",
+        "--engine",
+        "ik_llamacpp",
+        "--weights",
+        "ud-q2_k_xl",
+        "--offload-experts",
+        "--context",
+        "8192",
+    ],
+    "ik_llamacpp_qwen7b_4090": [
+        "plan",
+        "r1-distill-qwen-7b",
+        "--gpu",
+        "rtx-4090",
+        "--engine",
+        "ik_llamacpp",
+        "--weights",
+        "q8_0",
+        "--context",
+        "8192",
+    ],
 }
 
 
@@ -157,6 +182,16 @@ def llamacpp_parser():
     return p
 
 
+def ik_llamacpp_parser():
+    # ik_llama.cpp common/common.cpp (f2fb15de): llama.cpp's server flags (model files only, -m) and its own
+    p = llamacpp_parser()
+    p.add_argument("-mla", "--mla-use", type=int, choices=[0, 1, 2, 3])
+    p.add_argument("-fa", "--flash-attn", action="store_true")
+    p.add_argument("-fmoe", "--fused-moe", action="store_true")
+    p.add_argument("-rtr", "--run-time-repack", action="store_true")
+    return p
+
+
 def commands_of(lines):
     return [shlex.split(x) for x in lines if x and not x.startswith("#") and not x.startswith("ray start")]
 
@@ -178,7 +213,9 @@ def test_emitted_commands_parse_as_the_engine_flags(name):
                 assert ns.speculative_num_draft_tokens == ns.speculative_num_steps + 1  # chain: topk 1
         else:
             assert argv[0] == "llama-server"
-            llamacpp_parser().parse_args(argv[1:])
+            ik = c["version"].startswith("ik_llama.cpp")
+            ns = (ik_llamacpp_parser() if ik else llamacpp_parser()).parse_args(argv[1:])
+            assert not ik or ns.model  # ik_llama.cpp loads local files
 
 
 def test_multi_node_commands_name_every_node():
@@ -318,7 +355,12 @@ def test_one_record_per_engine_holds_the_version_the_launch_commands_name():
     from specsize.engines import get_engine
     from specsize.launch import VERSIONS
 
-    assert VERSIONS == {"vllm": "vLLM 0.11", "sglang": "SGLang 0.5", "llamacpp": "llama.cpp b6000"}
+    assert VERSIONS == {
+        "vllm": "vLLM 0.11",
+        "sglang": "SGLang 0.5",
+        "llamacpp": "llama.cpp b6000",
+        "ik_llamacpp": "ik_llama.cpp f2fb15de",
+    }
     assert all(VERSIONS[e] == get_engine(e).release for e in VERSIONS)
     sglang = get_engine("sglang")
     assert (sglang.memory_fraction(8), sglang.memory_fraction(16)) == (0.81, 0.79)

@@ -137,7 +137,7 @@ def _apply_scenario_options(f, engine_default, spec_default, gpu_help):
             "--engine",
             default=engine_default,
             show_default=True,
-            help="vllm | sglang | trtllm | llamacpp | ktransformers | mlx.",
+            help="vllm | sglang | trtllm | llamacpp | ik_llamacpp | ktransformers | mlx.",
         ),
         click.option(
             "--gpu", "gpus", multiple=True, help=gpu_help or "GPU id (repeatable; default: the whole catalog)."
@@ -249,12 +249,13 @@ def fit(
 def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ram_gb, offload_experts, as_json,
                 with_commands=True, gpu_count=None):  # fmt: skip
     """fit/plan --gpu-layers: llama.cpp's -ngl split over one GPU type, --gpus of them (gpu_layers.py)."""
+    from specsize.engines import is_llamacpp
     from specsize.errors import PlanError
     from specsize.gpu_layers import DEFAULT_WEIGHTS, gpu_layers_report
     from specsize.render import gpu_layers_tables
 
-    if engine != "llamacpp":
-        raise PlanError("--gpu-layers is llama.cpp's -ngl: add --engine llamacpp")
+    if not is_llamacpp(engine):
+        raise PlanError("--gpu-layers is llama.cpp's -ngl: add --engine llamacpp (or ik_llamacpp)")
     if len(gpus) != 1:
         raise PlanError("--gpu-layers splits a model between one GPU type (--gpus of them) and the CPU: give "
                         "exactly one --gpu")  # fmt: skip
@@ -264,7 +265,7 @@ def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ra
     if prec == "auto":
         prec = DEFAULT_WEIGHTS
     r = gpu_layers_report(a, model, gpus[0], prec, kv_cache, w, cpu, value, ram_gb * 1e9 if ram_gb else None,
-                          offload_experts, with_commands, gpu_count or 1)  # fmt: skip
+                          offload_experts, with_commands, gpu_count or 1, engine)  # fmt: skip
     if weights is None:
         r["answer"].insert(0, f"--weights: {prec.upper()} (the GGUF most people split; give --weights to choose)")
     if as_json:

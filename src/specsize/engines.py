@@ -53,8 +53,9 @@ class EngineProfile:
     runtime_source: str = "assumption: CUDA context and compute buffers of a local runtime"
     display: str = ""  # the engine's own name ("SGLang"), for launch commands and messages
     fraction_by_tp: Callable[[int], float] | None = None  # the fraction when the engine sets it by TP size
-    # llama.cpp's layer split (--split-mode layer): the input embedding stays in host RAM and the output layer is
-    # one more unit of the split (sharding.llamacpp_layer_split); otherwise PP stages split the layers evenly
+    # llama.cpp's family (llama.cpp and its fork ik_llama.cpp): GGUF files, -ngl, and its layer split (--split-mode
+    # layer): the input embedding stays in host RAM and the output layer is one more unit of the split
+    # (sharding.llamacpp_layer_split); otherwise PP stages split the layers evenly
     llamacpp_split: bool = False
 
     def memory_fraction(self, tp: int) -> float:
@@ -157,6 +158,24 @@ ENGINES: dict[str, EngineProfile] = {
             version="b6000",
         ),
         EngineProfile(
+            name="ik_llamacpp",
+            display="ik_llama.cpp",
+            budget="none",
+            fraction=1.0,
+            fraction_source="ik_llama.cpp (llama.cpp's fork) allocates what it needs; no fraction",
+            prefill_chunk=512,
+            prefill_chunk_source="ik_llama.cpp default -ub 512 (physical batch), as llama.cpp",
+            llamacpp_split=True,
+            runtime_bytes=0.3 * GiB,
+            nccl_bytes=0.0,
+            cuda_graph_bytes=0.0,
+            multi_node="none",
+            max_gpus=8,
+            # assumption: plain decoding only (its llama-server's draft-model support not checked here)
+            spec_methods=("none",),
+            version="f2fb15de",  # the build of the figure its CPU rate is fitted to (perf_constants.py)
+        ),
+        EngineProfile(
             name="ktransformers",
             display="ktransformers",
             budget="none",
@@ -206,6 +225,11 @@ ENGINES: dict[str, EngineProfile] = {
         ),
     )
 }
+
+
+def is_llamacpp(engine: str) -> bool:
+    """llama.cpp or its fork ik_llama.cpp: GGUF weights, -ngl, the layer split (EngineProfile.llamacpp_split)."""
+    return get_engine(engine).llamacpp_split
 
 
 def get_engine(name: str) -> EngineProfile:

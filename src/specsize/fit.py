@@ -55,7 +55,7 @@ def candidate_layouts(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Specu
     """Layouts in increasing GPU count, the engine's usual choice for each count."""
     per_node = gpu.gpus_per_node
     if engine.multi_node == "none":
-        if engine.name == "llamacpp":  # layer split across the machine's GPUs: any count (src/llama-model.cpp)
+        if engine.llamacpp_split:  # layer split across the machine's GPUs: any count (src/llama-model.cpp)
             yield from (Layout(pp=n) for n in range(1, min(per_node, engine.max_gpus) + 1))
             return
         n = 1

@@ -87,11 +87,11 @@ class Splitter:
     planner's llama.cpp layout for them: TP1 PPg, its layer split), then split by layer share."""
 
     def __init__(self, a: ModelArch, gpu: GPU | str, precision: str, kv_dtype: str, workload: Workload,
-                 cpu: HostCPU, gpus: int = 1) -> None:  # fmt: skip
+                 cpu: HostCPU, gpus: int = 1, engine: str = "llamacpp") -> None:  # fmt: skip
         g = get_gpu(gpu) if isinstance(gpu, str) else gpu
-        eng = get_engine("llamacpp")
+        eng = get_engine(engine)
         if not isinstance(gpus, int) or not 1 <= gpus <= eng.max_gpus:
-            raise PlanError(f"{gpus} GPUs: llama.cpp splits layers over 1 to {eng.max_gpus} GPUs of one machine")
+            raise PlanError(f"{gpus} GPUs: {eng.display} splits layers over 1 to {eng.max_gpus} GPUs of one machine")
         g = machine_holding(g, gpus)  # a person's machine holds all G cards (one node: no inter-node hand-off)
         if gpus > g.gpus_per_node:
             raise PlanError(f"{gpus} GPUs: one {g.id} machine holds {g.gpus_per_node}, and llama.cpp's layer split "
@@ -118,7 +118,7 @@ class Splitter:
         # the CPU computes its layers' share of every FLOP of a token, the routed experts of every MoE layer
         # included (perf.step_time counts them all: perf.routed_flops)
         self.flops = self.step_one.flops
-        perf = engine_perf("llamacpp")
+        perf = engine_perf(eng.name)
         self.host_bw = cpu.bandwidth * HBM_EFFICIENCY * (perf.host_bw_efficiency or perf.bw_efficiency)
         self.host_flops = host_flops(cpu, perf)
 
@@ -182,11 +182,12 @@ def resolve(value: str | None, splitter: Splitter) -> Split | None:
     return splitter.split(n)
 
 
-def sentence(s: Split, gpu: str, ram_bytes: float | None, gpus: int = 1) -> str:
+def sentence(s: Split, gpu: str, ram_bytes: float | None, gpus: int = 1, engine: str = "llamacpp") -> str:
     where = gpu.upper() if gpus == 1 else f"{gpus} x {gpu.upper()} ({'+'.join(map(str, s.per_gpu))})"
     of = "" if gpus == 1 else " per GPU, the busiest"
     cpu = s.cpu_time / (s.gpu_time + s.cpu_time) if s.gpu_time + s.cpu_time else 0.0
-    text = (f"llama.cpp -ngl {s.ngl}: {s.n} of {s.layers} layers on the {where} ({s.gpu_bytes / 1e9:.1f} of "
+    name = get_engine(engine).display
+    text = (f"{name} -ngl {s.ngl}: {s.n} of {s.layers} layers on the {where} ({s.gpu_bytes / 1e9:.1f} of "
             f"{s.budget / 1e9:.1f} GB{of}), {s.host_bytes / 1e9:.1f} GB of weights and KV in system RAM; "
             f"{1 / s.tpot:,.1f} tok/s per user, the CPU's layers taking {cpu:.0%} of each step")  # fmt: skip
     if not s.fits:
@@ -202,49 +203,51 @@ DEFAULT_WEIGHTS = "q4_k_m"  # assumption: the GGUF most people offload (when --w
 
 def gpu_layers_report(a: ModelArch, model: str, gpu: str, precision: str, kv_dtype: str, workload: Workload,
                       cpu: HostCPU, value: str, ram_bytes: float | None, offload_experts: bool = False,
-                      with_commands: bool = True, gpus: int = 1) -> dict[str, Any]:  # fmt: skip
+                      with_commands: bool = True, gpus: int = 1, engine: str = "llamacpp"
+                      ) -> dict[str, Any]:  # fmt: skip
     """What `plan/fit --gpu-layers` report: the split asked for (or the largest that fits), a few others for
     comparison, the sentence, and the llama-server command with -ngl (and --split-mode layer on several GPUs)."""
     from specsize.launch import VERSIONS, commands
     from specsize.scenario import Speculative
 
-    sp = Splitter(a, gpu, precision, kv_dtype, workload, cpu, gpus)
+    sp = Splitter(a, gpu, precision, kv_dtype, workload, cpu, gpus, engine)
     chosen = resolve(value, sp)
     others = sorted({0, sp.L // 4, sp.L // 2, 3 * sp.L // 4, sp.L, sp.largest().n, chosen.n})
     out: dict[str, Any] = {
-        "model": a.name, "weights": precision, "kv_cache": kv_dtype, "engine": "llamacpp", "gpu": get_gpu(gpu).id,
+        "model": a.name, "weights": precision, "kv_cache": kv_dtype, "engine": engine, "gpu": get_gpu(gpu).id,
         "gpus": gpus,
         "workload": {"concurrency": workload.concurrency, "input_tokens": workload.input_tokens,
                      "output_tokens": workload.output_tokens},
         "gpu_layers": chosen.to_json(), "splits": [sp.split(n).to_json() for n in others],
         "host_bandwidth_bytes_per_s": cpu.bandwidth, "host_flops": sp.host_flops, "host_cores": cpu.compute_cores,
-        "answer": [sentence(chosen, get_gpu(gpu).id, ram_bytes, gpus)],
+        "answer": [sentence(chosen, get_gpu(gpu).id, ram_bytes, gpus, engine)],
     }  # fmt: skip
     if with_commands:
         # every layer offloaded is -ngl 99: llama.cpp puts the output layer on a GPU only when -ngl exceeds the
         # layer count (load_tensors: act_gpu_layers = min(n_gpu_layers, n_layer + 1))
         ngl = None if chosen.n == sp.L else chosen.n
         try:
-            lines = commands("llamacpp", model, sp.layout, 1, Speculative(), precision, kv_dtype, workload.context,
+            lines = commands(engine, model, sp.layout, 1, Speculative(), precision, kv_dtype, workload.context,
                              workload.concurrency, 1.0, offload_experts, gpu_layers=ngl)  # fmt: skip
         except PlanError as e:
             lines = [f"# {e}"]
-        out["commands"] = {"engine": "llamacpp", "version": VERSIONS["llamacpp"],
+        out["commands"] = {"engine": engine, "version": VERSIONS[engine],
                            "plan": f"{get_gpu(gpu).id} x {gpus}, -ngl {chosen.ngl}", "lines": lines}  # fmt: skip
     return out
 
 
 def suggestion(a: ModelArch, gpu: str, gpus: int, precision: str, kv_dtype: str, workload: Workload, cpu: HostCPU,
-               command: list[str], ram_bytes: float | None = None) -> str:  # fmt: skip
+               command: list[str], ram_bytes: float | None = None, engine: str = "llamacpp") -> str:  # fmt: skip
     """What `plan --engine llamacpp` adds where the model does not fit in VRAM: the most layers that load on the
     GPUs with -ngl (the rest in system RAM), its predicted speed, and the command that plans it (`command`: the
     user's plan command without --gpu-layers)."""
     g = get_gpu(gpu)
-    s = Splitter(a, g, precision, kv_dtype, workload, cpu, gpus).largest()
+    s = Splitter(a, g, precision, kv_dtype, workload, cpu, gpus, engine).largest()
     if s.n == 0 or not s.fits or g.unified_memory:  # no layer loads, or the GPU's memory is the RAM already
         return ""
     on = g.id.upper() if gpus == 1 else f"{gpus} x {g.id.upper()}"
-    text = (f"llama.cpp can still run it with the rest in system RAM: -ngl {s.n} loads {s.n} of {s.layers} layers "
+    name = get_engine(engine).display
+    text = (f"{name} can still run it with the rest in system RAM: -ngl {s.n} loads {s.n} of {s.layers} layers "
             f"on the {on}, {s.host_bytes / 1e9:.1f} GB of weights and KV in RAM, {1 / s.tpot:,.1f} tok/s per user "
             "predicted")  # fmt: skip
     if ram_bytes is not None and s.host_bytes > ram_bytes:

@@ -40,7 +40,8 @@ from specsize.engines import get_engine
 from specsize.errors import PlanError
 from specsize.scenario import Layout, Speculative
 
-VERSIONS = {e: get_engine(e).release for e in ("vllm", "sglang", "llamacpp")}  # the engines with launch commands
+# the engines with launch commands
+VERSIONS = {e: get_engine(e).release for e in ("vllm", "sglang", "llamacpp", "ik_llamacpp")}
 HEAD = "HEAD_NODE_IP"  # placeholder the user replaces
 
 
@@ -243,14 +244,21 @@ def trtllm_extra_options(layout: Layout, spec: Speculative) -> dict:
     return opts
 
 
-def gguf_source(model: str, precision: str) -> tuple[list[str], list[str]]:
-    """llama.cpp's model arguments for `model` in GGUF `precision`: (-hf ORG/NAME:QUANT or -m FILE, comment lines)."""
+def gguf_source(model: str, precision: str, engine: str = "llamacpp") -> tuple[list[str], list[str]]:
+    """llama.cpp's model arguments for `model` in GGUF `precision`: (-hf ORG/NAME:QUANT or -m FILE, comment lines).
+    ik_llama.cpp loads local files only (assumption: its fork predates llama.cpp's -hf): the download, then -m."""
     if precision not in GGUF_PRECISIONS:
-        raise PlanError(f"llama.cpp ({VERSIONS['llamacpp']}) runs GGUF files, not {precision}: plan with --weights "
+        raise PlanError(f"llama.cpp ({VERSIONS[engine]}) runs GGUF files, not {precision}: plan with --weights "
                         f"q4_k_m (or another GGUF type: {', '.join(GGUF_PRECISIONS)})")  # fmt: skip
     ck = checkpoint(model, precision)
     if ck is not None and ck.is_gguf:
         folder = ck.gguf_repo.split("/")[-1]
+        if engine == "ik_llamacpp":
+            one = "*" not in ck.gguf_include  # one file, else the shards of a folder
+            return ["-m", f"{folder}/{ck.gguf_include}" if one else "FIRST_SHARD.gguf"], [
+                f"# weights: {ck.gguf_include} of {ck.gguf_repo}, from {_short_source(ck.source)}: huggingface-cli "
+                f"download {ck.gguf_repo} --include '{ck.gguf_include}' --local-dir {folder}"
+                + ("" if one else "; FIRST_SHARD.gguf is the first .gguf file of the download")]  # fmt: skip
         return ["-hf", ck.hf], [
             f"# weights: {ck.gguf_include} of {ck.gguf_repo}, from {_short_source(ck.source)}; -hf downloads every "
             f"shard (offline: huggingface-cli download {ck.gguf_repo} --include '{ck.gguf_include}' --local-dir "
@@ -262,15 +270,21 @@ def gguf_source(model: str, precision: str) -> tuple[list[str], list[str]]:
 
 
 def llamacpp_commands(model: str, layout: Layout, spec: Speculative, precision: str, max_len: int, max_seqs: int,
-                      offload_experts: bool, kv_dtype: str = "bf16",
-                      gpu_layers: int | None = None) -> list[str]:  # fmt: skip
-    src, notes = gguf_source(model, precision)
+                      offload_experts: bool, kv_dtype: str = "bf16", gpu_layers: int | None = None,
+                      engine: str = "llamacpp") -> list[str]:  # fmt: skip
+    """llama-server's command line, for llama.cpp or its fork ik_llama.cpp (the same binary name and flags, plus
+    the fork's own: -mla 3 -fa MLA's latent cache with flash attention, -fmoe the fused MoE, -rtr its CPU weights
+    repacked at load; ik_llama.cpp's README and discussion #258, the flags of the figure its CPU rate is fitted to;
+    -mla acts on MLA models and -fmoe on MoE models only)."""
+    src, notes = gguf_source(model, precision, engine)
     ngl = "99" if gpu_layers is None else str(gpu_layers)  # 99: every layer (gpu_layers.py: -ngl N splits)
     args = ["llama-server", *src, "-c", str(max_len * max_seqs), "-np", str(max_seqs), "-ngl", ngl]
     if layout.gpus > 1:
         args += ["--split-mode", "layer"]
     if offload_experts:
         args += ["-ot", "exps=CPU"]
+    if engine == "ik_llamacpp":
+        args += ["-mla", "3", "-fa", "-fmoe"] + (["-rtr"] if offload_experts or gpu_layers is not None else [])
     if kv_dtype == "fp8":
         # llama.cpp has no FP8 KV cache; q8_0 (8.5 bits per value) is its nearest type (tools/server/README.md -ctk)
         args += ["-ctk", "q8_0", "-ctv", "q8_0"]
@@ -281,7 +295,7 @@ def llamacpp_commands(model: str, layout: Layout, spec: Speculative, precision: 
         args += [*draft, "-ngld", "99", "--draft-max", str(spec.k), "--draft-min", "0"]
         notes = [*notes, *dnotes]
     elif spec.enabled:
-        raise PlanError(f"llama-server ({VERSIONS['llamacpp']}) drafts only with a draft model, not {spec.method!r}")
+        raise PlanError(f"llama-server ({VERSIONS[engine]}) drafts only with a draft model, not {spec.method!r}")
     return [*notes, shlex.join(args)]
 
 
@@ -293,9 +307,9 @@ def commands(engine: str, model: str, layout: Layout, nodes: int, spec: Speculat
         return vllm_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager, precision)
     if engine == "sglang":
         return sglang_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager, precision)
-    if engine == "llamacpp":
+    if engine in ("llamacpp", "ik_llamacpp"):
         return llamacpp_commands(
-            model, layout, spec, precision, max_len, max_seqs, offload_experts, kv_dtype, gpu_layers
+            model, layout, spec, precision, max_len, max_seqs, offload_experts, kv_dtype, gpu_layers, engine
         )
     raise PlanError(f"no launch commands for engine {engine!r}; specsize emits them for {', '.join(VERSIONS)}")
 
@@ -314,7 +328,7 @@ def plan_commands(p, model: str, offload_experts: bool = False) -> dict | None:
     # servers admit as many requests as the KV budget holds; a local llama-server gets the asked concurrency
     max_seqs = (
         p.workload.concurrency
-        if p.engine == "llamacpp"
+        if get_engine(p.engine).llamacpp_split
         else max(p.workload.concurrency, min(o.memory.max_concurrency, CURVE_LIMIT))
     )
     try:
@@ -325,7 +339,7 @@ def plan_commands(p, model: str, offload_experts: bool = False) -> dict | None:
     ck, bf16 = checkpoint(model, p.precision), checkpoint(model, "bf16")
     if ck is not None:
         ck_json = {"repo": ck.hf, "precision": ck.precision, "gguf": ck.is_gguf, "source": ck.source}
-    elif p.precision == "fp8" and bf16 is not None and p.engine != "llamacpp":
+    elif p.precision == "fp8" and bf16 is not None and not get_engine(p.engine).llamacpp_split:
         ck_json = {"repo": bf16.repo, "precision": "bf16", "gguf": False, "quantized_at_load": "fp8",
                    "source": f"{bf16.source}; {online_fp8_source()}"}  # fmt: skip
     else:

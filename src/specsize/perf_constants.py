@@ -162,6 +162,14 @@ LLAMACPP_METAL_LAYER = 120 * US
 # fitted to ktransformers and MLX, would hold the Q8_0 figure to 7.1 tok/s).
 LLAMACPP_CPU_FLOPS_PER_CORE = 18.5e9
 LLAMACPP_HOST_BW_EFFICIENCY = 1.0
+# ik_llama.cpp (llama.cpp's fork for CPU/GPU hybrids: its own CPU mat-mul kernels, weights repacked into
+# row-interleaved layouts at load with -rtr, fused MoE up/gate with -fmoe): the same model as llama.cpp's with its
+# own CPU rate. Fitted to: catalog/validation/llamacpp-gpu.json's ik_llama.cpp case (scripts/fit_perf_constants.py),
+# one figure: R1 UD-Q2_K_XL, every routed expert in RAM, 24 threads of a Threadripper PRO 7965WX + an RTX A6000,
+# 13.13 tok/s with -rtr (ik_llama.cpp discussion #258; 7.35 without -rtr on the same machine, about what llama.cpp's
+# own rate predicts: 8.9). Set beside llama.cpp's: ik_llama.cpp's own same-machine comparisons give its decode
+# 1.0-1.2x llama.cpp's (discussions #223, #258, issue #437; docs/reference/ik_llama_cpp.md).
+IK_LLAMACPP_CPU_FLOPS_PER_CORE = 30.5e9
 # llama.cpp's scheduler computes a weight kept in RAM on the GPU when a step has at least 32 tokens (op offload, on
 # by default since llama.cpp PR #6083; --no-op-offload, PR #13386, turns it off; the 32 is hard-coded in
 # ggml-cuda.cu, llama.cpp issues #13241 and #18530): a prefill step with the experts in RAM copies every expert it
@@ -191,6 +199,12 @@ ENGINE_PERF: dict[str, EnginePerf] = {
                    "Metal; MoE bandwidth efficiency and the GPU constants fitted (see above)",
                    unit_bandwidth=LLAMACPP_UNIT_BANDWIDTH, block_quant_bw_efficiency=LLAMACPP_BLOCK_QUANT_BW,
                    host_bw_efficiency=LLAMACPP_HOST_BW_EFFICIENCY, host_flops_per_core=LLAMACPP_CPU_FLOPS_PER_CORE,
+                   op_offload_min_batch=LLAMACPP_OP_OFFLOAD_MIN_BATCH),
+        EnginePerf("ik_llamacpp", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, True, LLAMACPP_METAL_LAYER,
+                   0.5 * MS, "llama.cpp's constants (assumption: the same ggml graph and GPU kernels); its own CPU "
+                   "rate fitted (see above)",
+                   unit_bandwidth=LLAMACPP_UNIT_BANDWIDTH, block_quant_bw_efficiency=LLAMACPP_BLOCK_QUANT_BW,
+                   host_bw_efficiency=LLAMACPP_HOST_BW_EFFICIENCY, host_flops_per_core=IK_LLAMACPP_CPU_FLOPS_PER_CORE,
                    op_offload_min_batch=LLAMACPP_OP_OFFLOAD_MIN_BATCH),
         EnginePerf("ktransformers", 1.0 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, True, 0.0, 0.5 * MS,
                    "CUDA graph for the GPU part (assumption); MoE bandwidth efficiency fitted"),

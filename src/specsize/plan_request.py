@@ -17,6 +17,7 @@ from typing import Any
 from specsize.calibration import Bench, MeasuredRun
 from specsize.config import ModelArch
 from specsize.deployment import HostCPU
+from specsize.engines import is_llamacpp
 from specsize.errors import PlanError, SpecsizeError
 from specsize.plan import DEFAULT_ENGINE, Plan
 from specsize.precision_choice import Choice, NoPrecisionFits
@@ -202,13 +203,13 @@ def _gpu_layers_hint(req: PlanRequest, r: Resolved, prec: str) -> str:
     """Where llama.cpp cannot hold the model in VRAM: "; llama.cpp can still run it with -ngl N ..." and the command
     (gpu_layers.suggestion), for one GPU type, plain decoding, the experts not offloaded (what --gpu-layers plans);
     else ""."""
-    if req.engine != "llamacpp" or len(req.gpus) != 1 or r.spec.enabled or req.offload_experts or req.nodes:
+    if not is_llamacpp(req.engine) or len(req.gpus) != 1 or r.spec.enabled or req.offload_experts or req.nodes:
         return ""
     from specsize.gpu_layers import suggestion
 
     gpus = req.gpu_count or 1
     cmd = ["specsize", "plan", req.model, "--gpu", req.gpus[0], *(["--gpus", str(gpus)] if req.gpu_count else []),
-           "--engine", "llamacpp", "--weights", prec]  # fmt: skip
+           "--engine", req.engine, "--weights", prec]  # fmt: skip
     for flag, value, default in (("--kv-cache", req.kv_cache, "bf16"), ("--context", req.context, None),
                                  ("--input", req.input_tokens, None), ("--output", req.output_tokens, None),
                                  ("--concurrency", req.concurrency, 1), ("--ram", req.ram_gb, None),
@@ -218,7 +219,7 @@ def _gpu_layers_hint(req: PlanRequest, r: Resolved, prec: str) -> str:
             cmd += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     try:
         text = suggestion(r.arch, req.gpus[0], gpus, prec, req.kv_cache, r.workload, r.cpu, cmd,
-                          req.ram_gb * 1e9 if req.ram_gb is not None else None)  # fmt: skip
+                          req.ram_gb * 1e9 if req.ram_gb is not None else None, req.engine)  # fmt: skip
     except SpecsizeError:
         return ""
     return f"; {text}" if text else ""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from specsize.checkpoints import GGUF_PRECISIONS, canonical_model, checkpoint
 from specsize.config import ModelArch
-from specsize.engines import EngineProfile, get_engine
+from specsize.engines import EngineProfile, get_engine, is_llamacpp
 from specsize.errors import PlanError
 from specsize.fit import _shortfall, candidate_layouts, default_precision, fit_gpu, no_layout_reason
 from specsize.hardware import GPU, get_gpu, machine_holding
@@ -85,7 +85,7 @@ def bits_per_weight(a: ModelArch, precision: str) -> float:
 def candidates(a: ModelArch, gpu: GPU, engine: EngineProfile) -> list[str]:
     """The precisions worth trying, best first (see the module docstring)."""
     native = default_precision(a)
-    pool = GGUF_PRECISIONS if engine.name == "llamacpp" else SAFETENSORS
+    pool = GGUF_PRECISIONS if engine.llamacpp_split else SAFETENSORS
     size = {p: bits_per_weight(a, p) for p in pool}
     if native not in pool:  # llama.cpp: every GGUF type, largest first
         return sorted(pool, key=lambda p: -size[p])
@@ -104,7 +104,7 @@ def _usable(a: ModelArch, gpu: GPU, engine: EngineProfile, p: str) -> str:
     ck = checkpoint(a.name, p)
     if ck is not None:
         return ck.unsupported.get(engine.name, "")
-    if p == "fp8" and engine.name != "llamacpp" and checkpoint(a.name, "bf16") is not None:
+    if p == "fp8" and not engine.llamacpp_split and checkpoint(a.name, "bf16") is not None:
         return ""  # the BF16 checkpoint, quantized to FP8 at load
     if p == default_precision(a) or (p == "bf16" and default_precision(a) == "fp8"):
         return ""  # as released, or its lossless BF16 conversion (the launch command says how to make it)
@@ -141,8 +141,9 @@ def choose(a: ModelArch, gpu: GPU | str, engine: str | EngineProfile, kv_dtype: 
 
 
 def is_auto_default(gpu_ids: list[str], engine: str) -> bool:
-    """--weights defaults to auto for llama.cpp and when every GPU asked for is a consumer/workstation card."""
-    return engine == "llamacpp" or (bool(gpu_ids) and all(get_gpu(x).kind in SINGLE_CARD_KINDS for x in gpu_ids))
+    """--weights defaults to auto for llama.cpp (and ik_llama.cpp) and when every GPU asked for is a
+    consumer/workstation card."""
+    return is_llamacpp(engine) or (bool(gpu_ids) and all(get_gpu(x).kind in SINGLE_CARD_KINDS for x in gpu_ids))
 
 
 assert set(SAFETENSORS) | set(GGUF_PRECISIONS) <= set(PRECISIONS)

@@ -145,7 +145,7 @@ class Scenario:
         for lay in candidate_layouts(self.arch, self.gpu, self.engine, self.spec):
             if lay.gpus == self.count:
                 return lay
-        return Layout(pp=self.count) if self.engine.name == "llamacpp" else Layout(tp=self.count)
+        return Layout(pp=self.count) if self.engine.llamacpp_split else Layout(tp=self.count)
 
     def require_layout(self) -> Layout:
         if self.layout is None:
@@ -170,8 +170,8 @@ def _gpu_layers(offload: dict[str, Any], sc: Scenario) -> int | None:
     if not 0 <= n <= sc.arch.num_layers:
         raise SpecsizeError(f"offload.gpu_layers {n}: {sc.arch.name} has {sc.arch.num_layers} layers; give 0 to "
                             f"{sc.arch.num_layers}")  # fmt: skip
-    if sc.engine.name != "llamacpp":
-        raise SpecsizeError("offload.gpu_layers is llama.cpp's -ngl: the engine must be llamacpp")
+    if not sc.engine.llamacpp_split:
+        raise SpecsizeError("offload.gpu_layers is llama.cpp's -ngl: the engine must be llamacpp or ik_llamacpp")
     if sc.layout is not None and sc.layout.gpus != sc.layout.pp:
         raise SpecsizeError(f"offload.gpu_layers is llama.cpp's layer split (--split-mode layer) over hardware.count "
                             f"GPUs, not {sc.layout.describe()}: drop the layout")  # fmt: skip
