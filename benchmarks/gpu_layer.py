@@ -2,11 +2,12 @@
 7168) on the local accelerator, timed at n = 1..64 tokens per sequence per step (a verification block) for a few
 batch sizes, next to what perf.py predicts for that layer on that GPU.
 
-The layer is specsize's own engine code (engine/model.py: Block = MLA with the latent cache in absorbed form,
-DeepSeek routing, eager MoE over the experts the tokens chose) with random weights in BF16 (R1's FP8 checkpoint
-dequantised, as the engine runs it), a latent cache holding `--context` tokens per sequence. Prediction: perf.py's
-step time of a one-layer R1 (the same MoE layer, no embedding, no head) at TP1 in BF16 on the GPU, as a roofline
-(memory / compute, no engine overhead) and with the eager engine's per-layer overhead (perf_constants "specsize").
+The layer is specsize's own engine code (engine/model.py Block: MLA with the latent cache in absorbed form,
+attention.py; DeepSeek routing and the MoE over the experts the tokens chose, moe.py) with random weights in BF16 (R1's
+FP8 checkpoint dequantised, as the engine runs it), a latent cache holding `--context` tokens per sequence. Prediction:
+perf.py's step time of a one-layer R1 (the same MoE layer, no embedding, no head) at TP1 in BF16 on the GPU, as a
+roofline (memory / compute, no engine overhead) and with the eager engine's per-layer overhead (perf_constants
+"specsize").
 
     python benchmarks/gpu_layer.py                 # needs a CUDA or ROCm GPU; about a minute on an H200
     python benchmarks/gpu_layer.py --predict-only --gpu h200    # the prediction side only (any machine)

@@ -183,11 +183,12 @@ def llamacpp_parser():
 
 
 def ik_llamacpp_parser():
-    # ik_llama.cpp common/common.cpp (f2fb15de): llama.cpp's server flags (model files only, -m) and its own
+    # ik_llama.cpp common/common.cpp (8337e4cd, 2026-08-15): llama.cpp's server flags (no -hf) and its own; -fa takes
+    # a value there (on|off|auto, PR #944) and -fmoe is gone (on by default, -no-fmoe, PR #863)
     p = llamacpp_parser()
     p.add_argument("-mla", "--mla-use", type=int, choices=[0, 1, 2, 3])
-    p.add_argument("-fa", "--flash-attn", action="store_true")
-    p.add_argument("-fmoe", "--fused-moe", action="store_true")
+    p.add_argument("-fa", "--flash-attn", choices=["on", "off", "auto", "1", "0"])
+    p.add_argument("-no-fmoe", "--no-fused-moe", action="store_true")
     p.add_argument("-rtr", "--run-time-repack", action="store_true")
     return p
 
@@ -215,7 +216,7 @@ def test_emitted_commands_parse_as_the_engine_flags(name):
             assert argv[0] == "llama-server"
             ik = c["version"].startswith("ik_llama.cpp")
             ns = (ik_llamacpp_parser() if ik else llamacpp_parser()).parse_args(argv[1:])
-            assert not ik or ns.model  # ik_llama.cpp loads local files
+            assert not ik or (ns.model and not ns.hf_repo)  # ik_llama.cpp: no -hf REPO:QUANT
 
 
 def test_multi_node_commands_name_every_node():
@@ -359,7 +360,7 @@ def test_one_record_per_engine_holds_the_version_the_launch_commands_name():
         "vllm": "vLLM 0.11",
         "sglang": "SGLang 0.5",
         "llamacpp": "llama.cpp b6000",
-        "ik_llamacpp": "ik_llama.cpp f2fb15de",
+        "ik_llamacpp": "ik_llama.cpp 8337e4cd",
     }
     assert all(VERSIONS[e] == get_engine(e).release for e in VERSIONS)
     sglang = get_engine("sglang")

@@ -230,6 +230,8 @@ def fit(
     sp = parse_spec(spec, a, draft_tp=draft_tp)
     host = Host(offload_experts, ram_gb * 1e9 if ram_gb is not None else None, numa_copies(engine, sockets))
     check_unique_gpus(gpus)
+    if gpu_count is not None and gpu_count < 1:
+        raise PlanError(f"--gpus must be a positive number of GPUs, got {gpu_count}")
     if gpu_layers is not None:
         from specsize.offload import host_cpu
 
@@ -265,7 +267,7 @@ def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ra
     if prec == "auto":
         prec = DEFAULT_WEIGHTS
     r = gpu_layers_report(a, model, gpus[0], prec, kv_cache, w, cpu, value, ram_gb * 1e9 if ram_gb else None,
-                          offload_experts, with_commands, gpu_count or 1, engine)  # fmt: skip
+                          offload_experts, with_commands, 1 if gpu_count is None else gpu_count, engine)  # fmt: skip
     if weights is None:
         r["answer"].insert(0, f"--weights: {prec.upper()} (the GGUF most people split; give --weights to choose)")
     if as_json:
@@ -346,7 +348,7 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     """How fast MODEL goes and on what: for each GPU type, the minimum and a recommended layout, nodes and
     network, memory per GPU, TTFT, TPOT, tokens/s per user and per GPU, with and without speculative decoding,
     the best k, the break-even concurrency and the MoE penalty; the speedup-vs-concurrency curve; and the
-    launch command for vllm, sglang or llamacpp.
+    launch command for vllm, sglang, llamacpp or ik_llamacpp.
 
     \b
     Examples:
@@ -374,6 +376,12 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
                       acceptance=acceptance, calibration=calibration, repeat_fraction=repeat_fraction,
                       inter_node=inter_node, cuda_graphs=cuda_graphs, gpu_count=gpu_count, nodes=nodes,
                       host_memory=host_memory, channels=channels, cores=cores)  # fmt: skip
+    if gpu_layers is not None:
+        from specsize.engines import is_llamacpp
+        from specsize.errors import PlanError
+
+        if not is_llamacpp(engine):  # before --weights auto looks for a format this engine cannot split
+            raise PlanError("--gpu-layers is llama.cpp's -ngl: add --engine llamacpp (or ik_llamacpp)")
     r = resolve_request(req)
     if r.note and not as_json:
         click.echo(r.note, err=True)

@@ -173,7 +173,7 @@ ENGINES: dict[str, EngineProfile] = {
             max_gpus=8,
             # assumption: plain decoding only (its llama-server's draft-model support not checked here)
             spec_methods=("none",),
-            version="f2fb15de",  # the build of the figure its CPU rate is fitted to (perf_constants.py)
+            version="8337e4cd",  # 2026-08-15: the launch syntax (its CPU rate: a figure of f2fb15de, perf_constants)
         ),
         EngineProfile(
             name="ktransformers",

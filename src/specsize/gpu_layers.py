@@ -20,8 +20,9 @@ Built on the planner's own numbers, not a second model: the full-GPU memory brea
 - every layer holds 1/L of the layer weights and of the KV cache (R1's 3 dense layers are averaged in);
 - a step reads the GPU's share of its bytes at the GPU's speed (the full-GPU step's memory time scaled), and the
   CPU's share at the host's bandwidth x HBM_EFFICIENCY x llama.cpp's host bandwidth efficiency, or at its cores x
-  llama.cpp's fitted FLOP/s per core (perf_constants.LLAMACPP_CPU_FLOPS_PER_CORE) where that is slower, the CPU's
-  share of a token's FLOPs counting every MoE layer's experts;
+  the engine's fitted FLOP/s per core (perf_constants.LLAMACPP_CPU_FLOPS_PER_CORE; ik_llama.cpp's own,
+  IK_LLAMACPP_CPU_FLOPS_PER_CORE) where that is slower, the CPU's share of a token's FLOPs counting every MoE
+  layer's experts;
 - one activation hand-off each way between the CPU and the GPUs (perf_constants.PCIE_TOKEN_HANDOFF) when both hold
   layers, and one between consecutive GPUs that hold layers (the full-GPU plan's pipeline hop).
 The n = L end reproduces the full-GPU plan on the same G GPUs exactly (a test); one published split of R1 (-ngl 8 on
@@ -214,7 +215,8 @@ def gpu_layers_report(a: ModelArch, model: str, gpu: str, precision: str, kv_dty
     chosen = resolve(value, sp)
     others = sorted({0, sp.L // 4, sp.L // 2, 3 * sp.L // 4, sp.L, sp.largest().n, chosen.n})
     out: dict[str, Any] = {
-        "model": a.name, "weights": precision, "kv_cache": kv_dtype, "engine": engine, "gpu": get_gpu(gpu).id,
+        "model": a.name, "weights": precision, "kv_cache": kv_dtype, "engine": engine,
+        "engine_display": get_engine(engine).display, "gpu": get_gpu(gpu).id,
         "gpus": gpus,
         "workload": {"concurrency": workload.concurrency, "input_tokens": workload.input_tokens,
                      "output_tokens": workload.output_tokens},
@@ -238,9 +240,9 @@ def gpu_layers_report(a: ModelArch, model: str, gpu: str, precision: str, kv_dty
 
 def suggestion(a: ModelArch, gpu: str, gpus: int, precision: str, kv_dtype: str, workload: Workload, cpu: HostCPU,
                command: list[str], ram_bytes: float | None = None, engine: str = "llamacpp") -> str:  # fmt: skip
-    """What `plan --engine llamacpp` adds where the model does not fit in VRAM: the most layers that load on the
-    GPUs with -ngl (the rest in system RAM), its predicted speed, and the command that plans it (`command`: the
-    user's plan command without --gpu-layers)."""
+    """What `plan --engine llamacpp` (or ik_llamacpp) adds where the model does not fit in VRAM: the most layers
+    that load on the GPUs with -ngl (the rest in system RAM), its predicted speed, and the command that plans it
+    (`command`: the user's plan command without --gpu-layers)."""
     g = get_gpu(gpu)
     s = Splitter(a, g, precision, kv_dtype, workload, cpu, gpus, engine).largest()
     if s.n == 0 or not s.fits or g.unified_memory:  # no layer loads, or the GPU's memory is the RAM already

@@ -16,6 +16,9 @@
   expert offload, --model-draft / -ngld / --draft-max / --draft-min for a draft model; -hf / -hfd ORG/NAME:QUANT
   fetch a GGUF quant (all its shards) from a Hugging Face repository (llama.cpp common/arg.cpp), as the GGUF
   repositories' own model pages show (e.g. `llama-server -hf unsloth/DeepSeek-R1-GGUF:Q4_K_M`).
+- ik_llama.cpp's llama-server (8337e4cd, 2026-08-15; common/common.cpp): llama.cpp's flags above without -hf (a
+  huggingface-cli download, then -m), its MLA cache, flash attention and fused MoE on by default, and -rtr (the
+  weights kept in RAM repacked for its CPU kernels) wherever weights stay in RAM.
 
 Every command loads the checkpoint its plan is for: the public checkpoint of that model in that precision
 (checkpoints.py, each with its source) and the flags it needs (--quantization); where none is public, a
@@ -246,7 +249,7 @@ def trtllm_extra_options(layout: Layout, spec: Speculative) -> dict:
 
 def gguf_source(model: str, precision: str, engine: str = "llamacpp") -> tuple[list[str], list[str]]:
     """llama.cpp's model arguments for `model` in GGUF `precision`: (-hf ORG/NAME:QUANT or -m FILE, comment lines).
-    ik_llama.cpp loads local files only (assumption: its fork predates llama.cpp's -hf): the download, then -m."""
+    ik_llama.cpp has no -hf (its -hfr/-hff fetch one file, in builds with curl): the download, then -m."""
     if precision not in GGUF_PRECISIONS:
         raise PlanError(f"llama.cpp ({VERSIONS[engine]}) runs GGUF files, not {precision}: plan with --weights "
                         f"q4_k_m (or another GGUF type: {', '.join(GGUF_PRECISIONS)})")  # fmt: skip
@@ -255,10 +258,11 @@ def gguf_source(model: str, precision: str, engine: str = "llamacpp") -> tuple[l
         folder = ck.gguf_repo.split("/")[-1]
         if engine == "ik_llamacpp":
             one = "*" not in ck.gguf_include  # one file, else the shards of a folder
-            return ["-m", f"{folder}/{ck.gguf_include}" if one else "FIRST_SHARD.gguf"], [
+            shards = f"{folder}/{ck.gguf_include.rsplit('/', 1)[0]}" if "/" in ck.gguf_include else folder
+            return ["-m", f"{folder}/{ck.gguf_include}" if one else f"{shards}/FIRST_SHARD.gguf"], [
                 f"# weights: {ck.gguf_include} of {ck.gguf_repo}, from {_short_source(ck.source)}: huggingface-cli "
                 f"download {ck.gguf_repo} --include '{ck.gguf_include}' --local-dir {folder}"
-                + ("" if one else "; FIRST_SHARD.gguf is the first .gguf file of the download")]  # fmt: skip
+                + ("" if one else "; FIRST_SHARD.gguf is its first file (-00001-of-...)")]  # fmt: skip
         return ["-hf", ck.hf], [
             f"# weights: {ck.gguf_include} of {ck.gguf_repo}, from {_short_source(ck.source)}; -hf downloads every "
             f"shard (offline: huggingface-cli download {ck.gguf_repo} --include '{ck.gguf_include}' --local-dir "
@@ -272,10 +276,10 @@ def gguf_source(model: str, precision: str, engine: str = "llamacpp") -> tuple[l
 def llamacpp_commands(model: str, layout: Layout, spec: Speculative, precision: str, max_len: int, max_seqs: int,
                       offload_experts: bool, kv_dtype: str = "bf16", gpu_layers: int | None = None,
                       engine: str = "llamacpp") -> list[str]:  # fmt: skip
-    """llama-server's command line, for llama.cpp or its fork ik_llama.cpp (the same binary name and flags, plus
-    the fork's own: -mla 3 -fa MLA's latent cache with flash attention, -fmoe the fused MoE, -rtr its CPU weights
-    repacked at load; ik_llama.cpp's README and discussion #258, the flags of the figure its CPU rate is fitted to;
-    -mla acts on MLA models and -fmoe on MoE models only)."""
+    """llama-server's command line, for llama.cpp or its fork ik_llama.cpp (the same binary name and flags; the
+    fork's MLA latent cache with flash attention and its fused MoE are on by default at the pinned build, -mla 3,
+    common/common.h of 8337e4cd, so the one flag of its own written here is -rtr: the weights kept in RAM repacked
+    at load for its CPU kernels, which turns mmap off)."""
     src, notes = gguf_source(model, precision, engine)
     ngl = "99" if gpu_layers is None else str(gpu_layers)  # 99: every layer (gpu_layers.py: -ngl N splits)
     args = ["llama-server", *src, "-c", str(max_len * max_seqs), "-np", str(max_seqs), "-ngl", ngl]
@@ -284,13 +288,16 @@ def llamacpp_commands(model: str, layout: Layout, spec: Speculative, precision: 
     if offload_experts:
         args += ["-ot", "exps=CPU"]
     if engine == "ik_llamacpp":
-        args += ["-mla", "3", "-fa", "-fmoe"] + (["-rtr"] if offload_experts or gpu_layers is not None else [])
+        notes = [*notes, f"# {VERSIONS[engine]}: MLA (-mla 3), flash attention and the fused MoE are its defaults; its "
+                 "CPU rate is fitted to a figure of f2fb15de (2025-03: -mla 2 -fa -fmoe -amb 2048 -rtr)"]  # fmt: skip
+        if offload_experts or gpu_layers is not None:
+            args += ["-rtr"]
     if kv_dtype == "fp8":
         # llama.cpp has no FP8 KV cache; q8_0 (8.5 bits per value) is its nearest type (tools/server/README.md -ctk)
         args += ["-ctk", "q8_0", "-ctv", "q8_0"]
         notes = [*notes, "# KV cache: llama.cpp has no FP8 type; -ctk/-ctv q8_0 (8.5 bits) is the nearest"]
     if spec.method == "draft":
-        dsrc, dnotes = gguf_source(spec.draft.name, precision)
+        dsrc, dnotes = gguf_source(spec.draft.name, precision, engine)
         draft = ["-hfd", dsrc[1]] if dsrc[0] == "-hf" else ["--model-draft", dsrc[1]]
         args += [*draft, "-ngld", "99", "--draft-max", str(spec.k), "--draft-min", "0"]
         notes = [*notes, *dnotes]

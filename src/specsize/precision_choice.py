@@ -47,14 +47,16 @@ class Choice:
     native: str
     native_bits: float
     tried: list[Tried] = field(default_factory=list)
+    gguf: bool = False  # the engine runs GGUF files (llama.cpp's family): no engine to suggest switching to
 
     def sentence(self) -> str:
         where = f"{self.gpus}×{self.gpu.upper()}"
         if self.precision is None:
             last = self.tried[-1] if self.tried else None
             smallest = f" (the smallest, {last.precision.upper()}: {last.why_not})" if last else ""
+            other = "" if self.gguf else ", or --engine llamacpp with GGUF quants"
             return (f"--weights auto: no precision this engine can load fits on {where}{smallest}; try a shorter "
-                    "--context, more --gpus, or --engine llamacpp with GGUF quants")  # fmt: skip
+                    f"--context, more --gpus{other}")  # fmt: skip
         chosen = next(t for t in self.tried if t.precision == self.precision)
         native_bits = self.native_bits
         text = f"--weights auto: {self.precision.upper()} is the highest-quality precision that fits on {where}"
@@ -125,7 +127,7 @@ def choose(a: ModelArch, gpu: GPU | str, engine: str | EngineProfile, kv_dtype: 
     if lay is None:
         raise PlanError(f"--weights auto: {no_layout_reason(a, g, eng, spec, n)}")
     native = default_precision(a)
-    choice = Choice(None, g.id, n, native, bits_per_weight(a, native))
+    choice = Choice(None, g.id, n, native, bits_per_weight(a, native), gguf=eng.llamacpp_split)
     for p in candidates(a, g, eng):
         why = _usable(a, g, eng, p)
         bpw = bits_per_weight(a, p)

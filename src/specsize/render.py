@@ -379,7 +379,8 @@ def gpu_layers_tables(r: dict[str, Any]) -> None:
     for sentence in r["answer"]:
         console.print(sentence, markup=False, highlight=False)
     on = f"one {r['gpu']}" if r.get("gpus", 1) == 1 else f"{r['gpus']} x {r['gpu']} (--split-mode layer)"
-    t = Table(title=f"{r['model']} {r['weights']} on {on} + CPU (llama.cpp -ngl), "
+    name = r["engine_display"]
+    t = Table(title=f"{r['model']} {r['weights']} on {on} + CPU ({name} -ngl), "
                     f"{workload_words(r['workload'])}", box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
     for c in ("GPU layers", "GPU GB", "RAM GB", "GPU ms", "CPU ms", "tok/s", "loads"):
         t.add_column(c, justify="right")
@@ -394,7 +395,7 @@ def gpu_layers_tables(r: dict[str, Any]) -> None:
         f" (of {_gb(r['gpu_layers']['budget_bytes'])}"
         f"); RAM GB: the other layers, their KV and the embedding; the CPU reads them at "
         f"{r['host_bandwidth_bytes_per_s'] / 1e9:,.0f} GB/s (--host-memory, --channels, --sockets) and computes "
-        f"them at {r['host_flops'] / 1e9:,.0f} GFLOP/s ({r['host_cores']} cores at llama.cpp's fitted rate; "
+        f"them at {r['host_flops'] / 1e9:,.0f} GFLOP/s ({r['host_cores']} cores at {name}'s fitted rate; "
         f"--cores), whichever is slower.[/dim]"
     )
     if r.get("commands"):

@@ -50,7 +50,7 @@ class Storage:
 @dataclass(frozen=True)
 class EngineHost:
     id: str
-    loading: str  # shard_by_shard | mmap | experts_to_ram
+    loading: str  # shard_by_shard | mmap | read | experts_to_ram
     loading_note: str
     loading_source: str
     processes: str
