@@ -8,7 +8,7 @@ One record per engine: its memory profile, its version (which launch.py's comman
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from specsize.errors import CatalogError
 from specsize.perf_constants import EnginePerf, engine_perf
@@ -75,6 +75,35 @@ class EngineProfile:
 _RUNTIME_SOURCE = "CUDA context, allocator and library workspaces: ~3.5 GB per GPU (AIConfigurator system files)"
 SERVER_RUNTIME = 3.5 * GB  # ai-dynamo/aiconfigurator systems/*.yaml "other runtime memory" (docs/reference/hardware.md)
 
+LLAMACPP = EngineProfile(
+    name="llamacpp",
+    display="llama.cpp",
+    budget="none",
+    fraction=1.0,
+    fraction_source="llama.cpp allocates what it needs; no fraction",
+    prefill_chunk=512,
+    prefill_chunk_source="llama.cpp default -ub 512 (physical batch)",
+    llamacpp_split=True,
+    runtime_bytes=0.3 * GiB,
+    nccl_bytes=0.0,
+    cuda_graph_bytes=0.0,
+    multi_node="none",
+    max_gpus=8,
+    spec_methods=("none", "draft", "ngram"),
+    version="b6000",
+)
+
+# llama.cpp's fork for R1 on a GPU and a big-RAM CPU: llama.cpp's memory profile and layer split
+IK_LLAMACPP = replace(
+    LLAMACPP,
+    name="ik_llamacpp",
+    display="ik_llama.cpp",
+    fraction_source="ik_llama.cpp (llama.cpp's fork) allocates what it needs; no fraction",
+    prefill_chunk_source="ik_llama.cpp default -ub 512 (physical batch), as llama.cpp",
+    spec_methods=("none",),  # assumption: plain decoding only (its llama-server's draft-model support not checked)
+    version="8337e4cd",  # 2026-08-15: the launch syntax (its CPU rate: a figure of f2fb15de, perf_constants.py)
+)
+
 ENGINES: dict[str, EngineProfile] = {
     e.name: e
     for e in (
@@ -140,41 +169,8 @@ ENGINES: dict[str, EngineProfile] = {
             spec_methods=("none", "mtp"),
             version="0.1",
         ),
-        EngineProfile(
-            name="llamacpp",
-            display="llama.cpp",
-            budget="none",
-            fraction=1.0,
-            fraction_source="llama.cpp allocates what it needs; no fraction",
-            prefill_chunk=512,
-            prefill_chunk_source="llama.cpp default -ub 512 (physical batch)",
-            llamacpp_split=True,
-            runtime_bytes=0.3 * GiB,
-            nccl_bytes=0.0,
-            cuda_graph_bytes=0.0,
-            multi_node="none",
-            max_gpus=8,
-            spec_methods=("none", "draft", "ngram"),
-            version="b6000",
-        ),
-        EngineProfile(
-            name="ik_llamacpp",
-            display="ik_llama.cpp",
-            budget="none",
-            fraction=1.0,
-            fraction_source="ik_llama.cpp (llama.cpp's fork) allocates what it needs; no fraction",
-            prefill_chunk=512,
-            prefill_chunk_source="ik_llama.cpp default -ub 512 (physical batch), as llama.cpp",
-            llamacpp_split=True,
-            runtime_bytes=0.3 * GiB,
-            nccl_bytes=0.0,
-            cuda_graph_bytes=0.0,
-            multi_node="none",
-            max_gpus=8,
-            # assumption: plain decoding only (its llama-server's draft-model support not checked here)
-            spec_methods=("none",),
-            version="8337e4cd",  # 2026-08-15: the launch syntax (its CPU rate: a figure of f2fb15de, perf_constants)
-        ),
+        LLAMACPP,
+        IK_LLAMACPP,
         EngineProfile(
             name="ktransformers",
             display="ktransformers",

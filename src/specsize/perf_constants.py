@@ -180,6 +180,14 @@ LLAMACPP_OP_OFFLOAD_MIN_BATCH = 32
 # expert in RAM: 22.17 prompt tokens/s, i.e. 695 GB of experts copied in 23 s (scripts/fit_perf_constants.py).
 PCIE_COPY_EFFICIENCY = 0.47
 
+_LLAMACPP_PERF = EnginePerf(
+    "llamacpp", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, True, LLAMACPP_METAL_LAYER, 0.5 * MS,
+    "ggml graph per token (assumption), replayed as a CUDA/HIP graph (llama.cpp PR #6766), not on Metal; MoE "
+    "bandwidth efficiency and the GPU constants fitted (see above)",
+    unit_bandwidth=LLAMACPP_UNIT_BANDWIDTH, block_quant_bw_efficiency=LLAMACPP_BLOCK_QUANT_BW,
+    host_bw_efficiency=LLAMACPP_HOST_BW_EFFICIENCY, host_flops_per_core=LLAMACPP_CPU_FLOPS_PER_CORE,
+    op_offload_min_batch=LLAMACPP_OP_OFFLOAD_MIN_BATCH)  # fmt: skip
+
 ENGINE_PERF: dict[str, EnginePerf] = {
     p.name: p
     for p in (
@@ -194,18 +202,10 @@ ENGINE_PERF: dict[str, EnginePerf] = {
         # ATOM (AMD's AITER-based engine): no published figure before the measured corpus; assumption: vLLM's.
         EnginePerf("atom", 1.0 * MS, SGLANG_LAYER_OVERHEAD, SGLANG_MOE_TOKEN_OVERHEAD, 1.0, True, 100 * US, 0.5 * MS,
                    "assumption: SGLang's constants"),
-        EnginePerf("llamacpp", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, True, LLAMACPP_METAL_LAYER, 0.5 * MS,
-                   "ggml graph per token (assumption), replayed as a CUDA/HIP graph (llama.cpp PR #6766), not on "
-                   "Metal; MoE bandwidth efficiency and the GPU constants fitted (see above)",
-                   unit_bandwidth=LLAMACPP_UNIT_BANDWIDTH, block_quant_bw_efficiency=LLAMACPP_BLOCK_QUANT_BW,
-                   host_bw_efficiency=LLAMACPP_HOST_BW_EFFICIENCY, host_flops_per_core=LLAMACPP_CPU_FLOPS_PER_CORE,
-                   op_offload_min_batch=LLAMACPP_OP_OFFLOAD_MIN_BATCH),
-        EnginePerf("ik_llamacpp", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, True, LLAMACPP_METAL_LAYER,
-                   0.5 * MS, "llama.cpp's constants (assumption: the same ggml graph and GPU kernels); its own CPU "
-                   "rate fitted (see above)",
-                   unit_bandwidth=LLAMACPP_UNIT_BANDWIDTH, block_quant_bw_efficiency=LLAMACPP_BLOCK_QUANT_BW,
-                   host_bw_efficiency=LLAMACPP_HOST_BW_EFFICIENCY, host_flops_per_core=IK_LLAMACPP_CPU_FLOPS_PER_CORE,
-                   op_offload_min_batch=LLAMACPP_OP_OFFLOAD_MIN_BATCH),
+        _LLAMACPP_PERF,
+        replace(_LLAMACPP_PERF, name="ik_llamacpp", host_flops_per_core=IK_LLAMACPP_CPU_FLOPS_PER_CORE,
+                source="llama.cpp's constants (assumption: the same ggml graph and GPU kernels); its own CPU rate "
+                       "fitted (see above)"),
         EnginePerf("ktransformers", 1.0 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, True, 0.0, 0.5 * MS,
                    "CUDA graph for the GPU part (assumption); MoE bandwidth efficiency fitted"),
         EnginePerf("mlx", 0.5 * MS, 20 * US, 0.0, LOCAL_MOE_BW_EFFICIENCY, False, 0.0, 0.5 * MS,
