@@ -2,10 +2,11 @@
 
 The model is the roofline of perf.py plus serving.py's steady state; what is fitted is, per engine build
 (SGLang; SGLang's ROCm builds for MI300X/MI325X and for MI355X; SGLang 0.4; TensorRT-LLM; TensorRT-LLM 1.2+; vLLM
-0.7; ATOM), ten named constants of EnginePerf:
+0.7; ATOM), eleven named constants of EnginePerf:
 step_overhead, layer_overhead, moe_token_overhead (s), bw_efficiency and prefill_efficiency (multipliers of the
 global HBM / MFU efficiencies, bounded to stay physical), request_overhead (s on TTFT), spec_seq_overhead (s per
 sequence per MTP round), dispatch_overhead (s per attention-DP MoE dispatch or combine: the engine's all-to-all),
+dispatch_token_overhead (s per token of a rank in a decode step's dispatch or combine: its kernels' rate),
 fp8_layer_overhead (s per decoder layer of a decode step with block-scaled FP8 weights) and fp8_prefill_efficiency
 (a multiplier of prefill_efficiency for block-scaled FP8 weights on FP4-capable GPUs: perf.fp8_prefill_factor);
 and six serving-wide ones (GLOBALS): the MTP first-draft acceptance on random-token
@@ -58,6 +59,7 @@ PARAMS = (
     "dispatch_overhead",
     "fp8_layer_overhead",
     "fp8_prefill_efficiency",
+    "dispatch_token_overhead",
 )  # fmt: skip
 # The order the descent visits them in: the terms that only some of a build's points pay (FP8 weights, MTP rounds,
 # attention-DP dispatches, TTFT) before the ones every point pays (step, layer, token, bandwidth, prefill compute), so
@@ -69,6 +71,7 @@ DESCENT_ORDER = (
     "fp8_prefill_efficiency",
     "spec_seq_overhead",
     "dispatch_overhead",
+    "dispatch_token_overhead",
     "request_overhead",
     "step_overhead",
     "layer_overhead",
@@ -88,6 +91,7 @@ BOUNDS = {
     "spec_seq_overhead": (1e-7, 2e-4),
     "request_overhead": (1e-4, 1.0),
     "dispatch_overhead": (1e-7, 3e-4),
+    "dispatch_token_overhead": (1e-10, 5e-6),
     "fp8_layer_overhead": (1e-8, 5e-4),
     "fp8_prefill_efficiency": (0.2, 1.5),  # a multiplier of prefill_efficiency (FP8 on FP4-capable GPUs only)
 }

@@ -174,6 +174,24 @@ def test_an_engines_dispatch_cost_is_paid_twice_per_layer_under_attention_dp_onl
         assert t1 - t0 == pytest.approx(extra)
 
 
+def test_an_engines_per_token_dispatch_cost_is_a_decode_ranks_own_tokens(r1):
+    """EnginePerf.dispatch_token_overhead: per token of each rank, in each dispatch and combine of a decode step under
+    attention DP + EP (a hand count: 512 tokens over 8 ranks, 1 us a token, 2 x 61 layers = 7.8 ms more per step);
+    a prefill step (the throughput kernels) and attention TP pay none of it."""
+    from dataclasses import replace
+
+    from specsize.perf import communication_time
+
+    gpu, base = get_gpu("b200"), engine_perf("sglang")
+    costly = replace(base, dispatch_token_overhead=base.dispatch_token_overhead + 1e-6)
+    dp = Layout(tp=8, ep=8, attention="dp")
+    for layout, prefill, extra in ((dp, False, 2 * 61 * 512 / 8 * 1e-6), (dp, True, 0.0), (Layout(tp=8), False, 0.0)):
+        s = build_stack(r1, get_precision("fp8"), layout, "bf16")
+        t0 = communication_time(s, make_machine(gpu, layout, base, get_precision("fp8")), 512, prefill=prefill)
+        t1 = communication_time(s, make_machine(gpu, layout, costly, get_precision("fp8")), 512, prefill=prefill)
+        assert t1 - t0 == pytest.approx(extra)
+
+
 def test_a_dense_models_prefill_runs_at_the_model_wide_mfu_not_the_moe_fit():
     """A hand count for DeepSeek-R1-Distill-Qwen-32B (Qwen2.5-32B: 31.0B non-embedding parameters, model card;
     lm_head 152,064 x 5,120; 64 layers, 40 heads x 128) prefilling 4,096 tokens on 2xH100-SXM, BF16, TP2:

@@ -24,7 +24,8 @@ T = max(memory, compute) + host + communication + overhead, every term named (St
   (dp_prefill_rank_factor), a full step of one prompt per rank spreads it evenly.
 - communication: per layer, two TP all-reduces (attention TP), an EP dispatch + combine (DP attention with EP) or a
   gather + scatter of the group's tokens (DP attention, experts tensor-split: ep 1),
-  latency (hops x (link + software)) + bandwidth (ring volume); PP hand-offs between stages.
+  latency (hops x (link + software)) + bandwidth (ring volume), and in decode the engine's all-to-all kernels' cost
+  per token of each rank; PP hand-offs between stages.
 - overhead: the engine's per-step, per-layer and per-token-per-MoE-layer costs (perf_constants.EnginePerf).
 
 Pipeline parallelism: a decode cycle runs pp micro-batches of B/pp through every stage, so it costs
@@ -334,9 +335,13 @@ def logits_gather_bytes(s: Stack, layout: Layout, tokens: float) -> float:
     return tokens * s.vocab * ACT_BYTES / layout.tp
 
 
-def communication_time(s: Stack, m: Machine, tokens: float, rank_factor: float = 1.0) -> float:
+def communication_time(s: Stack, m: Machine, tokens: float, rank_factor: float = 1.0, prefill: bool = False) -> float:
     """Per step: two collectives per layer inside the TP group plus the vocab-parallel logits gather. rank_factor:
-    the busiest DP-attention rank's tokens over an even share (dp_prefill_rank_factor): its dispatch is the step's."""
+    the busiest DP-attention rank's tokens over an even share (dp_prefill_rank_factor): its dispatch is the step's.
+    A decode step's EP dispatch and combine also pay the engine's cost per token of the rank's own
+    (dispatch_token_overhead): the low-latency all-to-all kernels of decode move tokens at their own rate, not the
+    fabric's (DeepEP's: 77 us for 128 tokens per rank at EP 8, deepseek-ai/DeepEP README); prefill runs the
+    throughput kernels, whose rate the wire term already is."""
     tp = m.layout.tp
     if tp <= 1:
         return 0.0
@@ -345,6 +350,8 @@ def communication_time(s: Stack, m: Machine, tokens: float, rank_factor: float =
         per_layer = 2 * dp_moe_gather_time(m, tp, tokens * s.hidden * ACT_BYTES)  # the group's tokens, however spread
     elif m.layout.attention == "dp":
         floor = ep_dispatch_latency(tp) + rdma_dispatch_latency(m, tp) + m.engine.dispatch_overhead
+        if not prefill:  # the low-latency kernels of decode, per token of the rank's own
+            floor += m.engine.dispatch_token_overhead * tokens / tp
         per_layer = 2 * (all_to_all_time(m, tp, msg, proxy=False) + floor)
     else:
         per_layer = 2 * allreduce_time(m, tp, msg)
@@ -410,7 +417,7 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
         peak *= m.engine.prefill_efficiency * fp8_prefill_factor(m)
     memory = (s.dense_bytes + kv_b) / bw
     compute = gpu_flops / peak
-    comm = communication_time(s, m, n, f)
+    comm = communication_time(s, m, n, f, prefill)
     host, host_bound = 0.0, "memory"
     if s.experts_on_host:
         host_bw = m.host_bandwidth * HBM_EFFICIENCY * (m.engine.host_bw_efficiency or m.engine.bw_efficiency)

@@ -28,7 +28,7 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 4.438 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 4.437 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
@@ -111,6 +111,11 @@ class EnginePerf:
     # per MoE dispatch or combine under attention DP + EP, on top of the wire and the group's floor: the engine's
     # own all-to-all kernels (DeepEP in SGLang, NVLink one-sided kernels in TensorRT-LLM, MoRI/AITER on ROCm) (s)
     dispatch_overhead: float = 0.0
+    # per token a rank sends in one attention-DP MoE dispatch or combine of a decode step, on top of
+    # dispatch_overhead: the engine's low-latency all-to-all kernels move a rank's tokens at their own rate, not the
+    # fabric's (DeepEP's take 77 us to dispatch 128 tokens per rank at EP 8, ~0.6 us a token: deepseek-ai/DeepEP
+    # README) (s)
+    dispatch_token_overhead: float = 0.0
     # per decoder layer per decode step on top of layer_overhead when the weights are DeepSeek's block-scaled FP8:
     # the build's FP8 block-scale GEMM path (per-token activation quantisation, scale handling, kernels it does not
     # fuse or graph as it does its FP4 ones) (s)
@@ -222,8 +227,10 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
 # step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the MoE prefill compute multiplier,
 # the per-request TTFT cost (s), the per-sequence cost of an MTP round (s), the engine's own cost per attention-DP
-# MoE dispatch or combine (s), the per-layer cost of block-scaled FP8 weights in decode (s) and the FP8 block-scale
-# prefill factor on FP4-capable GPUs (perf.fp8_prefill_factor); the values are the last refit's (README).
+# MoE dispatch or combine (s) and per token of a rank in a decode step's dispatch or combine (s; a build whose
+# points have no attention-DP decode keeps its prior, FIT_START), the per-layer cost of block-scaled FP8 weights in
+# decode (s) and the FP8 block-scale prefill factor on FP4-capable GPUs (perf.fp8_prefill_factor); the values are
+# the last refit's (README).
 # "sglang-rocm": SGLang's ROCm build (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
@@ -231,49 +238,49 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "step_overhead": 0.0007506, "layer_overhead": 0.0001111, "moe_token_overhead": 2.751e-07,
         "bw_efficiency": 1.179, "request_overhead": 0.05697, "prefill_efficiency": 0.182,
         "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
-        "fp8_prefill_efficiency": 1.5,
+        "fp8_prefill_efficiency": 1.5, "dispatch_token_overhead": 5e-07,
     },
     "sglang": {
         "step_overhead": 0.000611, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.596e-09,
-        "bw_efficiency": 0.9156, "request_overhead": 0.1546, "prefill_efficiency": 0.309,
-        "spec_seq_overhead": 9.944e-05, "dispatch_overhead": 9.954e-05, "fp8_layer_overhead": 3.86e-06,
-        "fp8_prefill_efficiency": 0.4241,
+        "bw_efficiency": 0.9156, "request_overhead": 0.1592, "prefill_efficiency": 0.309,
+        "spec_seq_overhead": 9.944e-05, "dispatch_overhead": 9.666e-05, "fp8_layer_overhead": 3.86e-06,
+        "fp8_prefill_efficiency": 0.4241, "dispatch_token_overhead": 1.776e-09,
     },
     "sglang-0.4": {
         "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.012e-06,
         "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.07998,
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.105e-08,
-        "fp8_prefill_efficiency": 1,
+        "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5e-07,
     },
     "sglang-rocm": {
         "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.335e-06,
         "bw_efficiency": 1.25, "request_overhead": 0.06795, "prefill_efficiency": 0.1854,
         "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 8.787e-06,
-        "fp8_prefill_efficiency": 1,
+        "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001311, "layer_overhead": 9.598e-05, "moe_token_overhead": 8.95e-08,
-        "bw_efficiency": 0.7455, "request_overhead": 0.06795, "prefill_efficiency": 0.16,
-        "spec_seq_overhead": 6.787e-05, "dispatch_overhead": 0.00022, "fp8_layer_overhead": 1.438e-07,
-        "fp8_prefill_efficiency": 1.295,
+        "step_overhead": 0.001611, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
+        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1697,
+        "spec_seq_overhead": 7.198e-05, "dispatch_overhead": 0.0002014, "fp8_layer_overhead": 2.91e-07,
+        "fp8_prefill_efficiency": 1.221, "dispatch_token_overhead": 7.544e-07,
     },
     "trtllm": {
-        "step_overhead": 0.0001832, "layer_overhead": 7.59e-05, "moe_token_overhead": 1.157e-07,
-        "bw_efficiency": 0.8385, "request_overhead": 0.08594, "prefill_efficiency": 0.3577,
-        "spec_seq_overhead": 2.73e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.868e-05,
-        "fp8_prefill_efficiency": 0.524,
+        "step_overhead": 0.0001678, "layer_overhead": 7.59e-05, "moe_token_overhead": 4.934e-08,
+        "bw_efficiency": 0.8142, "request_overhead": 0.08345, "prefill_efficiency": 0.3683,
+        "spec_seq_overhead": 2.411e-07, "dispatch_overhead": 8.692e-06, "fp8_layer_overhead": 6.669e-05,
+        "fp8_prefill_efficiency": 0.4941, "dispatch_token_overhead": 2.33e-07,
     },
     "trtllm-1.2": {
-        "step_overhead": 1e-05, "layer_overhead": 6.748e-05, "moe_token_overhead": 3.27e-08,
-        "bw_efficiency": 0.7906, "request_overhead": 0.1375, "prefill_efficiency": 0.4659,
-        "spec_seq_overhead": 4.77e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.121e-05,
-        "fp8_prefill_efficiency": 0.659,
+        "step_overhead": 1e-05, "layer_overhead": 7.37e-05, "moe_token_overhead": 1.985e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1375, "prefill_efficiency": 0.4393,
+        "spec_seq_overhead": 2.654e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.581e-05,
+        "fp8_prefill_efficiency": 0.6989, "dispatch_token_overhead": 1.221e-07,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
         "bw_efficiency": 0.6069, "request_overhead": 1, "prefill_efficiency": 1.8,
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.137e-07,
-        "fp8_prefill_efficiency": 1,
+        "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5e-07,
     },
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
@@ -293,6 +300,7 @@ FIT_START: dict[str, EnginePerf] = {
         request_overhead=50 * MS,  # assumption: HTTP + tokeniser + scheduler per request
         spec_seq_overhead=20 * US,  # assumption: accept/rollback bookkeeping per sequence per MTP round
         dispatch_overhead=20 * US,  # assumption: one all-to-all kernel launch + sync per dispatch or combine
+        dispatch_token_overhead=0.5 * US,  # DeepEP low-latency dispatch: 77 us for 128 tokens per rank (README)
         prefill_efficiency=0.3,  # assumption: MoE prefill well under the dense MFU (EP dispatch, MLA expanded)
         fp8_layer_overhead=20 * US,  # assumption: a few unfused quantise / scale kernels per layer, ~5 us each
     )
