@@ -127,6 +127,13 @@ class DraftModelProposer:
         self.cached, self.fed, self.k = n, n, k
         return Proposal(drafts, dists)
 
+    def snapshot(self) -> tuple[int, int, int]:
+        """What propose() reads and changes (a replay restores it: bench.runner.replay_rounds)."""
+        return self.cached, self.fed, self.k
+
+    def restore(self, state: tuple[int, int, int]) -> None:
+        self.cached, self.fed, self.k = state
+
     def accepted(self, tokens: list[int], hidden: torch.Tensor | None) -> None:
         # drafts 1..k-1 were fed at positions fed.., so the accepted ones among them are cached
         self.cached = min(len(tokens) - 1, self.fed + self.k - 1)
@@ -174,6 +181,13 @@ class MTPProposer:
             drafts, dists = rounds.mtp_round(self.model, h, nxt, start, k, self.params, noise)
         self.mtp_pos, self.prev, self.pending = start + n, h[:, -1:], None
         return Proposal(drafts, dists)
+
+    def snapshot(self) -> tuple:
+        """What propose() reads and changes (a replay restores it: bench.runner.replay_rounds)."""
+        return self.pending, self.mtp_pos, self.prev
+
+    def restore(self, state: tuple) -> None:
+        self.pending, self.mtp_pos, self.prev = state
 
     def accepted(self, tokens: list[int], hidden: torch.Tensor | None) -> None:
         """The confirmed states join those not consumed yet; chained positions past mtp_pos get overwritten."""
