@@ -70,8 +70,8 @@ def mtp_round(model, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int
     [1, n] the tokens after them -> drafts [k] and their distributions (sampling) or None. The chained steps sit
     at positions start+n.. (overwritten by the next round's catch-up)."""
     vocab = model.arch.vocab_size
-    logits, state = model.mtp_step(hidden, next_tokens, start)
-    logits, state, pos = logits[0, -1], state[:, -1:], start + hidden.shape[1]
+    logits, state = model.mtp_step(hidden, next_tokens, start, True)  # MLP and head on the last position only
+    logits, state, pos = logits[0, -1], state, start + hidden.shape[1]
     toks, dists = [], []
     for i in range(k):
         tok, p = _draw(logits, params, None if noise is None else noise[i], vocab, vocab)
