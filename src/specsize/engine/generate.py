@@ -3,7 +3,8 @@ the newest token and k drafts) -> accept -> roll back. Plain autoregressive deco
 no drafter (k = 0), so the baseline and the speculative runs share every line but the proposal.
 
 A round is two calls (rounds.py; one compiled graph each under --compile): the drafter's k steps, and the
-verification with the rejection sampler. Drafts, their distributions and the newest token stay on the device;
+verification with the rejection sampler; one call for MTP, whose next drafts are made inside the verification
+(verify_call, MTPProposer's fused mode). Drafts, their distributions and the newest token stay on the device;
 the round's one host sync reads the packed result (accepted m and the emitted tokens). On CUDA, draft_time then
 counts the drafter's launches and verify_time the rest of the round, up to that sync.
 
