@@ -6,7 +6,8 @@
 - Step times, for the machine the bench ran on: when the plan is for the bench's model, the closed loop predicts
   that machine's speedup at every k. Where the bench timed the round itself at that k (round_times: the
   loop's own rounds replayed, bench.runner.replay_rounds: the drafter's and the verification's calls with each
-  round's inputs, the same compiled graphs under --compile; T(1) plain decoding's replayed round), from those (speculative.round_speedup, the bench's own prediction); at the other k, from the measured T(n)
+  round's inputs, the same compiled graphs under --compile; T(1) plain decoding's replayed round), from those
+  (speculative.round_speedup, the bench's own prediction); at the other k, from the measured T(n)
   of the target and of the drafter and the loop's own cost per step (speculative.measured_speedup). Each row
   says which, next to the speedup the bench measured. The catalog's GPUs keep the roofline: a step time
   measured on one machine says nothing of another.

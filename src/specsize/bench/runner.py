@@ -134,11 +134,11 @@ def measure(target: Transformer, draft: Transformer | None, prompts: list[tuple[
             ) -> tuple[list[ConfigResult], dict | None]:  # fmt: skip
     """Plain decoding (the baseline) and each (method, k), interleaved (progress() is told of each of the
     measure_units() pieces of work as it starts): every pass runs each configuration once over every prompt,
-    and then, with `timer` (a StepTimer), times T(n) and replays each configuration's rounds of that pass. A machine that speeds up or slows
-    down during the bench then shifts every configuration and T(n) alike, instead of the ones measured at the
-    time. Warm-up passes over the first prompt (compilation included) are not counted. done() receives the
-    results so far after every configuration of every pass (bench writes partial results from it). Returns the
-    results and the timings (StepTimer.combine over the passes)."""
+    and then, with `timer` (a StepTimer), times T(n) and replays each configuration's rounds of that pass. A
+    machine that speeds up or slows down during the bench then shifts every configuration and T(n) alike,
+    instead of the ones measured at the time. Warm-up passes over the first prompt (compilation included) are
+    not counted. done() receives the results so far after every configuration of every pass (bench writes
+    partial results from it). Returns the results and the timings (StepTimer.combine over the passes)."""
     order = [("none", 0), *configs]
     for method, k in order:
         if progress and warmup:
@@ -247,7 +247,7 @@ class StepTimer:
         """recorded: {(method, k, max_new_tokens): [Recorded]} a pass's rounds per configuration (plain: "none", 0)."""
         target, ctx = self.target, self.context
         target.setup_cache(1, len(ctx) + 32)
-        logits, hidden = target(torch.tensor([ctx]), start=0, return_hidden=True)
+        logits = target(torch.tensor([ctx]), start=0)
         tokens = [*ctx, int(logits[0, -1].argmax())]
         pos, last = len(ctx), torch.tensor(tokens[-1:])
         filler = torch.tensor((ctx * 16)[:16])

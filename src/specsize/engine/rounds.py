@@ -96,7 +96,8 @@ def _mtp_chain(model, logits: torch.Tensor, state: torch.Tensor, pos: int | Rows
 
 def verify_mtp_round(model, last: torch.Tensor, drafts: torch.Tensor | None, start: int,
                      draft_probs: torch.Tensor | None, params: SamplingParams,
-                     noise: tuple[torch.Tensor, torch.Tensor] | None, k: int, mtp_noise: torch.Tensor | None):  # fmt: skip
+                     noise: tuple[torch.Tensor, torch.Tensor] | None, k: int,
+                     mtp_noise: torch.Tensor | None):  # fmt: skip
     """verify_round with the next round's MTP drafting in the same call (one compiled graph: an MTP round is one
     call). After the acceptance, on the device: the MTP module over the k+1 verified positions start..start+k,
     the token after position start+i being packed[1+i] (the accepted draft i for i < m, the recovered or bonus
