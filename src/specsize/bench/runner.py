@@ -206,7 +206,8 @@ def replay_rounds(target: Transformer, draft: Transformer | None, recorded: list
     g0 = graphs_compiled()
     for gen in recorded:
         ids = gen.prompt
-        prop = proposer_for(method, target, draft, len(ids) + max_new + k + 2)
+        with torch.inference_mode(False):  # as run_once makes it: a draft's cache built in inference mode is
+            prop = proposer_for(method, target, draft, len(ids) + max_new + k + 2)  # another graph (dispatch keys)
         target.setup_cache(1, gen.cache_len)
         device = target.model.embed_tokens.weight.device
         _, hidden = target(torch.tensor([ids], device=device), start=0, return_hidden=True)
