@@ -49,19 +49,29 @@ def markdown(r: dict, command: str = "", load: tuple[float, float] | None = None
         lines.append(f"| {c['method']} | {c['k']} | {c['tokens_per_s']['median']:,.1f} | "
                      f"{c['tokens_per_s']['spread']:.0%}{' (!)' if c.get('flagged') else ''} | {c['speedup']:.2f}x | "
                      + ("-" if pred is None else f"{pred:.2f}x") + " | " + ("-" if err is None else f"{err:+.0%}")
+                     + (" (!)" if c.get("prediction_flagged") else "")
                      + f" | {c['mean_acceptance_length']:.2f} | "
                      + " ".join(f"{a:.2f}" for a in c["acceptance_per_position"]) + " |")  # fmt: skip
     flagged = [f"{c['method']} k={c['k']}: {c['flagged']}" for c in r["configs"] if c.get("flagged")]
     if flagged:
         lines += ["", "(!) Not clean figures: " + "; ".join(flagged) + "."]
+    pflag = [f"{c['method']} k={c['k']}: {c['prediction_flagged']}" for c in r["configs"]
+             if c.get("prediction_flagged")]  # fmt: skip
+    if pflag:
+        lines += ["", "(!) after an error: the replayed rounds are not clean figures: " + "; ".join(pflag) + "."]
     t = r.get("timing")
     if t:
-        lines += ["", f"Step and round times: medians over {t['passes']} passes of 11 timed calls each; graphs "
+        bad = sum(x.get("mismatches", 0) for m in (r.get("round_times") or {}).values() for x in m.values())
+        lines += ["", f"Rounds: each pass's rounds replayed in the loop's order with their own inputs (medians over "
+                  f"{t['passes']} passes; replayed rounds whose outputs differ from the loop's: {bad}). T(n): 11 "
+                  "timed calls each."]  # fmt: skip
+        lines += ["", f"Step and round times: medians over {t['passes']} passes; graphs "
                   f"compiled while timed: {t['recompiles']}" + (f"; flagged: {t['flagged']}" if t["flagged"] else "")
                   + "."]  # fmt: skip
     best = best_per_method(r)
     parts = [f"{k} k={c['k']} {c['round_times_s']['draft'] * 1e3:.2f} + {c['round_times_s']['verify'] * 1e3:.2f} ms "
-             f"timed, {c['loop_round_times_s']['draft'] * 1e3:.2f} + {c['loop_round_times_s']['verify'] * 1e3:.2f} ms "
+             f"replayed, {c['loop_round_times_s']['draft'] * 1e3:.2f} + "
+             f"{c['loop_round_times_s']['verify'] * 1e3:.2f} ms "
              "in the loop" for k, c in best.items() if "round_times_s" in c and "loop_round_times_s" in c]  # fmt: skip
     if parts:
         lines += ["", "A round at the best k, draft + verification: " + "; ".join(parts) + "."]

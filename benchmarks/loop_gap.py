@@ -13,7 +13,8 @@ writing a --flush-mb buffer (every cache cold); and what dynamo's guards cost pe
 check timed alone, torch._dynamo's debug API), and a call with `skip_guard_eval_unsafe` next to one without.
 Times are the calling thread's CPU time (time.thread_time) and wall time, per round, summed over the rounds of
 --prompts prompts (the first round of each excluded: it held the draft's eager prefill before begin() took it), medians
-over --repeats passes. Each pass runs (a), (b), (c) in turn, so a shared machine moves them alike.
+over --repeats passes. Each pass runs (a), (b), (c) in turn, so a shared machine moves them alike. MTP runs
+its two-call round here (MTPProposer(fused=False)); the bench's replay times the fused one-call round.
 
     python benchmarks/loop_gap.py [--configs draft:7,mtp:1,none:0] [--prompts 4] [--repeats 5] [--threads 1]
     python benchmarks/loop_gap.py --probe [--k 7] [--flush-mb 64] [--repeats 5] [--threads 1]
@@ -29,14 +30,24 @@ import time
 
 import torch
 
+from specsize.bench import runner
 from specsize.bench.prompts import default_prompts
-from specsize.bench.runner import graphs_compiled, proposer_for
+from specsize.bench.runner import graphs_compiled
 from specsize.engine import generate as gen_mod
 from specsize.engine.generate import generate
+from specsize.engine.proposers import MTPProposer
 from specsize.engine.run import load_compiled_pair
 from specsize.engine.sampling import GREEDY
 
 MAX_NEW = 128
+
+
+def proposer_for(method, target, draft, cache_len):
+    """The bench's drafters, MTP's in its two-call round (MTPProposer(fused=False)): this script times a round's
+    drafter call and verification call apart (the fused round is one call; bench.runner.replay_rounds times it)."""
+    if method == "mtp":
+        return MTPProposer(target, GREEDY, fused=False)
+    return runner.proposer_for(method, target, draft, cache_len)
 
 
 def clocks() -> tuple[float, float]:

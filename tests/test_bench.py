@@ -73,9 +73,14 @@ def test_report_shape_and_lossless_outputs(report):
         assert loop["draft"] * c["num_rounds"] == pytest.approx(c["draft_time_s"])  # per round, not per run
         assert loop["verify"] * c["num_rounds"] == pytest.approx(c["verify_time_s"])
     assert len(d["step_times"]["target"]) == 16 and set(d["step_times"]) == {"target", "draft", "mtp"}
-    # the round's parts, timed as the loop calls them; spread and recompilations reported with every figure
-    assert set(d["round_times"]) == {"mtp", "draft", "ngram"}
-    assert len(d["round_times"]["mtp"]["2"]["draft"]) == 3  # by catch-up size 1..k+1
+    # the round's parts, timed by replaying the loop's rounds; spread and recompilations reported with every figure
+    assert set(d["round_times"]) == {"none", "mtp", "draft", "ngram"}
+    for method, ks in d["round_times"].items():
+        for rnd in ks.values():
+            assert rnd["verify"] > 0 and rnd["rounds"] > 0 and (method == "none" or rnd["draft"] > 0)
+            assert rnd["mismatches"] == 0 and rnd["recompiles"] >= 0  # the replay emitted what the loop emitted
+    for c in d["configs"]:  # the closed loop's T(1) is plain decoding's replayed round
+        assert c["round_times_s"]["t1"] == d["round_times"]["none"]["0"]["verify"]
     assert d["timing"]["passes"] == 1 and d["timing"]["recompiles"] >= 0
     for c in [*d["configs"], d["baseline"]]:
         assert c["tokens_per_s"]["spread"] == 0.0 and "flagged" in c  # one run: no spread
@@ -165,3 +170,23 @@ def test_closed_loop_formulas():
         2.3 * 1e-3 / (d + 1.4e-3)
     )
     assert runner.spread([1.0, 1.2, 1.1]) == pytest.approx(0.2 / 1.1)
+
+
+def test_replay_emits_what_the_loop_emitted_and_counts_graphs_compiled_while_timed():
+    import torch
+
+    from specsize.engine.compile import compile_steps
+
+    from .test_spec_greedy import prompts, tiny
+
+    model = compile_steps(tiny("llama", 3))
+    ps = [(p, "c") for p in prompts(2, 64, 5)]
+    with torch.inference_mode():
+        run = runner.run_once(model, None, ps, "ngram", 2, 12, ())
+        assert [r.output for r in run.rounds] == run.outputs and all(r.rounds for r in run.rounds)
+        rep = runner.replay_rounds(model, None, run.rounds, "ngram", 2, 12)
+        assert rep["rounds"] == run.stats.num_rounds and rep["mismatches"] == 0 and rep["recompiles"] == 0
+        # the same weights in a model whose graphs were never built: the replay compiles them, and says so
+        fresh = compile_steps(tiny("llama", 3))
+        rep = runner.replay_rounds(fresh, None, run.rounds, "ngram", 2, 12)
+        assert rep["mismatches"] == 0 and rep["recompiles"] > 0

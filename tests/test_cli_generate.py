@@ -95,7 +95,7 @@ def test_prompt_from_file_stdin_and_chat(dirs, tmp_path):
 
 def test_ctrl_c_keeps_what_was_generated(dirs, monkeypatch):
     calls = {"n": 0}
-    real = generate_module.verify
+    real = generate_module.verify_call  # the loop's verification call (MTP: fused with its drafting)
 
     def interrupted(*a, **kw):
         calls["n"] += 1
@@ -103,7 +103,7 @@ def test_ctrl_c_keeps_what_was_generated(dirs, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    monkeypatch.setattr(generate_module, "verify", interrupted)
+    monkeypatch.setattr(generate_module, "verify_call", interrupted)
     r = run("sort 3 1 2", "--model", dirs["r1"], "--max-new-tokens", 40, "--json")
     assert r.exit_code == 130
     d = json.loads(r.stdout)

@@ -60,14 +60,37 @@ def test_compiled_mtp_generation_is_lossless():
     m = load_model(bundled_model_dir("tiny-r1")).model
     prompts = [[0, 5, 6, 7, 8, 9], [0, 9, 8, 7, 6, 5, 4, 3, 2]]
     plain = [generate(m, p, 40).token_ids for p in prompts]
+    # eager, fused (the drafts made inside the verification, rounds.verify_mtp_round) and not: the same drafts
+    eager = {(i, k, f): generate(m, p, 40, proposer=MTPProposer(m, SamplingParams(), fused=f), k=k)
+             for i, p in enumerate(prompts) for k in (1, 2, 3) for f in (True, False)}  # fmt: skip
+    for (i, k, f), g in eager.items():
+        assert g.token_ids == plain[i]
+        assert g.stats.num_accepted_tokens_per_pos == eager[(i, k, not f)].stats.num_accepted_tokens_per_pos
     graphs = counters["stats"]["unique_graphs"]
     compile_steps(m)
-    for p, ref in zip(prompts, plain, strict=True):
-        for k in (1, 3):
-            assert generate(m, p, 40, proposer=MTPProposer(m, SamplingParams()), k=k).token_ids == ref
-    # the verification (one graph for every block size > 1), and an MTP round per k (3, and the 2 and 1 of the
-    # last rounds) and catch-up shape (one state, or a block)
-    assert counters["stats"]["unique_graphs"] - graphs <= 1 + 3 * 2
+    calls = {"verify_mtp": 0, "mtp_round": 0}
+
+    def counted(name, fn):
+        def call(*a):
+            calls[name] += 1
+            return fn(*a)
+
+        return call
+
+    m.steps.verify_mtp = counted("verify_mtp", m.steps.verify_mtp)
+    m.steps.mtp_round = counted("mtp_round", m.steps.mtp_round)
+    for i, p in enumerate(prompts):
+        for k in (1, 2, 3):
+            calls.update(verify_mtp=0, mtp_round=0)
+            g = generate(m, p, 40, proposer=MTPProposer(m, SamplingParams()), k=k)
+            assert g.token_ids == plain[i]
+            assert g.stats.num_accepted_tokens_per_pos == eager[(i, k, True)].stats.num_accepted_tokens_per_pos
+            # one compiled call a round: the verification with the next round's drafts; the first round's
+            # drafts from the catch-up on the prompt's last states
+            assert calls == {"verify_mtp": g.stats.num_rounds, "mtp_round": 1}
+    # per k: the fused verification (a block, and the one-token step of the last round) and the first round's
+    # catch-up
+    assert counters["stats"]["unique_graphs"] - graphs <= 3 * 3
 
 
 @torch.inference_mode()

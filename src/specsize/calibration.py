@@ -5,8 +5,9 @@
   k, else from the one with the most positions measured.
 - Step times, for the machine the bench ran on: when the plan is for the bench's model, the closed loop predicts
   that machine's speedup at every k. Where the bench timed the round itself at that k (round_times: the
-  drafter's and the verification's calls as the loop makes them, the same compiled graphs under --compile),
-  from those (speculative.round_speedup, the bench's own prediction); at the other k, from the measured T(n)
+  loop's own rounds replayed, bench.runner.replay_rounds: the drafter's and the verification's calls with each
+  round's inputs, the same compiled graphs under --compile; T(1) plain decoding's replayed round), from those
+  (speculative.round_speedup, the bench's own prediction); at the other k, from the measured T(n)
   of the target and of the drafter and the loop's own cost per step (speculative.measured_speedup). Each row
   says which, next to the speedup the bench measured. The catalog's GPUs keep the roofline: a step time
   measured on one machine says nothing of another.
@@ -114,13 +115,16 @@ def this_machine(bench: Bench, method: str, acceptance: tuple[float, ...] | None
     overhead = max(1 / bench.plain_tokens_per_s - t[0], 0.0)  # the loop's own cost per step, measured
     measured = {c.get("k"): c.get("speedup") for c in bench.configs if c.get("method") == method}
     timed = (bench.round_times or {}).get(method, {})
+    plain = (bench.round_times or {}).get("none", {}).get("0")  # plain decoding's replayed round: the loop's T(1)
+    t1 = plain["verify"] if plain else t[0]
     rows = []
     for k in range(1, min(max_k, len(t) - 1) + 1):
         alphas = acceptance or measured_acceptance(bench, method, k)
         a = tuple(alphas[:k]) + (alphas[-1],) * max(0, k - len(alphas))
         steps_s = measured_speedup(method, k, a, t, t_draft, overhead)
         rnd = timed.get(str(k))
-        s = round_speedup(a, k, t[0], overhead, rnd["draft"], rnd["verify"]) if rnd else steps_s
+        s = (round_speedup(a, k, t1, max(1 / bench.plain_tokens_per_s - t1, 0.0), rnd["draft"], rnd["verify"])
+             if rnd else steps_s)  # fmt: skip
         rows.append({"k": k, "expected_length": expected_length(a), "speedup": s, "from": "rounds" if rnd else "steps",
                      "step_model_speedup": steps_s, "round_spread": rnd.get("spread") if rnd else None,
                      "tokens_per_s": s * bench.plain_tokens_per_s, "measured_speedup": measured.get(k)})  # fmt: skip

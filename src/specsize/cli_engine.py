@@ -155,8 +155,14 @@ def generate(prompt, model, method, draft, k, adaptive_k, temperature, top_p, to
 def bench(model, draft, methods, ks, prompts_file, max_prompts, max_new_tokens, repeats, no_peers, no_steps, out,
           plot_dir, threads, compile_, as_json, endpoint, **endpoint_opts):  # fmt: skip
     """Measure speculative decoding on this machine: tokens/s and speedup over plain decoding for each method
-    and k, acceptance per position, draft vs verify time, the step-time curve T(n), the planner's predicted
-    speedup from those measurements, and the same target and draft through transformers.
+    and k, acceptance per position, draft vs verify time, the step-time curve T(n), the predicted speedup
+    (the closed loop), and the same target and draft through transformers.
+
+    What is timed is what the loop ran: each pass records every round of the timed runs (the drafter's state
+    and inputs, the positions, the drafts) and replays them in the loop's order, timing the drafter's call and
+    the verification call (the same compiled graphs under --compile); the closed loop predicts from those, T(1)
+    being plain decoding's replayed round. Replayed outputs are checked against the loop's, graphs compiled
+    while timed are counted, and a figure whose runs or replayed rounds spread more than 15% is flagged.
 
     With --endpoint URL, measure a running OpenAI-compatible server instead (vLLM, SGLang, specsize serve):
     levels of concurrency (or Poisson request rates), each with warm-up requests first; per level TTFT, TPOT,

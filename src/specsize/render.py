@@ -163,7 +163,7 @@ def _this_machine_table(m: dict[str, Any]) -> None:
     console.print(t)
     console.print(f"[dim]{m['source']}: {mach.get('cpu', '?')} {mach.get('device', '')}, {mach.get('threads', '?')} "
                   f"threads, torch {mach.get('torch', '?')}, {'compiled' if m['compiled'] else 'eager'}. predicted "
-                  "from rounds: the round as the loop ran it, timed by the bench at that k (its own graphs); from "
+                  "from rounds: the loop's rounds at that k, replayed and timed by the bench (its own graphs); from "
                   "steps: the planner's round model on the measured step times T(n), loop overhead and acceptance; "
                   "measured: what the bench saw at that k.[/dim]")  # fmt: skip
     if m.get("timing_flagged"):

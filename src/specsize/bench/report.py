@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from specsize.bench.runner import SPREAD_LIMIT, ConfigResult
-from specsize.speculative import catchup_probs, measured_speedup, round_speedup
+from specsize.speculative import measured_speedup, round_speedup
 
 
 def conditional_rates(per_pos: list[int], drafts: int) -> list[float]:
@@ -21,18 +21,23 @@ def conditional_rates(per_pos: list[int], drafts: int) -> list[float]:
 
 
 def _predict(res: ConfigResult, row: dict[str, Any], plain_tpot: float, steps: dict) -> None:
+    """The closed loop from the replayed rounds (runner.replay_rounds): T(1) is plain decoding's replayed round,
+    D and V the replayed draft and verification calls per round of this configuration."""
     rnd = (steps.get("rounds") or {}).get(res.method, {}).get(str(res.k))
     t = steps["step_times"]["target"]
+    plain = (steps.get("rounds") or {}).get("none", {}).get("0")
+    t1 = plain["verify"] if plain else t[0]
     if rnd and plain_tpot:
         alphas = row["conditional_acceptance"]
-        overhead = max(plain_tpot - t[0], 0.0)
-        pred = round_speedup(alphas, res.k, t[0], overhead, rnd["draft"], rnd["verify"])
-        draft = rnd["draft"]
-        if isinstance(draft, list):  # MTP: by catch-up size, weighted as the runs saw them
-            draft = sum(w * d for w, d in zip(catchup_probs(alphas, res.k), draft, strict=True))
+        overhead = max(plain_tpot - t1, 0.0)
+        pred = round_speedup(alphas, res.k, t1, overhead, rnd["draft"], rnd["verify"])
         row["predicted_speedup"] = pred
         row["prediction_error"] = (pred - row["speedup"]) / row["speedup"] if row["speedup"] else None
-        row["round_times_s"] = {"draft": draft, "verify": rnd["verify"], "spread": rnd["spread"]}
+        row["round_times_s"] = {"draft": rnd["draft"], "verify": rnd["verify"], "t1": t1, "spread": rnd["spread"],
+                                "mismatches": rnd["mismatches"], "recompiles": rnd["recompiles"]}  # fmt: skip
+        row["prediction_flagged"] = _flag(max(rnd["spread"], plain["spread"] if plain else 0.0),
+                                          rnd["recompiles"] + (plain["recompiles"] if plain else 0),
+                                          mismatches=rnd["mismatches"])  # fmt: skip
         runs = [r.stats for r in res.runs if r.stats.num_rounds]
         if runs:  # the same parts as the loop paid them (its own timestamps, medians over the runs): the error's split
             row["loop_round_times_s"] = {
@@ -76,10 +81,12 @@ def config_json(res: ConfigResult, base: ConfigResult, steps: dict | None) -> di
     return row
 
 
-def _flag(spread_: float, recompiles: int, base: ConfigResult | None = None) -> str | None:
-    """Why a figure is not clean: its runs (or the baseline's) spread more than SPREAD_LIMIT, or graphs were
-    compiled while it was timed; None when clean."""
+def _flag(spread_: float, recompiles: int, base: ConfigResult | None = None, mismatches: int = 0) -> str | None:
+    """Why a figure is not clean: its runs (or the baseline's) spread more than SPREAD_LIMIT, graphs were
+    compiled while it was timed, or a replay's outputs differed from the loop's; None when clean."""
     why = []
+    if mismatches:
+        why.append(f"{mismatches} replayed round(s) differ from the loop's")
     if spread_ > SPREAD_LIMIT:
         why.append(f"runs spread {spread_:.0%} (> {SPREAD_LIMIT:.0%})")
     if base is not None and base.spread > SPREAD_LIMIT:

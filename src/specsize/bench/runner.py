@@ -1,7 +1,8 @@
 """Measure speculative decoding on this machine: every (method, k) against plain decoding on the same prompts,
-warm-up excluded, repeated (median and spread); the step-time curve T(n); the round's parts timed from the same
-functions (the same compiled graphs under --compile) the loop calls; and the closed loop: predicted vs measured
-speedup. Graphs compiled inside a timed region are counted (torch._dynamo's unique_graphs) and reported."""
+warm-up excluded, repeated (median and spread); the step-time curve T(n); the round's parts timed by replaying the
+loop's own rounds (replay_rounds: the same calls, the same compiled graphs under --compile, with the inputs each
+round of the timed runs had, in the loop's order); and the closed loop: predicted vs measured speedup. Graphs
+compiled inside a timed region are counted (torch._dynamo's unique_graphs) and reported."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from specsize.engine import rounds
-from specsize.engine.generate import SpecStats, generate
+from specsize.engine.generate import RoundRecord, SpecStats, _drafts, generate, verify_call
 from specsize.engine.model import Transformer
 from specsize.engine.proposers import DraftModelProposer, MTPProposer, NgramProposer
 from specsize.engine.sampling import GREEDY
@@ -35,6 +36,16 @@ def spread(values: list[float]) -> float:
 
 
 @dataclass
+class Recorded:
+    """One generation's rounds (generate(record=...)) and what a replay needs to start where it started."""
+
+    prompt: list[int]
+    output: list[int]
+    cache_len: int  # the target's cache size in that generation (a compiled graph is specialised on it)
+    rounds: list[RoundRecord]
+
+
+@dataclass
 class Run:
     """One pass of one configuration over every prompt."""
 
@@ -45,6 +56,7 @@ class Run:
     stats: SpecStats = field(default_factory=SpecStats)
     by_category: dict[str, list[float]] = field(default_factory=dict)  # category -> [tokens, seconds]
     outputs: list[list[int]] = field(default_factory=list)
+    rounds: list[Recorded] = field(default_factory=list)  # each prompt's rounds as the loop ran them (replay_rounds)
 
     @property
     def tokens_per_s(self) -> float:
@@ -98,7 +110,9 @@ def run_once(target: Transformer, draft: Transformer | None, prompts: list[tuple
     run = Run()
     for ids, category in prompts:
         prop = proposer_for(method, target, draft, len(ids) + max_new + k + 2)
-        g = generate(target, ids, max_new, GREEDY, prop, k if prop else 0, eos)
+        rec: list[RoundRecord] = []
+        g = generate(target, ids, max_new, GREEDY, prop, k if prop else 0, eos, record=rec)
+        run.rounds.append(Recorded(ids, g.token_ids, target.model.layers[0].self_attn.cache.max_len, rec))
         n = max(g.stats.num_generated_tokens - 1, 0)
         run.tokens += n
         run.decode_time += g.stats.decode_time
@@ -116,15 +130,15 @@ def measure(target: Transformer, draft: Transformer | None, prompts: list[tuple[
             configs: list[tuple[str, int]], max_new: int, eos: tuple[int, ...], repeats: int = 3, warmup: int = 1,
             progress: Callable[[str], None] | None = None,
             done: Callable[[list[ConfigResult], dict | None], None] | None = None,
-            timer: Callable[[], dict] | None = None,
+            timer: Callable[[dict], dict] | None = None,
             ) -> tuple[list[ConfigResult], dict | None]:  # fmt: skip
     """Plain decoding (the baseline) and each (method, k), interleaved (progress() is told of each of the
     measure_units() pieces of work as it starts): every pass runs each configuration once over every prompt,
-    and then, with `timer` (a StepTimer), times the steps and rounds once more. A machine that speeds up or slows
-    down during the bench then shifts every configuration and T(n) alike, instead of the ones measured at the
-    time. Warm-up passes over the first prompt (compilation included) are not counted. done() receives the
-    results so far after every configuration of every pass (bench writes partial results from it). Returns the
-    results and the timings (StepTimer.combine over the passes)."""
+    and then, with `timer` (a StepTimer), times T(n) and replays each configuration's rounds of that pass. A
+    machine that speeds up or slows down during the bench then shifts every configuration and T(n) alike,
+    instead of the ones measured at the time. Warm-up passes over the first prompt (compilation included) are
+    not counted. done() receives the results so far after every configuration of every pass (bench writes
+    partial results from it). Returns the results and the timings (StepTimer.combine over the passes)."""
     order = [("none", 0), *configs]
     for method, k in order:
         if progress and warmup:
@@ -146,7 +160,7 @@ def measure(target: Transformer, draft: Transformer | None, prompts: list[tuple[
         if timer:
             if progress:
                 progress(f"pass {r + 1}/{repeats}: step times T(n)")
-            passes.append(timer())
+            passes.append(timer({(x.method, x.k, max_new): x.runs[-1].rounds for x in results}))
             steps = StepTimer.combine(passes)
             if done:
                 done(results, steps)
@@ -177,25 +191,64 @@ def step_times(forward: Callable[[int], None], n_max: int = 16, repeats: int = 1
     return [_median_times(lambda n=n: forward(n), repeats) for n in range(1, n_max + 1)]
 
 
+def replay_rounds(target: Transformer, draft: Transformer | None, recorded: list[Recorded], method: str, k: int,
+                  max_new: int) -> dict:  # fmt: skip
+    """The loop's rounds run again and timed: per generation the prefill and the drafter's begin() (untimed), then
+    each recorded round in the loop's order: the drafter's state restored (its snapshot), its propose() timed, then
+    the verification call (generate.verify_call, the loop's own) timed up to its host read, with the round's
+    recorded inputs (committed tokens, position, newest token). Each round verifies new tokens at new positions as
+    in the loop, where one round repeated keeps its working set warm and cost 13-14% less than the loop paid
+    (benchmarks/loop_gap.py, README). Greedy: the replayed drafts and results must equal the recorded ones
+    ("mismatches" counts the rounds that differ). -> {"draft", "verify"}: seconds per round; "rounds",
+    "mismatches", "recompiles" (graphs compiled while replaying)."""
+    d_t = v_t = 0.0
+    n = bad = 0
+    g0 = graphs_compiled()
+    for gen in recorded:
+        ids = gen.prompt
+        with torch.inference_mode(False):  # as run_once makes it: a draft's cache built in inference mode is
+            prop = proposer_for(method, target, draft, len(ids) + max_new + k + 2)  # another graph (dispatch keys)
+        target.setup_cache(1, gen.cache_len)
+        device = target.model.embed_tokens.weight.device
+        _, hidden = target(torch.tensor([ids], device=device), start=0, return_hidden=True)
+        if prop is not None:
+            prop.begin(ids, hidden)
+        tokens = [*ids, *gen.output]
+        for r in gen.rounds:
+            if prop is not None and hasattr(prop, "restore"):
+                prop.restore(r.state)
+            t0 = time.perf_counter()
+            proposal = prop.propose(tokens[: r.n], r.k) if prop is not None and r.kk > 0 else None
+            drafts, dists = _drafts(proposal, r.kk, device)
+            t1 = time.perf_counter()
+            res = verify_call(prop, target, r.last, drafts, r.pos, dists, GREEDY, None)[0].tolist()
+            t2 = time.perf_counter()
+            d_t, v_t, n = d_t + t1 - t0, v_t + t2 - t1, n + 1
+            bad += res != r.packed or (None if drafts is None else drafts.tolist()) != r.drafts
+    return {"draft": d_t / n if n else 0.0, "verify": v_t / n if n else 0.0, "rounds": n, "mismatches": bad,
+            "recompiles": graphs_compiled() - g0}  # fmt: skip
+
+
 class StepTimer:
-    """Times, at a fixed context, what the generation loop calls, warm:
-    - T(n), n = 1..16: rounds.verify over n tokens (the target's forward and the rejection sampler, the loop's
-      graph under --compile) with its host sync; T(1) is a plain decoding round;
-    - per (method, k) a round in the loop's order: the drafter's propose() (for a draft model, its k unrolled
-      steps; for MTP, once per catch-up size n = 1..k+1) and then the verification of k+1 tokens;
+    """Times what the generation loop calls, warm:
+    - T(n), n = 1..16 at a fixed context: rounds.verify over n tokens (the target's forward and the rejection
+      sampler, the loop's graph under --compile) with its host sync (the planner's per-step curve);
+    - the replay mode (a pass's recorded rounds given): each configuration's rounds of that pass replayed in the
+      loop's order with their own inputs (replay_rounds); plain decoding's replayed round is the closed loop's T(1);
     - the drafters' one-step curves (a forward of n tokens), which plan --calibration reads.
     Each call is one pass; graphs compiled inside the timed parts are counted ("recompiles")."""
 
     def __init__(self, target: Transformer, draft: Transformer | None, context: list[int],
                  configs: list[tuple[str, int]], repeats: int = 11):  # fmt: skip
         self.target, self.draft, self.context, self.repeats = target, draft, context, repeats
-        self.configs = [(m, k) for m, k in configs if m in ("mtp", "draft", "ngram")]
+        self.configs = configs
 
     @torch.inference_mode()
-    def __call__(self) -> dict:
+    def __call__(self, recorded: dict | None = None) -> dict:
+        """recorded: {(method, k, max_new_tokens): [Recorded]} a pass's rounds per configuration (plain: "none", 0)."""
         target, ctx = self.target, self.context
         target.setup_cache(1, len(ctx) + 32)
-        logits, hidden = target(torch.tensor([ctx]), start=0, return_hidden=True)
+        logits = target(torch.tensor([ctx]), start=0)
         tokens = [*ctx, int(logits[0, -1].argmax())]
         pos, last = len(ctx), torch.tensor(tokens[-1:])
         filler = torch.tensor((ctx * 16)[:16])
@@ -210,48 +263,15 @@ class StepTimer:
         g0 = graphs_compiled()
         out["step_times"]["target"] = [_median_times(lambda n=n: verify(n), self.repeats) for n in range(1, 17)]
         out["recompiles"] += graphs_compiled() - g0
-        for method, k in self.configs:
-            out["rounds"].setdefault(method, {})[str(k)] = self._round(method, k, tokens, hidden, verify, out)
+        for (method, k, max_new), recs in (recorded or {}).items():
+            rep = replay_rounds(target, self.draft, recs, method, k, max_new)
+            out["recompiles"] += rep["recompiles"]
+            out["rounds"].setdefault(method, {})[str(k)] = rep
         if self.draft is not None:
             out["step_times"]["draft"] = step_times(_forward(self.draft, ctx), repeats=self.repeats)
         if target.mtp is not None:
             out["step_times"]["mtp"] = step_times(_mtp_forward(target, ctx), repeats=self.repeats)
         return out
-
-    def _round(self, method: str, k: int, tokens: list[int], hidden: torch.Tensor, verify, out: dict) -> dict:
-        """{"draft": seconds (for MTP a list over catch-up sizes 1..k+1), "verify": seconds}."""
-        prop = proposer_for(method, self.target, self.draft, len(tokens) + k + 32)
-        if prop is None:
-            return {}
-        prop.begin(self.context, hidden)
-        p = len(tokens) - 1
-        sizes = range(1, k + 2) if method == "mtp" else [0]
-
-        def setup(n: int) -> None:
-            if method == "mtp":  # n target states not consumed yet, ending before the newest token
-                prop.pending, prop.mtp_pos, prop.prev = hidden[:, p - n : p], p - n, hidden[:, p - n - 1 : p - n]
-
-        prop.propose(tokens, k)  # a draft model's prompt prefill, MTP's catch-up on the context: not timed
-        for n in sizes:  # warm-up of every shape
-            setup(n)
-            prop.propose(tokens, k)
-            verify(k + 1)
-        g0 = graphs_compiled()
-        drafts, checks = [], []
-        for n in sizes:
-            d, v = [], []
-            for _ in range(self.repeats):
-                setup(n)
-                t0 = time.perf_counter()
-                prop.propose(tokens, k)
-                t1 = time.perf_counter()
-                verify(k + 1)
-                d.append(t1 - t0)
-                v.append(time.perf_counter() - t1)
-            drafts.append(statistics.median(d))
-            checks += v
-        out["recompiles"] += graphs_compiled() - g0
-        return {"draft": drafts if method == "mtp" else drafts[0], "verify": statistics.median(checks)}
 
     @staticmethod
     def combine(passes: list[dict]) -> dict:
@@ -262,17 +282,16 @@ class StepTimer:
                      for name, curve in st.items()}  # fmt: skip
         rnd: dict = {}
         for method, ks in passes[0]["rounds"].items():
-            for k, first in ks.items():
-                if not first:
-                    continue
+            for k in ks:
                 each = [p["rounds"][method][k] for p in passes]
-                ds = [e["draft"] if isinstance(e["draft"], list) else [e["draft"]] for e in each]
-                draft = [statistics.median(c) for c in zip(*ds, strict=True)]
-                vs = [e["verify"] for e in each]
+                sums = [e["draft"] + e["verify"] for e in each]
                 rnd.setdefault(method, {})[k] = {
-                    "draft": draft if isinstance(first["draft"], list) else draft[0],
-                    "verify": statistics.median(vs),
-                    "spread": max(spread(vs), *(spread(list(c)) for c in zip(*ds, strict=True))),
+                    "draft": statistics.median(e["draft"] for e in each),
+                    "verify": statistics.median(e["verify"] for e in each),
+                    "spread": spread(sums),  # of the round, draft + verify, over the passes
+                    "rounds": each[-1]["rounds"],
+                    "mismatches": sum(e["mismatches"] for e in each),
+                    "recompiles": sum(e["recompiles"] for e in each),
                 }
         return {"step_times": st, "step_spread": st_spread, "rounds": rnd,
                 "recompiles": sum(p["recompiles"] for p in passes), "passes": len(passes)}  # fmt: skip

@@ -45,10 +45,15 @@ class CompiledSteps:
         self._verify = torch.compile(rounds.verify_round, dynamic=True, options=options)
         self._draft = torch.compile(rounds.draft_round, dynamic=True, options=options)
         self._mtp_round = torch.compile(rounds.mtp_round, dynamic=True, options=options)
+        self._verify_mtp = torch.compile(rounds.verify_mtp_round, dynamic=True, options=options)
 
     def verify(self, last, drafts, start, draft_probs, params, noise):
         """The compiled rounds.verify_round of this model."""
         return self._verify(self.model, last, drafts, start, draft_probs, params, noise)
+
+    def verify_mtp(self, last, drafts, start, draft_probs, params, noise, k, mtp_noise):
+        """The compiled rounds.verify_mtp_round (a verification and the next round's k MTP drafts, one graph)."""
+        return self._verify_mtp(self.model, last, drafts, start, draft_probs, params, noise, k, mtp_noise)
 
     def draft(self, block, start, k, params, noise, shared, vocab):
         """The compiled rounds.draft_round (k unrolled steps, one graph per k)."""

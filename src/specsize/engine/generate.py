@@ -3,7 +3,8 @@ the newest token and k drafts) -> accept -> roll back. Plain autoregressive deco
 no drafter (k = 0), so the baseline and the speculative runs share every line but the proposal.
 
 A round is two calls (rounds.py; one compiled graph each under --compile): the drafter's k steps, and the
-verification with the rejection sampler. Drafts, their distributions and the newest token stay on the device;
+verification with the rejection sampler; one call for MTP, whose next drafts are made inside the verification
+(verify_call, MTPProposer's fused mode). Drafts, their distributions and the newest token stay on the device;
 the round's one host sync reads the packed result (accepted m and the emitted tokens). On CUDA, draft_time then
 counts the drafter's launches and verify_time the rest of the round, up to that sync.
 
@@ -96,6 +97,28 @@ class SpecStats:
 
 
 @dataclass
+class RoundRecord:
+    """One round's inputs as the loop passed them (generate(record=...)): the committed length n, the k the drafter
+    was asked for and the kk verified, the newest token's position and tensor, the drafter's state before its call
+    (snapshot()); and what the round produced: the drafts and the packed result (accepted m, emitted tokens)."""
+
+    n: int
+    k: int
+    kk: int
+    pos: int
+    last: torch.Tensor
+    state: object
+    drafts: list[int] | None = None
+    packed: list[int] | None = None
+
+
+def snapshot(proposer: Proposer | None) -> object:
+    """The drafter's state before a round (what its propose() reads), for a replay to restore; None without."""
+    take = getattr(proposer, "snapshot", None)
+    return take() if take is not None else None
+
+
+@dataclass
 class Generation:
     token_ids: list[int]  # generated tokens only (an EOS that ended it included)
     finish_reason: str  # eos | stop | length | context | interrupted
@@ -113,6 +136,15 @@ class AdaptiveK:
         if proposed == 0:
             return
         self.k = min(self.k + 2, self.k_max) if accepted == proposed else max(1, self.k - 1)
+
+
+def verify_call(proposer: Proposer | None, target: Transformer, last, drafts, pos, draft_probs, params, noise):
+    """The round's verification call (rounds.verify), or the drafter's own where it fuses its next round's drafting
+    into it (a proposer with a verify() method of the same arguments, as MTPProposer's fused mode)."""
+    own = getattr(proposer, "verify", None)
+    if own is not None:
+        return own(target, last, drafts, pos, draft_probs, params, noise)
+    return verify(target, last, drafts, pos, draft_probs, params, noise)
 
 
 def _sync(t: torch.Tensor) -> None:
@@ -133,9 +165,12 @@ def generate(
     on_tokens: Callable[[list[int]], bool | None] | None = None,
     adaptive: bool = False,
     cache_len: int | None = None,
+    record: list | None = None,
 ) -> Generation:
     """Generate up to max_new_tokens after `prompt`. With a proposer, k drafts per round (adaptive: HF's
-    heuristic schedule). on_tokens receives each round's new tokens; returning True stops (stop strings)."""
+    heuristic schedule). on_tokens receives each round's new tokens; returning True stops (stop strings).
+    record: a list that receives each round's inputs and result (RoundRecord), what bench's replay
+    (bench.runner.replay_rounds) runs again."""
     if not prompt:
         raise SpecsizeError("the prompt is empty")
     if proposer is not None and k < 1:
@@ -178,15 +213,19 @@ def generate(
             kd = min(sched.k if sched else k, target.rotary.cos.shape[0] - pos - 1)
             kk = min(kd, budget - len(out) - 1)
             kd = kd if target.steps is not None else kk
+            if record is not None:
+                record.append(RoundRecord(len(tokens), kd, kk, pos, last, snapshot(proposer)))
             t0 = time.perf_counter()
             proposal = proposer.propose(tokens, kd) if proposer is not None and kk > 0 else None
             drafts, draft_probs = _drafts(proposal, kk, device)
             t1 = time.perf_counter()
             nd = 0 if drafts is None else drafts.shape[0]
             noise = draw_noise(nd, vocab, params, gen, device)
-            packed, hidden = verify(target, last, drafts, pos, draft_probs, params, noise)
+            packed, hidden = verify_call(proposer, target, last, drafts, pos, draft_probs, params, noise)
             res = packed.tolist()  # the round's one host sync: accepted m, then the emitted tokens
             t2 = time.perf_counter()
+            if record is not None:
+                record[-1].drafts, record[-1].packed = None if drafts is None else drafts.tolist(), res
             m = res[0]
             last = packed[m + 1 : m + 2].clone()
             stats.draft_time += t1 - t0

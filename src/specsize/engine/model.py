@@ -68,11 +68,21 @@ class MTPLayer(Block):
         self.shared_head = SharedHead(a)
         self.embed_tokens = nn.Embedding(a.vocab_size, a.hidden_size)
 
-    def predict(self, hidden: torch.Tensor, next_tokens: torch.Tensor, rope: tuple, start: int | Rows | None):
+    def predict(self, hidden: torch.Tensor, next_tokens: torch.Tensor, rope: tuple, start: int | Rows | None,
+                last_only: bool = False, at: torch.Tensor | None = None):  # fmt: skip
         """hidden: [B, S, hidden] the main model's final-normed states at positions p..p+S-1; next_tokens: [B, S]
-        the tokens at p+1..p+S -> logits [B, S, V] for the tokens at p+2..p+S+1, and the MTP states [B, S, h]."""
+        the tokens at p+1..p+S -> logits [B, S, V] for the tokens at p+2..p+S+1, and the MTP states [B, S, h].
+        last_only: the last position's logits and state only ([B, 1, V], [B, 1, h]): a drafter's catch-up needs
+        the earlier positions' keys and values in the cache (the attention writes them) but not their MLP (MoE),
+        norm and head, so those run on the last position alone. at [1]: the same for the position at that index
+        (a device value: the verification's accepted count, rounds.verify_mtp_round)."""
         x = self.eh_proj(torch.cat((self.enorm(self.embed_tokens(next_tokens)), self.hnorm(hidden)), dim=-1))
-        x = Block.forward(self, x, rope, start)
+        x = x + self.self_attn(self.input_layernorm(x), rope, start)
+        if at is not None:
+            x = x.index_select(1, at)
+        elif last_only:
+            x = x[:, -1:]
+        x = x + self.mlp(self.post_attention_layernorm(x))
         return self.shared_head.head(self.shared_head.norm(x)), x
 
 
@@ -170,9 +180,10 @@ class Transformer(nn.Module):
         step = self.steps.mtp if self.steps is not None and self.steps.wants(next_tokens, start) else self.mtp_step
         return step(hidden, next_tokens, start)
 
-    def mtp_step(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int | Rows | None):
+    def mtp_step(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int | Rows | None,
+                 last_only: bool = False, at: torch.Tensor | None = None):  # fmt: skip
         rope = self.rope(start, next_tokens.shape[1], hidden.dtype)
-        return self.mtp.predict(hidden, next_tokens, rope, start)
+        return self.mtp.predict(hidden, next_tokens, rope, start, last_only, at)
 
     def fuse(self) -> Transformer:
         """Stack every MoE's experts (MoE.fuse: the compiled path's batched matmuls); idempotent; returns self.

@@ -127,6 +127,13 @@ class DraftModelProposer:
         self.cached, self.fed, self.k = n, n, k
         return Proposal(drafts, dists)
 
+    def snapshot(self) -> tuple[int, int, int]:
+        """What propose() reads and changes (a replay restores it: bench.runner.replay_rounds)."""
+        return self.cached, self.fed, self.k
+
+    def restore(self, state: tuple[int, int, int]) -> None:
+        self.cached, self.fed, self.k = state
+
     def accepted(self, tokens: list[int], hidden: torch.Tensor | None) -> None:
         # drafts 1..k-1 were fed at positions fed.., so the accepted ones among them are cached
         self.cached = min(len(tokens) - 1, self.fed + self.k - 1)
@@ -135,10 +142,18 @@ class DraftModelProposer:
 class MTPProposer:
     """DeepSeek MTP: the module at position i reads (h_i, t_{i+1}) and predicts t_{i+2}. The first draft of a
     round comes from the target's true states (the module catches up on every position the target confirmed);
-    later drafts reuse the one module on its own output state, as vLLM and SGLang do for k > 1. A round is one
-    call (rounds.mtp_round: a compiled graph per k and catch-up shape)."""
+    later drafts reuse the one module on its own output state, as vLLM and SGLang do for k > 1.
 
-    def __init__(self, target: Transformer, params: SamplingParams, generator: torch.Generator | None = None):
+    Fused (the default): after the first round, the drafts come back with the verification. The loop's
+    verification call is this drafter's verify() (generate.verify_call), which runs rounds.verify_mtp_round: the
+    target's verification and the module over the verified positions, so a round is one call (one compiled graph
+    per k); propose() then hands out the drafts it holds. The first round catches up on the prompt's last states
+    (rounds.mtp_round). The drafts are made for the k of the round that verified them: with an adaptive k, a
+    larger k is served one round late. fused=False: every round's propose() is the catch-up call
+    (rounds.mtp_round), the verification the loop's own (two calls a round)."""
+
+    def __init__(self, target: Transformer, params: SamplingParams, generator: torch.Generator | None = None,
+                 fused: bool = True):  # fmt: skip
         if target.mtp is None:
             raise SpecsizeError(f"{target.arch.name} has no MTP layer (num_nextn_predict_layers is 0, or the "
                                 "checkpoint does not include it); use --method draft or ngram")  # fmt: skip
@@ -146,13 +161,18 @@ class MTPProposer:
         self.pending: torch.Tensor | None = None  # target states [1, n, h] the module has not consumed
         self.mtp_pos = 0  # positions in the module's cache built from the target's states
         self.prev: torch.Tensor | None = None  # [1, 1, h] the state at mtp_pos - 1 (consumed last round)
+        self.fused = fused
+        self.next: tuple[torch.Tensor, torch.Tensor | None] | None = None  # fused: drafts from the verification
+        self.k = 0  # fused: the drafts the verification makes (the last k asked for)
+        if not fused:
+            self.verify = None  # generate.verify_call: the loop's own verification
 
     @torch.inference_mode()
     def begin(self, prompt: list[int], hidden: torch.Tensor | None) -> None:
         """The module's catch-up over the prompt's states but the last two, one eager step (the prompt's processing,
         timed with the target's prefill, as DraftModelProposer.begin); the first round then catches up two states,
         the compiled graph of later rounds."""
-        self.pending, self.mtp_pos, self.prev = hidden, 0, None
+        self.pending, self.mtp_pos, self.prev, self.next = hidden, 0, None, None
         n = 0 if hidden is None else min(hidden.shape[1], len(prompt)) - 2
         if n >= 1:
             self.model.mtp_forward(hidden[:, :n], torch.tensor([prompt[1 : n + 1]], device=hidden.device), start=0)
@@ -160,6 +180,11 @@ class MTPProposer:
 
     @torch.inference_mode()
     def propose(self, tokens: list[int], k: int) -> Proposal:
+        self.k = k
+        if self.next is not None:  # fused: made by the last verification
+            drafts, dists = self.next
+            self.next = None
+            return Proposal(drafts[:k], None if dists is None else dists[:k])
         h, start = self.pending, self.mtp_pos  # states of positions mtp_pos .. len(tokens) - 2
         if h.shape[1] == 1 and self.prev is not None:  # after a rejected first draft: the previous position again
             h, start = torch.cat((self.prev, h), dim=1), start - 1  # (same values), so a catch-up is never one state
@@ -175,6 +200,32 @@ class MTPProposer:
         self.mtp_pos, self.prev, self.pending = start + n, h[:, -1:], None
         return Proposal(drafts, dists)
 
+    @torch.inference_mode()
+    def verify(self, target: Transformer, last, drafts, pos, draft_probs, params, noise):
+        """Fused: the loop's verification call (generate.verify_call) with the next round's drafting in it
+        (rounds.verify_mtp_round) -> packed, states, as rounds.verify; the drafts are kept for propose()."""
+        k = max(self.k, 1)
+        vocab = self.model.arch.vocab_size
+        mtp_noise = None if self.params.greedy else exponential((k, vocab), self.generator, last.device)
+        steps = rounds.compiled(target, pos, 1 + (0 if drafts is None else drafts.shape[0]))
+        args = (last, drafts, pos, draft_probs, params, noise, k, mtp_noise)
+        if steps is not None:
+            packed, hidden, nxt, dists = steps.verify_mtp(*args)
+        else:
+            packed, hidden, nxt, dists = rounds.verify_mtp_round(target, *args)
+        self.next = nxt, dists
+        return packed, hidden
+
+    def snapshot(self) -> tuple:
+        """What propose() and verify() read (a replay restores it: bench.runner.replay_rounds)."""
+        return self.pending, self.mtp_pos, self.prev, self.next, self.k
+
+    def restore(self, state: tuple) -> None:
+        self.pending, self.mtp_pos, self.prev, self.next, self.k = state
+
     def accepted(self, tokens: list[int], hidden: torch.Tensor | None) -> None:
-        """The confirmed states join those not consumed yet; chained positions past mtp_pos get overwritten."""
+        """The confirmed states join those not consumed yet; chained positions past mtp_pos get overwritten.
+        Fused, the verification consumed them already."""
+        if self.fused:
+            return
         self.pending = hidden if self.pending is None else torch.cat((self.pending, hidden), dim=1)

@@ -7,6 +7,8 @@
   step k times; here the k steps are one graph, so one call per round). The first step feeds the last two
   committed tokens (see DraftModelProposer), later ones the previous draft; no draft leaves the device.
 - mtp_round: the MTP module's catch-up over the target states it has not consumed, then k - 1 chained steps.
+- verify_mtp_round: verify_round and the next round's MTP drafting in one graph (MTPProposer's rounds after its
+  first: one call a round).
 
 Random numbers are drawn by the caller from its generator (sampling.draw_noise) and passed in: a graph does not
 take a torch.Generator, and the caller's seed then decides every sample, compiled or not.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from specsize.engine.cache import Rows
 from specsize.engine.sampling import SamplingParams, accept, probs, sample_exp
 
 
@@ -69,9 +72,15 @@ def mtp_round(model, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int
     """hidden [1, n, h] target states at positions start..start+n-1 the module has not consumed, next_tokens
     [1, n] the tokens after them -> drafts [k] and their distributions (sampling) or None. The chained steps sit
     at positions start+n.. (overwritten by the next round's catch-up)."""
+    logits, state = model.mtp_step(hidden, next_tokens, start, True)  # MLP and head on the last position only
+    return _mtp_chain(model, logits[0, -1], state, start + hidden.shape[1], k, params, noise)
+
+
+def _mtp_chain(model, logits: torch.Tensor, state: torch.Tensor, pos: int | Rows, k: int, params: SamplingParams,
+               noise: torch.Tensor | None):  # fmt: skip
+    """k MTP drafts: the first from logits [V], then k - 1 steps of the module on its own state [1, 1, h], at
+    positions pos.. (an int, or Rows when the position is a device value)."""
     vocab = model.arch.vocab_size
-    logits, state = model.mtp_step(hidden, next_tokens, start)
-    logits, state, pos = logits[0, -1], state[:, -1:], start + hidden.shape[1]
     toks, dists = [], []
     for i in range(k):
         tok, p = _draw(logits, params, None if noise is None else noise[i], vocab, vocab)
@@ -80,8 +89,35 @@ def mtp_round(model, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int
             dists.append(p)
         if i + 1 < k:
             lg, state = model.mtp_step(state, tok.view(1, 1), pos)
-            logits, pos = lg[0, -1], pos + 1
+            logits = lg[0, -1]
+            pos = Rows(pos.slots, pos.start + 1, pos.last + 1, True) if isinstance(pos, Rows) else pos + 1
     return torch.stack(toks), torch.stack(dists) if dists else None
+
+
+def verify_mtp_round(model, last: torch.Tensor, drafts: torch.Tensor | None, start: int,
+                     draft_probs: torch.Tensor | None, params: SamplingParams,
+                     noise: tuple[torch.Tensor, torch.Tensor] | None, k: int,
+                     mtp_noise: torch.Tensor | None):  # fmt: skip
+    """verify_round with the next round's MTP drafting in the same call (one compiled graph: an MTP round is one
+    call). After the acceptance, on the device: the MTP module over the k+1 verified positions start..start+k,
+    the token after position start+i being packed[1+i] (the accepted draft i for i < m, the recovered or bonus
+    token at i = m); its logits at row m give the next round's first draft, then k - 1 chained steps at
+    positions start+m+1.. (Rows: the position is a device value). -> packed, states [1, k+1, h] (verify_round),
+    and the next round's k drafts [k] and their distributions (sampling) or None; mtp_noise [k, V] Exp(1) draws.
+
+    The module's cache past position start+m holds rows that were not accepted (and the chained steps): each is
+    overwritten before any read, because the next round's verification starts at start+m+1 and writes all its
+    positions before its attention reads them, and a row reads only positions up to its own."""
+    block = (last if drafts is None else torch.cat((last, drafts))).view(1, -1)
+    n = block.shape[1]
+    logits, hidden = model.step(block, start, True, False)
+    packed = accept(logits[0], drafts, draft_probs, params, noise)
+    m = packed[:1]
+    lg, state = model.mtp_step(hidden, packed[1 : n + 1].view(1, n), start, False, m)  # MLP and head on row m
+    cache_len = model.mtp.self_attn.cache.max_len
+    pos = Rows(torch.zeros_like(m), start + 1 + m, min(start + n, cache_len - 1), True)  # bound: m <= n - 1
+    nxt, dists = _mtp_chain(model, lg[0, -1], state, pos, k, params, mtp_noise)
+    return packed, hidden, nxt, dists
 
 
 def compiled(model, start: int, tokens: int):
