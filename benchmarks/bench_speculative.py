@@ -58,7 +58,7 @@ def markdown(r: dict, command: str = "", load: tuple[float, float] | None = None
     pflag = [f"{c['method']} k={c['k']}: {c['prediction_flagged']}" for c in r["configs"]
              if c.get("prediction_flagged")]  # fmt: skip
     if pflag:
-        lines += ["", "(!) after an error: the replayed rounds are not clean figures: " + "; ".join(pflag) + "."]
+        lines += ["", "(!) next to an error: its replayed rounds are not clean figures: " + "; ".join(pflag) + "."]
     t = r.get("timing")
     if t:
         bad = sum(x.get("mismatches", 0) for m in (r.get("round_times") or {}).values() for x in m.values())

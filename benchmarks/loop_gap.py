@@ -6,8 +6,9 @@ and tiny-r1-draft, greedy,
 (b) the same two calls replayed in the loop's order with the loop's own inputs (the recorded committed tokens,
     positions, drafts), nothing else in between;
 (c) the same calls blocked: every recorded draft call back to back, then every verification;
-(d) one round's inputs (the middle one's) in the loop's order, as many times (the bench's StepTimer's way).
---probe instead times the round's two calls at a fixed context (the bench's StepTimer's way) in three states of
+(d) one round's inputs (the middle one's) in the loop's order, as many times (the bench's StepTimer's way before
+    issue 20's fourth pass, when the bench started replaying (b)).
+--probe instead times the round's two calls at a fixed context (the bench's former way) in three states of
 the CPU's caches: back to back (each call after itself), after the other call (the loop's order), and after
 writing a --flush-mb buffer (every cache cold); and what dynamo's guards cost per call (each cache entry's guard
 check timed alone, torch._dynamo's debug API), and a call with `skip_guard_eval_unsafe` next to one without.

@@ -172,6 +172,32 @@ def test_closed_loop_formulas():
     assert runner.spread([1.0, 1.2, 1.1]) == pytest.approx(0.2 / 1.1)
 
 
+def test_replay_checks_the_drafts_mtp_makes_inside_the_verification(monkeypatch):
+    """MTP's fused round makes the next round's drafts inside the verification: the replay's own verification
+    makes them again (the drafter's snapshot leaves them out), so drafts that come out wrong there are counted as
+    mismatches, where restoring the loop's drafts would hide them."""
+    import torch
+
+    from specsize.engine import rounds
+
+    from .test_spec_greedy import prompts, tiny
+
+    model = tiny("deepseek_v3", 7)
+    ps = [(p, "c") for p in prompts(2, 64, 3)]
+    with torch.inference_mode():
+        run = runner.run_once(model, None, ps, "mtp", 2, 16, ())
+        assert runner.replay_rounds(model, None, run.rounds, "mtp", 2, 16)["mismatches"] == 0
+        real = rounds.verify_mtp_round
+
+        def wrong_drafts(*args):
+            packed, hidden, nxt, dists = real(*args)
+            return packed, hidden, (nxt + 1) % 64, dists
+
+        monkeypatch.setattr(rounds, "verify_mtp_round", wrong_drafts)
+        rep = runner.replay_rounds(model, None, run.rounds, "mtp", 2, 16)
+        assert rep["mismatches"] > 0 and rep["rounds"] == run.stats.num_rounds
+
+
 def test_replay_emits_what_the_loop_emitted_and_counts_graphs_compiled_while_timed():
     import torch
 

@@ -58,6 +58,19 @@ def test_mtp_greedy_is_identical(r1_like, k):
         assert got.stats.num_draft_tokens > 0
 
 
+@pytest.mark.parametrize("k", [3, 5, 8])
+def test_mtp_runs_to_the_end_of_the_context_with_every_k(r1_like, k):
+    """Fused MTP drafts the next round inside the verification, its chained steps past the verified block: near
+    the model's last position (256 here) the chain is cut to the positions left, and the output stays plain
+    greedy decoding's up to the context's end (both stop there, finish "context")."""
+    rng = random.Random(k)
+    p = [rng.randrange(64) for _ in range(240)]
+    want = generate(r1_like, p, 100, GREEDY)
+    for fused in (True, False):
+        got = generate(r1_like, p, 100, GREEDY, MTPProposer(r1_like, GREEDY, fused=fused), k=k)
+        assert got.token_ids == want.token_ids and got.finish_reason == want.finish_reason == "context"
+
+
 @pytest.mark.parametrize("k", range(1, 9))
 def test_draft_model_greedy_is_identical(dense_pair, k):
     target, draft = dense_pair

@@ -150,3 +150,34 @@ def test_generated_sequences_match_plain_sampling(method, compiled):
     # the drafts are accepted often enough for the test to mean something (random MTP weights draft worse)
     assert accepted > n * (0.3 if method == "draft" else 0.03)
     assert l1(counts, marginal) < l1_bound(v * v, n)
+
+
+class _Counting(MTPProposer):
+    """MTPProposer that counts the rounds whose drafts its fused verification made (not the catch-up)."""
+
+    fused_rounds = 0
+
+    def propose(self, tokens, k):
+        _Counting.fused_rounds += self.next is not None
+        return super().propose(tokens, k)
+
+
+def test_mtp_drafts_made_inside_the_verification_sample_like_plain():
+    """MTP's fused round: the drafts of every round after the first come out of the previous verification
+    (rounds.verify_mtp_round), with the drafter's own noise. Five tokens at k = 2: the first round drafts from the
+    catch-up, the next from the fused verification; the marginal of (t_4, t_5), which those later rounds decide,
+    matches plain sampling's exact one within the bound."""
+    v, n, prompt = 4, 2000, [0, 0, 0, 1, 0, 0]
+    params = SamplingParams(temperature=1.0)
+    target = _tiny("deepseek_v3", 11, v)
+    marginal = torch.zeros(v * v)
+    for seq, pr in exact_distribution(target, prompt, params, steps=5).items():
+        marginal[seq[3] * v + seq[4]] += pr
+    counts = torch.zeros(v * v)
+    g = torch.Generator().manual_seed(3)
+    _Counting.fused_rounds = 0
+    for i in range(n):
+        out = generate(target, prompt, 5, params, _Counting(target, params, generator=g), k=2, seed=20_000 + i)
+        counts[out.token_ids[3] * v + out.token_ids[4]] += 1
+    assert _Counting.fused_rounds > n / 2  # most generations had a round drafted by the fused verification
+    assert l1(counts, marginal) < l1_bound(v * v, n)

@@ -223,14 +223,15 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 
 # --- serving engines: fitted to the measured corpus ----------------------------------------------------------------
 # fitted to: catalog/validation/measured/tuning.jsonl (InferenceX + dstack, 1,187 R1 serving points) by
-# scripts/fit_serving.py (coordinate descent on the mean |log error| of output tok/s per GPU and per user; the
-# report of that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build:
-# step / layer / token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the MoE prefill compute multiplier,
-# the per-request TTFT cost (s), the per-sequence cost of an MTP round (s), the engine's own cost per attention-DP
-# MoE dispatch or combine (s) and per token of a rank in a decode step's dispatch or combine (s; a build whose
-# points have no attention-DP decode keeps its prior, FIT_START), the per-layer cost of block-scaled FP8 weights in
-# decode (s) and the FP8 block-scale prefill factor on FP4-capable GPUs (perf.fp8_prefill_factor); the values are
-# the last refit's (README).
+# scripts/fit_serving.py (coordinate descent on the mean |log error| of output tok/s per GPU and per user; the report of
+# that run, leave-one-GPU-type-out included, is in the README's validation section). Per engine build: step / layer /
+# token-per-MoE-layer overheads (s), the expert-bandwidth multiplier, the MoE prefill compute multiplier, the per-
+# request TTFT cost (s), the per-sequence cost of an MTP round (s), the engine's own cost per attention-DP MoE dispatch
+# or combine (s) and per token of a rank in a decode step's dispatch or combine (s; a build whose points have no
+# attention-DP + EP decode keeps its prior, FIT_START's 0.5 us: an assumption from a CUDA figure, so ATOM, SGLang's
+# MI300X-class ROCm build, sglang-0.4 and vllm-0.7 carry it unfitted), the per-layer cost of block-scaled FP8 weights in
+# decode (s) and the FP8 block-scale prefill factor on FP4-capable GPUs (perf.fp8_prefill_factor); the values are the
+# last refit's (README).
 # "sglang-rocm": SGLang's ROCm build (AMD GPUs; "-gfx950": its MI355X build); "sglang-0.4", "vllm-0.7": early-2025
 # generations (ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
@@ -300,7 +301,9 @@ FIT_START: dict[str, EnginePerf] = {
         request_overhead=50 * MS,  # assumption: HTTP + tokeniser + scheduler per request
         spec_seq_overhead=20 * US,  # assumption: accept/rollback bookkeeping per sequence per MTP round
         dispatch_overhead=20 * US,  # assumption: one all-to-all kernel launch + sync per dispatch or combine
-        dispatch_token_overhead=0.5 * US,  # DeepEP low-latency dispatch: 77 us for 128 tokens per rank (README)
+        # assumption: DeepEP's low-latency dispatch (CUDA), 77 us for 128 tokens per rank, all of it put on the
+        # tokens (0.6 us each, the fixed floor included: an upper bound), rounded down
+        dispatch_token_overhead=0.5 * US,
         prefill_efficiency=0.3,  # assumption: MoE prefill well under the dense MFU (EP dispatch, MLA expanded)
         fp8_layer_overhead=20 * US,  # assumption: a few unfused quantise / scale kernels per layer, ~5 us each
     )
@@ -475,9 +478,13 @@ def assumptions() -> list[dict[str, str]]:
         for p in ENGINE_PERF.values()
     ] + [
         {"name": f"{p.name}: per-request TTFT cost, prefill-compute factor, per-sequence MTP round cost, "
-                 "attention-DP dispatch/combine cost, FP8-weight cost per layer, FP8 prefill factor (FP4-capable GPUs)",
+                 "attention-DP dispatch/combine cost and its cost per token of a rank (decode), FP8-weight cost per "
+                 "layer, FP8 prefill factor (FP4-capable GPUs)",
          "value": f"{p.request_overhead / MS:.0f} ms / {p.prefill_efficiency:.3f} / {p.spec_seq_overhead / US:.1f} us"
-                  f" / {p.dispatch_overhead / US:.1f} us / {p.fp8_layer_overhead / US:.1f} us"
-                  f" / {p.fp8_prefill_efficiency:.2f}", "source": p.source}
+                  f" / {p.dispatch_overhead / US:.1f} us / {p.dispatch_token_overhead / US:.2f} us"
+                  f" / {p.fp8_layer_overhead / US:.1f} us / {p.fp8_prefill_efficiency:.2f}",
+         "source": p.source + ("; the per-token dispatch cost is its prior (assumption, FIT_START), no attention-DP"
+                               " + EP decode point to fit it" if p.dispatch_token_overhead
+                               == FIT_START[p.name].dispatch_token_overhead else "")}
         for p in ENGINE_PERF.values() if p.name in FITTED_SERVING
     ]  # fmt: skip

@@ -99,8 +99,10 @@ def round_speedup(alphas: tuple[float, ...] | list[float], k: int, t1: float, ov
                   draft: float | list[float], verify: float) -> float:  # fmt: skip
     """The closed loop on the round as the generation loop runs it (`specsize bench` times the loop's own calls,
     the same compiled graphs under --compile): E[L] (T(1) + o) / (D(k) + V(k+1) + o). D: the drafter's call(s)
-    of a round; for MTP a list over catch-up sizes n = 1..k+1, weighted by how often each occurs
-    (catchup_probs); V: the verification of k+1 tokens with the rejection sampler and the round's host sync;
+    of a round (a list over MTP's catch-up sizes n = 1..k+1, weighted by how often each occurs, catchup_probs,
+    is what bench.json files from before issue 20's fourth pass hold; the bench now gives one replayed figure);
+    V: the verification of k+1 tokens with the rejection sampler and the round's host sync (MTP's fused round:
+    with the next round's drafting in it);
     T(1): a plain round (V of one token); o = plain time per token - T(1), the loop's own cost per round beyond
     the timed calls, which a speculative round pays once as a plain one does."""
     el = expected_length(tuple(alphas[:k]) + (0.0,) * max(0, k - len(alphas)))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from specsize.engine import rounds
-from specsize.engine.generate import RoundRecord, SpecStats, _drafts, generate, verify_call
+from specsize.engine.generate import RoundRecord, SpecStats, drafts_of, generate, verify_call
 from specsize.engine.model import Transformer
 from specsize.engine.proposers import DraftModelProposer, MTPProposer, NgramProposer
 from specsize.engine.sampling import GREEDY
@@ -219,7 +219,7 @@ def replay_rounds(target: Transformer, draft: Transformer | None, recorded: list
                 prop.restore(r.state)
             t0 = time.perf_counter()
             proposal = prop.propose(tokens[: r.n], r.k) if prop is not None and r.kk > 0 else None
-            drafts, dists = _drafts(proposal, r.kk, device)
+            drafts, dists = drafts_of(proposal, r.kk, device)
             t1 = time.perf_counter()
             res = verify_call(prop, target, r.last, drafts, r.pos, dists, GREEDY, None)[0].tolist()
             t2 = time.perf_counter()

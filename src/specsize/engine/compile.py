@@ -2,8 +2,9 @@
 
 What is compiled: the small cached steps, the ones decoding repeats, and the round functions of rounds.py that
 the generation loop calls: a verification (the target's forward over k+1 tokens and the rejection sampler, one
-graph), a draft model's k steps (one unrolled graph per k), the MTP module's catch-up and chained steps (one
-graph per k and catch-up shape). Prefill and training stay eager: they run
+graph), a draft model's k steps (one unrolled graph per k), the MTP module's first-round catch-up and chained
+steps (one graph per k and catch-up shape) and its later rounds fused into the verification (rounds.verify_mtp_round,
+one graph per k). Prefill and training stay eager: they run
 once per request, and a prompt's length would only add compilations. The steps are compiled with dynamic
 shapes (`dynamic=True`), so a new start position or block size does not recompile; the guards that remain
 split them into a few graphs (one token vs a block), compiled on first use. A graph is specialised on the
@@ -51,9 +52,10 @@ class CompiledSteps:
         """The compiled rounds.verify_round of this model."""
         return self._verify(self.model, last, drafts, start, draft_probs, params, noise)
 
-    def verify_mtp(self, last, drafts, start, draft_probs, params, noise, k, mtp_noise):
+    def verify_mtp(self, last, drafts, start, draft_probs, params, noise, k, draft_params, mtp_noise):
         """The compiled rounds.verify_mtp_round (a verification and the next round's k MTP drafts, one graph)."""
-        return self._verify_mtp(self.model, last, drafts, start, draft_probs, params, noise, k, mtp_noise)
+        return self._verify_mtp(self.model, last, drafts, start, draft_probs, params, noise, k, draft_params,
+                                mtp_noise)  # fmt: skip
 
     def draft(self, block, start, k, params, noise, shared, vocab):
         """The compiled rounds.draft_round (k unrolled steps, one graph per k)."""

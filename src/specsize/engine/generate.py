@@ -140,10 +140,9 @@ class AdaptiveK:
 
 def verify_call(proposer: Proposer | None, target: Transformer, last, drafts, pos, draft_probs, params, noise):
     """The round's verification call (rounds.verify), or the drafter's own where it fuses its next round's drafting
-    into it (a proposer with a verify() method of the same arguments, as MTPProposer's fused mode)."""
-    own = getattr(proposer, "verify", None)
-    if own is not None:
-        return own(target, last, drafts, pos, draft_probs, params, noise)
+    into it (a proposer whose `fused` is true, as MTPProposer's default: its verify() of the same arguments)."""
+    if getattr(proposer, "fused", False):
+        return proposer.verify(target, last, drafts, pos, draft_probs, params, noise)
     return verify(target, last, drafts, pos, draft_probs, params, noise)
 
 
@@ -217,7 +216,7 @@ def generate(
                 record.append(RoundRecord(len(tokens), kd, kk, pos, last, snapshot(proposer)))
             t0 = time.perf_counter()
             proposal = proposer.propose(tokens, kd) if proposer is not None and kk > 0 else None
-            drafts, draft_probs = _drafts(proposal, kk, device)
+            drafts, draft_probs = drafts_of(proposal, kk, device)
             t1 = time.perf_counter()
             nd = 0 if drafts is None else drafts.shape[0]
             noise = draw_noise(nd, vocab, params, gen, device)
@@ -250,7 +249,8 @@ def generate(
     return Generation(out, reason, stats)
 
 
-def _drafts(proposal: Proposal | None, k: int, device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def drafts_of(proposal: Proposal | None, k: int, device: torch.device
+              ) -> tuple[torch.Tensor | None, torch.Tensor | None]:  # fmt: skip
     """A proposal's first k drafts as a tensor [k] on the device (None: no drafts) and their distributions."""
     if proposal is None or len(proposal.token_ids) == 0:
         return None, None

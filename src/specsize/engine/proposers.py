@@ -161,11 +161,9 @@ class MTPProposer:
         self.pending: torch.Tensor | None = None  # target states [1, n, h] the module has not consumed
         self.mtp_pos = 0  # positions in the module's cache built from the target's states
         self.prev: torch.Tensor | None = None  # [1, 1, h] the state at mtp_pos - 1 (consumed last round)
-        self.fused = fused
+        self.fused = fused  # generate.verify_call: the loop's verification is this drafter's verify()
         self.next: tuple[torch.Tensor, torch.Tensor | None] | None = None  # fused: drafts from the verification
         self.k = 0  # fused: the drafts the verification makes (the last k asked for)
-        if not fused:
-            self.verify = None  # generate.verify_call: the loop's own verification
 
     @torch.inference_mode()
     def begin(self, prompt: list[int], hidden: torch.Tensor | None) -> None:
@@ -203,12 +201,16 @@ class MTPProposer:
     @torch.inference_mode()
     def verify(self, target: Transformer, last, drafts, pos, draft_probs, params, noise):
         """Fused: the loop's verification call (generate.verify_call) with the next round's drafting in it
-        (rounds.verify_mtp_round) -> packed, states, as rounds.verify; the drafts are kept for propose()."""
-        k = max(self.k, 1)
+        (rounds.verify_mtp_round) -> packed, states, as rounds.verify; the drafts are kept for propose(). Near the
+        end of the context the chain is cut to the positions left: its steps sit at start+m+1.. (m <= n - 1), so
+        k drafts need start + n + k - 1 positions of the module's cache and of the rotary table."""
+        n = 1 + (0 if drafts is None else drafts.shape[0])
+        room = min(self.model.mtp.self_attn.cache.max_len, self.model.rotary.cos.shape[0]) - (pos + n) + 1
+        k = max(1, min(self.k, room))
         vocab = self.model.arch.vocab_size
         mtp_noise = None if self.params.greedy else exponential((k, vocab), self.generator, last.device)
-        steps = rounds.compiled(target, pos, 1 + (0 if drafts is None else drafts.shape[0]))
-        args = (last, drafts, pos, draft_probs, params, noise, k, mtp_noise)
+        steps = rounds.compiled(target, pos, n)
+        args = (last, drafts, pos, draft_probs, params, noise, k, self.params, mtp_noise)
         if steps is not None:
             packed, hidden, nxt, dists = steps.verify_mtp(*args)
         else:
@@ -217,11 +219,13 @@ class MTPProposer:
         return packed, hidden
 
     def snapshot(self) -> tuple:
-        """What propose() and verify() read (a replay restores it: bench.runner.replay_rounds)."""
-        return self.pending, self.mtp_pos, self.prev, self.next, self.k
+        """What propose() reads besides the drafts a fused verification left (a replay restores it:
+        bench.runner.replay_rounds). Those drafts are not part of it: in a replay, the replayed verification makes
+        them again, so the replay checks the fused drafting against the loop's drafts too."""
+        return self.pending, self.mtp_pos, self.prev, self.k
 
     def restore(self, state: tuple) -> None:
-        self.pending, self.mtp_pos, self.prev, self.next, self.k = state
+        self.pending, self.mtp_pos, self.prev, self.k = state
 
     def accepted(self, tokens: list[int], hidden: torch.Tensor | None) -> None:
         """The confirmed states join those not consumed yet; chained positions past mtp_pos get overwritten.

@@ -71,7 +71,7 @@ def mtp_round(model, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int
               noise: torch.Tensor | None):  # fmt: skip
     """hidden [1, n, h] target states at positions start..start+n-1 the module has not consumed, next_tokens
     [1, n] the tokens after them -> drafts [k] and their distributions (sampling) or None. The chained steps sit
-    at positions start+n.. (overwritten by the next round's catch-up)."""
+    at positions start+n.. (overwritten by the next round's MTP step before any read)."""
     logits, state = model.mtp_step(hidden, next_tokens, start, True)  # MLP and head on the last position only
     return _mtp_chain(model, logits[0, -1], state, start + hidden.shape[1], k, params, noise)
 
@@ -96,14 +96,15 @@ def _mtp_chain(model, logits: torch.Tensor, state: torch.Tensor, pos: int | Rows
 
 def verify_mtp_round(model, last: torch.Tensor, drafts: torch.Tensor | None, start: int,
                      draft_probs: torch.Tensor | None, params: SamplingParams,
-                     noise: tuple[torch.Tensor, torch.Tensor] | None, k: int,
+                     noise: tuple[torch.Tensor, torch.Tensor] | None, k: int, draft_params: SamplingParams,
                      mtp_noise: torch.Tensor | None):  # fmt: skip
     """verify_round with the next round's MTP drafting in the same call (one compiled graph: an MTP round is one
     call). After the acceptance, on the device: the MTP module over the k+1 verified positions start..start+k,
     the token after position start+i being packed[1+i] (the accepted draft i for i < m, the recovered or bonus
     token at i = m); its logits at row m give the next round's first draft, then k - 1 chained steps at
     positions start+m+1.. (Rows: the position is a device value). -> packed, states [1, k+1, h] (verify_round),
-    and the next round's k drafts [k] and their distributions (sampling) or None; mtp_noise [k, V] Exp(1) draws.
+    and the next round's k drafts [k] and their distributions (sampling) or None, drawn with the drafter's
+    draft_params (the verification's are `params`); mtp_noise [k, V] Exp(1) draws.
 
     The module's cache past position start+m holds rows that were not accepted (and the chained steps): each is
     overwritten before any read, because the next round's verification starts at start+m+1 and writes all its
@@ -116,7 +117,7 @@ def verify_mtp_round(model, last: torch.Tensor, drafts: torch.Tensor | None, sta
     lg, state = model.mtp_step(hidden, packed[1 : n + 1].view(1, n), start, False, m)  # MLP and head on row m
     cache_len = model.mtp.self_attn.cache.max_len
     pos = Rows(torch.zeros_like(m), start + 1 + m, min(start + n, cache_len - 1), True)  # bound: m <= n - 1
-    nxt, dists = _mtp_chain(model, lg[0, -1], state, pos, k, params, mtp_noise)
+    nxt, dists = _mtp_chain(model, lg[0, -1], state, pos, k, draft_params, mtp_noise)
     return packed, hidden, nxt, dists
 
 
