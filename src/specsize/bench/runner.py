@@ -155,12 +155,16 @@ def measure(target: Transformer, draft: Transformer | None, prompts: list[tuple[
             g0 = graphs_compiled()
             res.runs.append(run_once(target, draft, prompts, res.method, res.k, max_new, eos))
             res.recompiles += graphs_compiled() - g0
+            if not timer:  # nothing replays them
+                res.runs[-1].rounds = []
             if done:
                 done([x for x in results if x.runs], steps)
         if timer:
             if progress:
                 progress(f"pass {r + 1}/{repeats}: step times T(n)")
             passes.append(timer({(x.method, x.k, max_new): x.runs[-1].rounds for x in results}))
+            for x in results:  # replayed: the records (tensors among them) need not outlive their pass
+                x.runs[-1].rounds = []
             steps = StepTimer.combine(passes)
             if done:
                 done(results, steps)

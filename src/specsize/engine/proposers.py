@@ -173,7 +173,8 @@ class MTPProposer:
         self.pending, self.mtp_pos, self.prev, self.next = hidden, 0, None, None
         n = 0 if hidden is None else min(hidden.shape[1], len(prompt)) - 2
         if n >= 1:
-            self.model.mtp_forward(hidden[:, :n], torch.tensor([prompt[1 : n + 1]], device=hidden.device), start=0)
+            nxt = torch.tensor([prompt[1 : n + 1]], device=hidden.device)
+            self.model.mtp_step(hidden[:, :n], nxt, 0, True)  # the cache written; MLP and head on one position
             self.pending, self.mtp_pos, self.prev = hidden[:, n:], n, hidden[:, n - 1 : n]
 
     @torch.inference_mode()
