@@ -29,6 +29,16 @@ def steps(m, tokens):
     return out
 
 
+def counted(calls: dict, name: str, fn):
+    """fn, counting its calls in calls[name]."""
+
+    def call(*a):
+        calls[name] += 1
+        return fn(*a)
+
+    return call
+
+
 @pytest.mark.parametrize("family, seed", [("llama", 3), ("deepseek_v3", 7)])
 @torch.inference_mode()
 def test_compiled_steps_match_eager(family, seed):
@@ -70,15 +80,8 @@ def test_compiled_mtp_generation_is_lossless():
     compile_steps(m)
     calls = {"verify_mtp": 0, "mtp_round": 0}
 
-    def counted(name, fn):
-        def call(*a):
-            calls[name] += 1
-            return fn(*a)
-
-        return call
-
-    m.steps.verify_mtp = counted("verify_mtp", m.steps.verify_mtp)
-    m.steps.mtp_round = counted("mtp_round", m.steps.mtp_round)
+    m.steps.verify_mtp = counted(calls, "verify_mtp", m.steps.verify_mtp)
+    m.steps.mtp_round = counted(calls, "mtp_round", m.steps.mtp_round)
     for i, p in enumerate(prompts):
         for k in (1, 2, 3):
             calls.update(verify_mtp=0, mtp_round=0)
@@ -112,15 +115,8 @@ def test_compiled_draft_generation_is_lossless_and_one_graph_per_k():
 
     calls = {"verify": 0, "draft": 0}
 
-    def counted(name, fn):
-        def call(*a):
-            calls[name] += 1
-            return fn(*a)
-
-        return call
-
-    target.steps.verify = counted("verify", target.steps.verify)
-    draft.steps.draft = counted("draft", draft.steps.draft)
+    target.steps.verify = counted(calls, "verify", target.steps.verify)
+    draft.steps.draft = counted(calls, "draft", draft.steps.draft)
     first = spec(prompts[0])
     assert first.token_ids == plain[0] and first.stats.mean_acceptance_length > 2  # drafts are mostly accepted
     # a round is two compiled calls: the k draft steps in one, the verification (and sampler) in the other

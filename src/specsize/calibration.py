@@ -117,14 +117,14 @@ def this_machine(bench: Bench, method: str, acceptance: tuple[float, ...] | None
     timed = (bench.round_times or {}).get(method, {})
     plain = (bench.round_times or {}).get("none", {}).get("0")  # plain decoding's replayed round: the loop's T(1)
     t1 = plain["verify"] if plain else t[0]
+    round_overhead = max(1 / bench.plain_tokens_per_s - t1, 0.0)  # the loop's own cost beyond its replayed round
     rows = []
     for k in range(1, min(max_k, len(t) - 1) + 1):
         alphas = acceptance or measured_acceptance(bench, method, k)
         a = tuple(alphas[:k]) + (alphas[-1],) * max(0, k - len(alphas))
         steps_s = measured_speedup(method, k, a, t, t_draft, overhead)
         rnd = timed.get(str(k))
-        s = (round_speedup(a, k, t1, max(1 / bench.plain_tokens_per_s - t1, 0.0), rnd["draft"], rnd["verify"])
-             if rnd else steps_s)  # fmt: skip
+        s = round_speedup(a, k, t1, round_overhead, rnd["draft"], rnd["verify"]) if rnd else steps_s
         rows.append({"k": k, "expected_length": expected_length(a), "speedup": s, "from": "rounds" if rnd else "steps",
                      "step_model_speedup": steps_s, "round_spread": rnd.get("spread") if rnd else None,
                      "tokens_per_s": s * bench.plain_tokens_per_s, "measured_speedup": measured.get(k)})  # fmt: skip

@@ -248,16 +248,23 @@ def fit(
         fit_table(report, explain)
 
 
+def _require_llamacpp(engine: str) -> None:
+    """--gpu-layers is -ngl: llama.cpp's family only (one line otherwise)."""
+    from specsize.engines import is_llamacpp
+    from specsize.errors import PlanError
+
+    if not is_llamacpp(engine):
+        raise PlanError("--gpu-layers is llama.cpp's -ngl: add --engine llamacpp (or ik_llamacpp)")
+
+
 def _gpu_layers(a, model, gpus, engine, weights, kv_cache, w, sp, cpu, value, ram_gb, offload_experts, as_json,
                 with_commands=True, gpu_count=None):  # fmt: skip
     """fit/plan --gpu-layers: llama.cpp's -ngl split over one GPU type, --gpus of them (gpu_layers.py)."""
-    from specsize.engines import is_llamacpp
     from specsize.errors import PlanError
     from specsize.gpu_layers import DEFAULT_WEIGHTS, gpu_layers_report
     from specsize.render import gpu_layers_tables
 
-    if not is_llamacpp(engine):
-        raise PlanError("--gpu-layers is llama.cpp's -ngl: add --engine llamacpp (or ik_llamacpp)")
+    _require_llamacpp(engine)
     if len(gpus) != 1:
         raise PlanError("--gpu-layers splits a model between one GPU type (--gpus of them) and the CPU: give "
                         "exactly one --gpu")  # fmt: skip
@@ -376,12 +383,8 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
                       acceptance=acceptance, calibration=calibration, repeat_fraction=repeat_fraction,
                       inter_node=inter_node, cuda_graphs=cuda_graphs, gpu_count=gpu_count, nodes=nodes,
                       host_memory=host_memory, channels=channels, cores=cores)  # fmt: skip
-    if gpu_layers is not None:
-        from specsize.engines import is_llamacpp
-        from specsize.errors import PlanError
-
-        if not is_llamacpp(engine):  # before --weights auto looks for a format this engine cannot split
-            raise PlanError("--gpu-layers is llama.cpp's -ngl: add --engine llamacpp (or ik_llamacpp)")
+    if gpu_layers is not None:  # before --weights auto looks for a format this engine cannot split
+        _require_llamacpp(engine)
     r = resolve_request(req)
     if r.note and not as_json:
         click.echo(r.note, err=True)

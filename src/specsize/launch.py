@@ -314,7 +314,7 @@ def commands(engine: str, model: str, layout: Layout, nodes: int, spec: Speculat
         return vllm_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager, precision)
     if engine == "sglang":
         return sglang_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager, precision)
-    if engine in ("llamacpp", "ik_llamacpp"):
+    if get_engine(engine).llamacpp_split:
         return llamacpp_commands(
             model, layout, spec, precision, max_len, max_seqs, offload_experts, kv_dtype, gpu_layers, engine
         )

@@ -23,9 +23,10 @@ def conditional_rates(per_pos: list[int], drafts: int) -> list[float]:
 def _predict(res: ConfigResult, row: dict[str, Any], plain_tpot: float, steps: dict) -> None:
     """The closed loop from the replayed rounds (runner.replay_rounds): T(1) is plain decoding's replayed round,
     D and V the replayed draft and verification calls per round of this configuration."""
-    rnd = (steps.get("rounds") or {}).get(res.method, {}).get(str(res.k))
+    replayed = steps.get("rounds") or {}
+    rnd = replayed.get(res.method, {}).get(str(res.k))
     t = steps["step_times"]["target"]
-    plain = (steps.get("rounds") or {}).get("none", {}).get("0")
+    plain = replayed.get("none", {}).get("0")
     t1 = plain["verify"] if plain else t[0]
     if rnd and plain_tpot:
         alphas = row["conditional_acceptance"]
