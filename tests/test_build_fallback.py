@@ -35,3 +35,29 @@ def test_plan_and_the_leave_one_out_take_the_same_build_for_an_architecture_with
     table = {k: v for k, v in pc.ENGINE_PERF.items() if k != "sglang-rocm-gfx950"}
     monkeypatch.setattr(pc, "ENGINE_PERF", table)
     assert pc.engine_perf_for("sglang", None, "amd", "gfx950").name == pc.nearest_build("sglang-rocm-gfx950", table)
+
+
+def test_a_generation_is_a_version_range_so_later_builds_take_the_current_constants():
+    """engine_version strings name versions in each publisher's spelling; a build later than the corpus (which ends in
+    2026-06) is in the newest generation's open range, not back at the oldest constants."""
+    cases = {
+        ("sglang", "SGLang 0.4.3.post2"): "sglang-0.4",
+        ("sglang", "lmsysorg/sglang:v0.4.6"): "sglang-0.4",
+        ("sglang", "lmsysorg/sglang:v0.5.12-cu130"): None,
+        ("sglang", "lmsysorg/sglang-rocm:v0.6.0-rocm720-mi35x"): None,
+        ("sglang", "rocm/sglang-staging:20250212"): None,  # a date, not a version
+        ("vllm", "vLLM 0.7.3.dev138+g21f6ca217 (ROCm 6.3)"): "vllm-0.7",
+        ("vllm", "vllm/vllm-openai:v0.11.0"): None,
+        ("trtllm", "nvcr.io/nvidia/tensorrt-llm/release:1.1.0rc2.post2"): None,
+        ("trtllm", "nvcr.io/nvidia/tensorrt-llm/release:1.2.0rc6.post2"): "trtllm-1.2",
+        ("trtllm", "nvcr.io/nvidia/tensorrt-llm/release:1.4.0rc1"): "trtllm-1.2",
+        ("trtllm", "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.5.1-rc0.pre3"): None,
+        ("trtllm", "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.8.1.post2"): "trtllm-1.2",
+        ("trtllm", "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.0.0"): "trtllm-1.2",
+        ("trtllm", "TensorRT-LLM 0.17.post1.dev"): None,
+        ("trtllm", None): None,
+    }
+    for (engine, version), generation in cases.items():
+        assert pc.engine_generation(engine, version) == generation, version
+    assert pc.engine_perf_for("trtllm", "nvcr.io/nvidia/tensorrt-llm/release:1.4.0rc1").name == "trtllm-1.2"
+    assert pc.engine_perf_for("sglang", "lmsysorg/sglang:v0.6.0", "nvidia", "sm100").name == "sglang"

@@ -12,6 +12,7 @@ Everything else is a datasheet figure, a sourced measurement or an assumption.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 US = 1e-6
@@ -384,13 +385,12 @@ def engine_perf(name: str) -> EnginePerf:
 
 
 def engine_perf_for(name: str, version: str | None = None, vendor: str | None = None, arch: str = "") -> EnginePerf:
-    """The constants of one engine generation: ENGINE_GENERATIONS, keyed by a substring of engine_version
-    (first match wins), else the engine's build for the GPU (SGLang's ROCm build runs AMD's kernels, and ships
+    """The constants of one engine generation: ENGINE_GENERATIONS, by the version engine_version names
+    (engine_generation), else the engine's build for the GPU (SGLang's ROCm build runs AMD's kernels, and ships
     per GPU architecture: "sglang-rocm-gfx950" for MI355X), or its nearest relative with constants
     (nearest_build: "sglang-rocm" for an architecture the corpus lacks), else the engine's constants."""
-    for key, generation in ENGINE_GENERATIONS.get(name, ()):
-        if version and key in version:
-            return ENGINE_PERF[generation]
+    if generation := engine_generation(name, version):
+        return ENGINE_PERF[generation]
     build = f"{name}-rocm-{arch}" if vendor == "amd" else name
     return ENGINE_PERF[nearest_build(build, ENGINE_PERF)]
 
@@ -419,30 +419,41 @@ def nearest_build(name: str, known) -> str:
     return build if build is not None else name
 
 
-# Engine generations whose behaviour changed enough to need their own constants: (substring of the
-# engine_version, the ENGINE_PERF entry), first match wins. SGLang 0.4 and vLLM 0.7 (early 2025, dstack's runs:
-# before the DeepSeek kernels of SGLang 0.5 and vLLM 0.8+ - FlashMLA, DeepGEMM, fused MoE) are their own
+# Engine generations whose behaviour changed enough to need their own constants: (a pattern whose two groups are the
+# major and minor version the engine_version string names, the first version of the generation, the first version
+# after it or None, the ENGINE_PERF entry); first match wins, and a version no range holds (a later build: the corpus
+# ends in 2026-06) takes the engine's build for the GPU. SGLang before 0.5 and vLLM before 0.8 (early 2025, dstack's
+# runs: before the DeepSeek kernels of SGLang 0.5 and vLLM 0.8+ - FlashMLA, DeepGEMM, fused MoE) are their own
 # generations. The current vLLM has no point in the corpus: it takes SGLang's fitted constants (assumption: the
 # same class of Python scheduler and CUDA-graph runtime on the same kernels).
-ENGINE_GENERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
-    "sglang": (("SGLang 0.4.", "sglang-0.4"),),
-    "vllm": (("vLLM 0.7.", "vllm-0.7"),),  # early 2025, before vLLM's MLA/FlashMLA and fused-MoE work
-    # TensorRT-LLM 1.2 and later (2026): on the same setups its FP8 decode runs 1.4-1.7x faster at 4 users than
-    # 1.1's (release:1.1.0rc2.post2, and the unversioned InferenceX runs of 2025-11/12 that measure the same),
-    # while its NVFP4 barely moves. Dynamo's tensorrtllm-runtime 0.7.x-0.8.x ship TensorRT-LLM 1.2.0rc2-rc6, 0.9.0
-    # ships 1.3.0rc1 (ai-dynamo/dynamo docs, reference/release-artifacts.md); its 0.6.x and earlier (1.1 and before)
-    # and unversioned points keep "trtllm"
-    "trtllm": tuple(
-        (key, "trtllm-1.2")
-        for key in (
-            "release:1.2.",
-            "release:1.3.",
-            "tensorrtllm-runtime:0.7.",
-            "tensorrtllm-runtime:0.8.",
-            "tensorrtllm-runtime:0.9.",
-        )
+# TensorRT-LLM 1.2 and later (2026): on the same setups its FP8 decode runs 1.4-1.7x faster at 4 users than 1.1's
+# (release:1.1.0rc2.post2, and the unversioned InferenceX runs of 2025-11/12 that measure the same), while its NVFP4
+# barely moves. Dynamo's tensorrtllm-runtime images name Dynamo's version: 0.7.x-0.8.x ship TensorRT-LLM
+# 1.2.0rc2-rc6, 0.9.0 ships 1.3.0rc1 (ai-dynamo/dynamo docs, reference/release-artifacts.md), so 0.7 and later are
+# 1.2 and later; 0.6.x and earlier (1.1 and before) and unversioned points keep "trtllm".
+ENGINE_GENERATIONS: dict[str, tuple[tuple[str, tuple[int, int], tuple[int, int] | None, str], ...]] = {
+    # "SGLang 0.4.3.post2", "lmsysorg/sglang:v0.5.12-cu130", "rocm/sgl-dev:sglang-0.5.9-...", "sglang-rocm:v0.5.10"
+    "sglang": ((r"sglang\D{0,8}?(\d+)\.(\d+)", (0, 0), (0, 5), "sglang-0.4"),),
+    # "vLLM 0.7.3.dev138+g21f6ca217", "vllm/vllm-openai:v0.11.0"
+    "vllm": ((r"vllm\D{0,16}?(\d+)\.(\d+)", (0, 0), (0, 8), "vllm-0.7"),),
+    # "nvcr.io/nvidia/tensorrt-llm/release:1.2.0rc6.post2", "TensorRT-LLM 0.17.post1", "...tensorrtllm-runtime:0.8.1"
+    "trtllm": (
+        (r"(?:tensorrt-llm/release:|tensorrt-llm )(\d+)\.(\d+)", (1, 2), None, "trtllm-1.2"),
+        (r"tensorrtllm-runtime:(\d+)\.(\d+)", (0, 7), None, "trtllm-1.2"),
     ),
 }
+
+
+def engine_generation(name: str, version: str | None) -> str | None:
+    """The ENGINE_GENERATIONS entry whose version range holds the version an engine_version string names (matched
+    without regard to case), None when none does or there is no version."""
+    for pattern, first, after, generation in ENGINE_GENERATIONS.get(name, ()) if version else ():
+        if (m := re.search(pattern, version, re.IGNORECASE)) is None:
+            continue
+        v = (int(m[1]), int(m[2]))
+        if first <= v and (after is None or v < after):
+            return generation
+    return None
 
 
 def assumptions() -> list[dict[str, str]]:
