@@ -120,7 +120,8 @@ class BatchMTP:
         st = seq.drafter_state
         if n > 0:
             nxt = torch.tensor([seq.tokens[1 : 1 + n]], device=self.device)
-            self.model.mtp_forward(hidden[:, :n], nxt, start=Rows.of([seq.slot], [0], self.device))
+            start = Rows.of([seq.slot], [0], self.device)
+            self.model.mtp_step(hidden[:, :n], nxt, start, True)  # the cache written; MLP and head on one position
         st["pending"], st["pos"] = hidden[0, n:], n  # states [n, h] not consumed; the module's next position
 
     def propose(self, rows: list[Sequence], ks: list[int]) -> list[Proposal]:
@@ -133,10 +134,10 @@ class BatchMTP:
         nxt = torch.tensor([r.tokens[st["pos"] + 1 : st["pos"] + 1 + n] + [0] * (L - n)
                             for r, st, n in zip(rows, states, lens, strict=True)], device=self.device)  # fmt: skip
         slots = [r.slot for r in rows]
-        logits, state = self.model.mtp_forward(h, nxt, start=Rows.of(slots, [st["pos"] for st in states], self.device))
-        last = torch.tensor(lens, device=self.device) - 1
-        b = torch.arange(len(rows), device=self.device)
-        logits, state = logits[b, last], state[b, last]  # [B, V], [B, h]
+        last = torch.tensor(lens, device=self.device) - 1  # each row's last real position: its MLP and head only
+        start = Rows.of(slots, [st["pos"] for st in states], self.device)
+        logits, state = self.model.mtp_forward(h, nxt, start, at=last)
+        logits, state = logits[:, 0], state[:, 0]  # [B, V], [B, h]
         pos = [st["pos"] + n for st, n in zip(states, lens, strict=True)]
         for st, p in zip(states, pos, strict=True):
             st["pending"], st["pos"] = None, p

@@ -70,11 +70,11 @@ class CompiledSteps:
     def fits(tokens: int) -> bool:
         return tokens <= MAX_STEP_TOKENS
 
-    def mtp(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int):
+    def mtp(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start, at: torch.Tensor | None = None):
         """The compiled MTP step. `hidden` is often a slice of a larger block of target states; its strides
         would be one more thing for the graph to guard on, so it is passed as a compact copy (h floats per
         token: nothing next to the step)."""
-        return self._mtp(hidden.clone(memory_format=torch.contiguous_format), next_tokens, start)
+        return self._mtp(hidden.clone(memory_format=torch.contiguous_format), next_tokens, start, False, at)
 
     @staticmethod
     def wants(tokens: torch.Tensor, start: int | None) -> bool:

@@ -74,12 +74,13 @@ class MTPLayer(Block):
         the tokens at p+1..p+S -> logits [B, S, V] for the tokens at p+2..p+S+1, and the MTP states [B, S, h].
         last_only: the last position's logits and state only ([B, 1, V], [B, 1, h]): a drafter's catch-up needs
         the earlier positions' keys and values in the cache (the attention writes them) but not their MLP (MoE),
-        norm and head, so those run on the last position alone. at [1]: the same for the position at that index
-        (a device value: the verification's accepted count, rounds.verify_mtp_round)."""
+        norm and head, so those run on the last position alone. at [1] or [B]: the same for the position at that
+        index, one for all rows or one per row (a device value: the verification's accepted count,
+        rounds.verify_mtp_round; each row's last real position of a padded batched catch-up, batch.BatchMTP)."""
         x = self.eh_proj(torch.cat((self.enorm(self.embed_tokens(next_tokens)), self.hnorm(hidden)), dim=-1))
         x = x + self.self_attn(self.input_layernorm(x), rope, start)
         if at is not None:
-            x = x.index_select(1, at)
+            x = x.gather(1, at.view(-1, 1, 1).expand(x.shape[0], 1, x.shape[-1]))  # [B, 1, h]
         elif last_only:
             x = x[:, -1:]
         x = x + self.mlp(self.post_attention_layernorm(x))
@@ -173,12 +174,15 @@ class Transformer(nn.Module):
         logits = self.head(h[:, -1:] if last_only else h)
         return (logits, h) if return_hidden else logits
 
-    def mtp_forward(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int | Rows | None = None):
-        """The MTP module's prediction (MTPLayer.predict) with its own cache at positions start.."""
+    def mtp_forward(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int | Rows | None = None,
+                    at: torch.Tensor | None = None):  # fmt: skip
+        """The MTP module's prediction (MTPLayer.predict) with its own cache at positions start.. (at: only the
+        positions at those indices, as MTPLayer.predict)."""
         if self.mtp is None:
             raise ValueError(f"{self.arch.name} has no MTP layer loaded")
-        step = self.steps.mtp if self.steps is not None and self.steps.wants(next_tokens, start) else self.mtp_step
-        return step(hidden, next_tokens, start)
+        if self.steps is not None and self.steps.wants(next_tokens, start):
+            return self.steps.mtp(hidden, next_tokens, start, at)
+        return self.mtp_step(hidden, next_tokens, start, False, at)
 
     def mtp_step(self, hidden: torch.Tensor, next_tokens: torch.Tensor, start: int | Rows | None,
                  last_only: bool = False, at: torch.Tensor | None = None):  # fmt: skip
