@@ -283,11 +283,13 @@ def main(argv: list[str]) -> None:
     if unknown := sorted(set(args.logo_gpu or ()) - {p["gpu"] for p in points}):
         sys.exit(f"fit_serving.py: no point of the corpus is on {', '.join(unknown)}; --logo-gpu takes one of: "
                  f"{', '.join(sorted({p['gpu'] for p in points}))}")  # fmt: skip
+    shipped = {}  # the held-out points' predictions under the constants perf_constants.py ships (fitted on all)
     for cutoff in args.holdout_after or ():
         before, after, _ = split_by_date(points, cutoff)
         if not (before and after):
             sys.exit(f"fit_serving.py: --holdout-after {cutoff} leaves {len(before)} point(s) before it and "
                      f"{len(after)} on or after it; the corpus's dates run from {min_max_dates(points)}")  # fmt: skip
+        shipped[cutoff] = [r for r in run_points(after) if not r["reason"]]
     reset_to_start("prior")  # the leave-one-GPU-type-out refits start from the priors (no GPU seen)
     start = {n: p for n, p in pc.ENGINE_PERF.items()}
     start_globals = {k: getattr(m, k) for k, (m, _) in GLOBALS.items()}
@@ -313,7 +315,7 @@ def main(argv: list[str]) -> None:
     if args.logo or args.logo_gpu:
         logo(points, sorted(args.logo_gpu or {p["gpu"] for p in points}), start, start_globals, args.logo_passes)
     for cutoff in args.holdout_after or ():
-        holdout_after(points, cutoff, start, start_globals, args.logo_passes)
+        holdout_after(points, cutoff, start, start_globals, args.logo_passes, shipped[cutoff])
 
 
 def layout_of(r: dict) -> str:
@@ -427,19 +429,22 @@ def min_max_dates(points: list[dict]) -> str:
     return f"{dates[0]} to {dates[-1]}" if dates else "(no point has a date)"
 
 
-def holdout_after(points: list[dict], cutoff: date, start: dict, start_globals: dict, passes: int) -> None:
+def holdout_after(points: list[dict], cutoff: date, start: dict, start_globals: dict, passes: int,
+                  shipped: list[dict]) -> None:  # fmt: skip
     """A time split: refit from the priors on the points dated before `cutoff`, predict those dated on or after it;
-    their errors by build x agg/disagg beside the refit's in-sample ones."""
+    their errors by build x agg/disagg beside the same points' under the shipped constants (`shipped`: rows of
+    run_points, fitted on every point) and the refit's in-sample ones."""
     train, held, undated = split_by_date(points, cutoff)
 
     def run() -> None:
         print(f"\nheld out after {cutoff}: refit on the {len(train)} points dated before it, predict the {len(held)} "
               f"dated on or after it ({len(undated)} undated: in neither)")  # fmt: skip
         refit_without(train, held, start, start_globals, passes)
-        rows = {"held out": [r for r in run_points(held) if not r["reason"]],
+        rows = {"held out": [r for r in run_points(held) if not r["reason"]], "shipped": shipped,
                 "in-sample": [r for r in run_points(train) if not r["reason"]]}  # fmt: skip
         build = {p["id"]: group_of(p) for p in points}
-        print("    build / mode: held out | the refit's own points: N, median |error| / bias, per GPU | per user")
+        print("    build / mode: N, median |error| / bias, per GPU | per user: held out | the same points under the "
+              "shipped constants | the refit's own points")  # fmt: skip
         keys = sorted({f"{build[r['id']]} {r['mode']}" for r in rows["held out"]})
         for k in ["all", *keys]:
             line = f"      {k:28s}"
