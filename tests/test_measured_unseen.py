@@ -13,7 +13,16 @@ from click.testing import CliRunner
 
 from specsize.cli import cli
 from specsize.hardware import get_gpu
-from specsize.measured import BUNDLED_MEASURED, METRICS, _arch, _layout, counted_gpus, evaluate_point, load_points
+from specsize.measured import (
+    BUNDLED_MEASURED,
+    METRICS,
+    _arch,
+    _layout,
+    counted_gpus,
+    evaluate_point,
+    load_points,
+    resolve,
+)
 from specsize.memory import weight_bytes_per_gpu
 from specsize.quant import get_precision
 
@@ -149,6 +158,41 @@ def test_vllms_dp_ep_spelling_is_the_same_deployment_as_sglangs(p):
     sglang_spelling = {**p, "layout": {"tp": 8, "ep": 8, "dp_attention": True}}
     assert not evaluate_point(p)["reason"]
     assert _predicted(p) == _predicted(sglang_spelling)
+
+
+EIGHT = sample(lambda p: p["gpus"] == 8 and p["layout"]["tp"] == 8 and not p.get("disaggregated"), 4)
+
+
+@pytest.mark.parametrize("p", EIGHT, ids=lambda p: p["id"])
+def test_vllms_dp_without_ep_is_one_group_with_its_experts_tensor_split(p):
+    """vLLM TP 1 / DP 8 without --enable-expert-parallel is one group of 8 GPUs, attention data-parallel and the
+    experts split by tensor parallelism over the group (vLLM's default for an MoE model under DP), not 8 one-GPU
+    replicas: SGLang's --tp 8 --enable-dp-attention without EP, on the same engine."""
+    q = vllm_dp_ep(p, {"tp": 1, "dp": 8})
+    c = resolve(q)
+    assert not c.reason and c.decode.instances == 1 and c.decode.dep.gpus == 8
+    assert _predicted(q) == _predicted({**q, "layout": {"tp": 8, "ep": 1, "dp_attention": True}})
+
+
+def test_pipeline_stages_count_in_an_instance():
+    """TP 8 x PP 2 on 16 GPUs is one instance of 16, not two of 8 that each lack a stage."""
+    p = EIGHT[0]
+    q = {**p, "gpus": 16, "nodes": 2, "layout": {**p["layout"], "pp": 2}, "id": p["id"] + "-pp2"}
+    c = resolve(q)
+    assert not c.reason and c.decode.instances == 1 and c.decode.dep.gpus == 16
+
+
+@pytest.mark.parametrize("gpus", [4, 12])
+def test_gpus_that_are_not_whole_instances_are_refused_with_the_reason(gpus):
+    """A layout of 8 GPUs on a point of 4 or 12: the file contradicts itself; it is listed, not predicted as 8 GPUs."""
+    r = evaluate_point({**EIGHT[0], "gpus": gpus, "id": f"tp8-on-{gpus}"})
+    assert "not a whole number of the layout's 8-GPU instances" in r["reason"]
+
+
+def test_a_disaggregated_point_without_its_pool_sizes_is_refused_with_the_field_named():
+    p = next(p for p in CORPUS if (p.get("disaggregated") or {}).get("decode_workers"))
+    q = {**p, "disaggregated": {k: v for k, v in p["disaggregated"].items() if k != "decode_gpus"}}
+    assert "decode_gpus" in evaluate_point(q)["reason"]
 
 
 @pytest.mark.parametrize(
