@@ -361,7 +361,7 @@ def refit_without(train: list[dict], held: list[dict], start: dict, start_global
     # not keep its priors: it takes the nearest trained build's constants, by the rule a GPU architecture the corpus
     # lacks gets in `plan` (perf_constants.nearest_build)
     trained = {group_of(p) for p in train}
-    for g in {group_of(p) for p in held} - trained:
+    for g in sorted({group_of(p) for p in held} - trained):
         pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[pc.nearest_build(g, trained)], name=g)
         print(f"    {g}: no training point; takes {pc.nearest_build(g, trained)}'s constants")
     print("    the refit's serving-wide constants: " + ", ".join(f"{k} {_get('global', k):.4g}" for k in GLOBALS))
