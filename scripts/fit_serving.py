@@ -25,10 +25,12 @@ corpus and model give the same constants to the printed digit.
     python scripts/fit_serving.py                 # the shipped FITTED_SERVING and globals
     python scripts/fit_serving.py --logo          # and leave-one-GPU-type-out cross-validation
     python scripts/fit_serving.py --passes 0 --logo-gpu gb200   # one held-out GPU only, with its errors by build
+    python scripts/fit_serving.py --passes 0 --holdout-after 2026-05-01   # refit on the runs before, predict the rest
 
 Prints the constants (FITTED_SERVING and the globals; --write puts them into perf_constants.py, in the file's own
 spelling, PREVIOUS_FIT untouched), the in-sample errors by group and, with --logo, each held-out GPU type's median
-|error|.
+|error|; with --holdout-after DATE, a time split by the same machinery: a refit from the priors on the points dated
+before DATE, and its errors on the points dated on or after it beside its in-sample ones, by build x agg/disagg.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import re
 import statistics
 import sys
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 from specsize import measured, perf, serving
@@ -247,7 +250,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         epilog="examples:\n  python scripts/fit_serving.py            # reproduces the shipped constants\n"
         "  python scripts/fit_serving.py --write    # and writes them into perf_constants.py\n"
         "  python scripts/fit_serving.py --logo     # plus leave-one-GPU-type-out (several minutes)\n"
-        "  python scripts/fit_serving.py --passes 0 --logo-gpu mi355x   # one GPU held out, no in-sample fit",
+        "  python scripts/fit_serving.py --passes 0 --logo-gpu mi355x   # one GPU held out, no in-sample fit\n"
+        "  python scripts/fit_serving.py --passes 0 --holdout-after 2026-05-01   # a time split",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("corpus", nargs="?", default=str(BUNDLED_MEASURED),
@@ -264,6 +268,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         metavar="GPU",
         help="leave out only this GPU type (repeatable; implies --logo): e.g. --logo-gpu mi355x",
     )
+    ap.add_argument("--holdout-after", action="append", type=iso_date, metavar="DATE",
+                    help="refit on the points dated before DATE (YYYY-MM-DD), predict those dated on or after it "
+                    "(repeatable): how the constants hold on later runs")  # fmt: skip
     ap.add_argument("--passes", type=int, default=PASSES, help=f"passes over the groups and globals (default {PASSES})")
     ap.add_argument("--logo-passes", type=int, default=LOGO_PASSES,
                     help=f"passes of each leave-one-out refit (default {LOGO_PASSES}: seven refits)")  # fmt: skip
@@ -276,6 +283,13 @@ def main(argv: list[str]) -> None:
     if unknown := sorted(set(args.logo_gpu or ()) - {p["gpu"] for p in points}):
         sys.exit(f"fit_serving.py: no point of the corpus is on {', '.join(unknown)}; --logo-gpu takes one of: "
                  f"{', '.join(sorted({p['gpu'] for p in points}))}")  # fmt: skip
+    shipped = {}  # the held-out points' predictions under the constants perf_constants.py ships (fitted on all)
+    for cutoff in args.holdout_after or ():
+        before, after, _ = split_by_date(points, cutoff)
+        if not (before and after):
+            sys.exit(f"fit_serving.py: --holdout-after {cutoff} leaves {len(before)} point(s) before it and "
+                     f"{len(after)} on or after it; the corpus's dates run from {min_max_dates(points)}")  # fmt: skip
+        shipped[cutoff] = [r for r in run_points(after) if not r["reason"]]
     reset_to_start("prior")  # the leave-one-GPU-type-out refits start from the priors (no GPU seen)
     start = {n: p for n, p in pc.ENGINE_PERF.items()}
     start_globals = {k: getattr(m, k) for k, (m, _) in GLOBALS.items()}
@@ -298,9 +312,10 @@ def main(argv: list[str]) -> None:
                 f"  {k:16s} {g['n']:4d}  {g['median_abs']:6.1%} {g['median_signed']:+6.1%} | "
                 f"{u['median_abs']:6.1%} {u['median_signed']:+6.1%}"
             )
-    if not (args.logo or args.logo_gpu):
-        return
-    logo(points, sorted(args.logo_gpu or {p["gpu"] for p in points}), start, start_globals, args.logo_passes)
+    if args.logo or args.logo_gpu:
+        logo(points, sorted(args.logo_gpu or {p["gpu"] for p in points}), start, start_globals, args.logo_passes)
+    for cutoff in args.holdout_after or ():
+        holdout_after(points, cutoff, start, start_globals, args.logo_passes, shipped[cutoff])
 
 
 def layout_of(r: dict) -> str:
@@ -323,42 +338,123 @@ def breakdown(held: list[dict]) -> None:
         print(f"    {title}: N, median |error| / bias, per GPU | per user")
         for k in sorted({key(r) for r in rows}):
             sub = [r for r in rows if key(r) == k]
-            cells = []
-            for metric in ("output_tok_s_per_gpu", "output_tok_s_per_user"):
-                e = errors_of(sub, metric)
-                cells.append(f"{statistics.median(map(abs, e)):6.1%} {statistics.median(e):+7.1%}" if e else " " * 14)
-            print(f"      {k:44s} {len(sub):4d}  {cells[0]} | {cells[1]}")
+            print(f"      {k:44s} {len(sub):4d}  {cells(sub)}")
+
+
+def cells(rows: list[dict]) -> str:
+    """Median |error| and bias (median signed error) of tok/s per GPU | per user over predicted rows."""
+    out = []
+    for metric in ("output_tok_s_per_gpu", "output_tok_s_per_user"):
+        e = errors_of(rows, metric)
+        out.append(f"{statistics.median(map(abs, e)):6.1%} {statistics.median(e):+7.1%}" if e else " " * 14)
+    return " | ".join(out)
+
+
+def refit_without(train: list[dict], held: list[dict], start: dict, start_globals: dict, passes: int) -> None:
+    """Set the constants to a refit from `start` (the priors) on `train` alone, for predicting `held`."""
+    pc.ENGINE_PERF.clear()
+    pc.ENGINE_PERF.update(start)
+    for k in GLOBALS:
+        _set("global", k, start_globals[k])
+    fit(train, verbose=False, passes=passes)
+    # an engine build the training points never exercise (ATOM and SGLang's gfx950 build exist only on MI355X) must
+    # not keep its priors: it takes the nearest trained build's constants, by the rule a GPU architecture the corpus
+    # lacks gets in `plan` (perf_constants.nearest_build)
+    trained = {group_of(p) for p in train}
+    for g in sorted({group_of(p) for p in held} - trained):
+        pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[pc.nearest_build(g, trained)], name=g)
+        print(f"    {g}: no training point; takes {pc.nearest_build(g, trained)}'s constants")
+    print("    the refit's serving-wide constants: " + ", ".join(f"{k} {_get('global', k):.4g}" for k in GLOBALS))
+
+
+def held_out(run) -> None:
+    """Run `run()` (refits and predictions), then put the fitted constants back as they were."""
+    fitted = dict(pc.ENGINE_PERF)
+    fitted_globals = {k: getattr(m, k) for k, (m, _) in GLOBALS.items()}
+    try:
+        run()
+    finally:
+        pc.ENGINE_PERF.clear()
+        pc.ENGINE_PERF.update(fitted)
+        for k, v in fitted_globals.items():
+            _set("global", k, v)
 
 
 def logo(points: list[dict], gpus: list[str], start: dict, start_globals: dict, passes: int) -> None:
     """Leave-one-GPU-type-out: refit from the priors without each GPU type in `gpus`, predict its points."""
-    fitted = dict(pc.ENGINE_PERF)
-    fitted_globals = {k: getattr(m, k) for k, (m, _) in GLOBALS.items()}
-    print("\nleave-one-GPU-type-out (fit without the GPU, predict it):")
-    for gpu in gpus:
-        pc.ENGINE_PERF.clear()
-        pc.ENGINE_PERF.update(start)
-        for k in GLOBALS:
-            _set("global", k, start_globals[k])
-        train = [p for p in points if p["gpu"] != gpu]
-        held = [p for p in points if p["gpu"] == gpu]
-        fit(train, verbose=False, passes=passes)
-        # an engine build the training points never exercise (ATOM and SGLang's gfx950 build exist only on
-        # MI355X) must not keep its priors: it takes the nearest trained build's constants, by the rule a GPU
-        # architecture the corpus lacks gets in `plan` (perf_constants.nearest_build)
-        trained = {group_of(p) for p in train}
-        for g in {group_of(p) for p in held} - trained:
-            pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[pc.nearest_build(g, trained)], name=g)
-        n = sum(not r["reason"] for r in run_points(held))
-        print(f"  {gpu:9s} ({n:4d} points): median |error| tok/s per GPU "
-              f"{median_abs(held, 'output_tok_s_per_gpu'):.1%}, per user "
-              f"{median_abs(held, 'output_tok_s_per_user'):.1%}", flush=True)  # fmt: skip
-        print("    the refit's serving-wide constants: " + ", ".join(f"{k} {_get('global', k):.4g}" for k in GLOBALS))
+
+    def run() -> None:
+        print("\nleave-one-GPU-type-out (fit without the GPU, predict it):")
+        for gpu in gpus:
+            held = [p for p in points if p["gpu"] == gpu]
+            print(f"  refit without {gpu}:", flush=True)
+            refit_without([p for p in points if p["gpu"] != gpu], held, start, start_globals, passes)
+            n = sum(not r["reason"] for r in run_points(held))
+            print(f"  {gpu:9s} ({n:4d} points): median |error| tok/s per GPU "
+                  f"{median_abs(held, 'output_tok_s_per_gpu'):.1%}, per user "
+                  f"{median_abs(held, 'output_tok_s_per_user'):.1%}", flush=True)  # fmt: skip
+            breakdown(held)
+
+    held_out(run)
+
+
+def iso_date(text: str) -> date:
+    """--holdout-after's argument: a calendar date, YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def point_date(p: dict) -> date | None:
+    """A point's date (its first ten characters, YYYY-MM-DD), or None where it has none or another spelling."""
+    try:
+        return date.fromisoformat(str(p.get("date") or "")[:10])
+    except ValueError:
+        return None
+
+
+def split_by_date(points: list[dict], cutoff: date) -> tuple[list[dict], list[dict], list[dict]]:
+    """The points dated before `cutoff` (the refit's), those dated on or after it (predicted), and the undated ones,
+    which go to neither side: a run of unknown date could be a later one."""
+    before, after, undated = [], [], []
+    for p in points:
+        d = point_date(p)
+        (undated if d is None else before if d < cutoff else after).append(p)
+    return before, after, undated
+
+
+def min_max_dates(points: list[dict]) -> str:
+    dates = sorted(d for p in points if (d := point_date(p)) is not None)
+    return f"{dates[0]} to {dates[-1]}" if dates else "(no point has a date)"
+
+
+def holdout_after(points: list[dict], cutoff: date, start: dict, start_globals: dict, passes: int,
+                  shipped: list[dict]) -> None:  # fmt: skip
+    """A time split: refit from the priors on the points dated before `cutoff`, predict those dated on or after it;
+    their errors by build x agg/disagg beside the same points' under the shipped constants (`shipped`: rows of
+    run_points, fitted on every point) and the refit's in-sample ones."""
+    train, held, undated = split_by_date(points, cutoff)
+
+    def run() -> None:
+        print(f"\nheld out after {cutoff}: refit on the {len(train)} points dated before it, predict the {len(held)} "
+              f"dated on or after it ({len(undated)} undated: in neither)")  # fmt: skip
+        refit_without(train, held, start, start_globals, passes)
+        rows = {"held out": [r for r in run_points(held) if not r["reason"]], "shipped": shipped,
+                "in-sample": [r for r in run_points(train) if not r["reason"]]}  # fmt: skip
+        build = {p["id"]: group_of(p) for p in points}
+        print("    build / mode: N, median |error| / bias, per GPU | per user: held out | the same points under the "
+              "shipped constants | the refit's own points")  # fmt: skip
+        keys = sorted({f"{build[r['id']]} {r['mode']}" for r in rows["held out"]})
+        for k in ["all", *keys]:
+            line = f"      {k:28s}"
+            for sub in rows.values():
+                sub = [r for r in sub if k == "all" or f"{build[r['id']]} {r['mode']}" == k]
+                line += f"  {len(sub):4d}  {cells(sub)}" if sub else " " * 39
+            print(line, flush=True)
         breakdown(held)
-    pc.ENGINE_PERF.clear()
-    pc.ENGINE_PERF.update(fitted)
-    for k, v in fitted_globals.items():
-        _set("global", k, v)
+
+    held_out(run)
 
 
 if __name__ == "__main__":

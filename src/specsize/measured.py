@@ -201,6 +201,16 @@ def _layout(raw: dict[str, Any], gpus: int) -> Layout:
     return engine_layout(tp, ep, bool(raw.get("dp_attention")), gpus, int(raw.get("pp", 1) or 1))
 
 
+def _instance_gpus(raw: dict[str, Any], engine: str) -> int:
+    """The GPUs of one aggregated instance as its layout spells them: the larger of the engine's TP group and its EP
+    group, times its pipeline stages. vLLM's data-parallel size (`dp`: --data-parallel-size) multiplies its TP, EP
+    or not (vLLM docs, data-parallel deployment: an MoE model's expert layers form one TP x DP group); SGLang's --dp
+    with DP attention counts attention ranks inside its TP group, so another engine's `dp` adds no GPU."""
+    tp, ep, pp = (int(raw.get(k, 1) or 1) for k in ("tp", "ep", "pp"))
+    dp = int(raw.get("dp", 1) or 1) if engine == "vllm" else 1
+    return max(tp * dp, ep) * pp
+
+
 def _heads_ok(arch, lay: Layout) -> str:
     if lay.attention == "tp" and arch.num_heads % lay.tp:
         return f"attention TP {lay.tp} does not divide {arch.name}'s {arch.num_heads} heads"
@@ -222,16 +232,18 @@ def resolve(p: dict[str, Any]) -> Case:
         dis = p.get("disaggregated")
         lay_raw = p["layout"]
         if dis:
+            if not all(_number(dis.get(k)) and dis[k] > 0 for k in ("prefill_gpus", "decode_gpus")):
+                raise SpecsizeError("disaggregated needs positive prefill_gpus and decode_gpus")
             dw, pw = int(dis.get("decode_workers") or 0), int(dis.get("prefill_workers") or 0)
             if dw < 1 or pw < 1:
                 raise SpecsizeError(f"disaggregated worker counts not recorded (prefill {pw}, decode {dw})")
             dlay = _layout(lay_raw, int(dis["decode_gpus"]) // dw)
             play = _layout(dis.get("prefill_layout") or lay_raw, int(dis["prefill_gpus"]) // pw)
         else:
-            dw, pw = 1, 0
-            dlay0 = _layout(lay_raw, max(int(lay_raw.get("tp", 1)), int(lay_raw.get("ep", 1) or 1)))
-            dw = max(1, int(p["gpus"]) // dlay0.gpus)
-            dlay, play = dlay0, None
+            instance = _instance_gpus(lay_raw, engine)
+            if int(p["gpus"]) % instance:
+                raise SpecsizeError(f"{p['gpus']} GPUs are not a whole number of the layout's {instance}-GPU instances")
+            dlay, play, dw = _layout(lay_raw, instance), None, int(p["gpus"]) // instance
         for lay in (dlay, play):
             if lay is not None and (why := _heads_ok(arch, lay)):
                 raise SpecsizeError(why)
