@@ -159,12 +159,14 @@ def test_the_corpus_counts_input_tok_s_per_gpu_over_the_prefill_gpus():
 
 
 def test_unrepresentable_points_are_counted_and_listed_with_the_reason(tmp_path):
-    rows = run_points(load_points(_write(tmp_path, [FULL, UNKNOWN_GPU, NO_WORKERS])))
+    zero_drafts = {**MTP, "id": "zero-drafts", "speculative": {"method": "mtp", "num_speculative_tokens": 0}}
+    rows = run_points(load_points(_write(tmp_path, [FULL, UNKNOWN_GPU, NO_WORKERS, zero_drafts])))
     s = summarize(rows)
-    assert s["points"] == 3 and s["predicted"] == 1
+    assert s["points"] == 4 and s["predicted"] == 1
     reasons = {u["id"]: u["reason"] for u in s["unrepresentable"]}
     assert "unknown GPU" in reasons["tpu"]
     assert "worker counts not recorded" in reasons["no-workers"]
+    assert "num_speculative_tokens 0" in reasons["zero-drafts"]
 
 
 @pytest.mark.parametrize(
@@ -218,6 +220,12 @@ def test_cli_table_and_worst(tmp_path):
     assert r.exit_code == 0, r.output
     assert "2 of 3 points" in r.output and "cannot represent" in r.output and "worst 1 points" in r.output
     assert "of 1 matched pairs" in r.output
+
+
+def test_no_plot_is_drawn_when_no_measured_point_could_be_predicted(tmp_path):
+    r = CliRunner().invoke(cli, ["validate", str(_write(tmp_path, [UNKNOWN_GPU])), "--plot", str(tmp_path / "v.png")])
+    assert r.exit_code == 0 and "plot: not drawn" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "v.png").exists()
 
 
 def test_plot_without_measured_points_is_one_clear_line(tmp_path):

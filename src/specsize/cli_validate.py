@@ -69,7 +69,8 @@ def validate(files, measured, worst, plot_path, as_json):
     outcomes = run_files(published_files) if published_files else []
     rows = run_points(points) if points else []
     summ = summarize(rows) if rows else None
-    if plot_path and rows:
+    drawn = plot_path and any(not r["reason"] for r in rows)  # a plot of no predicted point says nothing
+    if drawn:
         from specsize.plot import validate_plot
 
         validate_plot(rows, plot_path)
@@ -81,5 +82,7 @@ def validate(files, measured, worst, plot_path, as_json):
         validate_table([o.to_json() for o in outcomes], summary(outcomes))
     if rows:
         measured_tables(summ, worst_points(rows, worst))
-    if plot_path and rows:
+    if drawn:
         click.echo(f"plot: {plot_path}")
+    elif plot_path:
+        click.echo("plot: not drawn, no measured point could be predicted (the reasons are listed above)", err=True)

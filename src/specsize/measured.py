@@ -249,7 +249,11 @@ def resolve(p: dict[str, Any]) -> Case:
                 raise SpecsizeError(why)
         spec = Speculative()
         if sp.get("method", "none") == "mtp":
-            k = sp.get("num_speculative_tokens") or mtp_draft_tokens(engine, gpu.vendor, dlay.attention == "dp")
+            k = sp.get("num_speculative_tokens")
+            if k is None:
+                k = mtp_draft_tokens(engine, gpu.vendor, dlay.attention == "dp")
+            elif isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise SpecsizeError(f"num_speculative_tokens {k!r} with method mtp: MTP drafts 1 token or more")
             spec = Speculative("mtp", int(k), acceptance=random_token_acceptance(int(k)))
         elif sp.get("method", "none") != "none":
             raise SpecsizeError(f"speculative method {sp.get('method')!r} is not in the measured format")
