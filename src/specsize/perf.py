@@ -304,8 +304,8 @@ def ep_dispatch_latency(group: int) -> float:
     kernels': inside one NVLink domain TensorRT-LLM's NVLinkOneSided all-to-all on GB200 NVL72 takes 18.9 / 31.0 us
     (dispatch / combine, one token per rank) at EP 8, 19.8 / 31.4 at EP 32, 20.4 / 33.3 at EP 64 with 8 tokens per
     rank (TensorRT-LLM tech blog 18, "Optimizing MoE Communication with One-Sided AlltoAll Over NVLink"), and the
-    corpus's NVLink-domain points agree (README, "The batch agrees, the step does not"); charging it only across
-    NICs was tried and not kept (README's variants table): the fitted b is small (a few us)."""
+    corpus's NVLink-domain points agree (docs/validation.md, "The batch agrees, the step does not"); charging it only
+    across NICs was tried and not kept (docs/validation.md, the variants tables): the fitted b is small (a few us)."""
     return EP_DISPATCH_LATENCY_PER_DOUBLING * log2(group) if group > 1 else 0.0
 
 

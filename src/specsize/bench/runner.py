@@ -202,7 +202,7 @@ def replay_rounds(target: Transformer, draft: Transformer | None, recorded: list
     the verification call (generate.verify_call, the loop's own) timed up to its host read, with the round's
     recorded inputs (committed tokens, position, newest token). Each round verifies new tokens at new positions as
     in the loop, where one round repeated keeps its working set warm and cost 13-14% less than the loop paid
-    (benchmarks/loop_gap.py, README). Greedy: the replayed drafts and results must equal the recorded ones
+    (benchmarks/loop_gap.py, docs/benchmarks.md). Greedy: the replayed drafts and results must equal the recorded ones
     ("mismatches" counts the rounds that differ). -> {"draft", "verify"}: seconds per round; "rounds",
     "mismatches", "recompiles" (graphs compiled while replaying)."""
     d_t = v_t = 0.0

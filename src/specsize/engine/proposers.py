@@ -103,7 +103,7 @@ class DraftModelProposer:
         """The draft's prefill: the prompt but its last token (the first round feeds the last two committed tokens),
         one eager forward. It is the prompt's processing, as the target's prefill is (generate() times it with it,
         as the batched engine does): in the first round it cost the loop 1-2 ms of CPU a generation, 3-5% of the
-        decode time on the bench's prompts at k = 7 (benchmarks/loop_gap.py, README)."""
+        decode time on the bench's prompts at k = 7 (benchmarks/loop_gap.py, docs/benchmarks.md)."""
         self.cached = 0
         start = min(len(prompt) - 1, self.model.model.layers[0].self_attn.cache.max_len - 2)
         if start > 0:
