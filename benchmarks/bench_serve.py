@@ -74,9 +74,10 @@ def mtp_step(model, tokens: list[list[int]]):
     model.setup_cache(len(tokens), ids.shape[1])
     _, hidden = model(ids, start=0, return_hidden=True)  # the target's real states for these tokens
 
-    def f(rows: Rows, n: int) -> None:
+    def f(rows: Rows, n: int) -> None:  # as batch.BatchMTP runs it: MLP and head on each row's last position
         b = len(rows.slots)
-        model.mtp_forward(hidden[:b, :n], ids[:b, 1 : n + 1], start=rows)
+        at = torch.full((b,), n - 1, device=device) if n > 1 else None
+        model.mtp_forward(hidden[:b, :n], ids[:b, 1 : n + 1], start=rows, at=at)
 
     return f
 

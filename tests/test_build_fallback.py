@@ -56,6 +56,18 @@ def test_a_generation_is_a_version_range_so_later_builds_take_the_current_consta
         ("trtllm", "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.0.0"): "trtllm-1.2",
         ("trtllm", "TensorRT-LLM 0.17.post1.dev"): None,
         ("trtllm", None): None,
+        # other publishers' spellings (review of ac3eff7): the engine's own version, not a ROCm or Dynamo one
+        ("sglang", "sglang==0.4.6"): "sglang-0.4",
+        ("sglang", "SGLang v0.4.3"): "sglang-0.4",
+        ("sglang", "nvcr.io/nvidia/ai-dynamo/sglang-runtime:0.4.0"): None,
+        ("vllm", "rocm/vllm:rocm6.3.1_instinct_vllm0.7.3_20250311"): "vllm-0.7",
+        ("vllm", "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1"): None,
+        ("vllm", "vllm==0.6.6"): "vllm-0.7",
+        ("trtllm", "TensorRT-LLM v1.2.0"): "trtllm-1.2",
+        ("trtllm", "TRT-LLM 1.2.0"): "trtllm-1.2",
+        ("trtllm", "tensorrt_llm==1.3.0"): "trtllm-1.2",
+        ("trtllm", "nvcr.io/nvidia/tensorrt-llm/devel:1.2.0"): "trtllm-1.2",
+        ("trtllm", "tensorrt_llm==1.1.0"): None,
     }
     for (engine, version), generation in cases.items():
         assert pc.engine_generation(engine, version) == generation, version

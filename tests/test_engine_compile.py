@@ -124,3 +124,22 @@ def test_compiled_draft_generation_is_lossless_and_one_graph_per_k():
     graphs = counters["stats"]["unique_graphs"]
     assert spec(prompts[1]).token_ids == plain[1]
     assert counters["stats"]["unique_graphs"] == graphs  # warm: the second prompt runs the same graphs
+
+
+@torch.inference_mode()
+def test_compiled_batched_mtp_is_lossless():
+    """Batched MTP (serve's engine, batch.BatchMTP) through the compiled steps: rows that accepted different numbers
+    of drafts catch up on different numbers of states (padded to the longest; the module's MLP and head on each
+    row's own last one, MTPLayer.predict's per-row index), and every row's greedy output equals plain decoding."""
+    from specsize.engine.batch import BatchEngine, BatchMTP, Sequence
+
+    m = load_model(bundled_model_dir("tiny-r1")).model
+    prompts = [[0, 5, 6, 7, 8, 9], [0, 9, 8, 7, 6, 5, 4, 3, 2], [0, 3, 3, 3], [0, 7, 1, 7, 1, 7]]
+    plain = [generate(m, p, 32).token_ids for p in prompts]
+    alone = [generate(m, p, 32, proposer=MTPProposer(m, SamplingParams(), fused=False), k=2).stats for p in prompts]
+    compile_steps(m)
+    seqs = BatchEngine(m, BatchMTP(m), 2, slots=3, max_len=128).run([Sequence(p, 32) for p in prompts])
+    assert [s.out for s in seqs] == plain
+    # each row drafts from its own last state: it accepts what it accepts decoded alone (eager)
+    assert [s.stats.num_accepted_tokens for s in seqs] == [a.num_accepted_tokens for a in alone]
+    assert sum(a.num_accepted_tokens for a in alone) > 0

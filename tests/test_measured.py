@@ -179,6 +179,9 @@ def test_unrepresentable_points_are_counted_and_listed_with_the_reason(tmp_path)
         ("[1, 2]", "line 2: expected a JSON object"),
         (json.dumps({**FULL, "gpu": None}), "line 2: gpu must be a non-empty string"),
         (json.dumps({**FULL, "gpus": 0}), "line 2: gpus must be a positive integer"),
+        (json.dumps({**FULL, "layout": {**FULL["layout"], "pp": 0}}), "line 2: layout.pp must be a positive integer"),
+        (json.dumps({**FULL, "layout": {**FULL["layout"], "dp": "two"}}), "line 2: layout.dp must be a positive"),
+        (json.dumps({**FULL, "engine_version": 0.5}), "line 2: engine_version must be a string or null"),
     ],
 )
 def test_a_malformed_line_is_one_message_naming_the_line(tmp_path, bad, needle):

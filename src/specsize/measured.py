@@ -69,6 +69,12 @@ def _check_point(p: Any, where: str) -> dict[str, Any]:
         raise MeasuredInputError(f"{where}: workload needs positive input_tokens, output_tokens and concurrency")
     if not isinstance(lay, dict) or not _number(lay.get("tp")):
         raise MeasuredInputError(f"{where}: layout needs a numeric tp")
+    for k in ("tp", "ep", "pp", "dp"):  # ep and pp may be null (1)
+        v = lay.get(k)
+        if v is not None and not (_number(v) and v == int(v) and v > 0):
+            raise MeasuredInputError(f"{where}: layout.{k} must be a positive integer, got {v!r}")
+    if p.get("engine_version") is not None and not isinstance(p["engine_version"], str):
+        raise MeasuredInputError(f"{where}: engine_version must be a string or null, got {p['engine_version']!r}")
     if not isinstance(m, dict):
         raise MeasuredInputError(f"{where}: measured must be an object")
     for k in METRICS:

@@ -302,10 +302,11 @@ def ep_dispatch_latency(group: int) -> float:
     low-latency kernels take 77, 118, 155, 173, 192 us to dispatch over EP 8, 16, 32, 64, 128 (deepseek-ai/DeepEP
     README, H800), about a + b log2(group); b is fitted (EP_DISPATCH_LATENCY_PER_DOUBLING). That growth is the RDMA
     kernels': inside one NVLink domain TensorRT-LLM's NVLinkOneSided all-to-all on GB200 NVL72 takes 18.9 / 31.0 us
-    (dispatch / combine, one token per rank) at EP 8, 19.8 / 31.4 at EP 32, 20.4 / 33.3 at EP 64 with 8 tokens per
-    rank (TensorRT-LLM tech blog 18, "Optimizing MoE Communication with One-Sided AlltoAll Over NVLink"), and the
-    corpus's NVLink-domain points agree (docs/validation.md, "The batch agrees, the step does not"); charging it only
-    across NICs was tried and not kept (docs/validation.md, the variants tables): the fitted b is small (a few us)."""
+    (dispatch / combine, one token per rank) at EP 8, 19.8 / 31.4 at EP 32, 27.8 / 32.6 at EP 64 (TensorRT-LLM tech
+    blog 18, "Optimizing MoE Communication with One-Sided AlltoAll Over NVLink"; DeepEP's RDMA dispatch: +96 us over
+    EP 8 to 64), and the corpus's NVLink-domain points agree (docs/validation.md, "The batch agrees, the step does
+    not"); charging it only across NICs was tried and not kept (docs/validation.md, the variants tables): the fitted
+    b is small (a few us)."""
     return EP_DISPATCH_LATENCY_PER_DOUBLING * log2(group) if group > 1 else 0.0
 
 

@@ -432,13 +432,16 @@ def nearest_build(name: str, known) -> str:
 # 1.2.0rc2-rc6, 0.9.0 ships 1.3.0rc1 (ai-dynamo/dynamo docs, reference/release-artifacts.md), so 0.7 and later are
 # 1.2 and later; 0.6.x and earlier (1.1 and before) and unversioned points keep "trtllm".
 ENGINE_GENERATIONS: dict[str, tuple[tuple[str, tuple[int, int], tuple[int, int] | None, str], ...]] = {
-    # "SGLang 0.4.3.post2", "lmsysorg/sglang:v0.5.12-cu130", "rocm/sgl-dev:sglang-0.5.9-...", "sglang-rocm:v0.5.10"
-    "sglang": ((r"sglang\D{0,8}?(\d+)\.(\d+)", (0, 0), (0, 5), "sglang-0.4"),),
-    # "vLLM 0.7.3.dev138+g21f6ca217", "vllm/vllm-openai:v0.11.0"
-    "vllm": ((r"vllm\D{0,16}?(\d+)\.(\d+)", (0, 0), (0, 8), "vllm-0.7"),),
-    # "nvcr.io/nvidia/tensorrt-llm/release:1.2.0rc6.post2", "TensorRT-LLM 0.17.post1", "...tensorrtllm-runtime:0.8.1"
+    # "SGLang 0.4.3.post2", "lmsysorg/sglang:v0.5.12-cu130", "rocm/sgl-dev:sglang-0.5.9-...", "sglang-rocm:v0.5.10",
+    # "sglang==0.4.6"; not Dynamo's "sglang-runtime:0.7.0" (Dynamo's version: the current build)
+    "sglang": ((r"sglang(?:-rocm)?[\s:=_/v-]{0,3}(\d+)\.(\d+)", (0, 0), (0, 5), "sglang-0.4"),),
+    # "vLLM 0.7.3.dev138+g21f6ca217", "vllm/vllm-openai:v0.11.0", "rocm/vllm:rocm6.3.1_instinct_vllm0.7.3_...";
+    # not Dynamo's "vllm-runtime:0.6.1" (Dynamo's version; it ships vLLM 0.11: the current build)
+    "vllm": ((r"vllm(?:-openai)?[\s:=_/v-]{0,3}(\d+)\.(\d+)", (0, 0), (0, 8), "vllm-0.7"),),
+    # "nvcr.io/nvidia/tensorrt-llm/release:1.2.0rc6.post2", "tensorrt-llm/devel:1.2.0", "TensorRT-LLM 0.17.post1",
+    # "TRT-LLM v1.2.0", "tensorrt_llm==1.3.0"; Dynamo's "...tensorrtllm-runtime:0.8.1" names Dynamo's version (above)
     "trtllm": (
-        (r"(?:tensorrt-llm/release:|tensorrt-llm )(\d+)\.(\d+)", (1, 2), None, "trtllm-1.2"),
+        (r"(?:tensorrt[-_]llm|trt-?llm)(?:/release|/devel)?[\s:=_/v-]{0,3}(\d+)\.(\d+)", (1, 2), None, "trtllm-1.2"),
         (r"tensorrtllm-runtime:(\d+)\.(\d+)", (0, 7), None, "trtllm-1.2"),
     ),
 }

@@ -136,7 +136,7 @@ class BatchMTP:
         slots = [r.slot for r in rows]
         last = torch.tensor(lens, device=self.device) - 1  # each row's last real position: its MLP and head only
         start = Rows.of(slots, [st["pos"] for st in states], self.device)
-        logits, state = self.model.mtp_forward(h, nxt, start, at=last)
+        logits, state = self.model.mtp_forward(h, nxt, start, at=last if L > 1 else None)  # L 1: the chain's graph
         logits, state = logits[:, 0], state[:, 0]  # [B, V], [B, h]
         pos = [st["pos"] + n for st, n in zip(states, lens, strict=True)]
         for st, p in zip(states, pos, strict=True):
