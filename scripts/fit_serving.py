@@ -44,7 +44,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from specsize import measured, perf, serving
+from specsize import engine_builds, measured, perf, serving
 from specsize import perf_constants as pc
 from specsize.hardware import get_gpu
 from specsize.measured import BUNDLED_MEASURED, errors_of, load_points, run_points, summarize
@@ -109,9 +109,9 @@ LOGO_PASSES = 2
 
 
 def group_of(p: dict) -> str:
-    """Which constants a point uses (perf_constants.engine_perf_for's rule)."""
+    """Which constants a point uses (engine_builds.engine_perf_for's rule)."""
     gpu = get_gpu(p["gpu"])
-    return pc.engine_perf_for(p["engine"], p.get("engine_version"), gpu.vendor, gpu.arch).name
+    return engine_builds.engine_perf_for(p["engine"], p.get("engine_version"), gpu.vendor, gpu.arch).name
 
 
 def loss(points: list[dict]) -> float:
@@ -359,11 +359,11 @@ def refit_without(train: list[dict], held: list[dict], start: dict, start_global
     fit(train, verbose=False, passes=passes)
     # an engine build the training points never exercise (ATOM and SGLang's gfx950 build exist only on MI355X) must
     # not keep its priors: it takes the nearest trained build's constants, by the rule a GPU architecture the corpus
-    # lacks gets in `plan` (perf_constants.nearest_build)
+    # lacks gets in `plan` (engine_builds.nearest_build)
     trained = {group_of(p) for p in train}
     for g in sorted({group_of(p) for p in held} - trained):
-        pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[pc.nearest_build(g, trained)], name=g)
-        print(f"    {g}: no training point; takes {pc.nearest_build(g, trained)}'s constants")
+        pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[engine_builds.nearest_build(g, trained)], name=g)
+        print(f"    {g}: no training point; takes {engine_builds.nearest_build(g, trained)}'s constants")
     print("    the refit's serving-wide constants: " + ", ".join(f"{k} {_get('global', k):.4g}" for k in GLOBALS))
 
 

@@ -1,29 +1,31 @@
-"""perf_constants.nearest_build: the build an engine build without fitted constants takes, the same rule for
+"""engine_builds.nearest_build: the build an engine build without fitted constants takes, the same rule for
 `plan` on a GPU architecture the corpus lacks and for scripts/fit_serving.py's leave-one-GPU-type-out refits."""
 
+from specsize import engine_builds as builds
 from specsize import perf_constants as pc
 
 
 def test_every_fallback_is_a_build_with_constants():
-    assert set(pc.BUILD_FALLBACK.values()) <= set(pc.ENGINE_PERF)
+    assert set(builds.BUILD_FALLBACK.values()) <= set(pc.ENGINE_PERF)
 
 
 def test_nearest_build_walks_the_chain_to_a_known_build():
-    assert pc.nearest_build("sglang-rocm-gfx950", {"sglang", "sglang-rocm"}) == "sglang-rocm"
-    assert pc.nearest_build("sglang-rocm-gfx950", {"sglang"}) == "sglang"
-    assert pc.nearest_build("atom", {"sglang-rocm", "trtllm"}) == "sglang-rocm"
-    assert pc.nearest_build("trtllm-1.2", {"trtllm"}) == "trtllm"
-    assert pc.nearest_build("sglang", {"sglang"}) == "sglang"
-    assert pc.nearest_build("mlx", {"sglang"}) == "mlx"  # no relative: itself (its own priors)
-    assert pc.nearest_build("sglang-rocm-gfx942", pc.ENGINE_PERF) == "sglang-rocm"  # MI300X's build: the generic one
-    assert pc.nearest_build("trtllm-rocm-gfx942", pc.ENGINE_PERF) == "trtllm"
+    assert builds.nearest_build("sglang-rocm-gfx950", {"sglang", "sglang-rocm"}) == "sglang-rocm"
+    assert builds.nearest_build("sglang-rocm-gfx950", {"sglang"}) == "sglang"
+    assert builds.nearest_build("atom", {"sglang-rocm", "trtllm"}) == "sglang-rocm"
+    assert builds.nearest_build("trtllm-1.2", {"trtllm"}) == "trtllm"
+    assert builds.nearest_build("sglang", {"sglang"}) == "sglang"
+    assert builds.nearest_build("mlx", {"sglang"}) == "mlx"  # no relative: itself (its own priors)
+    # MI300X's build: the generic one
+    assert builds.nearest_build("sglang-rocm-gfx942", pc.ENGINE_PERF) == "sglang-rocm"
+    assert builds.nearest_build("trtllm-rocm-gfx942", pc.ENGINE_PERF) == "trtllm"
 
 
 def test_every_build_reaches_its_engine():
     """Every fitted build's chain ends at an engine's own constants, without a loop."""
     for build in pc.ENGINE_PERF:
         seen = [build]
-        while (parent := pc.parent_build(seen[-1])) is not None:
+        while (parent := builds.parent_build(seen[-1])) is not None:
             assert parent not in seen, seen
             seen.append(parent)
         assert seen[-1] in pc.ENGINE_PERF, seen
@@ -34,7 +36,8 @@ def test_plan_and_the_leave_one_out_take_the_same_build_for_an_architecture_with
     nearest_build names."""
     table = {k: v for k, v in pc.ENGINE_PERF.items() if k != "sglang-rocm-gfx950"}
     monkeypatch.setattr(pc, "ENGINE_PERF", table)
-    assert pc.engine_perf_for("sglang", None, "amd", "gfx950").name == pc.nearest_build("sglang-rocm-gfx950", table)
+    fallback = builds.nearest_build("sglang-rocm-gfx950", table)
+    assert builds.engine_perf_for("sglang", None, "amd", "gfx950").name == fallback
 
 
 def test_a_generation_is_a_version_range_so_later_builds_take_the_current_constants():
@@ -70,6 +73,6 @@ def test_a_generation_is_a_version_range_so_later_builds_take_the_current_consta
         ("trtllm", "tensorrt_llm==1.1.0"): None,
     }
     for (engine, version), generation in cases.items():
-        assert pc.engine_generation(engine, version) == generation, version
-    assert pc.engine_perf_for("trtllm", "nvcr.io/nvidia/tensorrt-llm/release:1.4.0rc1").name == "trtllm-1.2"
-    assert pc.engine_perf_for("sglang", "lmsysorg/sglang:v0.6.0", "nvidia", "sm100").name == "sglang"
+        assert builds.engine_generation(engine, version) == generation, version
+    assert builds.engine_perf_for("trtllm", "nvcr.io/nvidia/tensorrt-llm/release:1.4.0rc1").name == "trtllm-1.2"
+    assert builds.engine_perf_for("sglang", "lmsysorg/sglang:v0.6.0", "nvidia", "sm100").name == "sglang"

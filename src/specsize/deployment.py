@@ -9,10 +9,11 @@ from dataclasses import dataclass, replace
 
 from specsize.config import ModelArch
 from specsize.drafters import draft_layout, draft_precision, eagle_head_params
+from specsize.engine_builds import engine_perf_for
 from specsize.engines import EngineProfile
 from specsize.hardware import GPU, get_host_memory
 from specsize.perf import Machine, Stack, StepTime, build_stack, make_machine, prefill_time, step_time
-from specsize.perf_constants import EnginePerf, engine_perf_for
+from specsize.perf_constants import EnginePerf
 from specsize.quant import Precision, get_precision
 from specsize.scenario import Host, Layout, Speculative, Workload
 

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from specsize.deployment import Deployment, build_deployment
+from specsize.engine_builds import engine_perf_for
 from specsize.engines import get_engine
 from specsize.errors import SpecsizeError
 from specsize.hardware import get_gpu, get_link
 from specsize.jsonl import read_jsonl
 from specsize.memory import memory_per_gpu
-from specsize.perf_constants import MTP_ACCEPTANCE_DECAY, MTP_RANDOM_FIRST_ACCEPTANCE, engine_perf_for
+from specsize.perf_constants import MTP_ACCEPTANCE_DECAY, MTP_RANDOM_FIRST_ACCEPTANCE
 from specsize.resolve import load_model
 from specsize.scenario import Layout, Speculative, Workload, engine_layout, mean_context
 from specsize.serving import Pool, ServingPoint, kv_slots, prefill_cost, steady_state

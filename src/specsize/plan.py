@@ -13,6 +13,7 @@ from math import ceil
 
 from specsize.config import ModelArch
 from specsize.deployment import Deployment, HostCPU, build_deployment
+from specsize.engine_builds import engine_perf_for
 from specsize.engines import get_engine
 from specsize.errors import PlanError
 from specsize.fit import FitResult, _shortfall, candidate_layouts, fit_gpu, no_layout_reason, nodes_for
@@ -20,7 +21,7 @@ from specsize.hardware import get_gpu, machine_holding
 from specsize.input_checks import check_draft_tp
 from specsize.memory import MemoryBreakdown, memory_per_gpu
 from specsize.perf import StepTime
-from specsize.perf_constants import NGRAM_REPEAT_FRACTION, EnginePerf, engine_perf, engine_perf_for
+from specsize.perf_constants import NGRAM_REPEAT_FRACTION, EnginePerf, engine_perf
 from specsize.scenario import Host, Layout, Speculative, Workload
 from specsize.serving import Pool, ServingPoint, kv_slots, steady_state
 from specsize.speculative import SpecResult, best_k, break_even, evaluate
