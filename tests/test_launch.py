@@ -343,7 +343,9 @@ def test_attention_dp_with_ep_in_each_engines_spelling():
     assert "--tensor-parallel-size 1 --data-parallel-size 8 --enable-expert-parallel" in v
     assert trtllm_extra_options(lay, Speculative("mtp", 1)) == {
         "tensor_parallel_size": 8, "moe_expert_parallel_size": 8, "enable_attention_dp": True,
+        "attention_dp_config": {"enable_balance": True, "batching_wait_iters": 0, "timeout_iters": 60},
         "speculative_config": {"decoding_type": "MTP", "num_nextn_predict_layers": 1}}  # fmt: skip
+    assert "attention_dp_config" not in trtllm_extra_options(Layout(tp=8, ep=8), Speculative())
     lines = sglang_disagg_commands("deepseek-r1", Layout(tp=8, ep=8), lay, 2, 1)
     assert sum("--disaggregation-mode prefill" in x for x in lines) == 2
     assert any("--disaggregation-mode decode" in x and "--enable-dp-attention" in x for x in lines)

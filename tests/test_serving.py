@@ -7,7 +7,7 @@ from specsize.engines import get_engine
 from specsize.hardware import get_gpu, get_link
 from specsize.resolve import load_model
 from specsize.scenario import Layout
-from specsize.serving import Pool, prefill_cost, steady_state
+from specsize.serving import Pool, adp_balance_wait, decode_iteration_time, prefill_cost, steady_state
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +69,35 @@ def test_disaggregated_decode_holds_no_more_sequences_than_its_kv_slots(dep):
     assert p.rate == pytest.approx(512 / (p.ttft + 1024 * p.tpot), rel=1e-6)  # the loop still closes
     roomy = steady_state(Pool(dep, 1, 4096), 512, 1024, 1024, prefill=prefill, link=link)
     assert roomy.output_tok_s > p.output_tok_s and not roomy.kv_limited
+
+
+@pytest.fixture(scope="module")
+def trt_dp():
+    return build_deployment(load_model("deepseek-r1"), get_gpu("b200"), "nvfp4", "fp8",
+                            Layout(tp=8, ep=8, attention="dp"), get_engine("trtllm"))  # fmt: skip
+
+
+def test_tensorrt_llms_attention_dp_balance_holds_a_prompt_for_the_other_ranks_arrivals(trt_dp):
+    """TensorRT-LLM's attention-DP balance: a prompt waits for each of the group's 7 other ranks to receive one,
+    7 arrivals at the loop's own rate users / (TTFT + OSL x TPOT), at most timeout_iters iterations; the loop still
+    closes with the wait in TTFT."""
+    p = steady_state(Pool(trt_dp), 256, 1024, 1024)
+    iteration = decode_iteration_time(trt_dp, 256, 1024 + 512)
+    wait = adp_balance_wait(trt_dp, 256, 1.0, iteration)
+    assert wait == pytest.approx(7 / (256 / (1.0 + wait)))  # 7 arrivals at the rate the wait itself slows
+    assert p.rate == pytest.approx(256 / (p.ttft + 1024 * p.tpot))
+    assert adp_balance_wait(trt_dp, 256, 1e4, iteration) == pytest.approx(60 * iteration)  # the timeout
+
+
+def test_no_balance_wait_below_one_user_per_rank_without_attention_dp_or_in_other_engines(trt_dp, dep):
+    """With fewer users than ranks some rank has nothing to decode, and TensorRT-LLM then schedules prompts at
+    once; a TP-attention group has one rank; SGLang has no balance."""
+    assert adp_balance_wait(trt_dp, 7, 30.0, 0.03) == 0.0
+    assert adp_balance_wait(trt_dp, 8, 30.0, 0.03) > 0.0
+    tp = build_deployment(load_model("deepseek-r1"), get_gpu("b200"), "nvfp4", "fp8", Layout(tp=8, ep=8),
+                          get_engine("trtllm"))  # fmt: skip
+    assert adp_balance_wait(tp, 256, 30.0, 0.03) == 0.0
+    sglang_dp = build_deployment(load_model("deepseek-r1"), get_gpu("b200"), "nvfp4", "fp8",
+                                 Layout(tp=8, ep=8, attention="dp"), get_engine("sglang"))  # fmt: skip
+    assert adp_balance_wait(sglang_dp, 256, 30.0, 0.03) == 0.0
+    assert steady_state(Pool(trt_dp), 256, 1024, 1024).ttft > steady_state(Pool(trt_dp), 4, 1024, 1024).ttft

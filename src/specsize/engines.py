@@ -57,6 +57,11 @@ class EngineProfile:
     # layer): the input embedding stays in host RAM and the output layer is one more unit of the split
     # (sharding.llamacpp_layer_split); otherwise PP stages split the layers evenly
     llamacpp_split: bool = False
+    # TensorRT-LLM's attention-DP balance (attention_dp_config enable_balance, timeout_iters, batching_wait_iters 0):
+    # under attention DP a rank holds its new prompts until every rank of the group has one, at most this many
+    # iterations (serving.adp_balance_wait); 0: the engine schedules each rank's prompts at once
+    adp_balance_timeout_iters: int = 0
+    adp_balance_source: str = ""
 
     def memory_fraction(self, tp: int) -> float:
         return self.fraction_by_tp(tp) if self.fraction_by_tp else self.fraction
@@ -151,6 +156,10 @@ ENGINES: dict[str, EngineProfile] = {
             spec_methods=("none", "mtp", "draft", "ngram", "eagle"),
             version="1.0",
             runtime_source=_RUNTIME_SOURCE,
+            adp_balance_timeout_iters=60,
+            adp_balance_source="InferenceX's TensorRT-LLM recipes with attention DP set attention_dp_config "
+            "{enable_balance: true, timeout_iters: 60, batching_wait_iters: 0} (benchmarks/single_node/"
+            "fixed_seq_len/dsr1_fp8_b200_trt.sh and its siblings); the launch command sets the same",
         ),
         EngineProfile(
             name="atom",

@@ -242,6 +242,9 @@ def trtllm_extra_options(layout: Layout, spec: Speculative) -> dict:
     tensor_parallel_size, enable_attention_dp, moe_expert_parallel_size; MTP as speculative_config."""
     opts: dict = {"tensor_parallel_size": layout.tp, "moe_expert_parallel_size": layout.ep,
                   "enable_attention_dp": layout.attention == "dp"}  # fmt: skip
+    if layout.attention == "dp":  # the attention-DP balance the planner's TTFT assumes (EngineProfile)
+        opts["attention_dp_config"] = {"enable_balance": True, "batching_wait_iters": 0,
+                                       "timeout_iters": get_engine("trtllm").adp_balance_timeout_iters}  # fmt: skip
     if spec.method == "mtp":
         opts["speculative_config"] = {"decoding_type": "MTP", "num_nextn_predict_layers": spec.k}
     return opts

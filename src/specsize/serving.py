@@ -8,6 +8,7 @@ everyone's next request; chunked prefill interleaves those with the decode steps
 
     TPOT = t_decode(b) + (b - 1) P / O       (the decode step plus the other users' prefill share)
     TTFT = P_alone + the wait for a batch slot (half a decode step, and the prefill queue: M/D/1)
+                + under TensorRT-LLM's attention-DP balance, the wait for the group's other ranks to receive a prompt
 
 with P the instance's time per prompt when prompts queue (a DP-attention group prefills one per rank at once)
 and P_alone one prompt on an idle instance. Disaggregated: the decode pool pays no prefill share; the prefill
@@ -97,6 +98,32 @@ def prefill_cost(dep: Deployment, input_tokens: float, batched: bool = True) -> 
     return prefill_time(dep.main, dep.machine, n, dep.engine.prefill_chunk, ranks) / ranks
 
 
+def decode_iteration_time(dep: Deployment, seqs: float, context: float, k: int | None = None,
+                          repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> float:  # fmt: skip
+    """Seconds of one engine iteration of an instance decoding `seqs` sequences: a decode step, or a speculative
+    round (draft, verification, the round's own cost)."""
+    b = max(1, ceil(seqs))
+    if not dep.spec.enabled:
+        return dep.decode_step(b, context).total
+    return evaluate(dep, b, context, k, repeat_fraction).round_time
+
+
+def adp_balance_wait(dep: Deployment, users: float, cycle: float, iteration: float) -> float:
+    """TensorRT-LLM's attention-DP balance (EngineProfile.adp_balance_timeout_iters; PyExecutor
+    _balance_adp_requests): while every rank of the group decodes, a rank holds its new prompts until each of the
+    group's dp ranks has one, or timeout_iters iterations have passed; with fewer users than ranks some rank has
+    nothing to decode and nothing waits. A prompt waits for the other dp - 1 ranks to receive one: dp - 1 arrivals at
+    the instance's rate users / (cycle + wait), `cycle` being a user's TTFT and output without the wait (solved in
+    closed form), at most the timeout. Assumption: dp - 1 arrivals, between the (dp - 1) / 2 of prompts that reach
+    the ranks in turn and the more of prompts that reach them at random."""
+    dp = dep.layout.tp if dep.layout.attention == "dp" else 1
+    timeout = dep.engine.adp_balance_timeout_iters
+    if dp <= 1 or not timeout or users < dp:
+        return 0.0
+    wait = (dp - 1) * cycle / (users - (dp - 1))
+    return min(wait, timeout * iteration)
+
+
 def kv_transfer_time(dep: Deployment, input_tokens: float, link: Link | None) -> float:
     """A prompt's KV cache (all layers) from a prefill instance to a decode instance: latency + bytes over one
     GPU's share of the link (each prefill GPU sends its own layers' / ranks' part in parallel)."""
@@ -138,6 +165,9 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
         rate_inst = seqs / busy
         rho = min(seqs * p / busy, 0.95)
         ttft = p_alone + t_dec / 2 + _mdl_wait(rho, p, per_inst) + dep.machine.engine.request_overhead
+        if dep.engine.adp_balance_timeout_iters and dep.layout.attention == "dp":
+            iteration = decode_iteration_time(dep, seqs, ctx, k, repeat_fraction)
+            ttft += adp_balance_wait(dep, seqs, ttft + out * tpot, iteration)
         kv_limited = per_inst > cap
         if kv_limited:  # the others wait for a slot: the rate is the slots', TTFT what the loop leaves
             ttft = per_inst / rate_inst - out * tpot
