@@ -277,3 +277,18 @@ def test_a_finite_runs_throughput_follows_its_first_wave(users, servers, prefill
     simulated = _simulate_closed_loop(users, BENCHMARK_ROUNDS, servers, prefill, decode)
     assert simulated < steady  # the run measures less than the steady state
     assert steady * finite_run_factor(wave, cycle) == pytest.approx(simulated, rel=0.02)
+
+
+def test_sglang_polls_for_requests_as_inferencex_blackwell_recipes_set_it():
+    """InferenceX's SGLang recipes for B200 / B300 pass --scheduler-recv-interval 30 from 16 users, 10 below, 1
+    with DP attention; its other recipes and engines keep every iteration."""
+    from specsize.measured import recv_interval
+
+    assert recv_interval("sglang", "b200", 64, False) == 30
+    assert recv_interval("sglang", "b300", 8, False) == 10
+    assert recv_interval("sglang", "b200", 64, True) == 1
+    assert recv_interval("sglang", "h200", 64, False) == 1
+    assert recv_interval("trtllm", "b200", 64, False) == 1
+    c = resolve({**FULL, "gpu": "b200"})
+    assert c.decode.recv_interval == 30 and resolve(FULL).decode.recv_interval == 1
+    assert resolve({**DISAGG, "gpu": "b200"}).decode.recv_interval == 1  # disaggregated: other recipes

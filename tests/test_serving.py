@@ -101,3 +101,12 @@ def test_no_balance_wait_below_one_user_per_rank_without_attention_dp_or_in_othe
                                  Layout(tp=8, ep=8, attention="dp"), get_engine("sglang"))  # fmt: skip
     assert adp_balance_wait(sglang_dp, 256, 30.0, 0.03) == 0.0
     assert steady_state(Pool(trt_dp), 256, 1024, 1024).ttft > steady_state(Pool(trt_dp), 4, 1024, 1024).ttft
+
+
+def test_a_scheduler_that_polls_every_n_iterations_adds_half_the_interval_to_ttft(dep):
+    """SGLang --scheduler-recv-interval N: a prompt arriving while the batch decodes waits for the next poll, N / 2
+    iterations on average, of which the half step to join the batch was already counted; TPOT is untouched."""
+    every = steady_state(Pool(dep, 1, None, 1), 64, 1024, 1024)
+    thirty = steady_state(Pool(dep, 1, None, 30), 64, 1024, 1024)
+    assert thirty.tpot == pytest.approx(every.tpot)
+    assert thirty.ttft - every.ttft == pytest.approx(29 / 2 * decode_iteration_time(dep, 64, 1024 + 512), rel=1e-3)

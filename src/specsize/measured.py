@@ -139,6 +139,21 @@ def mtp_draft_tokens(engine: str, vendor: str, dp_attention: bool) -> int:
     return 3
 
 
+# InferenceX's SGLang recipes for Blackwell (benchmarks/dsr1_fp{4,8}_b200*.sh since 2025-09-21, b300 likewise; their
+# GB200 / GB300 runs are disaggregated, on other recipes) pass --scheduler-recv-interval 30 from 16 users, 10 below,
+# and 1 under DP attention (SGLang's SchedulerRecvSkipper: no skipping with DP attention); its H200 and AMD recipes
+# leave SGLang's default, 1 (every iteration).
+RECV_INTERVAL_GPUS = ("b200", "b300")
+
+
+def recv_interval(engine: str, gpu: str, users: int, dp_attention: bool) -> int:
+    """Decode iterations between an aggregated instance's polls for new requests, as the point's recipe sets them
+    (serving.Pool.recv_interval): InferenceX's SGLang on B200 / B300 (above), else every iteration."""
+    if engine != "sglang" or gpu not in RECV_INTERVAL_GPUS or dp_attention:
+        return 1
+    return 30 if users >= 16 else 10
+
+
 def default_kv(engine: str, weights: str) -> str:
     """kv_cache null: the engine's default for that deployment. TensorRT-LLM's InferenceX configs cache KV in
     FP8 (kv_cache_config dtype fp8, assumption read off the recipes); SGLang, vLLM and ATOM keep MLA's latent
@@ -273,7 +288,8 @@ def resolve(p: dict[str, Any]) -> Case:
             raise SpecsizeError(
                 f"does not fit: {p['weights']} weights on {dlay.describe()} of {gpu.id} leave no KV room"
             )
-        c.decode = Pool(ddep, dw, dmax)
+        poll = 1 if play is not None else recv_interval(engine, gpu.id, c.users, dlay.attention == "dp")
+        c.decode = Pool(ddep, dw, dmax, poll)
         if play is not None:
             pdep = _deployment(p["model"], gpu.id, p["weights"], kv, play, engine, version, Speculative())
             c.prefill = Pool(pdep, pw)

@@ -28,12 +28,12 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 4.991 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 5.613 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
 # cross-node attention-DP points (scripts/fit_serving.py).
-RDMA_DISPATCH_LATENCY = 97.81 * US
+RDMA_DISPATCH_LATENCY = 123.7 * US
 # Elements of the routed experts' intermediate dimension one weight-scale block spans, which a tensor split over
 # ranks must keep whole (perf.experts_tensor_split): DeepSeek FP8's 128 x 128 blocks (config.json
 # quantization_config.weight_block_size), NVFP4's 16-element scale groups (NVIDIA TensorRT Model Optimizer docs),
@@ -237,19 +237,19 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
         "step_overhead": 0.0007506, "layer_overhead": 0.0001111, "moe_token_overhead": 2.751e-07,
-        "bw_efficiency": 1.179, "request_overhead": 0.05697, "prefill_efficiency": 0.182,
+        "bw_efficiency": 1.179, "request_overhead": 0.05532, "prefill_efficiency": 0.182,
         "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
         "fp8_prefill_efficiency": 1.5, "dispatch_token_overhead": 5e-07,
     },
     "sglang": {
-        "step_overhead": 0.0006673, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.596e-09,
-        "bw_efficiency": 0.9429, "request_overhead": 0.1592, "prefill_efficiency": 0.309,
-        "spec_seq_overhead": 0.0001024, "dispatch_overhead": 9.954e-05, "fp8_layer_overhead": 4.094e-06,
-        "fp8_prefill_efficiency": 0.4241, "dispatch_token_overhead": 1.776e-09,
+        "step_overhead": 0.000648, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.596e-09,
+        "bw_efficiency": 0.9429, "request_overhead": 0.1025, "prefill_efficiency": 0.309,
+        "spec_seq_overhead": 0.0001024, "dispatch_overhead": 9.386e-05, "fp8_layer_overhead": 5.492e-06,
+        "fp8_prefill_efficiency": 0.4241, "dispatch_token_overhead": 2.842e-09,
     },
     "sglang-0.4": {
-        "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.012e-06,
-        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.07998,
+        "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 5.669e-06,
+        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.07766,
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.105e-08,
         "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5e-07,
     },
@@ -260,21 +260,21 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001611, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
-        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1697,
-        "spec_seq_overhead": 7.198e-05, "dispatch_overhead": 0.0002014, "fp8_layer_overhead": 2.91e-07,
-        "fp8_prefill_efficiency": 1.221, "dispatch_token_overhead": 7.544e-07,
+        "step_overhead": 0.001311, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
+        "bw_efficiency": 0.7455, "request_overhead": 0.06795, "prefill_efficiency": 0.1697,
+        "spec_seq_overhead": 6.4e-05, "dispatch_overhead": 0.0001899, "fp8_layer_overhead": 9.424e-07,
+        "fp8_prefill_efficiency": 1.221, "dispatch_token_overhead": 7.768e-07,
     },
     "trtllm": {
-        "step_overhead": 0.0001887, "layer_overhead": 7.59e-05, "moe_token_overhead": 4.387e-08,
-        "bw_efficiency": 0.8634, "request_overhead": 0.08103, "prefill_efficiency": 0.3793,
+        "step_overhead": 0.0001887, "layer_overhead": 7.59e-05, "moe_token_overhead": 2.908e-08,
+        "bw_efficiency": 0.8385, "request_overhead": 0.08103, "prefill_efficiency": 0.3906,
         "spec_seq_overhead": 2.411e-07, "dispatch_overhead": 1.1e-05, "fp8_layer_overhead": 6.868e-05,
-        "fp8_prefill_efficiency": 0.4798, "dispatch_token_overhead": 2.471e-07,
+        "fp8_prefill_efficiency": 0.4659, "dispatch_token_overhead": 2.779e-07,
     },
     "trtllm-1.2": {
-        "step_overhead": 1e-05, "layer_overhead": 6.748e-05, "moe_token_overhead": 2.299e-08,
+        "step_overhead": 1e-05, "layer_overhead": 6.553e-05, "moe_token_overhead": 2.299e-08,
         "bw_efficiency": 0.7906, "request_overhead": 0.1297, "prefill_efficiency": 0.4659,
-        "spec_seq_overhead": 2.225e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.184e-05,
+        "spec_seq_overhead": 2.225e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.385e-05,
         "fp8_prefill_efficiency": 0.659, "dispatch_token_overhead": 1.221e-07,
     },
     "vllm-0.7": {

@@ -9,6 +9,7 @@ everyone's next request; chunked prefill interleaves those with the decode steps
     TPOT = t_decode(b) + (b - 1) P / O       (the decode step plus the other users' prefill share)
     TTFT = P_alone + the wait for a batch slot (half a decode step, and the prefill queue: M/D/1)
                 + under TensorRT-LLM's attention-DP balance, the wait for the group's other ranks to receive a prompt
+                + with SGLang polling for new requests every N iterations, (N - 1) / 2 more iterations
 
 with P the instance's time per prompt when prompts queue (a DP-attention group prefills one per rank at once)
 and P_alone one prompt on an idle instance. Disaggregated: the decode pool pays no prefill share; the prefill
@@ -42,6 +43,9 @@ class Pool:
     dep: Deployment
     instances: int = 1
     max_seqs: int | None = None  # sequences one instance's KV cache holds (None: unbounded)
+    # decode iterations between the scheduler's polls for new requests (SGLang --scheduler-recv-interval; 1: every
+    # iteration, every engine's default): a prompt that arrives while the batch decodes waits for the next poll
+    recv_interval: int = 1
 
     @property
     def gpus(self) -> int:
@@ -165,6 +169,8 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
         rate_inst = seqs / busy
         rho = min(seqs * p / busy, 0.95)
         ttft = p_alone + t_dec / 2 + _mdl_wait(rho, p, per_inst) + dep.machine.engine.request_overhead
+        if decode.recv_interval > 1:  # half a poll interval on average, of which half a step is counted above
+            ttft += (decode.recv_interval - 1) / 2 * decode_iteration_time(dep, seqs, ctx, k, repeat_fraction)
         if dep.engine.adp_balance_timeout_iters and dep.layout.attention == "dp":
             iteration = decode_iteration_time(dep, seqs, ctx, k, repeat_fraction)
             ttft += adp_balance_wait(dep, seqs, ttft + out * tpot, iteration)
