@@ -118,8 +118,9 @@ def adp_balance_wait(dep: Deployment, users: float, cycle: float, iteration: flo
     group's dp ranks has one, or timeout_iters iterations have passed; with fewer users than ranks some rank has
     nothing to decode and nothing waits. A prompt waits for the other dp - 1 ranks to receive one: dp - 1 arrivals at
     the instance's rate users / (cycle + wait), `cycle` being a user's TTFT and output without the wait (solved in
-    closed form), at most the timeout. Assumption: dp - 1 arrivals, between the (dp - 1) / 2 of prompts that reach
-    the ranks in turn and the more of prompts that reach them at random."""
+    closed form), at most the timeout. Assumption: dp - 1 arrivals, between the (dp - 1) / 2 a prompt would wait for
+    on average if prompts reached the ranks in turn and the coupon collector's dp H(dp) - 1 if they reached them at
+    random."""
     dp = dep.layout.tp if dep.layout.attention == "dp" else 1
     timeout = dep.engine.adp_balance_timeout_iters
     if dp <= 1 or not timeout or users < dp:
@@ -169,7 +170,7 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
         rate_inst = seqs / busy
         rho = min(seqs * p / busy, 0.95)
         ttft = p_alone + t_dec / 2 + _mdl_wait(rho, p, per_inst) + dep.machine.engine.request_overhead
-        if decode.recv_interval > 1:  # half a poll interval on average, of which half a step is counted above
+        if decode.recv_interval > 1:  # half a poll interval on average, beyond the half step counted above
             ttft += (decode.recv_interval - 1) / 2 * decode_iteration_time(dep, seqs, ctx, k, repeat_fraction)
         if dep.engine.adp_balance_timeout_iters and dep.layout.attention == "dp":
             iteration = decode_iteration_time(dep, seqs, ctx, k, repeat_fraction)
