@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from specsize.cli import cli
 from specsize.measured import evaluate_point, first_wave_factor, predict_case, resolve
+from specsize.serving import decode_iteration_time
 
 
 def plan_json(*args):
@@ -29,7 +30,7 @@ def point(gpu, concurrency, isl, osl):
                          "per_gpu_counts": "all"}}  # fmt: skip
 
 
-@pytest.mark.parametrize("gpu, concurrency", [("h200", 1), ("h200", 64), ("b200", 256)])
+@pytest.mark.parametrize("gpu, concurrency", [("h200", 1), ("h200", 64), ("mi300x", 256)])
 def test_plan_speeds_are_the_serving_figures_validate_checks(gpu, concurrency):
     isl, osl = 1024, 1024
     got = plan_json("--gpu", gpu, "--gpus", "8", "--spec", "none", "--concurrency", str(concurrency),
@@ -44,6 +45,19 @@ def test_plan_speeds_are_the_serving_figures_validate_checks(gpu, concurrency):
     assert got["tok_s_per_gpu"] * run == pytest.approx(m["output_tok_s_per_gpu"]["predicted"], rel=1e-9)
     assert got["tok_s_per_user"] == pytest.approx(m["output_tok_s_per_user"]["predicted"], rel=1e-9)
     assert got["ttft_ms"] == pytest.approx(m["ttft_ms"]["predicted"], rel=1e-9)
+
+
+def test_a_measured_b200_sglang_point_differs_from_plan_by_its_recipes_poll_interval_only():
+    """InferenceX's SGLang recipes on B200 poll for new requests every 30 iterations (measured.recv_interval), which
+    plan's own SGLang command leaves at every iteration: the same TPOT, and TTFT longer by 29 / 2 iterations."""
+    got = plan_json("--gpu", "b200", "--gpus", "8", "--spec", "none", "--concurrency", "256", "--input", "1024",
+                    "--output", "1024")  # fmt: skip
+    case = resolve(point("b200", 256, 1024, 1024))
+    assert case.decode.recv_interval == 30
+    sp = predict_case(case)
+    assert got["tok_s_per_user"] == pytest.approx(sp.tok_s_per_user, rel=1e-9)
+    wait = 29 / 2 * decode_iteration_time(case.decode.dep, 256, 1024 + 512)
+    assert sp.ttft * 1e3 - got["ttft_ms"] == pytest.approx(wait * 1e3, rel=1e-6)
 
 
 def test_the_decode_step_is_the_breakdown_and_prefill_its_share():
