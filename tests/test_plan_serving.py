@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from specsize.cli import cli
 from specsize.measured import evaluate_point, first_wave_factor, predict_case, resolve
-from specsize.serving import decode_iteration_time
+from specsize.serving import decode_iteration
 
 
 def plan_json(*args):
@@ -56,7 +56,7 @@ def test_a_measured_b200_sglang_point_differs_from_plan_by_its_recipes_poll_inte
     assert case.decode.recv_interval == 30
     sp = predict_case(case)
     assert got["tok_s_per_user"] == pytest.approx(sp.tok_s_per_user, rel=1e-9)
-    wait = 29 / 2 * decode_iteration_time(case.decode.dep, 256, 1024 + 512)
+    wait = 29 / 2 * decode_iteration(case.decode.dep, 256, 1024 + 512)[0]
     assert sp.ttft * 1e3 - got["ttft_ms"] == pytest.approx(wait * 1e3, rel=1e-6)
 
 

@@ -7,7 +7,7 @@ from specsize.engines import get_engine
 from specsize.hardware import get_gpu, get_link
 from specsize.resolve import load_model
 from specsize.scenario import Layout
-from specsize.serving import Pool, adp_balance_wait, decode_iteration_time, prefill_cost, steady_state
+from specsize.serving import Pool, adp_balance_wait, decode_iteration, prefill_cost, steady_state
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_tensorrt_llms_attention_dp_balance_holds_a_prompt_for_the_other_ranks_a
     7 arrivals at the loop's own rate users / (TTFT + OSL x TPOT), at most timeout_iters iterations; the loop still
     closes with the wait in TTFT."""
     p = steady_state(Pool(trt_dp), 256, 1024, 1024)
-    iteration = decode_iteration_time(trt_dp, 256, 1024 + 512)
+    iteration = decode_iteration(trt_dp, 256, 1024 + 512)[0]
     wait = adp_balance_wait(trt_dp, 256, 1.0, iteration)
     assert wait == pytest.approx(7 / (256 / (1.0 + wait)))  # 7 arrivals at the rate the wait itself slows
     assert p.rate == pytest.approx(256 / (p.ttft + 1024 * p.tpot))
@@ -109,4 +109,4 @@ def test_a_scheduler_that_polls_every_n_iterations_adds_half_the_interval_to_ttf
     every = steady_state(Pool(dep, 1, None, 1), 64, 1024, 1024)
     thirty = steady_state(Pool(dep, 1, None, 30), 64, 1024, 1024)
     assert thirty.tpot == pytest.approx(every.tpot)
-    assert thirty.ttft - every.ttft == pytest.approx(29 / 2 * decode_iteration_time(dep, 64, 1024 + 512), rel=1e-3)
+    assert thirty.ttft - every.ttft == pytest.approx(29 / 2 * decode_iteration(dep, 64, 1024 + 512)[0], rel=1e-3)

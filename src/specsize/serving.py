@@ -84,13 +84,23 @@ def kv_slots(mem: MemoryBreakdown, live_context: float) -> int:
     return int(mem.kv_budget // (per_token * live_context)) if per_token and live_context > 0 else 0
 
 
+def decode_iteration(dep: Deployment, seqs: float, context: float, k: int | None = None,
+                     repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> tuple[float, float]:  # fmt: skip
+    """One engine iteration of an instance decoding `seqs` sequences: its seconds (a decode step, or a speculative
+    round: draft, verification, the round's own cost) and the tokens it yields each sequence (1, or the round's
+    E[L])."""
+    b = max(1, ceil(seqs))
+    if not dep.spec.enabled:
+        return dep.decode_step(b, context).total, 1.0
+    r = evaluate(dep, b, context, k, repeat_fraction)
+    return r.round_time, r.expected_length
+
+
 def decode_time_per_token(dep: Deployment, seqs: float, context: float, k: int | None = None,
                           repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> float:  # fmt: skip
     """Seconds per output token per user of one instance decoding `seqs` sequences (speculative: a round / E[L])."""
-    b = max(1, ceil(seqs))
-    if not dep.spec.enabled:
-        return dep.decode_step(b, context).total
-    return evaluate(dep, b, context, k, repeat_fraction).tpot
+    seconds, tokens = decode_iteration(dep, seqs, context, k, repeat_fraction)
+    return seconds / tokens
 
 
 def prefill_cost(dep: Deployment, input_tokens: float, batched: bool = True) -> float:
@@ -100,16 +110,6 @@ def prefill_cost(dep: Deployment, input_tokens: float, batched: bool = True) -> 
     ranks = lay.tp if (batched and lay.attention == "dp") else 1
     n = max(1, round(input_tokens))
     return prefill_time(dep.main, dep.machine, n, dep.engine.prefill_chunk, ranks) / ranks
-
-
-def decode_iteration_time(dep: Deployment, seqs: float, context: float, k: int | None = None,
-                          repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> float:  # fmt: skip
-    """Seconds of one engine iteration of an instance decoding `seqs` sequences: a decode step, or a speculative
-    round (draft, verification, the round's own cost)."""
-    b = max(1, ceil(seqs))
-    if not dep.spec.enabled:
-        return dep.decode_step(b, context).total
-    return evaluate(dep, b, context, k, repeat_fraction).round_time
 
 
 def adp_balance_wait(dep: Deployment, users: float, cycle: float, iteration: float) -> float:
@@ -164,17 +164,15 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
     if prefill is None:
         p_alone = prefill_cost(dep, input_tokens, batched=False)
         p = prefill_cost(dep, input_tokens)
-        t_dec = decode_time_per_token(dep, seqs, ctx, k, repeat_fraction)
+        iteration, tokens = decode_iteration(dep, seqs, ctx, k, repeat_fraction)
+        t_dec = iteration / tokens
         tpot = t_dec + max(seqs - 1, 0) * p / out
         busy = out * t_dec + seqs * p  # one instance's work per cycle of its users
         rate_inst = seqs / busy
         rho = min(seqs * p / busy, 0.95)
         ttft = p_alone + t_dec / 2 + _mdl_wait(rho, p, per_inst) + dep.machine.engine.request_overhead
-        if decode.recv_interval > 1:  # half a poll interval on average, beyond the half step counted above
-            ttft += (decode.recv_interval - 1) / 2 * decode_iteration_time(dep, seqs, ctx, k, repeat_fraction)
-        if dep.engine.adp_balance_timeout_iters and dep.layout.attention == "dp":
-            iteration = decode_iteration_time(dep, seqs, ctx, k, repeat_fraction)
-            ttft += adp_balance_wait(dep, seqs, ttft + out * tpot, iteration)
+        ttft += (decode.recv_interval - 1) / 2 * iteration  # the poll's wait beyond the half step counted above
+        ttft += adp_balance_wait(dep, seqs, ttft + out * tpot, iteration)
         kv_limited = per_inst > cap
         if kv_limited:  # the others wait for a slot: the rate is the slots', TTFT what the loop leaves
             ttft = per_inst / rate_inst - out * tpot
