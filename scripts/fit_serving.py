@@ -44,7 +44,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from specsize import engine_builds, measured, perf, serving
+from specsize import engine_builds, perf, recipes, serving
 from specsize import perf_constants as pc
 from specsize.hardware import get_gpu
 from specsize.measured import BUNDLED_MEASURED, errors_of, load_points, run_points, summarize
@@ -98,7 +98,7 @@ BOUNDS = {
     "fp8_layer_overhead": (1e-8, 5e-4),
     "fp8_prefill_efficiency": (0.2, 1.5),  # a multiplier of prefill_efficiency (FP8 on FP4-capable GPUs only)
 }
-GLOBALS = {"MTP_RANDOM_FIRST_ACCEPTANCE": (measured, (0.2, 0.95)), "DISAGG_HANDOFF": (serving, (1e-4, 2.0)),
+GLOBALS = {"MTP_RANDOM_FIRST_ACCEPTANCE": (recipes, (0.2, 0.95)), "DISAGG_HANDOFF": (serving, (1e-4, 2.0)),
            "PREFILL_QUEUE_FACTOR": (serving, (0.05, 20.0)),
            "INTER_NODE_STEP_LATENCY": (perf, (5e-6, 2e-4)),
            "EP_DISPATCH_LATENCY_PER_DOUBLING": (perf, (1e-6, 2e-4)),

@@ -282,7 +282,7 @@ def test_a_finite_runs_throughput_follows_its_first_wave(users, servers, prefill
 def test_sglang_polls_for_requests_as_inferencex_blackwell_recipes_set_it():
     """InferenceX's SGLang recipes for B200 / B300 pass --scheduler-recv-interval 30 from 16 users, 10 below, 1
     with DP attention; its other recipes and engines keep every iteration."""
-    from specsize.measured import recv_interval
+    from specsize.recipes import recv_interval
 
     assert recv_interval("sglang", "b200", 64, False) == 30
     assert recv_interval("sglang", "b300", 8, False) == 10

@@ -32,7 +32,7 @@ from specsize.measured import BUNDLED_MEASURED, errors_of, load_points, run_poin
 # rank (EnginePerf.dispatch_token_overhead), refit: agg 0.067/0.221, 0.066/0.203; disagg 0.098/0.387, 0.097/0.305.
 # Then TensorRT-LLM's attention-DP balance wait in aggregated TTFT (serving.adp_balance_wait), refit (loss 0.1416 ->
 # 0.1393): agg 0.067/0.219, 0.065/0.202; disagg 0.098/0.392, 0.098/0.307. Then InferenceX's SGLang on B200 polling
-# for new requests every 10 / 30 iterations (measured.recv_interval, serving.Pool.recv_interval), refit (loss ->
+# for new requests every 10 / 30 iterations (recipes.recv_interval, serving.Pool.recv_interval), refit (loss ->
 # 0.1361; SGLang's fitted per-request TTFT cost 0.159 -> 0.103 s, which had stood in for the wait): agg 0.068/0.216,
 # 0.067/0.205; disagg 0.103/0.391, 0.100/0.307.
 RECORDED = {
@@ -84,7 +84,7 @@ def test_tensorrt_llms_attention_dp_ttft_pays_its_balance_wait(rows):
 
 def test_sglang_b200_ttft_pays_its_scheduler_poll_interval(rows):
     """SGLang's aggregated B200 points (186): InferenceX's recipes poll for new requests every 10 or 30 iterations
-    (measured.recv_interval); without that wait their TTFT came out 42% off (bias -30%), with it 12%."""
+    (recipes.recv_interval); without that wait their TTFT came out 42% off (bias -30%), with it 12%."""
     errs = [r["metrics"]["ttft_ms"]["error"] for r in rows if not r["reason"] and r["engine"] == "sglang"
             and r["mode"] == "agg" and r["gpu"] == "b200"]  # fmt: skip
     assert len(errs) == 186

@@ -48,7 +48,7 @@ def test_plan_speeds_are_the_serving_figures_validate_checks(gpu, concurrency):
 
 
 def test_a_measured_b200_sglang_point_differs_from_plan_by_its_recipes_poll_interval_only():
-    """InferenceX's SGLang recipes on B200 poll for new requests every 30 iterations (measured.recv_interval), which
+    """InferenceX's SGLang recipes on B200 poll for new requests every 30 iterations (recipes.recv_interval), which
     plan's own SGLang command leaves at every iteration: the same TPOT, and TTFT longer by 29 / 2 iterations."""
     got = plan_json("--gpu", "b200", "--gpus", "8", "--spec", "none", "--concurrency", "256", "--input", "1024",
                     "--output", "1024")  # fmt: skip

@@ -24,7 +24,7 @@ from specsize.errors import SpecsizeError
 from specsize.hardware import get_gpu, get_link
 from specsize.jsonl import read_jsonl
 from specsize.memory import memory_per_gpu
-from specsize.perf_constants import MTP_ACCEPTANCE_DECAY, MTP_RANDOM_FIRST_ACCEPTANCE
+from specsize.recipes import default_kv, mtp_draft_tokens, random_token_acceptance, recv_interval
 from specsize.resolve import load_model
 from specsize.scenario import Layout, Speculative, Workload, engine_layout, mean_context
 from specsize.serving import Pool, ServingPoint, kv_slots, prefill_cost, steady_state
@@ -127,42 +127,6 @@ def mean_length(tokens: float, lengths: str | None) -> float:
     m = re.search(r"\[\s*([0-9.]+)\s*L", lengths)
     r = float(m.group(1)) if m and 0 <= float(m.group(1)) <= 1 else 0.8
     return (1 + r) / 2 * tokens
-
-
-def mtp_draft_tokens(engine: str, vendor: str, dp_attention: bool) -> int:
-    """InferenceX's MTP settings (measured README): SGLang on NVIDIA 2 draft tokens, on AMD 3; TensorRT-LLM 3
-    MTP layers, 1 with attention DP; ATOM 3."""
-    if engine == "sglang":
-        return 2 if vendor == "nvidia" else 3
-    if engine == "trtllm":
-        return 1 if dp_attention else 3
-    return 3
-
-
-# InferenceX's SGLang recipes for Blackwell (benchmarks/dsr1_fp{4,8}_b200*.sh since 2025-09-21, b300 likewise; their
-# GB200 / GB300 runs are disaggregated, on other recipes) pass --scheduler-recv-interval 30 from 16 users, 10 below,
-# and 1 under DP attention (SGLang's SchedulerRecvSkipper: no skipping with DP attention); its H200 and AMD recipes
-# leave SGLang's default, 1 (every iteration).
-RECV_INTERVAL_GPUS = ("b200", "b300")
-
-
-def recv_interval(engine: str, gpu: str, users: int, dp_attention: bool) -> int:
-    """Decode iterations between an aggregated instance's polls for new requests, as the point's recipe sets them
-    (serving.Pool.recv_interval): InferenceX's SGLang on B200 / B300 (above), else every iteration."""
-    if engine != "sglang" or gpu not in RECV_INTERVAL_GPUS or dp_attention:
-        return 1
-    return 30 if users >= 16 else 10
-
-
-def default_kv(engine: str, weights: str) -> str:
-    """kv_cache null: the engine's default for that deployment. TensorRT-LLM's InferenceX configs cache KV in
-    FP8 (kv_cache_config dtype fp8, assumption read off the recipes); SGLang, vLLM and ATOM keep MLA's latent
-    in BF16 by default."""
-    return "fp8" if engine == "trtllm" else "bf16"
-
-
-def random_token_acceptance(k: int) -> tuple[float, ...]:
-    return tuple(MTP_RANDOM_FIRST_ACCEPTANCE * MTP_ACCEPTANCE_DECAY**i for i in range(k))
 
 
 @dataclass
