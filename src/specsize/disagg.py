@@ -51,7 +51,7 @@ class Split:
 def _fits(a, gpu, prec, kv, lay, w, engine, spec) -> int:
     """KV slots of one instance of `lay` at the workload's live context (serving.kv_slots, as validate counts
     them); 0 when the instance does not hold the model."""
-    m = memory_per_gpu(a, gpu, prec, kv, lay, Workload(lay.tp if lay.attention == "dp" else 1, w.context, 0),
+    m = memory_per_gpu(a, gpu, prec, kv, lay, Workload(lay.attn_dp, w.context, 0),
                        engine, spec)  # fmt: skip
     return max(kv_slots(m, w.mean_context), 1) if m.fits else 0
 

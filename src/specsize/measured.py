@@ -174,7 +174,7 @@ def _max_seqs(model: str, gpu: str, weights: str, kv: str, layout: Layout, engin
     context (serving.kv_slots); a measured deployment ran, so where the default leaves no room it was tuned up:
     then every byte past the others is KV."""
     eng = get_engine(engine)
-    seqs = layout.tp if layout.attention == "dp" else 1  # one sequence on each DP-attention rank
+    seqs = layout.attn_dp  # one sequence on each DP-attention rank
     for e in (eng, replace(eng, budget="none")):
         m = memory_per_gpu(_arch(model), get_gpu(gpu), weights, kv, layout, Workload(seqs, context, 0), e, spec)
         if m.fits:

@@ -53,6 +53,11 @@ class Layout:
     def attn_tp(self) -> int:
         return self.tp if self.attention == "tp" else 1
 
+    @property
+    def attn_dp(self) -> int:
+        """The ranks attention runs data-parallel over: the whole group under attention DP, else one."""
+        return self.tp if self.attention == "dp" else 1
+
     def describe(self) -> str:
         parts = [f"TP{self.tp}"]
         if self.ep > 1:

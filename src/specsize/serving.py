@@ -107,7 +107,7 @@ def prefill_cost(dep: Deployment, input_tokens: float, batched: bool = True) -> 
     """Seconds of one instance per prompt: chunks of the engine's prefill size; batched (prompts queued) a
     DP-attention group runs one prompt per rank in the same step, so a prompt costs the step / ranks."""
     lay = dep.layout
-    ranks = lay.tp if (batched and lay.attention == "dp") else 1
+    ranks = lay.attn_dp if batched else 1
     n = max(1, round(input_tokens))
     return prefill_time(dep.main, dep.machine, n, dep.engine.prefill_chunk, ranks) / ranks
 
@@ -121,7 +121,7 @@ def adp_balance_wait(dep: Deployment, users: float, cycle: float, iteration: flo
     closed form), at most the timeout. Assumption: dp - 1 arrivals, between the (dp - 1) / 2 a prompt would wait for
     on average if prompts reached the ranks in turn and the coupon collector's dp H(dp) - 1 if they reached them at
     random."""
-    dp = dep.layout.tp if dep.layout.attention == "dp" else 1
+    dp = dep.layout.attn_dp
     timeout = dep.engine.adp_balance_timeout_iters
     if dp <= 1 or not timeout or users < dp:
         return 0.0

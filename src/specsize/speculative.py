@@ -140,7 +140,7 @@ def round_overhead(dep: Deployment, seqs: int) -> float:
     """The engine's own cost of a speculative round: a fixed part and one per sequence (acceptance bookkeeping,
     KV rollback, sampling), on the busiest rank under attention DP."""
     e = dep.machine.engine
-    per_rank = seqs / dep.layout.tp if dep.layout.attention == "dp" else seqs
+    per_rank = seqs / dep.layout.attn_dp
     return e.spec_round_overhead + per_rank * e.spec_seq_overhead
 
 
