@@ -292,3 +292,20 @@ def test_sglang_polls_for_requests_as_inferencex_blackwell_recipes_set_it():
     c = resolve({**FULL, "gpu": "b200"})
     assert c.decode.recv_interval == 30 and resolve(FULL).decode.recv_interval == 1
     assert resolve({**DISAGG, "gpu": "b200"}).decode.recv_interval == 1  # disaggregated: other recipes
+
+
+def test_sglang_wide_ep_gb200_prefill_runs_fp8_on_deepgemm():
+    """srt-slurm's GB200 FP8 max-tpt / mid-curve recipes prefill on 8-GPU attention-DP + DeepEP workers with JIT
+    DeepGEMM on: no block-scale FP8 factor there; its low-latency TP prefill and every B200 FP8 recipe keep it."""
+    from specsize.perf import fp8_prefill_factor
+    from specsize.recipes import deepgemm_prefill
+
+    assert deepgemm_prefill("sglang", "gb200", "dp", 8)
+    assert not deepgemm_prefill("sglang", "gb200", "tp", 8)  # low-latency: flashinfer_trtllm
+    assert not deepgemm_prefill("sglang", "gb200", "dp", 4)  # one tray
+    assert not deepgemm_prefill("sglang", "b200", "dp", 8)  # SGLANG_ENABLE_JIT_DEEPGEMM=false
+    assert not deepgemm_prefill("trtllm", "gb200", "dp", 8)
+    gb200, b200 = resolve({**DISAGG, "gpu": "gb200"}), resolve({**DISAGG, "gpu": "b200"})
+    assert fp8_prefill_factor(gb200.prefill.dep.machine) == 1.0
+    assert fp8_prefill_factor(b200.prefill.dep.machine) < 1.0  # the fitted factor, where the recipe pays it
+    assert fp8_prefill_factor(gb200.decode.dep.machine) == fp8_prefill_factor(b200.decode.dep.machine)  # decode: as was

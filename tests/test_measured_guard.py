@@ -34,12 +34,14 @@ from specsize.measured import BUNDLED_MEASURED, errors_of, load_points, run_poin
 # 0.1393): agg 0.067/0.219, 0.065/0.202; disagg 0.098/0.392, 0.098/0.307. Then InferenceX's SGLang on B200 polling
 # for new requests every 10 / 30 iterations (recipes.recv_interval, serving.Pool.recv_interval), refit (loss ->
 # 0.1361; SGLang's fitted per-request TTFT cost 0.159 -> 0.103 s, which had stood in for the wait): agg 0.068/0.216,
-# 0.067/0.205; disagg 0.103/0.391, 0.100/0.307.
+# 0.067/0.205; disagg 0.103/0.391, 0.100/0.307. Then SGLang's wide-EP GB200 prefill workers on DeepGEMM, without
+# the block-scale FP8 factor (recipes.deepgemm_prefill), refit (loss -> 0.1340): agg 0.069/0.225, 0.066/0.208;
+# disagg 0.094/0.404, 0.096/0.304.
 RECORDED = {
-    ("agg", "output_tok_s_per_gpu"): (0.068, 0.216),
-    ("agg", "output_tok_s_per_user"): (0.067, 0.205),
-    ("disagg", "output_tok_s_per_gpu"): (0.103, 0.391),
-    ("disagg", "output_tok_s_per_user"): (0.100, 0.307),
+    ("agg", "output_tok_s_per_gpu"): (0.069, 0.225),
+    ("agg", "output_tok_s_per_user"): (0.066, 0.208),
+    ("disagg", "output_tok_s_per_gpu"): (0.094, 0.404),
+    ("disagg", "output_tok_s_per_user"): (0.096, 0.304),
 }
 SLACK_MEDIAN, SLACK_P90 = 0.005, 0.02  # absolute: half a point of median, two points of p90
 RECORDED_PREDICTED = 1179  # points predicted (the rest are listed with a reason)
@@ -84,8 +86,9 @@ def test_tensorrt_llms_attention_dp_ttft_pays_its_balance_wait(rows):
 
 def test_sglang_b200_ttft_pays_its_scheduler_poll_interval(rows):
     """SGLang's aggregated B200 points (186): InferenceX's recipes poll for new requests every 10 or 30 iterations
-    (recipes.recv_interval); without that wait their TTFT came out 42% off (bias -30%), with it 12%."""
+    (recipes.recv_interval); without that wait their TTFT came out 42% off (bias -30%), with it 12% (12.9% after the
+    refit that moved SGLang's FP8 prefill factor 0.42 -> 0.41 with recipes.deepgemm_prefill)."""
     errs = [r["metrics"]["ttft_ms"]["error"] for r in rows if not r["reason"] and r["engine"] == "sglang"
             and r["mode"] == "agg" and r["gpu"] == "b200"]  # fmt: skip
     assert len(errs) == 186
-    assert stats(errs)["median_abs"] <= 0.12 + SLACK_MEDIAN
+    assert stats(errs)["median_abs"] <= 0.129 + SLACK_MEDIAN

@@ -24,7 +24,7 @@ from specsize.errors import SpecsizeError
 from specsize.hardware import get_gpu, get_link
 from specsize.jsonl import read_jsonl
 from specsize.memory import memory_per_gpu
-from specsize.recipes import default_kv, mtp_draft_tokens, random_token_acceptance, recv_interval
+from specsize.recipes import deepgemm_prefill, default_kv, mtp_draft_tokens, random_token_acceptance, recv_interval
 from specsize.resolve import load_model
 from specsize.scenario import Layout, Speculative, Workload, engine_layout, mean_context
 from specsize.serving import Pool, ServingPoint, kv_slots, prefill_cost, steady_state
@@ -256,6 +256,9 @@ def resolve(p: dict[str, Any]) -> Case:
         c.decode = Pool(ddep, dw, dmax, poll)
         if play is not None:
             pdep = _deployment(p["model"], gpu.id, p["weights"], kv, play, engine, version, Speculative())
+            if deepgemm_prefill(engine, gpu.id, play.attention, pdep.gpus):  # no FP8 block-scale prefill factor
+                fast = replace(pdep.machine.engine, fp8_prefill_efficiency=1.0)
+                pdep = replace(pdep, machine=replace(pdep.machine, engine=fast))
             c.prefill = Pool(pdep, pw)
             total = int(dis["prefill_gpus"]) + int(dis["decode_gpus"])
             c.link = get_link(gpu.intra_node_link if total <= gpu.gpus_per_node else gpu.inter_node_link)

@@ -28,7 +28,7 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 5.613 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 3.508 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
@@ -46,7 +46,7 @@ PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations 
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.144  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.1821  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
 PREFILL_QUEUE_FACTOR = 4.607
@@ -237,19 +237,19 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
         "step_overhead": 0.0007506, "layer_overhead": 0.0001111, "moe_token_overhead": 2.751e-07,
-        "bw_efficiency": 1.179, "request_overhead": 0.05532, "prefill_efficiency": 0.182,
+        "bw_efficiency": 1.179, "request_overhead": 0.05697, "prefill_efficiency": 0.182,
         "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
         "fp8_prefill_efficiency": 1.5, "dispatch_token_overhead": 5e-07,
     },
     "sglang": {
-        "step_overhead": 0.000648, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.596e-09,
-        "bw_efficiency": 0.9429, "request_overhead": 0.1025, "prefill_efficiency": 0.309,
-        "spec_seq_overhead": 0.0001024, "dispatch_overhead": 9.386e-05, "fp8_layer_overhead": 5.492e-06,
-        "fp8_prefill_efficiency": 0.4241, "dispatch_token_overhead": 2.842e-09,
+        "step_overhead": 0.000611, "layer_overhead": 7.587e-05, "moe_token_overhead": 7.868e-09,
+        "bw_efficiency": 0.9429, "request_overhead": 0.1055, "prefill_efficiency": 0.3,
+        "spec_seq_overhead": 0.0001055, "dispatch_overhead": 9.666e-05, "fp8_layer_overhead": 5.998e-06,
+        "fp8_prefill_efficiency": 0.4143, "dispatch_token_overhead": 2.98e-08,
     },
     "sglang-0.4": {
-        "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 5.669e-06,
-        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.07766,
+        "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.012e-06,
+        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.07998,
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.105e-08,
         "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5e-07,
     },
@@ -262,20 +262,20 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
     "sglang-rocm-gfx950": {
         "step_overhead": 0.001311, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
         "bw_efficiency": 0.7455, "request_overhead": 0.06795, "prefill_efficiency": 0.1697,
-        "spec_seq_overhead": 6.4e-05, "dispatch_overhead": 0.0001899, "fp8_layer_overhead": 9.424e-07,
+        "spec_seq_overhead": 6.035e-05, "dispatch_overhead": 0.0002014, "fp8_layer_overhead": 8.38e-07,
         "fp8_prefill_efficiency": 1.221, "dispatch_token_overhead": 7.768e-07,
     },
     "trtllm": {
-        "step_overhead": 0.0001887, "layer_overhead": 7.59e-05, "moe_token_overhead": 2.908e-08,
-        "bw_efficiency": 0.8385, "request_overhead": 0.08103, "prefill_efficiency": 0.3906,
-        "spec_seq_overhead": 2.411e-07, "dispatch_overhead": 1.1e-05, "fp8_layer_overhead": 6.868e-05,
-        "fp8_prefill_efficiency": 0.4659, "dispatch_token_overhead": 2.779e-07,
+        "step_overhead": 0.0001049, "layer_overhead": 7.59e-05, "moe_token_overhead": 3.572e-08,
+        "bw_efficiency": 0.8142, "request_overhead": 0.08103, "prefill_efficiency": 0.3683,
+        "spec_seq_overhead": 1.507e-07, "dispatch_overhead": 3.819e-06, "fp8_layer_overhead": 6.669e-05,
+        "fp8_prefill_efficiency": 0.5088, "dispatch_token_overhead": 2.779e-07,
     },
     "trtllm-1.2": {
-        "step_overhead": 1e-05, "layer_overhead": 6.553e-05, "moe_token_overhead": 2.299e-08,
-        "bw_efficiency": 0.7906, "request_overhead": 0.1297, "prefill_efficiency": 0.4659,
-        "spec_seq_overhead": 2.225e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.385e-05,
-        "fp8_prefill_efficiency": 0.659, "dispatch_token_overhead": 1.221e-07,
+        "step_overhead": 1e-05, "layer_overhead": 7.157e-05, "moe_token_overhead": 2.511e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1259, "prefill_efficiency": 0.4393,
+        "spec_seq_overhead": 2.577e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.778e-05,
+        "fp8_prefill_efficiency": 0.6989, "dispatch_token_overhead": 1.221e-07,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,

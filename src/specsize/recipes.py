@@ -1,7 +1,8 @@
 """What a measured point's benchmark ran that the format does not record, read off the sources' recipes
 (docs/measured-format.md, "How specsize reads a point"): the MTP draft length, the KV cache's dtype, SGLang's poll
-interval for new requests, and MTP's acceptance on the benchmark's random-token prompts. measured.resolve applies
-them; `plan` never does (its own launch commands set what it assumes)."""
+interval for new requests, the FP8 GEMMs of SGLang's wide-EP GB200 prefill workers, and MTP's acceptance on the
+benchmark's random-token prompts. measured.resolve applies them; `plan` never does (its own launch commands set what
+it assumes)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,24 @@ def recv_interval(engine: str, gpu: str, users: int, dp_attention: bool) -> int:
     if engine != "sglang" or gpu not in RECV_INTERVAL_GPUS or dp_attention:
         return 1
     return 30 if users >= 16 else 10
+
+
+# NVIDIA/srt-slurm's SGLang recipes for GB200 FP8 (recipes/gb200-fp8/*/max-tpt*.yaml, mid-curve*.yaml, which
+# InferenceX's GB200 runs check out) prefill on workers of 8 GPUs with DP attention and EP over DeepEP
+# (`moe-a2a-backend: deepep`, `deepep-mode: normal`) and leave SGLang's JIT DeepGEMM on (SGLANG_JIT_DEEPGEMM_FAST_WARMUP
+# set, never SGLANG_ENABLE_JIT_DEEPGEMM=false): DeepSeek's block-scaled FP8 GEMMs run on DeepGEMM. Their low-latency
+# recipes (TP prefill, `moe-runner-backend` and `fp8-gemm-backend: flashinfer_trtllm`) and every B200 FP8 recipe
+# (SGLANG_ENABLE_JIT_DEEPGEMM=false, e.g. recipes/b200-fp8/8k1k/mtp/max-tpt-dep8-2p1d.yaml and InferenceX's
+# dsr1_fp8_b200.sh) do not: they run the path perf.fp8_prefill_factor charges.
+DEEPGEMM_PREFILL_GPUS = ("gb200",)
+DEEPGEMM_PREFILL_MIN_GPUS = 8  # the max-tpt / mid-curve prefill worker: two GB200 trays (the low-latency ones: one)
+
+
+def deepgemm_prefill(engine: str, gpu: str, attention: str, gpus: int) -> bool:
+    """Whether a disaggregated prefill worker's recipe runs its FP8 block-scaled GEMMs on DeepGEMM (above):
+    SGLang's attention-DP prefill workers of 8 GPUs or more on GB200."""
+    wide_ep = attention == "dp" and gpus >= DEEPGEMM_PREFILL_MIN_GPUS
+    return engine == "sglang" and gpu in DEEPGEMM_PREFILL_GPUS and wide_ep
 
 
 def default_kv(engine: str, weights: str) -> str:
