@@ -296,14 +296,15 @@ def test_sglang_polls_for_requests_as_inferencex_blackwell_recipes_set_it():
 
 def test_sglang_wide_ep_gb200_prefill_runs_fp8_on_deepgemm():
     """srt-slurm's GB200 FP8 max-tpt / mid-curve recipes prefill on 8-GPU attention-DP + DeepEP workers with JIT
-    DeepGEMM on: no block-scale FP8 factor there; its low-latency TP prefill and every B200 FP8 recipe keep it."""
+    DeepGEMM on: no block-scale FP8 factor there; its low-latency TP prefill and B200's recipes (MoE on
+    flashinfer_trtllm) keep it."""
     from specsize.perf import fp8_prefill_factor
     from specsize.recipes import deepgemm_prefill
 
     assert deepgemm_prefill("sglang", "gb200", "dp", 8)
     assert not deepgemm_prefill("sglang", "gb200", "tp", 8)  # low-latency: flashinfer_trtllm
     assert not deepgemm_prefill("sglang", "gb200", "dp", 4)  # one tray
-    assert not deepgemm_prefill("sglang", "b200", "dp", 8)  # SGLANG_ENABLE_JIT_DEEPGEMM=false
+    assert not deepgemm_prefill("sglang", "b200", "dp", 8)  # flashinfer_trtllm MoE
     assert not deepgemm_prefill("trtllm", "gb200", "dp", 8)
     gb200, b200 = resolve({**DISAGG, "gpu": "gb200"}), resolve({**DISAGG, "gpu": "b200"})
     assert fp8_prefill_factor(gb200.prefill.dep.machine) == 1.0

@@ -182,6 +182,13 @@ def _max_seqs(model: str, gpu: str, weights: str, kv: str, layout: Layout, engin
     return 0
 
 
+def _without_fp8_prefill_factor(dep: Deployment) -> Deployment:
+    """A deployment whose FP8 block-scaled GEMMs run on DeepGEMM (recipes.deepgemm_prefill): no block-scale prefill
+    factor (perf.fp8_prefill_factor)."""
+    engine = replace(dep.machine.engine, fp8_prefill_efficiency=1.0)
+    return replace(dep, machine=replace(dep.machine, engine=engine))
+
+
 def _layout(raw: dict[str, Any], gpus: int) -> Layout:
     tp, ep = int(raw.get("tp", 1)), int(raw.get("ep", 1) or 1)
     return engine_layout(tp, ep, bool(raw.get("dp_attention")), gpus, int(raw.get("pp", 1) or 1))
@@ -256,9 +263,8 @@ def resolve(p: dict[str, Any]) -> Case:
         c.decode = Pool(ddep, dw, dmax, poll)
         if play is not None:
             pdep = _deployment(p["model"], gpu.id, p["weights"], kv, play, engine, version, Speculative())
-            if deepgemm_prefill(engine, gpu.id, play.attention, pdep.gpus):  # no FP8 block-scale prefill factor
-                fast = replace(pdep.machine.engine, fp8_prefill_efficiency=1.0)
-                pdep = replace(pdep, machine=replace(pdep.machine, engine=fast))
+            if deepgemm_prefill(engine, gpu.id, play.attention, pdep.gpus):
+                pdep = _without_fp8_prefill_factor(pdep)
             c.prefill = Pool(pdep, pw)
             total = int(dis["prefill_gpus"]) + int(dis["decode_gpus"])
             c.link = get_link(gpu.intra_node_link if total <= gpu.gpus_per_node else gpu.inter_node_link)

@@ -377,11 +377,11 @@ def fp8_prefill_factor(m: Machine) -> float:
     """The engine build's FP8 block-scale prefill efficiency (EnginePerf.fp8_prefill_efficiency, fitted) where it
     applies: DeepSeek's block-scaled FP8 weights on a GPU whose tensor cores also run FP4 (Blackwell: B200, GB200,
     B300, GB300; CDNA4: MI355X). Measured (the corpus's disaggregated prefill pools, input tok/s per prefill GPU when
-    prompts queue): SGLang on B200 prefills FP8 R1 at 2,500-3,000 tok/s per GPU, about what H200 does
+    prompts queue): SGLang on B200 prefills FP8 R1 at 2,500-3,400 tok/s per GPU, about what H200 does
     (2,500-3,400), and NVFP4 at 9,900-12,800, while the datasheet FP8 peak is 2.3x H200's and half the FP4 one: the
     FP8 block-scale path does not scale with that generation's FP8 peak as its FP4 path does with FP4's (InferenceX's
-    B200 FP8 SGLang recipes, e.g. srt-slurm recipes/b200-fp8/1k1k/mtp/max-tpt-dep8-1p5d.yaml, run with
-    SGLANG_ENABLE_JIT_DEEPGEMM=false: the FP8 block-scale GEMMs are not DeepGEMM's). Where a recipe runs them on
+    B200 FP8 SGLang recipes, e.g. srt-slurm recipes/b200-fp8/1k1k.yaml, run with SGLANG_ENABLE_JIT_DEEPGEMM=false
+    and flashinfer_trtllm's MoE: the FP8 block-scale GEMMs are not DeepGEMM's). Where a recipe runs them on
     DeepGEMM (SGLang's wide-EP GB200 prefill workers: recipes.deepgemm_prefill) the same pools sustain 9,800-11,000,
     and measured.resolve sets the factor to 1. A multiplier per engine build, fitted; 1 elsewhere (other weights,
     GPUs without FP4, decode steps: memory-bound)."""

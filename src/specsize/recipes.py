@@ -34,20 +34,21 @@ def recv_interval(engine: str, gpu: str, users: int, dp_attention: bool) -> int:
     return 30 if users >= 16 else 10
 
 
-# NVIDIA/srt-slurm's SGLang recipes for GB200 FP8 (recipes/gb200-fp8/*/max-tpt*.yaml, mid-curve*.yaml, which
+# NVIDIA/srt-slurm's SGLang recipes for GB200 FP8 (recipes/gb200-fp8/*/max-tpt*, mid-curve*, ultra-tpt, which
 # InferenceX's GB200 runs check out) prefill on workers of 8 GPUs with DP attention and EP over DeepEP
-# (`moe-a2a-backend: deepep`, `deepep-mode: normal`) and leave SGLang's JIT DeepGEMM on (SGLANG_JIT_DEEPGEMM_FAST_WARMUP
-# set, never SGLANG_ENABLE_JIT_DEEPGEMM=false): DeepSeek's block-scaled FP8 GEMMs run on DeepGEMM. Their low-latency
-# recipes (TP prefill, `moe-runner-backend` and `fp8-gemm-backend: flashinfer_trtllm`) and every B200 FP8 recipe
-# (SGLANG_ENABLE_JIT_DEEPGEMM=false, e.g. recipes/b200-fp8/8k1k/mtp/max-tpt-dep8-2p1d.yaml and InferenceX's
-# dsr1_fp8_b200.sh) do not: they run the path perf.fp8_prefill_factor charges.
+# (`moe-a2a-backend: deepep`, `deepep-mode: normal`) and never set SGLANG_ENABLE_JIT_DEEPGEMM=false: DeepSeek's
+# block-scaled FP8 GEMMs, the MoE's grouped ones included, run on DeepGEMM. Their low-latency recipes (TP prefill on
+# `moe-runner-backend: flashinfer_trtllm`) do not, nor B200's (recipes/b200-fp8/1k1k.yaml: DeepGEMM off, EP 8
+# flashinfer_trtllm MoE; its 8k1k recipes since srt-slurm 9fe6c373 leave DeepGEMM on for the dense GEMMs but keep the
+# MoE on flashinfer_trtllm: not modelled, docs/validation.md). The corpus records some of GB200's DeepEP prefill
+# workers as `ep: 1`, so EP is not checked.
 DEEPGEMM_PREFILL_GPUS = ("gb200",)
-DEEPGEMM_PREFILL_MIN_GPUS = 8  # the max-tpt / mid-curve prefill worker: two GB200 trays (the low-latency ones: one)
+DEEPGEMM_PREFILL_MIN_GPUS = 8  # the max-tpt / mid-curve prefill worker: two GB200 trays
 
 
 def deepgemm_prefill(engine: str, gpu: str, attention: str, gpus: int) -> bool:
     """Whether a disaggregated prefill worker's recipe runs its FP8 block-scaled GEMMs on DeepGEMM (above):
-    SGLang's attention-DP prefill workers of 8 GPUs or more on GB200."""
+    SGLang's attention-DP prefill workers of 8 GPUs or more on GB200 (the DeepEP ones)."""
     wide_ep = attention == "dp" and gpus >= DEEPGEMM_PREFILL_MIN_GPUS
     return engine == "sglang" and gpu in DEEPGEMM_PREFILL_GPUS and wide_ep
 
