@@ -294,19 +294,25 @@ def test_sglang_polls_for_requests_as_inferencex_blackwell_recipes_set_it():
     assert resolve({**DISAGG, "gpu": "b200"}).decode.recv_interval == 1  # disaggregated: other recipes
 
 
-def test_sglang_wide_ep_gb200_prefill_runs_fp8_on_deepgemm():
+def test_sglang_prefill_runs_fp8_gemms_on_deepgemm_as_srt_slurms_recipes_set_it():
     """srt-slurm's GB200 FP8 max-tpt / mid-curve recipes prefill on 8-GPU attention-DP + DeepEP workers with JIT
-    DeepGEMM on: no block-scale FP8 factor there; its low-latency TP prefill and B200's recipes (MoE on
-    flashinfer_trtllm) keep it."""
+    DeepGEMM on: no block-scale FP8 factor there; its B200 8k1k recipes since 2026-03-12 (attention DP, EP 1) run the
+    dense GEMMs on DeepGEMM and the MoE on flashinfer_trtllm; GB200's low-latency TP prefill and B200's EP 8 recipes
+    keep the factor everywhere."""
     from specsize.perf import fp8_prefill_factor
     from specsize.recipes import deepgemm_prefill
 
-    assert deepgemm_prefill("sglang", "gb200", "dp", 8)
-    assert not deepgemm_prefill("sglang", "gb200", "tp", 8)  # low-latency: flashinfer_trtllm
-    assert not deepgemm_prefill("sglang", "gb200", "dp", 4)  # one tray
-    assert not deepgemm_prefill("sglang", "b200", "dp", 8)  # flashinfer_trtllm MoE
-    assert not deepgemm_prefill("trtllm", "gb200", "dp", 8)
-    gb200, b200 = resolve({**DISAGG, "gpu": "gb200"}), resolve({**DISAGG, "gpu": "b200"})
+    assert deepgemm_prefill("sglang", "gb200", "dp", 8, 8) == deepgemm_prefill("sglang", "gb200", "dp", 1, 8) == "all"
+    assert deepgemm_prefill("sglang", "b200", "dp", 1, 8) == "dense"
+    assert deepgemm_prefill("sglang", "b200", "dp", 8, 8) == ""  # 1k1k: DeepGEMM off, EP 8 flashinfer_trtllm
+    assert deepgemm_prefill("sglang", "gb200", "tp", 8, 8) == ""  # low-latency: flashinfer_trtllm
+    assert deepgemm_prefill("sglang", "gb200", "dp", 8, 4) == ""  # one tray
+    assert deepgemm_prefill("trtllm", "gb200", "dp", 8, 8) == ""
+    gb200, b200 = resolve({**DISAGG, "gpu": "gb200"}), resolve({**DISAGG, "gpu": "b200"})  # prefill: DP attention, EP 8
     assert fp8_prefill_factor(gb200.prefill.dep.machine) == 1.0
     assert fp8_prefill_factor(b200.prefill.dep.machine) < 1.0  # the fitted factor, where the recipe pays it
+    b200_ep1 = resolve({**DISAGG, "gpu": "b200", "disaggregated": {**DISAGG["disaggregated"],
+                        "prefill_layout": {"tp": 8, "ep": 1, "dp_attention": True}}})  # fmt: skip
+    m = b200_ep1.prefill.dep.machine
+    assert fp8_prefill_factor(m, routed=False) == 1.0 and fp8_prefill_factor(m) < 1.0
     assert fp8_prefill_factor(gb200.decode.dep.machine) == fp8_prefill_factor(b200.decode.dep.machine)  # decode: as was

@@ -35,13 +35,15 @@ from specsize.measured import BUNDLED_MEASURED, errors_of, load_points, run_poin
 # for new requests every 10 / 30 iterations (recipes.recv_interval, serving.Pool.recv_interval), refit (loss ->
 # 0.1361; SGLang's fitted per-request TTFT cost 0.159 -> 0.103 s, which had stood in for the wait): agg 0.068/0.216,
 # 0.067/0.205; disagg 0.103/0.391, 0.100/0.307. Then SGLang's wide-EP GB200 prefill workers on DeepGEMM, without
-# the block-scale FP8 factor (recipes.deepgemm_prefill), refit (loss -> 0.1340): agg 0.069/0.225, 0.066/0.208;
-# disagg 0.094/0.404, 0.096/0.304.
+# the block-scale FP8 factor (recipes.deepgemm_prefill), refit (loss -> 0.1342): agg 0.069/0.225, 0.066/0.208;
+# disagg 0.094/0.404, 0.096/0.304. Then B200's 8k1k recipes of 2026-03 on DeepGEMM for the dense GEMMs only
+# (EnginePerf.fp8_deepgemm "dense"), refit (loss -> 0.1338): agg 0.068/0.225, 0.067/0.208; disagg 0.092/0.392,
+# 0.093/0.304.
 RECORDED = {
-    ("agg", "output_tok_s_per_gpu"): (0.069, 0.225),
-    ("agg", "output_tok_s_per_user"): (0.066, 0.208),
-    ("disagg", "output_tok_s_per_gpu"): (0.094, 0.404),
-    ("disagg", "output_tok_s_per_user"): (0.096, 0.304),
+    ("agg", "output_tok_s_per_gpu"): (0.068, 0.225),
+    ("agg", "output_tok_s_per_user"): (0.067, 0.208),
+    ("disagg", "output_tok_s_per_gpu"): (0.092, 0.392),
+    ("disagg", "output_tok_s_per_user"): (0.093, 0.304),
 }
 SLACK_MEDIAN, SLACK_P90 = 0.005, 0.02  # absolute: half a point of median, two points of p90
 RECORDED_PREDICTED = 1179  # points predicted (the rest are listed with a reason)

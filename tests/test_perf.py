@@ -341,6 +341,29 @@ def test_the_fp8_prefill_factor_applies_to_fp8_weights_on_fp4_capable_gpus_only(
     assert d1.total == pytest.approx(d0.total)
 
 
+def test_gemms_on_deepgemm_pay_no_fp8_prefill_factor(r1):
+    """EnginePerf.fp8_deepgemm: a recipe that runs every FP8 GEMM on DeepGEMM ("all") pays no block-scale factor; one
+    that runs only the dense ones there ("dense") pays it on the routed experts' FLOPs only, so a compute-bound prefill
+    step's compute term lands between the two, at exactly dense FLOPs / full peak + routed FLOPs / factored peak."""
+    from dataclasses import replace
+
+    from specsize.perf import fp8_prefill_factor, routed_flops
+
+    base = replace(engine_perf("sglang"), fp8_prefill_efficiency=0.5)
+
+    def machine(gemms):
+        return make_machine(get_gpu("b200"), Layout(tp=8), replace(base, fp8_deepgemm=gemms), get_precision("fp8"))
+
+    assert fp8_prefill_factor(machine("all")) == fp8_prefill_factor(machine("all"), routed=False) == 1.0
+    assert fp8_prefill_factor(machine("dense"), routed=False) == 1.0 and fp8_prefill_factor(machine("dense")) == 0.5
+    s = build_stack(r1, get_precision("fp8"), Layout(tp=8), "bf16")
+    steps = [step_time(s, machine(g), 8192, 1, 4096, prefill=True) for g in ("", "dense", "all")]
+    none, dense, every = (st.compute for st in steps)
+    assert every == pytest.approx(none * 0.5) and every < dense < none
+    routed = routed_flops(s, 8192) / steps[2].flops  # the routed experts' share of the step's FLOPs
+    assert dense == pytest.approx(every * (1 - routed) + every * routed / 0.5)
+
+
 def test_attention_dp_with_tensor_split_experts_gathers_tokens_and_pays_no_dispatch_cost(r1):
     """perf.dp_moe_gather_time: attention DP with ep 1 (SGLang --enable-dp-attention without EP) gathers the group's
     hidden states before each MoE layer and scatters them after (dp_gather_partial / dp_scatter): no engine dispatch

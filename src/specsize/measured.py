@@ -182,10 +182,10 @@ def _max_seqs(model: str, gpu: str, weights: str, kv: str, layout: Layout, engin
     return 0
 
 
-def _without_fp8_prefill_factor(dep: Deployment) -> Deployment:
-    """A deployment whose FP8 block-scaled GEMMs run on DeepGEMM (recipes.deepgemm_prefill): no block-scale prefill
-    factor (perf.fp8_prefill_factor)."""
-    engine = replace(dep.machine.engine, fp8_prefill_efficiency=1.0)
+def _on_deepgemm(dep: Deployment, gemms: str) -> Deployment:
+    """A deployment whose recipe runs `gemms` ("dense", "all") of its FP8 block-scaled GEMMs on DeepGEMM
+    (recipes.deepgemm_prefill): those pay no block-scale prefill factor (perf.fp8_prefill_factor)."""
+    engine = replace(dep.machine.engine, fp8_deepgemm=gemms)
     return replace(dep, machine=replace(dep.machine, engine=engine))
 
 
@@ -263,8 +263,8 @@ def resolve(p: dict[str, Any]) -> Case:
         c.decode = Pool(ddep, dw, dmax, poll)
         if play is not None:
             pdep = _deployment(p["model"], gpu.id, p["weights"], kv, play, engine, version, Speculative())
-            if deepgemm_prefill(engine, gpu.id, play.attention, pdep.gpus):
-                pdep = _without_fp8_prefill_factor(pdep)
+            if gemms := deepgemm_prefill(engine, gpu.id, play.attention, play.ep, pdep.gpus):
+                pdep = _on_deepgemm(pdep, gemms)
             c.prefill = Pool(pdep, pw)
             total = int(dis["prefill_gpus"]) + int(dis["decode_gpus"])
             c.link = get_link(gpu.intra_node_link if total <= gpu.gpus_per_node else gpu.inter_node_link)

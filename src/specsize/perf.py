@@ -373,7 +373,7 @@ def fp8_path_overhead(m: Machine, prefill: bool = False) -> float:
     return 0.0 if prefill or m.compute_dtype != "fp8" else m.engine.fp8_layer_overhead
 
 
-def fp8_prefill_factor(m: Machine) -> float:
+def fp8_prefill_factor(m: Machine, routed: bool = True) -> float:
     """The engine build's FP8 block-scale prefill efficiency (EnginePerf.fp8_prefill_efficiency, fitted) where it
     applies: DeepSeek's block-scaled FP8 weights on a GPU whose tensor cores also run FP4 (Blackwell: B200, GB200,
     B300, GB300; CDNA4: MI355X). Measured (the corpus's disaggregated prefill pools, input tok/s per prefill GPU when
@@ -381,12 +381,15 @@ def fp8_prefill_factor(m: Machine) -> float:
     (2,500-3,400), and NVFP4 at 9,900-12,800, while the datasheet FP8 peak is 2.3x H200's and half the FP4 one: the
     FP8 block-scale path does not scale with that generation's FP8 peak as its FP4 path does with FP4's (InferenceX's
     B200 FP8 SGLang recipes, e.g. srt-slurm recipes/b200-fp8/1k1k.yaml, run with SGLANG_ENABLE_JIT_DEEPGEMM=false
-    and flashinfer_trtllm's MoE: the FP8 block-scale GEMMs are not DeepGEMM's). Where a recipe runs them on
-    DeepGEMM (SGLang's wide-EP GB200 prefill workers: recipes.deepgemm_prefill) the same pools sustain 9,800-11,000,
-    and measured.resolve sets the factor to 1. A multiplier per engine build, fitted; 1 elsewhere (other weights,
-    GPUs without FP4, decode steps: memory-bound)."""
+    and flashinfer_trtllm's MoE: the FP8 block-scale GEMMs are not DeepGEMM's). A multiplier per engine build,
+    fitted; 1 elsewhere (other weights, GPUs without FP4, decode steps: memory-bound), and for the GEMMs a
+    deployment's recipe runs on DeepGEMM (EnginePerf.fp8_deepgemm, recipes.deepgemm_prefill: SGLang's wide-EP GB200
+    prefill workers, whose pools sustain 9,800-11,000, all of them; B200's 8k1k ones since 2026-03 the dense ones,
+    which `routed` False asks for: the non-expert GEMMs)."""
     native_fp4 = m.gpu.supports("fp4") and m.gpu.peak_flops("fp4") > m.gpu.peak_flops("fp8")
-    return m.engine.fp8_prefill_efficiency if m.compute_dtype == "fp8" and native_fp4 else 1.0
+    if m.compute_dtype != "fp8" or not native_fp4 or m.engine.fp8_deepgemm == "all":
+        return 1.0
+    return 1.0 if m.engine.fp8_deepgemm == "dense" and not routed else m.engine.fp8_prefill_efficiency
 
 
 def dp_prefill_rank_factor(prompts: float, layout: Layout) -> float:
@@ -421,8 +424,10 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     gpu_flops = n * s.dense_flops + n * (f - 1) * s.attn_proj_flops + n * context * attn * f
     expert_f = routed_flops(s, n)
     peak = m.gpu.peak_flops(m.compute_dtype) * COMPUTE_EFFICIENCY * m.engine.compute_efficiency
+    routed_peak = peak
     if prefill and s.experts:  # an MoE model's prefill only (module docstring): a dense model keeps the MFU
-        peak *= m.engine.prefill_efficiency * fp8_prefill_factor(m)
+        peak *= m.engine.prefill_efficiency * fp8_prefill_factor(m, routed=False)
+        routed_peak *= m.engine.prefill_efficiency * fp8_prefill_factor(m)
     memory = (s.dense_bytes + kv_b) / bw
     compute = gpu_flops / peak
     comm = communication_time(s, m, n, f, prefill)
@@ -433,11 +438,11 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
         host, host_bound = max(host_mem, host_comp), "memory" if host_mem >= host_comp else "compute"
         if m.engine.op_offload_min_batch and n >= m.engine.op_offload_min_batch:  # the GPU computes them instead
             host, host_bound = expert_b / host_link_bandwidth(m.gpu), "communication"
-            compute += expert_f / peak
+            compute += expert_f / routed_peak
         comm += 2 * s.moe_layers * PCIE_TOKEN_HANDOFF
     else:
         memory += expert_b / (bw * m.engine.bw_efficiency)
-        compute += expert_f / peak
+        compute += expert_f / routed_peak
     if pp > 1:
         link = m.inter if m.nodes > 1 else m.intra
         link_lat, link_bw = (link.latency, link.bandwidth) if link else (0.0, NO_LINK_BANDWIDTH)

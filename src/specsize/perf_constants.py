@@ -28,7 +28,7 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 3.508 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 3.946 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
@@ -46,7 +46,7 @@ PCIE_TOKEN_HANDOFF = 10 * US  # assumption: one host <-> GPU hop of activations 
 
 # --- serving steady state (serving.py) ------------------------------------------------------------------------
 KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half the NIC's line rate per GPU
-DISAGG_HANDOFF = 0.1821  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
+DISAGG_HANDOFF = 0.2048  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
 PREFILL_QUEUE_FACTOR = 4.607
@@ -124,6 +124,10 @@ class EnginePerf:
     # cores also run FP4 (Blackwell, CDNA4): the build's FP8 block-scale prefill GEMMs there reach a smaller share of
     # the datasheet FP8 peak than its FP4 ones do of theirs (perf.fp8_prefill_factor); 1: no difference
     fp8_prefill_efficiency: float = 1.0
+    # which of those FP8 GEMMs a deployment's recipe runs on DeepGEMM instead, where the factor does not apply
+    # (recipes.deepgemm_prefill; a property of the deployment, not a constant): "" none, "dense" the non-expert ones,
+    # "all" the routed experts' too
+    fp8_deepgemm: str = ""
     # bytes/s one compute unit (SM, CU, Apple GPU core) pulls through the engine's decode mat-vec kernels, for an
     # engine whose kernels keep few bytes in flight per unit (Little's law: bandwidth = bytes in flight / latency),
     # so a part with much bandwidth per unit (HBM) stays unfilled; 0: the datasheet x HBM_EFFICIENCY holds
@@ -242,10 +246,10 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "fp8_prefill_efficiency": 1.5, "dispatch_token_overhead": 5e-07,
     },
     "sglang": {
-        "step_overhead": 0.000611, "layer_overhead": 7.587e-05, "moe_token_overhead": 7.868e-09,
-        "bw_efficiency": 0.9429, "request_overhead": 0.1055, "prefill_efficiency": 0.3,
-        "spec_seq_overhead": 0.0001055, "dispatch_overhead": 9.666e-05, "fp8_layer_overhead": 5.998e-06,
-        "fp8_prefill_efficiency": 0.4143, "dispatch_token_overhead": 2.98e-08,
+        "step_overhead": 0.0006673, "layer_overhead": 7.587e-05, "moe_token_overhead": 6.793e-09,
+        "bw_efficiency": 0.9429, "request_overhead": 0.1055, "prefill_efficiency": 0.309,
+        "spec_seq_overhead": 0.0001024, "dispatch_overhead": 9.666e-05, "fp8_layer_overhead": 5.492e-06,
+        "fp8_prefill_efficiency": 0.4143, "dispatch_token_overhead": 2.356e-08,
     },
     "sglang-0.4": {
         "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.012e-06,

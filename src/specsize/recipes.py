@@ -1,6 +1,6 @@
 """What a measured point's benchmark ran that the format does not record, read off the sources' recipes
 (docs/measured-format.md, "How specsize reads a point"): the MTP draft length, the KV cache's dtype, SGLang's poll
-interval for new requests, the FP8 GEMMs of SGLang's wide-EP GB200 prefill workers, and MTP's acceptance on the
+interval for new requests, the FP8 GEMMs SGLang's Blackwell prefill workers run on DeepGEMM, and MTP's acceptance on the
 benchmark's random-token prompts. measured.resolve applies them; `plan` never does (its own launch commands set what
 it assumes)."""
 
@@ -34,23 +34,26 @@ def recv_interval(engine: str, gpu: str, users: int, dp_attention: bool) -> int:
     return 30 if users >= 16 else 10
 
 
-# NVIDIA/srt-slurm's SGLang recipes for GB200 FP8 (recipes/gb200-fp8/*/max-tpt*, mid-curve*, ultra-tpt, which
-# InferenceX's GB200 runs check out) prefill on workers of 8 GPUs with DP attention and EP over DeepEP
-# (`moe-a2a-backend: deepep`, `deepep-mode: normal`) and never set SGLANG_ENABLE_JIT_DEEPGEMM=false: DeepSeek's
-# block-scaled FP8 GEMMs, the MoE's grouped ones included, run on DeepGEMM. Their low-latency recipes (TP prefill on
-# `moe-runner-backend: flashinfer_trtllm`) do not, nor B200's (recipes/b200-fp8/1k1k.yaml: DeepGEMM off, EP 8
-# flashinfer_trtllm MoE; its 8k1k recipes since srt-slurm 9fe6c373 leave DeepGEMM on for the dense GEMMs but keep the
-# MoE on flashinfer_trtllm: not modelled, docs/validation.md). The corpus records some of GB200's DeepEP prefill
-# workers as `ep: 1`, so EP is not checked.
-DEEPGEMM_PREFILL_GPUS = ("gb200",)
-DEEPGEMM_PREFILL_MIN_GPUS = 8  # the max-tpt / mid-curve prefill worker: two GB200 trays
+# Which of DeepSeek's block-scaled FP8 GEMMs SGLang's disaggregated prefill workers run on DeepGEMM, as
+# NVIDIA/srt-slurm's recipes (which InferenceX's runs check out) set them:
+# - GB200 FP8 max-tpt / mid-curve / ultra-tpt (recipes/gb200-fp8/*): workers of 8 GPUs, DP attention, EP over DeepEP
+#   (`moe-a2a-backend: deepep`, `deepep-mode: normal`), SGLANG_ENABLE_JIT_DEEPGEMM never false: all of them, the MoE's
+#   grouped GEMMs too. The corpus records some of these workers as `ep: 1`, so EP is not checked.
+# - B200 FP8 8k1k since srt-slurm 9fe6c373 (2026-03-12; recipes/b200-fp8/8k1k*.yaml): DP attention with EP 1, DeepGEMM
+#   no longer turned off, the MoE on `moe-runner-backend: flashinfer_trtllm`: the dense GEMMs only.
+# - Neither: GB200's low-latency recipes (TP prefill on flashinfer_trtllm), B200's 1k1k and earlier ones
+#   (SGLANG_ENABLE_JIT_DEEPGEMM=false, EP 8 on flashinfer_trtllm).
+DEEPGEMM_MIN_GPUS = 8  # one B200 node; two GB200 trays (the low-latency recipes: TP, or one tray)
 
 
-def deepgemm_prefill(engine: str, gpu: str, attention: str, gpus: int) -> bool:
-    """Whether a disaggregated prefill worker's recipe runs its FP8 block-scaled GEMMs on DeepGEMM (above):
-    SGLang's attention-DP prefill workers of 8 GPUs or more on GB200 (the DeepEP ones)."""
-    wide_ep = attention == "dp" and gpus >= DEEPGEMM_PREFILL_MIN_GPUS
-    return engine == "sglang" and gpu in DEEPGEMM_PREFILL_GPUS and wide_ep
+def deepgemm_prefill(engine: str, gpu: str, attention: str, ep: int, gpus: int) -> str:
+    """Which FP8 GEMMs a disaggregated prefill worker's recipe runs on DeepGEMM (EnginePerf.fp8_deepgemm: "all",
+    "dense" or ""), by the rules above."""
+    if engine != "sglang" or attention != "dp" or gpus < DEEPGEMM_MIN_GPUS:
+        return ""
+    if gpu == "gb200":
+        return "all"
+    return "dense" if gpu == "b200" and ep == 1 else ""
 
 
 def default_kv(engine: str, weights: str) -> str:
