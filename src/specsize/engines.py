@@ -43,7 +43,7 @@ class EngineProfile:
     prefill_chunk: int  # tokens per prefill step (vLLM max_num_batched_tokens, SGLang chunked_prefill_size)
     prefill_chunk_source: str
     runtime_bytes: float  # CUDA context, allocator slack, library workspaces (servers: sourced; local: assumption)
-    nccl_bytes: float  # communicator buffers when more than one GPU (docs/reference/hardware.md: ~350-400 MB)
+    nccl_bytes: float  # communicator buffers, more than one GPU (aiconfigurator systems/*.yaml: ~350-400 MB)
     cuda_graph_bytes: float  # captured graphs (assumption: ~1 GB at default capture sizes)
     multi_node: str  # "tp": TP spans nodes | "pp": TP in node, PP across | "none": one machine only
     max_gpus: int = 1024
@@ -78,7 +78,7 @@ class EngineProfile:
 
 
 _RUNTIME_SOURCE = "CUDA context, allocator and library workspaces: ~3.5 GB per GPU (AIConfigurator system files)"
-SERVER_RUNTIME = 3.5 * GB  # ai-dynamo/aiconfigurator systems/*.yaml "other runtime memory" (docs/reference/hardware.md)
+SERVER_RUNTIME = 3.5 * GB  # ai-dynamo/aiconfigurator systems/*.yaml: "other runtime memory", ~3.5 GB per GPU
 
 LLAMACPP = EngineProfile(
     name="llamacpp",

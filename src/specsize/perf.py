@@ -67,7 +67,7 @@ def distinct_experts(tokens: float, experts: int, top_k: int, seqs: float = 1,
     """Expected distinct experts a step's tokens touch in one MoE layer: E (1 - (1 - k/E)^n_eff).
     Tokens of different sequences route independently; consecutive tokens of one sequence (a verification
     block, a prompt) are correlated: n_eff = seqs (1 + c (q - 1)) for q tokens per sequence (c: perf_constants).
-    c = 1 is uniform routing (docs/reference/speculative.md: 8, 15.8, 30.5, 57, 163, 252 for n = 1 ... 128 on V3)."""
+    c = 1 is uniform routing (E = 256, k = 8: 8, 15.8, 30.5, 57, 163, 252 experts for n = 1 ... 128)."""
     if tokens <= 0:
         return 0.0
     seqs = min(max(seqs, 1), tokens)

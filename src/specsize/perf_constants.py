@@ -55,7 +55,8 @@ PREFILL_QUEUE_FACTOR = 4.607
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
 # experts that n_eff = 1 + c (q - 1) independent tokens would (different sequences are independent).
 # c = 0.52 reproduces the measured ~2.5x unique expert weights for 4 tokens where uniform routing gives 3.8x
-# on DeepSeek-V3 (docs/reference/speculative.md, production study).
+# on DeepSeek-V3 (a production study the project's reference notes cite without naming it: an anchor, not a
+# checked figure).
 ROUTING_CORRELATION = 0.52
 
 # --- acceptance defaults (per-position conditional rates) -------------------------------------------------------
@@ -177,7 +178,7 @@ LLAMACPP_HOST_BW_EFFICIENCY = 1.0
 # one figure: R1 UD-Q2_K_XL, every routed expert in RAM, 24 threads of a Threadripper PRO 7965WX + an RTX A6000,
 # 13.13 tok/s with -rtr (ik_llama.cpp discussion #258; 7.35 without -rtr on the same machine, about what llama.cpp's
 # own rate predicts: 8.9). Set beside llama.cpp's: ik_llama.cpp's own same-machine comparisons give its decode
-# 1.0-1.2x llama.cpp's (discussions #223, #258, issue #437; docs/reference/ik_llama_cpp.md).
+# 1.0-1.2x llama.cpp's (ikawrakow/ik_llama.cpp discussions #223, #258, issue #437).
 IK_LLAMACPP_CPU_FLOPS_PER_CORE = 30.5e9
 # llama.cpp's scheduler computes a weight kept in RAM on the GPU when a step has at least 32 tokens (op offload, on
 # by default since llama.cpp PR #6083; --no-op-offload, PR #13386, turns it off; the 32 is hard-coded in
