@@ -81,3 +81,16 @@ def test_bad_input_is_one_line(args, needle):
     assert r.exit_code != 0
     assert needle in r.output and "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_plan_says_how_it_read_a_deepseek_v3_architecture_under_another_model_type(tmp_path):
+    """Kimi-K2's config (model_type kimi_k2, architectures DeepseekV3ForCausalLM) is planned as DeepSeek-V3 with a
+    one-line note on stderr, as `inspect` says it."""
+    from specsize import catalog
+
+    config = dict(catalog.find_model("deepseek-v3")["config"], model_type="kimi_k2",
+                  architectures=["DeepseekV3ForCausalLM"])  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    r = CliRunner().invoke(cli, ["plan", str(tmp_path), "--gpu", "h200"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("note: model_type 'kimi_k2' read as deepseek_v3") == 1

@@ -386,8 +386,11 @@ def plan(model, weights, kv_cache, context, input_tokens, output_tokens, concurr
     if gpu_layers is not None:  # before --weights auto looks for a format this engine cannot split
         _require_llamacpp(engine)
     r = resolve_request(req)
-    if r.note and not as_json:
-        click.echo(r.note, err=True)
+    if not as_json:
+        for n in r.arch.notes:  # how the config was read (e.g. another model_type read as deepseek_v3)
+            click.echo(f"note: {n}", err=True)
+        if r.note:
+            click.echo(r.note, err=True)
     if disagg:
         from specsize.cli_disagg import show_disagg
         from specsize.errors import PlanError
