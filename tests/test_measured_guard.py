@@ -37,7 +37,7 @@ from specsize.measured import BUNDLED_MEASURED, errors_of, load_points, run_poin
 # 0.067/0.205; disagg 0.103/0.391, 0.100/0.307. Then SGLang's wide-EP GB200 prefill workers on DeepGEMM, without
 # the block-scale FP8 factor (recipes.deepgemm_prefill), refit (loss -> 0.1342): agg 0.069/0.225, 0.066/0.208;
 # disagg 0.094/0.404, 0.096/0.304. Then B200's 8k1k recipes of 2026-03 on DeepGEMM for the dense GEMMs only
-# (EnginePerf.fp8_deepgemm "dense"), refit (loss -> 0.1338): agg 0.068/0.225, 0.067/0.208; disagg 0.092/0.392,
+# (perf.Machine.fp8_deepgemm "dense"), refit (loss -> 0.1338): agg 0.068/0.225, 0.067/0.208; disagg 0.092/0.392,
 # 0.093/0.304.
 RECORDED = {
     ("agg", "output_tok_s_per_gpu"): (0.068, 0.225),

@@ -342,7 +342,7 @@ def test_the_fp8_prefill_factor_applies_to_fp8_weights_on_fp4_capable_gpus_only(
 
 
 def test_gemms_on_deepgemm_pay_no_fp8_prefill_factor(r1):
-    """EnginePerf.fp8_deepgemm: a recipe that runs every FP8 GEMM on DeepGEMM ("all") pays no block-scale factor; one
+    """Machine.fp8_deepgemm: a recipe that runs every FP8 GEMM on DeepGEMM ("all") pays no block-scale factor; one
     that runs only the dense ones there ("dense") pays it on the routed experts' FLOPs only, so a compute-bound prefill
     step's compute term lands between the two, at exactly dense FLOPs / full peak + routed FLOPs / factored peak."""
     from dataclasses import replace
@@ -352,7 +352,7 @@ def test_gemms_on_deepgemm_pay_no_fp8_prefill_factor(r1):
     base = replace(engine_perf("sglang"), fp8_prefill_efficiency=0.5)
 
     def machine(gemms):
-        return make_machine(get_gpu("b200"), Layout(tp=8), replace(base, fp8_deepgemm=gemms), get_precision("fp8"))
+        return replace(make_machine(get_gpu("b200"), Layout(tp=8), base, get_precision("fp8")), fp8_deepgemm=gemms)
 
     assert fp8_prefill_factor(machine("all")) == fp8_prefill_factor(machine("all"), routed=False) == 1.0
     assert fp8_prefill_factor(machine("dense"), routed=False) == 1.0 and fp8_prefill_factor(machine("dense")) == 0.5

@@ -114,8 +114,9 @@ def this_machine(bench: Bench, method: str, acceptance: tuple[float, ...] | None
         return {"reason": f"{bench.path} has no step times for the {method} drafter: acceptance only"}
     overhead = max(1 / bench.plain_tokens_per_s - t[0], 0.0)  # the loop's own cost per step, measured
     measured = {c.get("k"): c.get("speedup") for c in bench.configs if c.get("method") == method}
-    timed = (bench.round_times or {}).get(method, {})
-    plain = (bench.round_times or {}).get("none", {}).get("0")  # plain decoding's replayed round: the loop's T(1)
+    rounds = bench.round_times or {}
+    timed = rounds.get(method, {})
+    plain = rounds.get("none", {}).get("0")  # plain decoding's replayed round: the loop's T(1)
     t1 = plain["verify"] if plain else t[0]
     round_overhead = max(1 / bench.plain_tokens_per_s - t1, 0.0)  # the loop's own cost beyond its replayed round
     rows = []

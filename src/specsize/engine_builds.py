@@ -6,6 +6,7 @@ leave-one-GPU-type-out refits) all choose by these rules."""
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from specsize import perf_constants as pc
 from specsize.perf_constants import EnginePerf
@@ -74,9 +75,11 @@ ENGINE_GENERATIONS: dict[str, tuple[tuple[str, tuple[int, int], tuple[int, int] 
 }
 
 
+@cache
 def engine_generation(name: str, version: str | None) -> str | None:
     """The ENGINE_GENERATIONS entry whose version range holds the version an engine_version string names (matched
-    without regard to case), None when none does or there is no version."""
+    without regard to case), None when none does or there is no version. Cached: measured.resolve asks it for every
+    point on every fit pass, and the table does not change."""
     for pattern, first, after, generation in ENGINE_GENERATIONS.get(name, ()) if version else ():
         if (m := re.search(pattern, version, re.IGNORECASE)) is None:
             continue

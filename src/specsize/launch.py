@@ -39,7 +39,7 @@ from specsize.checkpoints import (
     online_fp8_flags,
     online_fp8_source,
 )
-from specsize.engines import get_engine
+from specsize.engines import get_engine, is_llamacpp
 from specsize.errors import PlanError
 from specsize.scenario import Layout, Speculative
 
@@ -317,7 +317,7 @@ def commands(engine: str, model: str, layout: Layout, nodes: int, spec: Speculat
         return vllm_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager, precision)
     if engine == "sglang":
         return sglang_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager, precision)
-    if get_engine(engine).llamacpp_split:
+    if is_llamacpp(engine):
         return llamacpp_commands(
             model, layout, spec, precision, max_len, max_seqs, offload_experts, kv_dtype, gpu_layers, engine
         )

@@ -150,16 +150,18 @@ def _arch(name: str):
 
 
 @lru_cache(maxsize=4096)
-def _structure(model: str, gpu: str, weights: str, kv: str, layout: Layout, engine: str,
-               spec: Speculative) -> Deployment:  # fmt: skip
-    return build_deployment(_arch(model), get_gpu(gpu), weights, kv, layout, get_engine(engine), spec)
+def _structure(model: str, gpu: str, weights: str, kv: str, layout: Layout, engine: str, spec: Speculative,
+               fp8_deepgemm: str = "") -> Deployment:  # fmt: skip
+    d = build_deployment(_arch(model), get_gpu(gpu), weights, kv, layout, get_engine(engine), spec)
+    return replace(d, machine=replace(d.machine, fp8_deepgemm=fp8_deepgemm)) if fp8_deepgemm else d
 
 
 def _deployment(model: str, gpu: str, weights: str, kv: str, layout: Layout, engine: str, version: str | None,
-                spec: Speculative) -> Deployment:  # fmt: skip
+                spec: Speculative, fp8_deepgemm: str = "") -> Deployment:  # fmt: skip
     """The cached deployment with the constants of its engine generation (cheap: the sums over the tensor
-    inventory are cached; the constants are looked up on every call, so a fit can change them)."""
-    d = _structure(model, gpu, weights, kv, layout, engine, spec)
+    inventory are cached; the constants are looked up on every call, so a fit can change them); fp8_deepgemm:
+    which FP8 GEMMs its recipe runs on DeepGEMM (perf.Machine.fp8_deepgemm, recipes.deepgemm_prefill)."""
+    d = _structure(model, gpu, weights, kv, layout, engine, spec, fp8_deepgemm)
     perf = engine_perf_for(engine, version, d.machine.gpu.vendor, d.machine.gpu.arch)
     if perf is d.machine.engine:
         return d
@@ -180,13 +182,6 @@ def _max_seqs(model: str, gpu: str, weights: str, kv: str, layout: Layout, engin
         if m.fits:
             return kv_slots(m, live_context)
     return 0
-
-
-def _on_deepgemm(dep: Deployment, gemms: str) -> Deployment:
-    """A deployment whose recipe runs `gemms` ("dense", "all") of its FP8 block-scaled GEMMs on DeepGEMM
-    (recipes.deepgemm_prefill): those pay no block-scale prefill factor (perf.fp8_prefill_factor)."""
-    engine = replace(dep.machine.engine, fp8_deepgemm=gemms)
-    return replace(dep, machine=replace(dep.machine, engine=engine))
 
 
 def _layout(raw: dict[str, Any], gpus: int) -> Layout:
@@ -220,7 +215,7 @@ def resolve(p: dict[str, Any]) -> Case:
         c.users = int(w["concurrency"])
         c.input_tokens = mean_length(w["input_tokens"], w.get("lengths"))
         c.output_tokens = mean_length(w["output_tokens"], w.get("lengths"))
-        kv = p.get("kv_cache") or default_kv(engine, p["weights"])
+        kv = p.get("kv_cache") or default_kv(engine)
         sp = p["speculative"] or {}
         dis = p.get("disaggregated")
         lay_raw = p["layout"]
@@ -262,9 +257,8 @@ def resolve(p: dict[str, Any]) -> Case:
         poll = 1 if play is not None else recv_interval(engine, gpu.id, c.users, dlay.attention == "dp")
         c.decode = Pool(ddep, dw, dmax, poll)
         if play is not None:
-            pdep = _deployment(p["model"], gpu.id, p["weights"], kv, play, engine, version, Speculative())
-            if gemms := deepgemm_prefill(engine, gpu.id, play.attention, play.ep, pdep.gpus):
-                pdep = _on_deepgemm(pdep, gemms)
+            gemms = deepgemm_prefill(engine, gpu.id, play.attention, play.ep, play.gpus)
+            pdep = _deployment(p["model"], gpu.id, p["weights"], kv, play, engine, version, Speculative(), gemms)
             c.prefill = Pool(pdep, pw)
             total = int(dis["prefill_gpus"]) + int(dis["decode_gpus"])
             c.link = get_link(gpu.intra_node_link if total <= gpu.gpus_per_node else gpu.inter_node_link)

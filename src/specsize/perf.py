@@ -188,6 +188,9 @@ class Machine:
     host_bandwidth: float = 0.0  # bytes/s of host DRAM serving offloaded experts
     host_flops: float = 0.0  # FLOP/s of the CPU cores computing offloaded experts
     block_quantised: bool = False  # the weights' precision is block-quantised (GGUF)
+    # which of DeepSeek's block-scaled FP8 GEMMs the deployment's recipe runs on DeepGEMM, where fp8_prefill_factor
+    # does not apply (recipes.deepgemm_prefill): "" none, "dense" the non-expert ones, "all" the routed experts' too
+    fp8_deepgemm: str = ""
 
     @property
     def bandwidth(self) -> float:
@@ -383,13 +386,13 @@ def fp8_prefill_factor(m: Machine, routed: bool = True) -> float:
     B200 FP8 SGLang recipes, e.g. srt-slurm recipes/b200-fp8/1k1k.yaml, run with SGLANG_ENABLE_JIT_DEEPGEMM=false
     and flashinfer_trtllm's MoE: the FP8 block-scale GEMMs are not DeepGEMM's). A multiplier per engine build,
     fitted; 1 elsewhere (other weights, GPUs without FP4, decode steps: memory-bound), and for the GEMMs a
-    deployment's recipe runs on DeepGEMM (EnginePerf.fp8_deepgemm, recipes.deepgemm_prefill: SGLang's wide-EP GB200
+    deployment's recipe runs on DeepGEMM (Machine.fp8_deepgemm, recipes.deepgemm_prefill: SGLang's wide-EP GB200
     prefill workers, whose pools sustain 9,800-11,000, all of them; B200's 8k1k ones since 2026-03 the dense ones,
     which `routed` False asks for: the non-expert GEMMs)."""
-    native_fp4 = m.gpu.supports("fp4") and m.gpu.peak_flops("fp4") > m.gpu.peak_flops("fp8")
-    if m.compute_dtype != "fp8" or not native_fp4 or m.engine.fp8_deepgemm == "all":
+    if m.compute_dtype != "fp8" or m.fp8_deepgemm == "all" or (m.fp8_deepgemm == "dense" and not routed):
         return 1.0
-    return 1.0 if m.engine.fp8_deepgemm == "dense" and not routed else m.engine.fp8_prefill_efficiency
+    native_fp4 = m.gpu.supports("fp4") and m.gpu.peak_flops("fp4") > m.gpu.peak_flops("fp8")
+    return m.engine.fp8_prefill_efficiency if native_fp4 else 1.0
 
 
 def dp_prefill_rank_factor(prompts: float, layout: Layout) -> float:
@@ -417,7 +420,7 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     bw = m.bandwidth
     experts_touched = distinct_experts(n, s.experts, s.top_k, b) * s.experts_per_gpu / s.experts if s.experts else 0.0
     expert_b = s.moe_layers * experts_touched * s.expert_bytes
-    seqs_gpu = busiest_rank(b, m.layout.tp) if m.layout.attention == "dp" else b
+    seqs_gpu = busiest_rank(b, m.layout.attn_dp)
     kv_b = seqs_gpu * context * s.kv_bytes_per_token
     attn = s.attn_flops_prefill if prefill else s.attn_flops_decode
     f = dp_prefill_rank_factor(b, m.layout) if prefill else 1.0
@@ -426,8 +429,9 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     peak = m.gpu.peak_flops(m.compute_dtype) * COMPUTE_EFFICIENCY * m.engine.compute_efficiency
     routed_peak = peak
     if prefill and s.experts:  # an MoE model's prefill only (module docstring): a dense model keeps the MFU
-        peak *= m.engine.prefill_efficiency * fp8_prefill_factor(m, routed=False)
-        routed_peak *= m.engine.prefill_efficiency * fp8_prefill_factor(m)
+        eff = m.engine.prefill_efficiency
+        routed_peak = peak * (eff * fp8_prefill_factor(m))
+        peak = peak * (eff * fp8_prefill_factor(m, routed=False)) if m.fp8_deepgemm else routed_peak
     memory = (s.dense_bytes + kv_b) / bw
     compute = gpu_flops / peak
     comm = communication_time(s, m, n, f, prefill)

@@ -125,10 +125,6 @@ class EnginePerf:
     # cores also run FP4 (Blackwell, CDNA4): the build's FP8 block-scale prefill GEMMs there reach a smaller share of
     # the datasheet FP8 peak than its FP4 ones do of theirs (perf.fp8_prefill_factor); 1: no difference
     fp8_prefill_efficiency: float = 1.0
-    # which of those FP8 GEMMs a deployment's recipe runs on DeepGEMM instead, where the factor does not apply
-    # (recipes.deepgemm_prefill; a property of the deployment, not a constant): "" none, "dense" the non-expert ones,
-    # "all" the routed experts' too
-    fp8_deepgemm: str = ""
     # bytes/s one compute unit (SM, CU, Apple GPU core) pulls through the engine's decode mat-vec kernels, for an
     # engine whose kernels keep few bytes in flight per unit (Little's law: bandwidth = bytes in flight / latency),
     # so a part with much bandwidth per unit (HBM) stays unfilled; 0: the datasheet x HBM_EFFICIENCY holds

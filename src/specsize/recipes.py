@@ -47,7 +47,7 @@ DEEPGEMM_MIN_GPUS = 8  # one B200 node; two GB200 trays (the low-latency recipes
 
 
 def deepgemm_prefill(engine: str, gpu: str, attention: str, ep: int, gpus: int) -> str:
-    """Which FP8 GEMMs a disaggregated prefill worker's recipe runs on DeepGEMM (EnginePerf.fp8_deepgemm: "all",
+    """Which FP8 GEMMs a disaggregated prefill worker's recipe runs on DeepGEMM (perf.Machine.fp8_deepgemm: "all",
     "dense" or ""), by the rules above."""
     if engine != "sglang" or attention != "dp" or gpus < DEEPGEMM_MIN_GPUS:
         return ""
@@ -56,7 +56,7 @@ def deepgemm_prefill(engine: str, gpu: str, attention: str, ep: int, gpus: int) 
     return "dense" if gpu == "b200" and ep == 1 else ""
 
 
-def default_kv(engine: str, weights: str) -> str:
+def default_kv(engine: str) -> str:
     """kv_cache null: the engine's default for that deployment. TensorRT-LLM's InferenceX configs cache KV in
     FP8 (kv_cache_config dtype fp8, assumption read off the recipes); SGLang, vLLM and ATOM keep MLA's latent
     in BF16 by default."""
