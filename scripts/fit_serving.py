@@ -111,7 +111,7 @@ LOGO_PASSES = 2
 def group_of(p: dict) -> str:
     """Which constants a point uses (engine_builds.engine_perf_for's rule)."""
     gpu = get_gpu(p["gpu"])
-    return engine_builds.engine_perf_for(p["engine"], p.get("engine_version"), gpu.vendor, gpu.arch).name
+    return engine_builds.engine_perf_for(p["engine"], recipes.engine_version(p), gpu.vendor, gpu.arch).name
 
 
 def loss(points: list[dict]) -> float:

@@ -1,8 +1,12 @@
 """engine_builds.nearest_build: the build an engine build without fitted constants takes, the same rule for
 `plan` on a GPU architecture the corpus lacks and for scripts/fit_serving.py's leave-one-GPU-type-out refits."""
 
+import json
+from importlib.resources import files
+
 from specsize import engine_builds as builds
 from specsize import perf_constants as pc
+from specsize.hardware import get_gpu, gpu_ids
 
 
 def test_every_fallback_is_a_build_with_constants():
@@ -76,3 +80,29 @@ def test_a_generation_is_a_version_range_so_later_builds_take_the_current_consta
         assert builds.engine_generation(engine, version) == generation, version
     assert builds.engine_perf_for("trtllm", "nvcr.io/nvidia/tensorrt-llm/release:1.4.0rc1").name == "trtllm-1.2"
     assert builds.engine_perf_for("sglang", "lmsysorg/sglang:v0.6.0", "nvidia", "sm100").name == "sglang"
+
+
+def test_tensorrt_llm_12_on_hopper_takes_its_own_build_and_blackwell_the_generations():
+    """TensorRT-LLM 1.2's decode gains are Blackwell's (engine_builds.ENGINE_GENERATIONS): on Hopper (sm90) it has a
+    build of its own; Blackwell, and an architecture without a build of its own, take the generation's constants."""
+    dynamo = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.8.1.post1"
+    release = "nvcr.io/nvidia/tensorrt-llm/release:1.3.0rc14"
+    for gpu, build in {"h200": "trtllm-1.2-sm90", "h100-sxm": "trtllm-1.2-sm90", "b200": "trtllm-1.2",
+                       "gb200": "trtllm-1.2", "b300": "trtllm-1.2", "rtx-pro-6000": "trtllm-1.2"}.items():  # fmt: skip
+        g = get_gpu(gpu)
+        assert builds.engine_perf_for("trtllm", dynamo, g.vendor, g.arch).name == build, gpu
+        assert builds.engine_perf_for("trtllm", release, g.vendor, g.arch).name == build, gpu
+        assert builds.engine_perf_for("trtllm", None, g.vendor, g.arch).name == "trtllm", gpu  # 1.1, as before
+    # the other engines' generations are not split by architecture
+    assert builds.engine_perf_for("sglang", "SGLang 0.4.3.post2", "nvidia", "sm90").name == "sglang-0.4"
+
+
+def test_every_gpu_of_an_engine_vendor_names_its_architecture_with_a_source():
+    """Builds are chosen per architecture (above, and SGLang's ROCm builds per gfx target), so every NVIDIA and AMD
+    GPU in the catalog names its own, with where it was read."""
+    for gpu_id in gpu_ids():
+        g = get_gpu(gpu_id)
+        if g.vendor in ("nvidia", "amd"):
+            assert g.arch.startswith("sm" if g.vendor == "nvidia" else "gfx"), gpu_id
+    entries = json.loads((files("specsize") / "catalog" / "hardware" / "gpus.json").read_text())
+    assert all(e["arch_source"] for e in entries if e.get("arch"))

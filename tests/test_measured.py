@@ -316,3 +316,22 @@ def test_sglang_prefill_runs_fp8_gemms_on_deepgemm_as_srt_slurms_recipes_set_it(
     m = b200_ep1.prefill.dep.machine
     assert fp8_prefill_factor(m, routed=False) == 1.0 and fp8_prefill_factor(m) < 1.0
     assert fp8_prefill_factor(gb200.decode.dep.machine) == fp8_prefill_factor(b200.decode.dep.machine)  # decode: as was
+
+
+def test_an_unversioned_dynamo_trtllm_point_takes_the_build_its_recipe_ran():
+    """InferenceX's Dynamo TensorRT-LLM configs named tensorrtllm-runtime 0.5.1 (TensorRT-LLM 1.1) until 2026-01-29
+    and 0.8.1 (1.2) from then on; an unversioned point of theirs takes the build its date says. On the corpus the
+    unversioned GB200 FP8 runs of 2026-02-03 measure what the 0.8.1.post2 runs of 2026-02-05 do (134.3 and 134.5 tok/s
+    per user at 3 users)."""
+    from specsize.engine_builds import engine_generation
+    from specsize.recipes import engine_version
+
+    dynamo = {**DISAGG, "engine": "trtllm", "engine_version": None, "gpu": "b200", "date": "2026-02-03"}
+    assert engine_generation("trtllm", engine_version(dynamo)) == "trtllm-1.2"
+    assert engine_version({**dynamo, "date": "2025-12-12"}) is None  # 0.5.1-rc0.pre3: "trtllm"
+    recorded = "nvcr.io/nvidia/tensorrt-llm/release:1.1.0rc2.post2"
+    assert engine_version({**dynamo, "engine_version": recorded}) == recorded  # what a point records wins
+    assert engine_version({**FULL, "engine": "trtllm", "engine_version": None, "date": "2026-03-01"}) is None  # agg
+    assert engine_version({**dynamo, "engine": "sglang"}) is None
+    assert resolve(dynamo).decode.dep.machine.engine.name == "trtllm-1.2"
+    assert resolve({**dynamo, "date": "2025-12-12"}).decode.dep.machine.engine.name == "trtllm"

@@ -38,12 +38,14 @@ from specsize.measured import BUNDLED_MEASURED, errors_of, load_points, run_poin
 # the block-scale FP8 factor (recipes.deepgemm_prefill), refit (loss -> 0.1342): agg 0.069/0.225, 0.066/0.208;
 # disagg 0.094/0.404, 0.096/0.304. Then B200's 8k1k recipes of 2026-03 on DeepGEMM for the dense GEMMs only
 # (perf.Machine.fp8_deepgemm "dense"), refit (loss -> 0.1338): agg 0.068/0.225, 0.067/0.208; disagg 0.092/0.392,
-# 0.093/0.304.
+# 0.093/0.304. Then TensorRT-LLM's builds: an unversioned Dynamo point takes the image its recipe ran
+# (recipes.engine_version), TensorRT-LLM 1.2 on Hopper its own build ("trtllm-1.2-sm90"), refit (loss -> 0.1317):
+# agg 0.069/0.217, 0.066/0.206; disagg 0.091/0.380, 0.081/0.304.
 RECORDED = {
-    ("agg", "output_tok_s_per_gpu"): (0.068, 0.225),
-    ("agg", "output_tok_s_per_user"): (0.067, 0.208),
-    ("disagg", "output_tok_s_per_gpu"): (0.092, 0.392),
-    ("disagg", "output_tok_s_per_user"): (0.093, 0.304),
+    ("agg", "output_tok_s_per_gpu"): (0.069, 0.217),
+    ("agg", "output_tok_s_per_user"): (0.066, 0.206),
+    ("disagg", "output_tok_s_per_gpu"): (0.091, 0.380),
+    ("disagg", "output_tok_s_per_user"): (0.081, 0.304),
 }
 SLACK_MEDIAN, SLACK_P90 = 0.005, 0.02  # absolute: half a point of median, two points of p90
 RECORDED_PREDICTED = 1179  # points predicted (the rest are listed with a reason)
@@ -79,11 +81,12 @@ def test_no_point_is_silently_lost_and_mtp_has_the_measured_sign(rows):
 def test_tensorrt_llms_attention_dp_ttft_pays_its_balance_wait(rows):
     """TensorRT-LLM's aggregated attention-DP points (34, 33 of them at 64-256 users): a prompt waits for the
     group's other ranks to receive one (serving.adp_balance_wait); without that wait their TTFT came out 82% low
-    (median |error| 0.82, every one of them under), with it 0.35."""
+    (median |error| 0.82, every one of them under), with it 0.35 (0.37 after the refit that gave TensorRT-LLM 1.2 a
+    Hopper build of its own and unversioned Dynamo points the image their recipe ran)."""
     errs = [r["metrics"]["ttft_ms"]["error"] for r in rows if not r["reason"] and r["engine"] == "trtllm"
             and r["mode"] == "agg" and r["layout"].get("dp_attention")]  # fmt: skip
     assert len(errs) == 34
-    assert stats(errs)["median_abs"] <= 0.35 + SLACK_MEDIAN
+    assert stats(errs)["median_abs"] <= 0.37 + SLACK_MEDIAN
 
 
 def test_sglang_b200_ttft_pays_its_scheduler_poll_interval(rows):

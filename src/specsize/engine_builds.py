@@ -14,12 +14,15 @@ from specsize.perf_constants import EnginePerf
 
 def engine_perf_for(name: str, version: str | None = None, vendor: str | None = None, arch: str = "") -> EnginePerf:
     """The constants of one engine generation: ENGINE_GENERATIONS, by the version engine_version names
-    (engine_generation), else the engine's build for the GPU (SGLang's ROCm build runs AMD's kernels, and ships
-    per GPU architecture: "sglang-rocm-gfx950" for MI355X), or its nearest relative with constants
-    (nearest_build: "sglang-rocm" for an architecture the corpus lacks), else the engine's constants."""
+    (engine_generation), on the GPU's architecture where the generation has a build of its own for it
+    ("trtllm-1.2-sm90": TensorRT-LLM 1.2 on Hopper), else the engine's build for the GPU (SGLang's ROCm build runs
+    AMD's kernels, and ships per GPU architecture: "sglang-rocm-gfx950" for MI355X); each falls back to its nearest
+    relative with constants (nearest_build: "trtllm-1.2" on Blackwell, "sglang-rocm" for an AMD architecture the
+    corpus lacks), else the engine's constants."""
     if generation := engine_generation(name, version):
-        return pc.ENGINE_PERF[generation]
-    build = f"{name}-rocm-{arch}" if vendor == "amd" else name
+        build = f"{generation}-{arch}" if arch else generation
+    else:
+        build = f"{name}-rocm-{arch}" if vendor == "amd" else name
     return pc.ENGINE_PERF[nearest_build(build, pc.ENGINE_PERF)]
 
 
@@ -58,7 +61,12 @@ def nearest_build(name: str, known) -> str:
 # (release:1.1.0rc2.post2, and the unversioned InferenceX runs of 2025-11/12 that measure the same), while its NVFP4
 # barely moves. Dynamo's tensorrtllm-runtime images name Dynamo's version: 0.7.x-0.8.x ship TensorRT-LLM
 # 1.2.0rc2-rc6, 0.9.0 ships 1.3.0rc1 (ai-dynamo/dynamo docs, reference/release-artifacts.md), so 0.7 and later are
-# 1.2 and later; 0.6.x and earlier (1.1 and before) and unversioned points keep "trtllm".
+# 1.2 and later; 0.6.x and earlier (1.1 and before) and unversioned points keep "trtllm" (recipes.engine_version
+# names the image of an unversioned Dynamo point where InferenceX's configs say which one ran).
+# Those gains are Blackwell's: on Hopper the corpus's 1.2 runs (Dynamo 0.8.1 on H200 and H100, 2026-01..03) decode at
+# the speed 1.1's constants predict, and its 1.3 runs on H200 (release:1.3.0rc14, 2026-05) measure 1.05-1.17x 1.1's
+# on the same setups (TP8 EP8, 4-256 users), where B200's FP8 moves 1.4-1.7x; so 1.2 has a build of its own for
+# Hopper ("trtllm-1.2-sm90", fitted on those runs) and Blackwell keeps "trtllm-1.2".
 ENGINE_GENERATIONS: dict[str, tuple[tuple[str, tuple[int, int], tuple[int, int] | None, str], ...]] = {
     # "SGLang 0.4.3.post2", "lmsysorg/sglang:v0.5.12-cu130", "rocm/sgl-dev:sglang-0.5.9-...", "sglang-rocm:v0.5.10",
     # "sglang==0.4.6"; not Dynamo's "sglang-runtime:0.7.0" (Dynamo's version: the current build)

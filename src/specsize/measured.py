@@ -24,7 +24,14 @@ from specsize.errors import SpecsizeError
 from specsize.hardware import get_gpu, get_link
 from specsize.jsonl import read_jsonl
 from specsize.memory import memory_per_gpu
-from specsize.recipes import deepgemm_prefill, default_kv, mtp_draft_tokens, random_token_acceptance, recv_interval
+from specsize.recipes import (
+    deepgemm_prefill,
+    default_kv,
+    engine_version,
+    mtp_draft_tokens,
+    random_token_acceptance,
+    recv_interval,
+)
 from specsize.resolve import load_model
 from specsize.scenario import Layout, Speculative, Workload, engine_layout, mean_context
 from specsize.serving import Pool, ServingPoint, kv_slots, prefill_cost, steady_state
@@ -245,7 +252,7 @@ def resolve(p: dict[str, Any]) -> Case:
             spec = Speculative("mtp", int(k), acceptance=random_token_acceptance(int(k)))
         elif sp.get("method", "none") != "none":
             raise SpecsizeError(f"speculative method {sp.get('method')!r} is not in the measured format")
-        version = p.get("engine_version")
+        version = engine_version(p)
         context = int(w["input_tokens"] + w["output_tokens"])
         ddep = _deployment(p["model"], gpu.id, p["weights"], kv, dlay, engine, version, spec)
         live = mean_context(c.input_tokens, c.output_tokens)

@@ -1,8 +1,8 @@
 """What a measured point's benchmark ran that the format does not record, read off the sources' recipes
 (docs/measured-format.md, "How specsize reads a point"): the MTP draft length, the KV cache's dtype, SGLang's poll
-interval for new requests, the FP8 GEMMs SGLang's Blackwell prefill workers run on DeepGEMM, and MTP's acceptance on the
-benchmark's random-token prompts. measured.resolve applies them; `plan` never does (its own launch commands set what
-it assumes)."""
+interval for new requests, the FP8 GEMMs SGLang's Blackwell prefill workers run on DeepGEMM, the engine build of a
+point that names none, and MTP's acceptance on the benchmark's random-token prompts. measured.resolve applies them;
+`plan` never does (its own launch commands set what it assumes)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,25 @@ def deepgemm_prefill(engine: str, gpu: str, attention: str, ep: int, gpus: int) 
     if gpu == "gb200":
         return "all"
     return "dense" if gpu == "b200" and ep == 1 else ""
+
+
+# The engine build of an InferenceX point that records no engine_version, where its recipe's image says which one ran.
+# Only Dynamo's TensorRT-LLM runs need it: InferenceX's dynamo-trt configs (.github/configs/nvidia-master.yaml) named
+# tensorrtllm-runtime:0.5.1-rc0.pre3 (TensorRT-LLM 1.1, "trtllm") until 2026-01-29, and from then on every one of them
+# names 0.8.1.post1-post3 (TensorRT-LLM 1.2: dsr1-fp8-h200-dynamo-trt added 2026-01-29 at d7a6d4e70, dsr1-fp4-gb200
+# moved on 2026-01-30 at 4e9a376bf, dsr1-fp8-gb200 added 2026-02-03 at daa8239f7, dsr1-fp8-b200 2026-02-10 at
+# d3f037578). Unversioned aggregated TensorRT-LLM points (2025-11/12) ran release:1.1.0rc2.post2, "trtllm" as they are.
+DYNAMO_TRTLLM_08_FROM = "2026-01-29"
+DYNAMO_TRTLLM_08_IMAGE = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.8.1"
+
+
+def engine_version(point: dict) -> str | None:
+    """The engine_version a measured point records, else the image its recipe ran where that is known (above)."""
+    if (version := point.get("engine_version")) is not None:
+        return version
+    dynamo = (point.get("disaggregated") or {}).get("framework") == "dynamo"
+    dated = str(point.get("date") or "") >= DYNAMO_TRTLLM_08_FROM
+    return DYNAMO_TRTLLM_08_IMAGE if point["engine"] == "trtllm" and dynamo and dated else None
 
 
 def default_kv(engine: str) -> str:
