@@ -335,3 +335,22 @@ def test_an_unversioned_dynamo_trtllm_point_takes_the_build_its_recipe_ran():
     assert engine_version({**dynamo, "engine": "sglang"}) is None
     assert resolve(dynamo).decode.dep.machine.engine.name == "trtllm-1.2"
     assert resolve({**dynamo, "date": "2025-12-12"}).decode.dep.machine.engine.name == "trtllm"
+
+
+def test_tensorrt_llms_disaggregated_mtp_depth_follows_each_ranks_load_as_its_recipes_set_it():
+    """InferenceX's aggregated TensorRT-LLM scripts draft 1 token under attention DP and 3 without; its disaggregated
+    recipes set the depth per recipe by the load of a decode rank (e.g. H100 1k1k: 231 users over 3 x DEP16, 4.8 a
+    rank, mtp3; 615 over 1 x DEP16, 38 a rank, mtp2; 1,229, 77 a rank, mtp1)."""
+    from specsize.recipes import mtp_draft_tokens
+
+    assert mtp_draft_tokens("trtllm", "nvidia", True) == 1  # aggregated, attention DP
+    assert mtp_draft_tokens("trtllm", "nvidia", False, 4.8) == 3  # TEP
+    assert [mtp_draft_tokens("trtllm", "nvidia", True, u) for u in (4.8, 38.4, 76.8)] == [3, 2, 1]
+    assert mtp_draft_tokens("sglang", "nvidia", True, 4.8) == 2  # other engines: as before
+    gen = {"prefill_gpus": 16, "decode_gpus": 48, "prefill_workers": 1, "decode_workers": 3, "framework": "dynamo",
+           "prefill_layout": {"tp": 16, "ep": 16, "dp_attention": True}}  # fmt: skip
+    point = {**DISAGG, "engine": "trtllm", "gpu": "h100-sxm", "gpus": 64, "nodes": 8, "disaggregated": gen,
+             "layout": {"tp": 16, "ep": 16, "dp_attention": True},
+             "speculative": {"method": "mtp", "num_speculative_tokens": None}}  # fmt: skip
+    low, high = (resolve({**point, "workload": {**point["workload"], "concurrency": c}}) for c in (231, 3 * 16 * 77))
+    assert low.decode.dep.spec.k == 3 and high.decode.dep.spec.k == 1

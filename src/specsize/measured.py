@@ -246,7 +246,8 @@ def resolve(p: dict[str, Any]) -> Case:
         if sp.get("method", "none") == "mtp":
             k = sp.get("num_speculative_tokens")
             if k is None:
-                k = mtp_draft_tokens(engine, gpu.vendor, dlay.attention == "dp")
+                per_rank = c.users / (dw * dlay.attn_dp) if dis else None
+                k = mtp_draft_tokens(engine, gpu.vendor, dlay.attention == "dp", per_rank)
             elif isinstance(k, bool) or not isinstance(k, int) or k < 1:
                 raise SpecsizeError(f"num_speculative_tokens {k!r} with method mtp: MTP drafts 1 token or more")
             spec = Speculative("mtp", int(k), acceptance=random_token_acceptance(int(k)))

@@ -28,7 +28,7 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 5.613 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 6.313 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
@@ -49,7 +49,7 @@ KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half 
 DISAGG_HANDOFF = 0.2048  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
-PREFILL_QUEUE_FACTOR = 3.642
+PREFILL_QUEUE_FACTOR = 4.607
 
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
@@ -237,16 +237,16 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # generations; "trtllm-1.2": TensorRT-LLM 1.2 and later ("-sm90": on Hopper) (engine_builds.ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0007506, "layer_overhead": 0.0001111, "moe_token_overhead": 2.24e-07,
-        "bw_efficiency": 1.179, "request_overhead": 0.05371, "prefill_efficiency": 0.1667,
-        "spec_seq_overhead": 6.591e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
+        "step_overhead": 0.0007506, "layer_overhead": 0.0001111, "moe_token_overhead": 2.751e-07,
+        "bw_efficiency": 1.179, "request_overhead": 0.05697, "prefill_efficiency": 0.182,
+        "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
         "fp8_prefill_efficiency": 1.5, "dispatch_token_overhead": 5e-07,
     },
     "sglang": {
-        "step_overhead": 0.000611, "layer_overhead": 7.587e-05, "moe_token_overhead": 7.868e-09,
+        "step_overhead": 0.000648, "layer_overhead": 7.587e-05, "moe_token_overhead": 7.868e-09,
         "bw_efficiency": 0.9429, "request_overhead": 0.1055, "prefill_efficiency": 0.3,
-        "spec_seq_overhead": 0.0001055, "dispatch_overhead": 9.115e-05, "fp8_layer_overhead": 5.998e-06,
-        "fp8_prefill_efficiency": 0.4143, "dispatch_token_overhead": 2.842e-09,
+        "spec_seq_overhead": 0.0001024, "dispatch_overhead": 8.851e-05, "fp8_layer_overhead": 6.176e-06,
+        "fp8_prefill_efficiency": 0.4266, "dispatch_token_overhead": 1.164e-08,
     },
     "sglang-0.4": {
         "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.012e-06,
@@ -255,34 +255,34 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5e-07,
     },
     "sglang-rocm": {
-        "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.297e-06,
-        "bw_efficiency": 1.25, "request_overhead": 0.06795, "prefill_efficiency": 0.1801,
+        "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.335e-06,
+        "bw_efficiency": 1.25, "request_overhead": 0.06795, "prefill_efficiency": 0.1854,
         "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 8.787e-06,
         "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001432, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
-        "bw_efficiency": 0.7455, "request_overhead": 0.06795, "prefill_efficiency": 0.16,
-        "spec_seq_overhead": 7.634e-05, "dispatch_overhead": 0.0001899, "fp8_layer_overhead": 1.438e-07,
-        "fp8_prefill_efficiency": 1.295, "dispatch_token_overhead": 8e-07,
+        "step_overhead": 0.001311, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.125e-09,
+        "bw_efficiency": 0.7677, "request_overhead": 0.06795, "prefill_efficiency": 0.1697,
+        "spec_seq_overhead": 6.99e-05, "dispatch_overhead": 0.0001956, "fp8_layer_overhead": 2.145e-06,
+        "fp8_prefill_efficiency": 1.221, "dispatch_token_overhead": 7.544e-07,
     },
     "trtllm": {
-        "step_overhead": 0.0002001, "layer_overhead": 7.59e-05, "moe_token_overhead": 5.232e-08,
-        "bw_efficiency": 0.8634, "request_overhead": 0.08103, "prefill_efficiency": 0.3683,
-        "spec_seq_overhead": 6.172e-07, "dispatch_overhead": 1.866e-05, "fp8_layer_overhead": 7.284e-05,
-        "fp8_prefill_efficiency": 0.4524, "dispatch_token_overhead": 2.197e-07,
+        "step_overhead": 0.0001678, "layer_overhead": 7.59e-05, "moe_token_overhead": 5.388e-08,
+        "bw_efficiency": 0.8385, "request_overhead": 0.08103, "prefill_efficiency": 0.3473,
+        "spec_seq_overhead": 6.172e-07, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.669e-05,
+        "fp8_prefill_efficiency": 0.4941, "dispatch_token_overhead": 2.471e-07,
     },
     "trtllm-1.2": {
-        "step_overhead": 1e-05, "layer_overhead": 7.816e-05, "moe_token_overhead": 2.044e-08,
-        "bw_efficiency": 0.8385, "request_overhead": 0.1335, "prefill_efficiency": 0.4659,
-        "spec_seq_overhead": 2.815e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.179e-05,
-        "fp8_prefill_efficiency": 0.6399, "dispatch_token_overhead": 1.085e-07,
+        "step_overhead": 4.096e-05, "layer_overhead": 6.949e-05, "moe_token_overhead": 2.438e-08,
+        "bw_efficiency": 0.7677, "request_overhead": 0.1297, "prefill_efficiency": 0.4941,
+        "spec_seq_overhead": 1.708e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.628e-05,
+        "fp8_prefill_efficiency": 0.5859, "dispatch_token_overhead": 1.221e-07,
     },
     "trtllm-1.2-sm90": {
-        "step_overhead": 0.0003395, "layer_overhead": 8.536e-05, "moe_token_overhead": 1.123e-07,
+        "step_overhead": 1.6e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 1.598e-07,
         "bw_efficiency": 0.8892, "request_overhead": 0.1259, "prefill_efficiency": 0.3683,
-        "spec_seq_overhead": 2.411e-07, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 3.2e-05,
-        "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 6.325e-07,
+        "spec_seq_overhead": 2.357e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 3.394e-05,
+        "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5.623e-07,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,

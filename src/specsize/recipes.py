@@ -8,14 +8,30 @@ from __future__ import annotations
 
 from specsize.perf_constants import MTP_ACCEPTANCE_DECAY, MTP_RANDOM_FIRST_ACCEPTANCE
 
+# TensorRT-LLM's disaggregated recipes (NVIDIA/srt-slurm recipes/trtllm/*, as InferenceX's dynamo-trt configs name
+# them, e.g. h100-fp8/1k1k/mtp/ctx1_gen3_dep16_batch4_eplb0_mtp3.yaml) set the MTP depth per recipe, not by attention
+# DP as InferenceX's aggregated scripts do: TEP decode workers draft 3 (one H200 8k1k recipe 2), attention-DP ones by
+# the load of a rank, concurrency / (decode workers x ranks). Read off the 25 DEP recipes (26 concurrencies) that the
+# configs of 2026-01-31 and 2026-03-25 name for B200, GB200, H200 and H100: up to 24 users a rank, 3 drafts in 10 of
+# 12 (an H200 8k1k pair: 2); past 64, 1 in 8 of 10 (3 and 2 once each); between, 1 twice, 2 twice, 3 once: 2.
+MTP_DEEP_MAX_USERS_PER_RANK = 24  # up to here: 3 drafts
+MTP_MIDDLE_MAX_USERS_PER_RANK = 64  # up to here: 2 drafts; past it: 1
 
-def mtp_draft_tokens(engine: str, vendor: str, dp_attention: bool) -> int:
+
+def mtp_draft_tokens(engine: str, vendor: str, dp_attention: bool, users_per_rank: float | None = None) -> int:
     """InferenceX's MTP settings (measured README): SGLang on NVIDIA 2 draft tokens, on AMD 3; TensorRT-LLM 3
-    MTP layers, 1 with attention DP; ATOM 3."""
+    MTP layers, 1 with attention DP (its aggregated scripts); ATOM 3. users_per_rank: a disaggregated decode worker's
+    users per attention rank, where TensorRT-LLM's recipes set the depth by load (above)."""
     if engine == "sglang":
         return 2 if vendor == "nvidia" else 3
     if engine == "trtllm":
-        return 1 if dp_attention else 3
+        if not dp_attention:
+            return 3
+        if users_per_rank is None:
+            return 1
+        if users_per_rank <= MTP_DEEP_MAX_USERS_PER_RANK:
+            return 3
+        return 2 if users_per_rank <= MTP_MIDDLE_MAX_USERS_PER_RANK else 1
     return 3
 
 
