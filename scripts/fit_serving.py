@@ -185,8 +185,14 @@ def fit(points: list[dict], verbose: bool = True, passes: int = 2) -> None:
             print(f"  global: loss {got:.3f}", flush=True)
 
 
-def median_abs(points: list[dict], metric: str) -> float:
-    errs = [abs(e) for e in errors_of([r for r in run_points(points) if not r["reason"]], metric)]
+def predicted(points: list[dict]) -> list[dict]:
+    """The rows of run_points the model predicts (those without a reason)."""
+    return [r for r in run_points(points) if not r["reason"]]
+
+
+def median_abs(rows: list[dict], metric: str) -> float:
+    """Median |error| of `metric` over predicted rows."""
+    errs = [abs(e) for e in errors_of(rows, metric)]
     return statistics.median(errs) if errs else math.nan
 
 
@@ -289,7 +295,7 @@ def main(argv: list[str]) -> None:
         if not (before and after):
             sys.exit(f"fit_serving.py: --holdout-after {cutoff} leaves {len(before)} point(s) before it and "
                      f"{len(after)} on or after it; the corpus's dates run from {min_max_dates(points)}")  # fmt: skip
-        shipped[cutoff] = [r for r in run_points(after) if not r["reason"]]
+        shipped[cutoff] = predicted(after)
     reset_to_start("prior")  # the leave-one-GPU-type-out refits start from the priors (no GPU seen)
     start = {n: p for n, p in pc.ENGINE_PERF.items()}
     start_globals = {k: getattr(m, k) for k, (m, _) in GLOBALS.items()}
@@ -300,9 +306,10 @@ def main(argv: list[str]) -> None:
     if args.write:
         write_constants(Path(pc.__file__))
         print(f"written into {pc.__file__}")
+    rows = run_points(points)
     for metric in ("output_tok_s_per_gpu", "output_tok_s_per_user"):
-        print(f"in-sample median |error| {metric}: {median_abs(points, metric):.1%}")
-    summ = summarize(run_points(points))
+        print(f"in-sample median |error| {metric}: {median_abs([r for r in rows if not r['reason']], metric):.1%}")
+    summ = summarize(rows)
     for title, table in (("engine x agg/disagg", summ["by_mode_engine"]), ("GPU", summ["by"]["gpu"]),
                          ("concurrency", summ["by"]["band"]), ("speculative", summ["by"]["spec"])):  # fmt: skip
         print(f"{title}: (median |error| / bias, per GPU | per user)")
@@ -324,10 +331,10 @@ def layout_of(r: dict) -> str:
     return f"TP{lay.get('tp', 1)} EP{lay.get('ep') or 1}" + (" DP-attn" if lay.get("dp_attention") else "")
 
 
-def breakdown(held: list[dict]) -> None:
-    """The held-out points' errors by engine build x aggregated/disaggregated x weights, by build x (decode) layout
-    and by build x concurrency band: which constants (and which conditions) fail to transfer to the held-out GPU."""
-    rows = [r for r in run_points(held) if not r["reason"]]
+def breakdown(held: list[dict], rows: list[dict]) -> None:
+    """The held-out points' errors (`rows`: their predicted rows) by engine build x aggregated/disaggregated x
+    weights, by build x (decode) layout and by build x concurrency band: which constants (and which conditions) fail
+    to transfer to the held-out GPU."""
     build = {p["id"]: group_of(p) for p in held}
     keys = {
         "build / mode / weights / spec": lambda r: f"{build[r['id']]} {r['mode']} {r['weights']} {r['spec']}",
@@ -389,11 +396,11 @@ def logo(points: list[dict], gpus: list[str], start: dict, start_globals: dict, 
             held = [p for p in points if p["gpu"] == gpu]
             print(f"  refit without {gpu}:", flush=True)
             refit_without([p for p in points if p["gpu"] != gpu], held, start, start_globals, passes)
-            n = sum(not r["reason"] for r in run_points(held))
-            print(f"  {gpu:9s} ({n:4d} points): median |error| tok/s per GPU "
-                  f"{median_abs(held, 'output_tok_s_per_gpu'):.1%}, per user "
-                  f"{median_abs(held, 'output_tok_s_per_user'):.1%}", flush=True)  # fmt: skip
-            breakdown(held)
+            rows = predicted(held)
+            print(f"  {gpu:9s} ({len(rows):4d} points): median |error| tok/s per GPU "
+                  f"{median_abs(rows, 'output_tok_s_per_gpu'):.1%}, per user "
+                  f"{median_abs(rows, 'output_tok_s_per_user'):.1%}", flush=True)  # fmt: skip
+            breakdown(held, rows)
 
     held_out(run)
 
@@ -440,8 +447,7 @@ def holdout_after(points: list[dict], cutoff: date, start: dict, start_globals: 
         print(f"\nheld out after {cutoff}: refit on the {len(train)} points dated before it, predict the {len(held)} "
               f"dated on or after it ({len(undated)} undated: in neither)")  # fmt: skip
         refit_without(train, held, start, start_globals, passes)
-        rows = {"held out": [r for r in run_points(held) if not r["reason"]], "shipped": shipped,
-                "in-sample": [r for r in run_points(train) if not r["reason"]]}  # fmt: skip
+        rows = {"held out": predicted(held), "shipped": shipped, "in-sample": predicted(train)}
         build = {p["id"]: group_of(p) for p in points}
         print("    build / mode: N, median |error| / bias, per GPU | per user: held out | the same points under the "
               "shipped constants | the refit's own points")  # fmt: skip
@@ -452,7 +458,7 @@ def holdout_after(points: list[dict], cutoff: date, start: dict, start_globals: 
                 sub = [r for r in sub if k == "all" or f"{build[r['id']]} {r['mode']}" == k]
                 line += f"  {len(sub):4d}  {cells(sub)}" if sub else " " * 39
             print(line, flush=True)
-        breakdown(held)
+        breakdown(held, rows["held out"])
 
     held_out(run)
 

@@ -45,7 +45,7 @@ def test_the_held_out_breakdown_names_each_points_layout(fit_serving, capsys):
     from specsize.measured import BUNDLED_MEASURED, load_points
 
     held = [p for p in load_points(BUNDLED_MEASURED) if p["gpu"] == "h100-sxm"]
-    fit_serving.breakdown(held)
+    fit_serving.breakdown(held, fit_serving.predicted(held))
     out = capsys.readouterr().out
     assert "build / layout" in out
     assert "sglang disagg TP16 EP1 " in out and "sglang disagg TP16 EP16 DP-attn" in out
