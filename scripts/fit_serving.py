@@ -307,8 +307,9 @@ def main(argv: list[str]) -> None:
         write_constants(Path(pc.__file__))
         print(f"written into {pc.__file__}")
     rows = run_points(points)
+    scored = [r for r in rows if not r["reason"]]
     for metric in ("output_tok_s_per_gpu", "output_tok_s_per_user"):
-        print(f"in-sample median |error| {metric}: {median_abs([r for r in rows if not r['reason']], metric):.1%}")
+        print(f"in-sample median |error| {metric}: {median_abs(scored, metric):.1%}")
     summ = summarize(rows)
     for title, table in (("engine x agg/disagg", summ["by_mode_engine"]), ("GPU", summ["by"]["gpu"]),
                          ("concurrency", summ["by"]["band"]), ("speculative", summ["by"]["spec"])):  # fmt: skip
@@ -413,26 +414,18 @@ def iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def point_date(p: dict) -> date | None:
-    """A point's date (its first ten characters, YYYY-MM-DD), or None where it has none or another spelling."""
-    try:
-        return date.fromisoformat(str(p.get("date") or "")[:10])
-    except ValueError:
-        return None
-
-
 def split_by_date(points: list[dict], cutoff: date) -> tuple[list[dict], list[dict], list[dict]]:
     """The points dated before `cutoff` (the refit's), those dated on or after it (predicted), and the undated ones,
     which go to neither side: a run of unknown date could be a later one."""
     before, after, undated = [], [], []
     for p in points:
-        d = point_date(p)
+        d = recipes.point_date(p)
         (undated if d is None else before if d < cutoff else after).append(p)
     return before, after, undated
 
 
 def min_max_dates(points: list[dict]) -> str:
-    dates = sorted(d for p in points if (d := point_date(p)) is not None)
+    dates = sorted(d for p in points if (d := recipes.point_date(p)) is not None)
     return f"{dates[0]} to {dates[-1]}" if dates else "(no point has a date)"
 
 

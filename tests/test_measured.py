@@ -329,6 +329,13 @@ def test_an_unversioned_dynamo_trtllm_point_takes_the_build_its_recipe_ran():
     dynamo = {**DISAGG, "engine": "trtllm", "engine_version": None, "gpu": "b200", "date": "2026-02-03"}
     assert engine_generation("trtllm", engine_version(dynamo)) == "trtllm-1.2"
     assert engine_version({**dynamo, "date": "2025-12-12"}) is None  # 0.5.1-rc0.pre3: "trtllm"
+    assert engine_version({**dynamo, "date": "2026-01-28"}) is None
+    assert engine_version({**dynamo, "date": "2026-01-29T03:00:00Z"}) is not None  # H200's and B200's first day
+    gb200_fp4 = {**dynamo, "gpu": "gb200", "weights": "nvfp4"}  # the one config that moved, a day later
+    assert engine_version({**gb200_fp4, "date": "2026-01-29"}) is None and engine_version(gb200_fp4) is not None
+    for spelling in ("2026/02/03", "Feb 3, 2026", None):  # not ISO 8601: no date, no build read
+        assert engine_version({**dynamo, "date": spelling}) is None, spelling
+    assert engine_version({**dynamo, "engine": "TRTLLM"}) is not None  # the engine's name in any case
     recorded = "nvcr.io/nvidia/tensorrt-llm/release:1.1.0rc2.post2"
     assert engine_version({**dynamo, "engine_version": recorded}) == recorded  # what a point records wins
     assert engine_version({**FULL, "engine": "trtllm", "engine_version": None, "date": "2026-03-01"}) is None  # agg
@@ -346,11 +353,13 @@ def test_tensorrt_llms_disaggregated_mtp_depth_follows_each_ranks_load_as_its_re
     assert mtp_draft_tokens("trtllm", "nvidia", True) == 1  # aggregated, attention DP
     assert mtp_draft_tokens("trtllm", "nvidia", False, 4.8) == 3  # TEP
     assert [mtp_draft_tokens("trtllm", "nvidia", True, u) for u in (4.8, 38.4, 76.8)] == [3, 2, 1]
+    assert [mtp_draft_tokens("trtllm", "nvidia", True, u) for u in (24, 24.1, 64, 64.1)] == [3, 2, 2, 1]
     assert mtp_draft_tokens("sglang", "nvidia", True, 4.8) == 2  # other engines: as before
     gen = {"prefill_gpus": 16, "decode_gpus": 48, "prefill_workers": 1, "decode_workers": 3, "framework": "dynamo",
            "prefill_layout": {"tp": 16, "ep": 16, "dp_attention": True}}  # fmt: skip
     point = {**DISAGG, "engine": "trtllm", "gpu": "h100-sxm", "gpus": 64, "nodes": 8, "disaggregated": gen,
              "layout": {"tp": 16, "ep": 16, "dp_attention": True},
              "speculative": {"method": "mtp", "num_speculative_tokens": None}}  # fmt: skip
-    low, high = (resolve({**point, "workload": {**point["workload"], "concurrency": c}}) for c in (231, 3 * 16 * 77))
-    assert low.decode.dep.spec.k == 3 and high.decode.dep.spec.k == 1
+    ks = [resolve({**point, "workload": {**point["workload"], "concurrency": c}}).decode.dep.spec.k
+          for c in (231, 1229, 3 * 16 * 77)]  # fmt: skip
+    assert ks == [3, 2, 1]  # 4.8, 25.6 and 77 users a rank over the three workers' 48 ranks

@@ -66,7 +66,9 @@ def nearest_build(name: str, known) -> str:
 # Those gains are Blackwell's: on Hopper the corpus's 1.2 runs (Dynamo 0.8.1 on H200 and H100, 2026-01..03) decode at
 # the speed 1.1's constants predict, and its 1.3 runs on H200 (release:1.3.0rc14, 2026-05) measure 1.05-1.17x 1.1's
 # on the same setups (TP8 EP8, 4-256 users), where B200's FP8 moves 1.4-1.7x; so 1.2 has a build of its own for
-# Hopper ("trtllm-1.2-sm90", fitted on those runs) and Blackwell keeps "trtllm-1.2".
+# Hopper ("trtllm-1.2-sm90", fitted on those runs) and Blackwell keeps "trtllm-1.2". An architecture with no build of
+# its own (Ampere, Ada, the RTX Blackwell parts: no 1.2 point in the corpus) takes the generation's, Blackwell-fitted
+# constants (assumption).
 ENGINE_GENERATIONS: dict[str, tuple[tuple[str, tuple[int, int], tuple[int, int] | None, str], ...]] = {
     # "SGLang 0.4.3.post2", "lmsysorg/sglang:v0.5.12-cu130", "rocm/sgl-dev:sglang-0.5.9-...", "sglang-rocm:v0.5.10",
     # "sglang==0.4.6"; not Dynamo's "sglang-runtime:0.7.0" (Dynamo's version: the current build)

@@ -26,7 +26,9 @@ class GPU:
     unified_memory: bool = False
     default_wired_fraction: float = 1.0
     source: str = ""
-    arch: str = ""  # the compiler target where engines ship per-architecture builds (AMD: gfx942, gfx950)
+    # the compiler target engine builds are chosen by (AMD: gfx942, gfx950; NVIDIA: its compute capability, sm90 for
+    # Hopper, sm100 for B200 / GB200); "" where no engine build depends on it (Apple)
+    arch: str = ""
     compute_units: int = 0  # SMs (NVIDIA), CUs (AMD), GPU cores (Apple); 0 where the vendor does not publish it
 
     @property

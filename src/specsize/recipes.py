@@ -6,6 +6,8 @@ point that names none, and MTP's acceptance on the benchmark's random-token prom
 
 from __future__ import annotations
 
+from datetime import date
+
 from specsize.perf_constants import MTP_ACCEPTANCE_DECAY, MTP_RANDOM_FIRST_ACCEPTANCE
 
 # TensorRT-LLM's disaggregated recipes (NVIDIA/srt-slurm recipes/trtllm/*, as InferenceX's dynamo-trt configs name
@@ -74,21 +76,36 @@ def deepgemm_prefill(engine: str, gpu: str, attention: str, ep: int, gpus: int) 
 
 # The engine build of an InferenceX point that records no engine_version, where its recipe's image says which one ran.
 # Only Dynamo's TensorRT-LLM runs need it: InferenceX's dynamo-trt configs (.github/configs/nvidia-master.yaml) named
-# tensorrtllm-runtime:0.5.1-rc0.pre3 (TensorRT-LLM 1.1, "trtllm") until 2026-01-29, and from then on every one of them
-# names 0.8.1.post1-post3 (TensorRT-LLM 1.2: dsr1-fp8-h200-dynamo-trt added 2026-01-29 at d7a6d4e70, dsr1-fp4-gb200
-# moved on 2026-01-30 at 4e9a376bf, dsr1-fp8-gb200 added 2026-02-03 at daa8239f7, dsr1-fp8-b200 2026-02-10 at
-# d3f037578). Unversioned aggregated TensorRT-LLM points (2025-11/12) ran release:1.1.0rc2.post2, "trtllm" as they are.
-DYNAMO_TRTLLM_08_FROM = "2026-01-29"
+# tensorrtllm-runtime:0.5.1-rc0.pre3 (TensorRT-LLM 1.1, "trtllm") until 2026-01-29, 0.8.1.post1-post3 (TensorRT-LLM
+# 1.2) from then on: dsr1-fp8-h200-dynamo-trt (d7a6d4e70) and dsr1-fp4-b200-dynamo-trt (efe2f531c) were added on
+# 2026-01-29, dsr1-fp8-gb200 on 02-03 (daa8239f7), dsr1-fp8-b200 on 02-10 (d3f037578), each on 0.8.1, and
+# dsr1-fp4-gb200, the one config of 0.5.1, moved to 0.8.1 on 2026-01-30 (4e9a376bf). Unversioned aggregated
+# TensorRT-LLM points (2025-11/12) ran release:1.1.0rc2.post2, "trtllm" as they are.
+DYNAMO_TRTLLM_08_FROM = date(2026, 1, 29)
+DYNAMO_TRTLLM_08_FROM_BY_CONFIG = {("gb200", "nvfp4"): date(2026, 1, 30)}  # (gpu, weights): a config that moved
 DYNAMO_TRTLLM_08_IMAGE = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.8.1"
 
 
+def point_date(point: dict) -> date | None:
+    """A point's date (its first ten characters, ISO 8601), or None where it has none or another spelling."""
+    try:
+        return date.fromisoformat(str(point.get("date") or "")[:10])
+    except ValueError:
+        return None
+
+
 def engine_version(point: dict) -> str | None:
-    """The engine_version a measured point records, else the image its recipe ran where that is known (above)."""
+    """The engine_version a measured point records, else the image its recipe ran where that is known (above): an
+    undated point, or one dated in another spelling, keeps none."""
     if (version := point.get("engine_version")) is not None:
         return version
-    dynamo = (point.get("disaggregated") or {}).get("framework") == "dynamo"
-    dated = str(point.get("date") or "") >= DYNAMO_TRTLLM_08_FROM
-    return DYNAMO_TRTLLM_08_IMAGE if point["engine"] == "trtllm" and dynamo and dated else None
+    if str(point.get("engine", "")).lower() != "trtllm":
+        return None
+    if str((point.get("disaggregated") or {}).get("framework", "")).lower() != "dynamo":
+        return None
+    when = point_date(point)
+    first = DYNAMO_TRTLLM_08_FROM_BY_CONFIG.get((point.get("gpu"), point.get("weights")), DYNAMO_TRTLLM_08_FROM)
+    return DYNAMO_TRTLLM_08_IMAGE if when is not None and when >= first else None
 
 
 def default_kv(engine: str) -> str:
