@@ -158,6 +158,21 @@ def test_amd_gpus_get_sglangs_rocm_build_for_their_architecture():
     assert d.machine.engine.name == "sglang-rocm"
 
 
+def test_plan_predicts_tensorrt_llm_as_the_release_it_names():
+    """`plan` plans TensorRT-LLM as its engine profile's release (1.2: the generation the corpus's 2026 runs measure),
+    on Hopper its Hopper build; a measured point keeps the build its own version names (tests/test_measured.py)."""
+    from specsize.perf_constants import ENGINE_PERF
+    from specsize.plan import gpu_perf
+
+    trt = get_engine("trtllm")
+    assert "1.2" in trt.release
+    for gpu, build in (("b200", "trtllm-1.2"), ("h200", "trtllm-1.2-sm90")):
+        got = gpu_perf(engine_perf("trtllm"), get_gpu(gpu), trt.release)
+        assert got.bw_efficiency == ENGINE_PERF[build].bw_efficiency and got.name == "trtllm", gpu
+        d = build_deployment(load_model("deepseek-r1"), get_gpu(gpu), "fp8", "fp8", Layout(tp=8), trt)
+        assert d.machine.engine.name == build, gpu
+
+
 def test_an_engines_dispatch_cost_is_paid_twice_per_layer_under_attention_dp_only(r1):
     """EnginePerf.dispatch_overhead: one dispatch and one combine per layer under attention DP + EP (a hand count:
     2 x 61 layers x 100 us = 12.2 ms more per step); under attention TP the layer's collectives are all-reduces."""

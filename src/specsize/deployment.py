@@ -156,7 +156,8 @@ def build_deployment(
     perf: EnginePerf | None = None,
 ) -> Deployment:
     prec = get_precision(precision) if isinstance(precision, str) else precision
-    eperf = perf or engine_perf_for(engine.name, None, gpu.vendor, gpu.arch)  # the engine's build for this GPU
+    # the engine's build for this GPU, of the release the launch commands name
+    eperf = perf or engine_perf_for(engine.name, engine.release, gpu.vendor, gpu.arch)
     offload = host.offload_experts
     cpu = cpu or HostCPU(sockets=max(host.numa_copies, 1))
     machine = make_machine(gpu, layout, eperf, prec, inter_node,

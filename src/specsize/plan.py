@@ -182,16 +182,17 @@ class _Ask:
     perf: EnginePerf
 
 
-def gpu_perf(perf: EnginePerf, gpu) -> EnginePerf:
-    """The engine's constants for this GPU's build (SGLang's ROCm builds on AMD), the plan's switches kept."""
-    built = engine_perf_for(perf.name, None, gpu.vendor, gpu.arch)
+def gpu_perf(perf: EnginePerf, gpu, release: str | None = None) -> EnginePerf:
+    """The engine's constants for this GPU's build (SGLang's ROCm builds on AMD) and for the release the plan's
+    launch commands name (TensorRT-LLM 1.2's generation), the plan's switches kept."""
+    built = engine_perf_for(perf.name, release, gpu.vendor, gpu.arch)
     return replace(built, name=perf.name, cuda_graphs=perf.cuda_graphs) if built is not perf else perf
 
 
 def _option(q: _Ask, gpu, layout: Layout, mem: MemoryBreakdown) -> Option:
     max_b = min(mem.max_concurrency, CURVE_LIMIT)
     dep = build_deployment(q.a, gpu, q.precision, q.kv, layout, q.eng, q.spec, q.host, q.cpu, q.inter_node,
-                           gpu_perf(q.perf, gpu))  # fmt: skip
+                           gpu_perf(q.perf, gpu, q.eng.release))  # fmt: skip
     ctx = q.w.mean_context
     rf = q.repeat_fraction
     spec = best = None
