@@ -8,7 +8,7 @@ Copies per socket:
   mirror costing twice the RAM). Two sockets add bandwidth, not RAM.
 - ktransformers built with USE_NUMA=1 keeps one copy per NUMA node (kvcache-ai/ktransformers
   doc/en/balance-serve.md: "For those who have two cpu and 1T RAM (Dual NUMA): USE_NUMA=1";
-  docs/reference/deepseek-r1.md: dual-socket runs duplicate weights per NUMA node, about 1 TB for R1 Q4_K_M).
+  so a dual-socket R1 Q4_K_M run holds about 2 x its ~400 GB of weights, near 1 TB).
 """
 
 from __future__ import annotations

@@ -410,7 +410,7 @@ def assumptions() -> list[dict[str, str]]:
         ("disaggregated prefill -> decode hand-off", f"{DISAGG_HANDOFF * 1e3:.0f} ms", "fitted (fit_serving.py)"),
         ("KV transfer efficiency (of the link's line rate)", f"{KV_TRANSFER_EFFICIENCY:.2f}", "assumption"),
         ("routing correlation of consecutive tokens", f"{ROUTING_CORRELATION:.2f}",
-         "~2.5x unique experts for 4 tokens vs 3.8x uniform (docs/reference/speculative.md)"),
+         "assumption anchored on an unnamed production study: ~2.5x unique experts for 4 tokens vs 3.8x uniform"),
         ("MTP acceptance, first draft", f"{MTP_FIRST_ACCEPTANCE:.2f}", "DeepSeek-V3 report §5.4.3 (85-90%)"),
         ("MTP acceptance decay per position", f"{MTP_ACCEPTANCE_DECAY:.3f}",
          "fitted to mean acceptance length 3.20 at k=7 (nebius/MTP-DeepSeek-V3-0324 card)"),

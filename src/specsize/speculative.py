@@ -1,5 +1,6 @@
 """The speculative-decoding model: tokens per round, round time, speedup, the best k, break-even concurrency and
-the MoE penalty. Formulas: docs/reference/speculative.md (Leviathan et al. 2023, arXiv 2211.17192).
+the MoE penalty. Formulas: Leviathan, Kalman, Matias 2023 (arXiv 2211.17192, Thm 3.8) and Chen et al. 2023
+(arXiv 2302.01318).
 
     E[L]        = 1 + sum_{j=1..k} prod_{i<=j} alpha_i            (bonus token included)
     round(B, k) = T(B (k+1)) + T_draft + round overhead             (one verification of k+1 tokens per sequence)
@@ -177,7 +178,7 @@ def evaluate(dep: Deployment, concurrency: int, context: float, k: int | None = 
 
 def best_k(dep: Deployment, concurrency: int, context: float, max_k: int = MAX_K,
            repeat_fraction: float = NGRAM_REPEAT_FRACTION) -> SpecResult:  # fmt: skip
-    """The k in 1..max_k with the highest speedup (no closed form: argmax, docs/reference/speculative.md)."""
+    """The k in 1..max_k with the highest speedup (no closed form: an argmax, as Leviathan et al. 2023 pick theirs)."""
     return max((evaluate(dep, concurrency, context, k, repeat_fraction) for k in range(1, max_k + 1)),
                key=lambda r: r.speedup)  # fmt: skip
 
