@@ -173,10 +173,11 @@ def descend(name: str, keys, points: list[dict], rounds: int = 6) -> float:
 
 
 def fit(points: list[dict], verbose: bool = True, passes: int = 2) -> None:
-    groups = sorted({group_of(p) for p in points})
+    by_group: dict[str, list[dict]] = {}
+    for p in points:
+        by_group.setdefault(group_of(p), []).append(p)
     for _ in range(passes):
-        for g in groups:
-            sub = [p for p in points if group_of(p) == g]
+        for g, sub in sorted(by_group.items()):
             got = descend(g, DESCENT_ORDER, sub)
             if verbose:
                 print(f"  {g}: loss {got:.3f} over {len(sub)} points", flush=True)
@@ -185,9 +186,14 @@ def fit(points: list[dict], verbose: bool = True, passes: int = 2) -> None:
             print(f"  global: loss {got:.3f}", flush=True)
 
 
-def predicted(points: list[dict]) -> list[dict]:
+def scored(rows: list[dict]) -> list[dict]:
     """The rows of run_points the model predicts (those without a reason)."""
-    return [r for r in run_points(points) if not r["reason"]]
+    return [r for r in rows if not r["reason"]]
+
+
+def predicted(points: list[dict]) -> list[dict]:
+    """The points' predicted rows."""
+    return scored(run_points(points))
 
 
 def median_abs(rows: list[dict], metric: str) -> float:
@@ -307,9 +313,8 @@ def main(argv: list[str]) -> None:
         write_constants(Path(pc.__file__))
         print(f"written into {pc.__file__}")
     rows = run_points(points)
-    scored = [r for r in rows if not r["reason"]]
     for metric in ("output_tok_s_per_gpu", "output_tok_s_per_user"):
-        print(f"in-sample median |error| {metric}: {median_abs(scored, metric):.1%}")
+        print(f"in-sample median |error| {metric}: {median_abs(scored(rows), metric):.1%}")
     summ = summarize(rows)
     for title, table in (("engine x agg/disagg", summ["by_mode_engine"]), ("GPU", summ["by"]["gpu"]),
                          ("concurrency", summ["by"]["band"]), ("speculative", summ["by"]["spec"])):  # fmt: skip
@@ -370,8 +375,9 @@ def refit_without(train: list[dict], held: list[dict], start: dict, start_global
     # lacks gets in `plan` (engine_builds.nearest_build)
     trained = {group_of(p) for p in train}
     for g in sorted({group_of(p) for p in held} - trained):
-        pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[engine_builds.nearest_build(g, trained)], name=g)
-        print(f"    {g}: no training point; takes {engine_builds.nearest_build(g, trained)}'s constants")
+        source = engine_builds.nearest_build(g, trained)
+        pc.ENGINE_PERF[g] = replace(pc.ENGINE_PERF[source], name=g)
+        print(f"    {g}: no training point; takes {source}'s constants")
     print("    the refit's serving-wide constants: " + ", ".join(f"{k} {_get('global', k):.4g}" for k in GLOBALS))
 
 

@@ -108,7 +108,7 @@ class Deployment:
     def with_inter_node(self, link: str) -> Deployment:
         """The same deployment with another inter-node network (e.g. eth-10g instead of InfiniBand)."""
         m = make_machine(self.machine.gpu, self.layout, self.machine.engine, self.precision, link,
-                         self.machine.host_bandwidth, self.machine.host_flops)  # fmt: skip
+                         self.machine.host_bandwidth, self.machine.host_flops, self.machine.fp8_deepgemm)  # fmt: skip
         dm = self.draft_machine and replace(self.draft_machine, inter=m.inter)
         return replace(self, machine=m, draft_machine=dm)
 
@@ -154,14 +154,17 @@ def build_deployment(
     cpu: HostCPU | None = None,
     inter_node: str | None = None,
     perf: EnginePerf | None = None,
+    fp8_deepgemm: str = "",
 ) -> Deployment:
+    """One deployment: the model's stacks on the layout's machine (fp8_deepgemm: which FP8 GEMMs its recipe runs on
+    DeepGEMM, perf.Machine.fp8_deepgemm)."""
     prec = get_precision(precision) if isinstance(precision, str) else precision
     # the engine's build for this GPU, of the release the launch commands name
     eperf = perf or engine_perf_for(engine.name, engine.release, gpu.vendor, gpu.arch)
     offload = host.offload_experts
     cpu = cpu or HostCPU(sockets=max(host.numa_copies, 1))
-    machine = make_machine(gpu, layout, eperf, prec, inter_node,
-                           cpu.bandwidth if offload else 0.0, host_flops(cpu, eperf) if offload else 0.0)  # fmt: skip
+    machine = make_machine(gpu, layout, eperf, prec, inter_node, cpu.bandwidth if offload else 0.0,
+                           host_flops(cpu, eperf) if offload else 0.0, fp8_deepgemm)  # fmt: skip
     main = build_stack(a, prec, layout, kv_dtype, offload_experts=offload)
     drafter, dmachine = _drafter(a, spec, prec, kv_dtype, layout, gpu, eperf, inter_node, offload)
     return Deployment(a, prec, kv_dtype, layout, engine, machine, main, spec, drafter, dmachine or machine)

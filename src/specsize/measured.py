@@ -159,8 +159,8 @@ def _arch(name: str):
 @lru_cache(maxsize=4096)
 def _structure(model: str, gpu: str, weights: str, kv: str, layout: Layout, engine: str, spec: Speculative,
                fp8_deepgemm: str = "") -> Deployment:  # fmt: skip
-    d = build_deployment(_arch(model), get_gpu(gpu), weights, kv, layout, get_engine(engine), spec)
-    return replace(d, machine=replace(d.machine, fp8_deepgemm=fp8_deepgemm)) if fp8_deepgemm else d
+    return build_deployment(_arch(model), get_gpu(gpu), weights, kv, layout, get_engine(engine), spec,
+                            fp8_deepgemm=fp8_deepgemm)  # fmt: skip
 
 
 def _deployment(model: str, gpu: str, weights: str, kv: str, layout: Layout, engine: str, version: str | None,

@@ -202,11 +202,12 @@ class Machine:
 
 
 def make_machine(gpu: GPU, layout: Layout, engine: EnginePerf, precision: Precision, inter_node: str | None = None,
-                 host_bandwidth: float = 0.0, host_flops: float = 0.0) -> Machine:  # fmt: skip
+                 host_bandwidth: float = 0.0, host_flops: float = 0.0, fp8_deepgemm: str = "") -> Machine:  # fmt: skip
     compute = "bf16" if precision.weight_only else precision.compute
     intra = get_link(gpu.intra_node_link) if gpu.intra_node_link != "none" else None
     inter = get_link(inter_node or gpu.inter_node_link)
-    return Machine(gpu, layout, engine, compute, intra, inter, host_bandwidth, host_flops, precision.block_quantised)
+    return Machine(gpu, layout, engine, compute, intra, inter, host_bandwidth, host_flops, precision.block_quantised,
+                   fp8_deepgemm)  # fmt: skip
 
 
 def host_link_bandwidth(gpu: GPU) -> float:
@@ -431,7 +432,7 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     if prefill and s.experts:  # an MoE model's prefill only (module docstring): a dense model keeps the MFU
         eff = m.engine.prefill_efficiency
         routed_peak = peak * (eff * fp8_prefill_factor(m))
-        peak = peak * (eff * fp8_prefill_factor(m, routed=False)) if m.fp8_deepgemm else routed_peak
+        peak = peak * (eff * fp8_prefill_factor(m, routed=False))
     memory = (s.dense_bytes + kv_b) / bw
     compute = gpu_flops / peak
     comm = communication_time(s, m, n, f, prefill)

@@ -170,13 +170,13 @@ def steady_state(decode: Pool, users: int, input_tokens: float, output_tokens: f
         busy = out * t_dec + seqs * p  # one instance's work per cycle of its users
         rate_inst = seqs / busy
         rho = min(seqs * p / busy, 0.95)
-        ttft = p_alone + t_dec / 2 + _mdl_wait(rho, p, per_inst) + dep.machine.engine.request_overhead
-        ttft += (decode.recv_interval - 1) / 2 * iteration  # the poll's wait beyond the half step counted above
-        ttft += adp_balance_wait(dep, seqs, ttft + out * tpot, iteration)
         kv_limited = per_inst > cap
         if kv_limited:  # the others wait for a slot: the rate is the slots', TTFT what the loop leaves
             ttft = per_inst / rate_inst - out * tpot
         else:
+            ttft = p_alone + t_dec / 2 + _mdl_wait(rho, p, per_inst) + dep.machine.engine.request_overhead
+            ttft += (decode.recv_interval - 1) / 2 * iteration  # the poll's wait beyond the half step counted above
+            ttft += adp_balance_wait(dep, seqs, ttft + out * tpot, iteration)
             rate_inst = per_inst / (ttft + out * tpot)
         return ServingPoint(tpot, ttft, rate_inst * decode.instances, out, seqs, gpus, decode.gpus,
                             seqs * p > out * t_dec, kv_limited)  # fmt: skip
