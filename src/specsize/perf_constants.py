@@ -292,12 +292,15 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
     },
 }  # fmt: skip
 _FITTED_SOURCE = "fitted to the measured corpus (scripts/fit_serving.py)"
-ENGINE_PERF["sglang-rocm"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm")
-ENGINE_PERF["sglang-rocm-gfx950"] = replace(ENGINE_PERF["sglang"], name="sglang-rocm-gfx950")
-ENGINE_PERF["sglang-0.4"] = replace(ENGINE_PERF["sglang"], name="sglang-0.4")
-ENGINE_PERF["vllm-0.7"] = replace(ENGINE_PERF["vllm"], name="vllm-0.7")
-ENGINE_PERF["trtllm-1.2"] = replace(ENGINE_PERF["trtllm"], name="trtllm-1.2")
-ENGINE_PERF["trtllm-1.2-sm90"] = replace(ENGINE_PERF["trtllm"], name="trtllm-1.2-sm90")
+# The builds split off an engine's profile: each starts as a copy of the engine it builds (its constants replaced by
+# FITTED_SERVING's below; the rest, CUDA graphs and the eager penalty, are the engine's). Splitting off another
+# build is one line here and its FITTED_SERVING entry (from the next refit).
+BUILD_OF: dict[str, str] = {
+    "sglang-rocm": "sglang", "sglang-rocm-gfx950": "sglang", "sglang-0.4": "sglang", "vllm-0.7": "vllm",
+    "trtllm-1.2": "trtllm", "trtllm-1.2-sm90": "trtllm",
+}  # fmt: skip
+for _build, _engine in BUILD_OF.items():
+    ENGINE_PERF[_build] = replace(ENGINE_PERF[_engine], name=_build)
 # Where scripts/fit_serving.py starts, so that its output depends on the corpus and the model only, never on the
 # constants it replaces (a fit started from its own last output drifts): the pre-corpus constants above and the
 # serving-wide values the model had before they were fitted.
@@ -368,10 +371,11 @@ PREVIOUS_FIT: dict[str, dict[str, float]] = {
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07,
     },
 }  # fmt: skip
-# Added after that fit: fp8_layer_overhead starts at its prior (FIT_START), and a generation split off since
-# ("trtllm-1.2", and its Hopper build "trtllm-1.2-sm90") starts where 1.1's build ("trtllm") did.
-PREVIOUS_FIT["trtllm-1.2"] = PREVIOUS_FIT["trtllm"]
-PREVIOUS_FIT["trtllm-1.2-sm90"] = PREVIOUS_FIT["trtllm"]
+# Added after that fit: fp8_layer_overhead starts at its prior (FIT_START), and a build split off since (BUILD_OF:
+# "trtllm-1.2", and its Hopper build "trtllm-1.2-sm90") starts where its engine's build ("trtllm") did.
+for _build, _engine in BUILD_OF.items():
+    if _build not in PREVIOUS_FIT:
+        PREVIOUS_FIT[_build] = PREVIOUS_FIT[_engine]
 PREVIOUS_FIT_GLOBALS: dict[str, float] = {
     "MTP_RANDOM_FIRST_ACCEPTANCE": 0.6748, "DISAGG_HANDOFF": 0.1619, "PREFILL_QUEUE_FACTOR": 7.371,
     "INTER_NODE_STEP_LATENCY": 51.2 * US, "EP_DISPATCH_LATENCY_PER_DOUBLING": 7.1 * US,
