@@ -43,6 +43,29 @@ def test_more_than_the_minimum_is_explained_in_words():
     assert f"holds {g['minimum']['max_concurrency']:,} concurrent requests" in why and "4× the 16" in why
 
 
+def test_attention_dp_is_planned_where_it_serves_the_users_faster_and_named_where_layouts_differ():
+    """R1's MLA latent is whole on every attention-TP GPU; attention DP + EP keeps each request's on one, so on as
+    many GPUs it holds several times the users. plan takes it where it serves the asked users faster (its figures
+    are the ones validate checks for that layout: tests/test_plan_serving.py), keeps TP where TP is faster, and the
+    recommendation names both layouts when they differ."""
+    low = plan_json("--gpu", "h200", "--concurrency", "1", "--input", "1024", "--output", "1024")["gpus"][0]
+    assert low["minimum"]["layout"]["text"] == low["recommended"]["layout"]["text"] == "TP8"
+    for users, layout in (("64", "TP8"), ("128", "TP8 EP8 DP-attention")):  # the README's "TP8 up to 64, DEP8 from 128"
+        g = plan_json("--gpu", "h200", "--concurrency", users, "--input", "1024", "--output", "1024")["gpus"][0]
+        assert g["minimum"]["layout"]["text"] == layout
+    high = plan_json("--gpu", "h200", "--concurrency", "256", "--input", "1024", "--output", "1024")["gpus"][0]
+    assert high["minimum"]["layout"]["text"] == high["recommended"]["layout"]["text"] == "TP8 EP8 DP-attention"
+    assert high["minimum"]["max_concurrency"] > 4 * 256
+    d = plan_json("--gpu", "b300", "--concurrency", "256", "--input", "8192", "--output", "1024")
+    m, o = d["gpus"][0]["minimum"], d["gpus"][0]["recommended"]
+    assert (m["gpus"], m["layout"]["short"], o["gpus"], o["layout"]["short"]) == (4, "DEP4", 8, "DEP8")
+    assert d["answer"][0].startswith("DeepSeek-R1 in FP8 needs at least 4×B300, one node")  # TP: 16 GPUs, 2 nodes
+    d = plan_json("--gpu", "b200", "--concurrency", "128", "--input", "1024", "--output", "1024")
+    m, o = d["gpus"][0]["minimum"], d["gpus"][0]["recommended"]
+    assert (m["layout"]["short"], o["layout"]["short"]) == ("TP8", "DEP16")
+    assert " on 8 (TP8) the KV cache holds " in d["answer"][1] and " on 16 (DEP16) it holds " in d["answer"][1]
+
+
 def test_gpus_n_plans_exactly_n_and_reports_users_and_speed():
     d = plan_json("--gpu", "h200", "--gpus", "16")
     g = d["gpus"][0]
@@ -79,3 +102,12 @@ def test_a_persons_machine_holds_every_card_they_have_up_to_eight():
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "holds at most 8 rtx-3090 cards" in r.output and "counts it can use: 1, 2, 3, 4, 5, 6, 7, 8)" in r.output
     # (a data-centre node stays the catalog's: 16 H200 are two nodes, test_gpus_n_plans_exactly_n_...)
+
+
+def test_gpus_n_holds_the_users_under_attention_dp_where_tp_cannot():
+    """--gpus 8 at 256 users of 9,216 tokens: TP8 cannot hold their KV (R1's latent on every GPU), attention DP can;
+    the plan says so and plans it rather than refusing."""
+    d = plan_json("--gpu", "h200", "--gpus", "8", "--concurrency", "256", "--input", "8192", "--output", "1024")
+    g = d["gpus"][0]
+    assert g["fits"] and g["minimum"]["layout"]["text"] == "TP8 EP8 DP-attention"
+    assert d["answer"][0].startswith("DeepSeek-R1 in FP8 fits on 8×H200 (one node, TP8 EP8 DP-attention): up to ")

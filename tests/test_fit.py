@@ -85,3 +85,30 @@ def test_llamacpp_splits_layers_over_any_gpu_count_of_one_machine():
     lays = list(candidate_layouts(load_model("r1-distill-llama-70b"), get_gpu("rtx-a6000"), get_engine("llamacpp"),
                                   Speculative()))  # fmt: skip
     assert lays == [Layout(pp=n) for n in range(1, 5)]
+
+
+def test_attention_dp_is_each_counts_second_candidate_for_an_mla_moe_model_on_engines_that_run_it():
+    from specsize.engines import get_engine
+    from specsize.fit import candidate_layouts
+    from specsize.hardware import get_gpu
+    from specsize.scenario import Speculative
+
+    r1, gpu = load_model("deepseek-r1"), get_gpu("h200")
+    sg = [x.describe() for x in candidate_layouts(r1, gpu, get_engine("sglang"), Speculative("mtp", 1))]
+    assert sg[:8] == ["TP1", "TP2", "TP2 EP2 DP-attention", "TP4", "TP4 EP4 DP-attention", "TP8",
+                      "TP8 EP8 DP-attention", "TP16"]  # fmt: skip
+    assert "TP16 EP16 DP-attention" in sg and "TP24 EP24 DP-attention" not in sg  # 256 experts over 24 ranks: no
+    atom = candidate_layouts(r1, gpu, get_engine("atom"), Speculative())
+    assert not any(x.attention == "dp" for x in atom)
+    dense = load_model("deepseek-r1-distill-llama-70b")  # GQA, dense: attention DP buys it nothing here
+    assert not any(x.attention == "dp" for x in candidate_layouts(dense, gpu, get_engine("vllm"), Speculative()))
+
+
+def test_many_users_fit_fewer_gpus_under_attention_dp():
+    """256 users of 9,216 tokens: R1's latent KV on every GPU of TP8 needs 166 GB a GPU, which 8 H200s lack (TP16:
+    2 nodes); under attention DP each GPU holds its 32 users' only."""
+    w = Workload(concurrency=256, input_tokens=8192, output_tokens=1024)
+    r = fit_gpu(load_model("deepseek-r1"), "h200", "fp8", "bf16", w, "sglang")
+    assert r.fits and (r.gpus, r.layout) == (8, Layout(tp=8, ep=8, attention="dp"))
+    tp_only = fit_gpu(load_model("deepseek-r1"), "h200", "fp8", "bf16", w, "sglang", layout=Layout(tp=8))
+    assert not tp_only.fits

@@ -15,6 +15,7 @@ from specsize.cli import cli
 GOLDEN = Path(__file__).parent / "golden" / "launch"
 UPDATE = os.environ.get("SPECSIZE_UPDATE_GOLDEN") == "1"
 
+IO_1K = ["--input", "1024", "--output", "1024"]
 CASES = {
     "sglang_r1_h200_mtp1": ["plan", "--gpu", "h200"],
     "sglang_r1_h100_2nodes_mtp3": ["plan", "--gpu", "h100-sxm", "--spec", "mtp:3", "--concurrency", "8"],
@@ -33,6 +34,25 @@ CASES = {
         "draft:r1-distill-qwen-1.5b:4",
     ],
     "vllm_r1_h200_eager": ["plan", "--gpu", "h200", "--engine", "vllm", "--no-cuda-graphs"],
+    # attention DP + EP where plan finds it serves the users faster: one node, and two (vLLM: one serve per node)
+    "vllm_r1_h200_dep8_c128": ["plan", "--gpu", "h200", "--engine", "vllm", "--concurrency", "128", *IO_1K],
+    "vllm_r1_h200_dep16_c512": ["plan", "--gpu", "h200", "--engine", "vllm", "--concurrency", "512", *IO_1K],
+    "sglang_r1_h200_dep16_c512": ["plan", "--gpu", "h200", "--concurrency", "512", *IO_1K],
+    # TensorRT-LLM's trtllm-serve and its --extra_llm_api_options YAML
+    "trtllm_r1_h200_dep8_c512": [
+        "plan",
+        "--gpu",
+        "h200",
+        "--engine",
+        "trtllm",
+        "--kv-cache",
+        "fp8",
+        "--concurrency",
+        "512",
+        *IO_1K,
+    ],
+    "trtllm_r1_b200_nvfp4": ["plan", "--gpu", "b200", "--engine", "trtllm", "--weights", "nvfp4"],
+    "trtllm_r1_h100_2nodes": ["plan", "--gpu", "h100-sxm", "--engine", "trtllm"],
     "sglang_r1_h200_eager": ["plan", "--gpu", "h200", "--no-cuda-graphs"],
     "vllm_qwen7b_ngram": ["plan", "r1-distill-qwen-7b", "--gpu", "l40s", "--engine", "vllm", "--spec", "ngram:4"],
     "sglang_qwen32b_standalone": [
@@ -134,6 +154,11 @@ def vllm_parser():
                                               "compressed-tensors", "experts_int8"])  # fmt: skip
     p.add_argument("--speculative-config", type=json.loads)
     p.add_argument("--distributed-executor-backend", choices=["ray", "mp", "uni", "external_launcher"])
+    # serving/data_parallel_deployment.md: one `vllm serve` per node, the others --headless
+    for f in ("--data-parallel-size-local", "--data-parallel-rpc-port", "--data-parallel-start-rank"):
+        p.add_argument(f, type=int)
+    p.add_argument("--data-parallel-address")
+    p.add_argument("--headless", action="store_true")
     return p
 
 
@@ -193,8 +218,41 @@ def ik_llamacpp_parser():
     return p
 
 
+def trtllm_parser():
+    # TensorRT-LLM 1.x trtllm-serve (docs: commands/trtllm-serve; examples/serve/deepseek_r1_reasoning_parser.sh)
+    p = argparse.ArgumentParser(prog="trtllm-serve", exit_on_error=False)
+    p.add_argument("model")
+    p.add_argument("--backend", choices=["pytorch", "tensorrt", "_autodeploy"])
+    p.add_argument("--host")
+    for f in ("--port", "--tp_size", "--ep_size", "--pp_size", "--max_batch_size", "--max_num_tokens",
+              "--max_seq_len"):  # fmt: skip
+        p.add_argument(f, type=int)
+    p.add_argument("--kv_cache_free_gpu_memory_fraction", type=float)
+    p.add_argument("--extra_llm_api_options")
+    return p
+
+
+# the LLM API options the YAML may set (tensorrt_llm/llmapi/llm_args.py, 1.x): the ones launch.py writes
+TRTLLM_YAML_KEYS = {"enable_attention_dp", "attention_dp_config", "speculative_config", "kv_cache_config"}
+
+
+def trtllm_yaml(lines):
+    """The YAML a heredoc writes (`cat > FILE <<'EOF'` ... `EOF`): each line `key: <JSON flow value>`."""
+    start = next(i for i, x in enumerate(lines) if x.startswith("cat > ") and x.endswith("<<'EOF'"))
+    end = lines.index("EOF", start)
+    return {k: json.loads(v) for k, v in (x.split(": ", 1) for x in lines[start + 1 : end])}
+
+
 def commands_of(lines):
-    return [shlex.split(x) for x in lines if x and not x.startswith("#") and not x.startswith("ray start")]
+    out, heredoc = [], False
+    for x in lines:
+        if x.startswith("cat > ") and x.endswith("<<'EOF'"):
+            heredoc = True
+        elif heredoc:
+            heredoc = x != "EOF"
+        elif x and not x.startswith("#") and not x.startswith("ray start"):
+            out.append(shlex.split(x))
+    return out
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -212,6 +270,11 @@ def test_emitted_commands_parse_as_the_engine_flags(name):
             if ns.speculative_algorithm in ("EAGLE", "EAGLE3", "STANDALONE"):
                 assert None not in trio  # SGLang: set all three or none
                 assert ns.speculative_num_draft_tokens == ns.speculative_num_steps + 1  # chain: topk 1
+        elif argv[0] == "trtllm-serve":
+            ns = trtllm_parser().parse_args(argv[1:])
+            opts = trtllm_yaml(c["lines"])
+            assert set(opts) <= TRTLLM_YAML_KEYS and ns.extra_llm_api_options == "extra-llm-api-config.yml"
+            assert opts["enable_attention_dp"] == ("DP-attention" in c["plan"])
         else:
             assert argv[0] == "llama-server"
             ik = c["version"].startswith("ik_llama.cpp")
@@ -227,6 +290,38 @@ def test_multi_node_commands_name_every_node():
     assert "--tensor-parallel-size 16" in vl[-1]  # vLLM cannot pipeline with speculation: TP spans the nodes
     pp = emitted(CASES["vllm_r1_h100_2nodes_pp"])["lines"]
     assert "--pipeline-parallel-size 2" in pp[-1] and "--tensor-parallel-size 8" in pp[-1]
+
+
+def test_attention_dp_commands_size_each_rank_and_name_every_node():
+    """Under attention DP vLLM's --max-num-seqs and TensorRT-LLM's max_batch_size are each rank's (vLLM's
+    data_parallel_deployment.md; NVIDIA/srt-slurm's "dep8_batch64" recipes), SGLang's --max-running-requests the
+    server's (it divides it over the DP ranks); vLLM runs one `vllm serve` per node, the others headless."""
+    vl = emitted(CASES["vllm_r1_h200_dep16_c512"])
+    serves = [argv for argv in commands_of(vl["lines"]) if argv[0] == "vllm"]
+    ns = [vllm_parser().parse_args(a[1:]) for a in serves]
+    assert [(n.headless, n.data_parallel_start_rank, n.data_parallel_size_local) for n in ns] == [
+        (False, None, 8), (True, 8, 8)]  # fmt: skip
+    assert all(n.data_parallel_size == 16 and n.tensor_parallel_size == 1 and n.enable_expert_parallel for n in ns)
+    assert ns[0].max_num_seqs == 1024 // 16  # the plan admits 1,024 (CURVE_LIMIT) over 16 ranks
+    sg = commands_of(emitted(CASES["sglang_r1_h200_dep16_c512"])["lines"])
+    assert {sglang_parser().parse_args(a[1:]).max_running_requests for a in sg} == {1024}
+    tr = emitted(CASES["trtllm_r1_h200_dep8_c512"])
+    (argv,) = commands_of(tr["lines"])
+    ns = trtllm_parser().parse_args(argv[1:])
+    assert (ns.tp_size, ns.ep_size, ns.max_batch_size) == (8, 8, 1024 // 8)
+    assert trtllm_yaml(tr["lines"]) == {
+        "enable_attention_dp": True,
+        "attention_dp_config": {"enable_balance": True, "batching_wait_iters": 0, "timeout_iters": 60},
+        "speculative_config": {"decoding_type": "MTP", "num_nextn_predict_layers": 1},
+        "kv_cache_config": {"dtype": "fp8"},
+    }
+    two = emitted(CASES["trtllm_r1_h100_2nodes"])["lines"]
+    assert any("srun -N 2 --ntasks-per-node 8 trtllm-llmapi-launch" in x for x in two)
+
+
+def test_trtllm_does_not_quantize_at_load_so_a_bf16_only_model_in_fp8_is_a_comment():
+    c = emitted(["plan", "r1-distill-qwen-7b", "--gpu", "l40s", "--engine", "trtllm", "--weights", "fp8"])
+    assert commands_of(c["lines"]) == [] and "TensorRT Model Optimizer" in c["lines"][0]
 
 
 def test_a_method_the_engine_cannot_express_is_a_comment_not_a_crash():
@@ -361,6 +456,7 @@ def test_one_record_per_engine_holds_the_version_the_launch_commands_name():
     assert VERSIONS == {
         "vllm": "vLLM 0.11",
         "sglang": "SGLang 0.5",
+        "trtllm": "TensorRT-LLM 1.2",
         "llamacpp": "llama.cpp b6000",
         "ik_llamacpp": "ik_llama.cpp 8337e4cd",
     }

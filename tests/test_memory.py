@@ -148,3 +148,24 @@ def test_llamacpp_keeps_the_embedding_on_the_host_and_the_output_on_the_last_gpu
     assert weight_bytes_per_gpu(a, prec, Layout(pp=6)) > got + 2e9
     one = weight_bytes_per_gpu(a, prec, Layout(), llamacpp=True)
     assert one == pytest.approx(layers + head)  # one GPU: everything but the embedding
+
+
+def test_attention_dp_counts_the_instances_sequences_whatever_the_users_asked():
+    """Under attention DP each GPU holds ceil(users / ranks) sequences: the users an instance holds (max_concurrency)
+    are the ranks' together, the same asked with 1 user or 100, and one sequence's longest context is what one GPU's
+    KV room holds of it (all of it is there)."""
+    from specsize.engines import get_engine
+    from specsize.hardware import get_gpu
+    from specsize.resolve import load_model
+    from specsize.scenario import Layout, Workload
+
+    a, gpu, eng = load_model("deepseek-r1"), get_gpu("h200"), get_engine("sglang")
+    dep8, tp8 = Layout(tp=8, ep=8, attention="dp"), Layout(tp=8)
+    ms = [memory_per_gpu(a, gpu, "fp8", "bf16", dep8, Workload(c, 8192, 1024), eng) for c in (1, 8, 100, 256)]
+    assert len({m.max_concurrency for m in ms}) == 1 and len({m.max_context for m in ms}) == 1
+    m, t = ms[0], memory_per_gpu(a, gpu, "fp8", "bf16", tp8, Workload(1, 8192, 1024), eng)
+    one_sequence = a.num_layers * (512 + 64) * 2  # bytes per token: R1's latent + rope key, BF16, every layer
+    assert m.max_context == int(m.kv_budget // one_sequence) and t.max_context == int(t.kv_budget // one_sequence)
+    per_gpu = m.kv_budget / (one_sequence * 9216)  # 9,216-token sequences one GPU's KV room holds
+    assert m.max_concurrency == int(8 * per_gpu)
+    assert m.max_concurrency > 5 * t.max_concurrency  # the latent once, not on every GPU

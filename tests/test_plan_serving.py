@@ -20,26 +20,30 @@ def plan_json(*args):
     return json.loads(r.output)["gpus"][0]["recommended"]
 
 
-def point(gpu, concurrency, isl, osl):
+def point(gpu, concurrency, isl, osl, dp_attention=False):
     return {"id": "same-setup", "engine": "sglang", "engine_version": None, "gpu": gpu, "gpus": 8,
             "model": "deepseek-r1", "weights": "fp8", "kv_cache": "bf16",
-            "layout": {"tp": 8, "ep": 1, "dp_attention": False},
+            "layout": {"tp": 8, "ep": 8 if dp_attention else 1, "dp_attention": dp_attention},
             "speculative": {"method": "none"}, "disaggregated": None,
             "workload": {"concurrency": concurrency, "input_tokens": isl, "output_tokens": osl, "lengths": "fixed"},
             "measured": {"output_tok_s_per_gpu": 1.0, "output_tok_s_per_user": 1.0, "ttft_ms": 1.0,
                          "per_gpu_counts": "all"}}  # fmt: skip
 
 
-@pytest.mark.parametrize("gpu, concurrency", [("h200", 1), ("h200", 64), ("mi300x", 256)])
-def test_plan_speeds_are_the_serving_figures_validate_checks(gpu, concurrency):
+@pytest.mark.parametrize("gpu, concurrency, layout", [("h200", 1, "TP8"), ("h200", 64, "TP8"),
+                                                       ("mi300x", 256, "TP8 EP8 DP-attention")])  # fmt: skip
+def test_plan_speeds_are_the_serving_figures_validate_checks(gpu, concurrency, layout):
+    """The same figures for attention TP and for attention DP + EP (plan's faster layout on 8 MI300X at 256
+    users)."""
     isl, osl = 1024, 1024
     got = plan_json("--gpu", gpu, "--gpus", "8", "--spec", "none", "--concurrency", str(concurrency),
                     "--input", str(isl), "--output", str(osl))  # fmt: skip
-    assert got["layout"]["text"] == "TP8"
-    want = evaluate_point(point(gpu, concurrency, isl, osl))
+    assert got["layout"]["text"] == layout
+    dp = layout != "TP8"
+    want = evaluate_point(point(gpu, concurrency, isl, osl, dp))
     assert not want["reason"], want["reason"]
     m = want["metrics"]
-    case = resolve(point(gpu, concurrency, isl, osl))
+    case = resolve(point(gpu, concurrency, isl, osl, dp))
     run = first_wave_factor(case, predict_case(case))
     assert 0.9 < run < 1
     assert got["tok_s_per_gpu"] * run == pytest.approx(m["output_tok_s_per_gpu"]["predicted"], rel=1e-9)

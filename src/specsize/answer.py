@@ -96,9 +96,11 @@ def headline(r: dict[str, Any], given: int | None = None) -> list[str]:
            f"{speed_clause(r, g)}."]  # fmt: skip
     if o["gpus"] != m["gpus"]:
         c = r["workload"]["concurrency"]
+        lm, lo = m["layout"]["short"], o["layout"]["short"]
+        on_m, on_o = (f"{m['gpus']}", f"{o['gpus']}") if lm == lo else (f"{m['gpus']} ({lm})", f"{o['gpus']} ({lo})")
         out.append(
-            f"Recommended: {_gpus(o['gpus'], g['gpu'])} ({_nodes(o['nodes'])}): on {m['gpus']} the KV cache holds "
-            f"{m['max_concurrency']:,} concurrent requests of {ctx:,} tokens, on {o['gpus']} it holds "
+            f"Recommended: {_gpus(o['gpus'], g['gpu'])} ({_nodes(o['nodes'])}): on {on_m} the KV cache holds "
+            f"{m['max_concurrency']:,} concurrent requests of {ctx:,} tokens, on {on_o} it holds "
             f"{o['max_concurrency']:,}, room for 4× the {c:,} asked for (bursts, prefix cache); the speeds below "
             f"are on {o['gpus']}."
         )

@@ -62,6 +62,10 @@ class EngineProfile:
     # iterations (serving.adp_balance_wait); 0: the engine schedules each rank's prompts at once
     adp_balance_timeout_iters: int = 0
     adp_balance_source: str = ""
+    # attention data-parallel with expert parallelism for an MLA + MoE model (SGLang --enable-dp-attention with
+    # --ep-size, vLLM --data-parallel-size with --enable-expert-parallel, TensorRT-LLM enable_attention_dp with
+    # moe_expert_parallel_size; launch.py spells each): plan considers it beside attention TP (fit.candidate_layouts)
+    attention_dp: bool = False
 
     def memory_fraction(self, tp: int) -> float:
         return self.fraction_by_tp(tp) if self.fraction_by_tp else self.fraction
@@ -125,6 +129,7 @@ ENGINES: dict[str, EngineProfile] = {
             cuda_graph_bytes=1.0 * GB,
             multi_node="pp",
             version="0.11",
+            attention_dp=True,
         ),
         EngineProfile(
             name="sglang",
@@ -140,6 +145,7 @@ ENGINES: dict[str, EngineProfile] = {
             cuda_graph_bytes=1.0 * GB,
             multi_node="tp",
             version="0.5",
+            attention_dp=True,
         ),
         EngineProfile(
             name="trtllm",
@@ -155,6 +161,7 @@ ENGINES: dict[str, EngineProfile] = {
             multi_node="pp",
             spec_methods=("none", "mtp", "draft", "ngram", "eagle"),
             version="1.2",
+            attention_dp=True,
             runtime_source=_RUNTIME_SOURCE,
             adp_balance_timeout_iters=60,
             adp_balance_source="InferenceX's TensorRT-LLM recipes with attention DP set attention_dp_config "

@@ -6,6 +6,9 @@ Layout rules (the engines' documented behaviour):
   TensorRT-LLM put TP in the node and PP across nodes, except that vLLM cannot combine PP with speculative
   decoding, so speculative plans span nodes with TP.
 - llama.cpp splits layers over the GPUs of one machine; ktransformers and MLX run one device.
+- An MLA + MoE model (R1, V3) on SGLang, vLLM or TensorRT-LLM may also run attention data-parallel with the experts
+  spread over the same GPUs (each count's second candidate, after attention TP): TP attention keeps every sequence's
+  latent KV on every GPU, DP attention keeps each on one, so it holds many more users.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ def candidate_layouts(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Specu
     while n <= per_node:
         if _tp_ok(a, n):
             yield Layout(tp=n)
+        if _dp_attention_ok(a, engine, n):
+            yield Layout(tp=n, ep=n, attention="dp")
         n *= 2
     for nodes in range(2, MAX_NODES + 1):
         total = nodes * per_node
@@ -76,6 +81,16 @@ def candidate_layouts(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Specu
                 yield Layout(tp=total)
         elif _tp_ok(a, per_node):
             yield Layout(tp=per_node, pp=nodes)
+        if _dp_attention_ok(a, engine, total):
+            yield Layout(tp=total, ep=total, attention="dp")
+
+
+def _dp_attention_ok(a: ModelArch, engine: EngineProfile, n: int) -> bool:
+    """Attention data-parallel + expert parallel over n GPUs: for an MLA + MoE model (MLA's latent is whole on
+    every attention-TP rank, so TP attention holds every sequence's KV on every GPU; DP attention holds each on one),
+    on an engine that runs it, with the routed experts dividing evenly over the n ranks."""
+    return (n > 1 and engine.attention_dp and a.mla is not None and a.moe is not None
+            and a.moe.num_experts % n == 0)  # fmt: skip
 
 
 def no_layout_reason(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Speculative, n: int) -> str:
@@ -147,6 +162,25 @@ def fit_gpu(
     return FitResult(g, eng.name, False, lay.gpus, nodes_for(lay, g), lay, m,
                      reason=f"does not fit even on {lay.gpus} GPU{'s' if lay.gpus > 1 else ''} ({lay.describe()}): "
                             f"{_shortfall(m)}")  # fmt: skip
+
+
+def layouts_of(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Speculative, n: int) -> list[Layout]:
+    """The engine's layouts of exactly n GPUs, in candidate_layouts' order (attention TP, then attention DP)."""
+    return [x for x in candidate_layouts(a, gpu, engine, spec) if x.gpus == n]
+
+
+def fit_on(a: ModelArch, gpu: GPU, precision: str, kv_dtype: str, workload: Workload, engine: EngineProfile,
+           spec: Speculative, host: Host, layouts: list[Layout]) -> FitResult:  # fmt: skip
+    """fit_gpu on each of `layouts` in turn (one GPU count): the first that holds the workload, else the first
+    layout's shortfall."""
+    first = None
+    for lay in layouts:
+        r = fit_gpu(a, gpu, precision, kv_dtype, workload, engine, spec, host, layout=lay)
+        if r.fits:
+            return r
+        first = first or r
+    assert first is not None, "fit_on needs at least one layout"
+    return first
 
 
 def default_precision(a: ModelArch) -> str:

@@ -44,7 +44,7 @@ from specsize.errors import PlanError
 from specsize.scenario import Layout, Speculative
 
 # the engines with launch commands
-VERSIONS = {e: get_engine(e).release for e in ("vllm", "sglang", "llamacpp", "ik_llamacpp")}
+VERSIONS = {e: get_engine(e).release for e in ("vllm", "sglang", "trtllm", "llamacpp", "ik_llamacpp")}
 HEAD = "HEAD_NODE_IP"  # placeholder the user replaces
 
 
@@ -72,7 +72,8 @@ def _short_source(source: str) -> str:
 
 
 def weights(engine: str, model: str, precision: str) -> tuple[str, list[str], list[str]]:
-    """What a vLLM / SGLang command loads for `model` in `precision`: (path or repo, engine flags, comment lines).
+    """What a vLLM / SGLang / TensorRT-LLM command loads for `model` in `precision`: (path or repo, engine flags,
+    comment lines).
     A precision the engine cannot serve raises PlanError (the plan shows it as a comment)."""
     if precision in GGUF_PRECISIONS:
         raise PlanError(f"{VERSIONS[engine]} serves safetensors checkpoints; GGUF {precision.upper()} is for llama.cpp "
@@ -86,6 +87,9 @@ def weights(engine: str, model: str, precision: str) -> tuple[str, list[str], li
         note = f"# weights: {ck.repo} ({precision}), from {_short_source(ck.source)}"
         return str(ck.repo), list(ck.flags.get(engine, [])), [note]
     bf16 = checkpoint(model, "bf16")
+    if precision == "fp8" and bf16 is not None and engine == "trtllm":
+        raise PlanError(f"no public FP8 checkpoint of {canonical(model)}, and TensorRT-LLM does not quantize at load: "
+                        "make one with TensorRT Model Optimizer (FP8), or plan with --weights bf16")  # fmt: skip
     if precision == "fp8" and bf16 is not None:
         note = (f"# weights: no public FP8 checkpoint of {canonical(model)}; {bf16.repo} (BF16) quantized to FP8 at "
                 f"load ({_short_source(online_fp8_source())})")  # fmt: skip
@@ -138,8 +142,10 @@ def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_
         args += ["--data-parallel-size", str(layout.dp)]
     if layout.ep > 1 and layout.attention != "dp":
         args += ["--enable-expert-parallel"]
+    # --max-num-seqs applies per DP rank (vLLM docs, serving/data_parallel_deployment.md)
+    per_rank = -(-max_seqs // layout.attn_dp)
     args += ["--max-model-len", str(max_len), "--gpu-memory-utilization", f"{fraction:.2f}",
-             "--max-num-seqs", str(max_seqs)]  # fmt: skip
+             "--max-num-seqs", str(per_rank)]  # fmt: skip
     args += _kv_flag(kv_dtype, "vllm")
     if eager:
         args += ["--enforce-eager"]
@@ -158,6 +164,15 @@ def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_
         return [*notes, shlex.join(args)]
     if spec.enabled and layout.pp > 1:
         raise PlanError("vLLM cannot combine pipeline parallelism with speculative decoding; plan with TP across nodes")
+    if layout.attention == "dp":  # one vllm serve per node, the API server on the head (data_parallel_deployment.md)
+        local = layout.gpus // nodes
+        dp = ["--data-parallel-size-local", str(local), "--data-parallel-address", HEAD,
+              "--data-parallel-rpc-port", "13345"]  # fmt: skip
+        lines = [*notes, "# on the head node (its address is HEAD_NODE_IP):", shlex.join([*args, *dp])]
+        for i in range(1, nodes):
+            lines += [f"# node {i}:",
+                      shlex.join([*args, "--headless", *dp, "--data-parallel-start-rank", str(i * local)])]  # fmt: skip
+        return lines
     return [
         *notes,
         "# on the head node:",
@@ -250,6 +265,36 @@ def trtllm_extra_options(layout: Layout, spec: Speculative) -> dict:
     return opts
 
 
+def trtllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_dtype: str, max_len: int,
+                    max_seqs: int, fraction: float, precision: str = "fp8") -> list[str]:  # fmt: skip
+    """trtllm-serve (1.x, PyTorch backend) with the layout's options in its --extra_llm_api_options YAML
+    (trtllm_extra_options: attention DP and its balance, MTP), written by a heredoc first; TensorRT-LLM's own
+    DeepSeek-R1 example spells it so (examples/serve/deepseek_r1_reasoning_parser.sh, 1.0-1.2). Under attention DP
+    max_batch_size is each rank's (NVIDIA/srt-slurm's recipes: "gen2_dep8_batch64" sets 64 on each of 8 ranks)."""
+    if spec.enabled and spec.method != "mtp":
+        raise PlanError(f"the TensorRT-LLM launch here drafts with MTP only, not {spec.method!r}")
+    if layout.pp > 1:
+        raise PlanError("the TensorRT-LLM launch here spans nodes with TP or attention DP + EP, not PP")
+    path, qflags, notes = weights("trtllm", model, precision)
+    opts = trtllm_extra_options(layout, spec)
+    del opts["tensor_parallel_size"], opts["moe_expert_parallel_size"]  # the command's --tp_size / --ep_size
+    if kv_dtype == "fp8":
+        opts["kv_cache_config"] = {"dtype": "fp8"}
+    yaml_lines = [f"{k}: {json.dumps(v)}" for k, v in opts.items()]  # JSON values are YAML flow values
+    args = ["trtllm-serve", path, *qflags, "--backend", "pytorch", "--host", "0.0.0.0", "--port", "8000",
+            "--tp_size", str(layout.tp), "--ep_size", str(layout.ep), "--pp_size", "1",
+            "--max_batch_size", str(-(-max_seqs // layout.attn_dp)),  # per rank under attention DP
+            "--max_num_tokens", str(get_engine("trtllm").prefill_chunk),
+            "--max_seq_len", str(max_len), "--kv_cache_free_gpu_memory_fraction", f"{fraction:.2f}",
+            "--extra_llm_api_options", "extra-llm-api-config.yml"]  # fmt: skip
+    lines = [*notes, "cat > extra-llm-api-config.yml <<'EOF'", *yaml_lines, "EOF"]
+    if nodes > 1:
+        per_node = layout.gpus // nodes
+        lines.append(f"# {nodes} nodes: one MPI job of {layout.gpus} ranks, e.g. under Slurm prefix the command with "
+                     f"`srun -N {nodes} --ntasks-per-node {per_node} trtllm-llmapi-launch`")  # fmt: skip
+    return [*lines, shlex.join(args)]
+
+
 def gguf_source(model: str, precision: str, engine: str = "llamacpp") -> tuple[list[str], list[str]]:
     """llama.cpp's model arguments for `model` in GGUF `precision`: (-hf ORG/NAME:QUANT or -m FILE, comment lines).
     ik_llama.cpp has no -hf (its -hfr/-hff fetch one file, in builds with curl): the download, then -m."""
@@ -317,6 +362,8 @@ def commands(engine: str, model: str, layout: Layout, nodes: int, spec: Speculat
         return vllm_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager, precision)
     if engine == "sglang":
         return sglang_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, eager, precision)
+    if engine == "trtllm":
+        return trtllm_commands(model, layout, nodes, spec, kv_dtype, max_len, max_seqs, fraction, precision)
     if is_llamacpp(engine):
         return llamacpp_commands(
             model, layout, spec, precision, max_len, max_seqs, offload_experts, kv_dtype, gpu_layers, engine

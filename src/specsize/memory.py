@@ -5,6 +5,7 @@ drafters' sizing is drafters.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import ceil
 
 from specsize.config import ModelArch
 from specsize.drafters import draft_layout, draft_precision, eagle_head_params
@@ -57,6 +58,9 @@ class MemoryBreakdown:
     kv_bytes_per_sequence: float  # per GPU, at the workload's context (for max concurrency)
     kv_bytes_per_token: float  # per GPU, one sequence (for max context)
     kv_budget: float  # bytes the engine's rule leaves for KV after everything else
+    # the GPUs a layout spreads its sequences over (attention DP: each sequence's KV on one of them; else 1):
+    # kv_bytes_per_sequence / _per_token are the instance's per GPU, a sequence's own on its GPU is this many times it
+    sequence_ranks: int = 1
     host_ram_needed: float = 0.0  # CPU/GPU hybrid: routed experts in host memory
     host_ram_short: float = 0.0  # bytes of host RAM missing (0 when it fits or was not given)
     notes: list[str] = field(default_factory=list)
@@ -80,7 +84,9 @@ class MemoryBreakdown:
 
     @property
     def max_context(self) -> int:
-        return int(self.kv_budget // self.kv_bytes_per_token) if self.kv_bytes_per_token else 0
+        """The longest one sequence can be: its KV on its own GPU (all of it under attention DP)."""
+        per_token = self.kv_bytes_per_token * self.sequence_ranks
+        return int(self.kv_budget // per_token) if per_token else 0
 
 
 def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, llamacpp: bool = False) -> list[Term]:
@@ -214,7 +220,9 @@ def memory_per_gpu(
         fits = kv_all <= kv_budget
         headroom = kv_budget - kv_all
         rule = "everything <= memory" + (" (wired limit)" if gpu.unified_memory else "")
-    per_seq = kv_all / workload.concurrency
+    # per sequence, as the instance holds them: attention DP puts ceil(users / ranks) on the most loaded GPU
+    slots = ceil(workload.concurrency / layout.attn_dp) * layout.attn_dp
+    per_seq = kv_all / slots
     host_ram, ram_short = 0.0, 0.0
     if offload_experts:
         experts = sum(
@@ -229,5 +237,5 @@ def memory_per_gpu(
     return MemoryBreakdown(
         terms=terms, capacity=cap, budget_rule=rule, fraction=frac, fits=fits, headroom=headroom,
         kv_bytes_per_sequence=per_seq, kv_bytes_per_token=per_seq / workload.context, kv_budget=kv_budget,
-        host_ram_needed=host_ram, host_ram_short=ram_short, notes=notes,
+        sequence_ranks=layout.attn_dp, host_ram_needed=host_ram, host_ram_short=ram_short, notes=notes,
     )  # fmt: skip

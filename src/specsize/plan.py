@@ -16,7 +16,16 @@ from specsize.deployment import Deployment, HostCPU, build_deployment
 from specsize.engine_builds import engine_perf_for
 from specsize.engines import get_engine
 from specsize.errors import PlanError
-from specsize.fit import FitResult, _shortfall, candidate_layouts, fit_gpu, no_layout_reason, nodes_for
+from specsize.fit import (
+    FitResult,
+    _shortfall,
+    candidate_layouts,
+    fit_gpu,
+    fit_on,
+    layouts_of,
+    no_layout_reason,
+    nodes_for,
+)
 from specsize.hardware import get_gpu, machine_holding
 from specsize.input_checks import check_draft_tp
 from specsize.memory import MemoryBreakdown, memory_per_gpu
@@ -212,15 +221,42 @@ def _option(q: _Ask, gpu, layout: Layout, mem: MemoryBreakdown) -> Option:
     return opt
 
 
-def _recommended_layout(q: _Ask, gpu, fit: FitResult) -> tuple[Layout, MemoryBreakdown]:
+def _fastest(options: list[Option]) -> Option:
+    """Of layouts of one GPU count (attention TP or DP) that hold the workload, the one serving it with the most
+    output tokens/s per GPU: at one user the lower latency, at many the higher throughput (users waiting for KV
+    room count against it). The first wins a tie."""
+    return max(options, key=lambda o: o.tok_s_per_gpu)
+
+
+def _minimum(q: _Ask, gpu, fit: FitResult) -> Option:
+    """The fewest GPUs' option: fit's layout, or another of that count that holds the workload and serves it
+    faster (fit_gpu returns the first that holds it)."""
+    options = [_option(q, gpu, fit.layout, fit.memory)]
+    for lay in layouts_of(q.a, gpu, q.eng, q.spec, fit.gpus):
+        if lay != fit.layout:
+            m = memory_per_gpu(q.a, gpu, q.precision, q.kv, lay, q.w, q.eng, q.spec, q.host)
+            if m.fits:
+                options.append(_option(q, gpu, lay, m))
+    return _fastest(options)
+
+
+def _recommended(q: _Ask, gpu, fit: FitResult, minimum: Option) -> Option:
+    """The minimum if it has KV room for RECOMMENDED_KV_MULTIPLE x the users, else the fewest GPUs that have it (up to
+    RECOMMENDED_MAX_GPU_MULTIPLE x the minimum; the faster layout of that count where two have it); the minimum when
+    none does. (Another layout of the minimum's count never serves the users faster: _minimum took the fastest.)"""
+    multiple = RECOMMENDED_KV_MULTIPLE if q.eng.budget != "none" else 1  # local runtimes serve one user
+    if minimum.memory.max_concurrency >= multiple * q.w.concurrency:
+        return minimum
+    roomy: list[Option] = []
     for lay in candidate_layouts(q.a, gpu, q.eng, q.spec):
-        if lay.gpus < fit.gpus or lay.gpus > RECOMMENDED_MAX_GPU_MULTIPLE * fit.gpus:
+        if lay.gpus <= fit.gpus or lay.gpus > RECOMMENDED_MAX_GPU_MULTIPLE * fit.gpus:
             continue
+        if roomy and lay.gpus != roomy[0].layout.gpus:
+            break
         m = memory_per_gpu(q.a, gpu, q.precision, q.kv, lay, q.w, q.eng, q.spec, q.host)
-        multiple = RECOMMENDED_KV_MULTIPLE if q.eng.budget != "none" else 1  # local runtimes serve one user
         if m.fits and m.max_concurrency >= multiple * q.w.concurrency:
-            return lay, m
-    return fit.layout, fit.memory
+            roomy.append(_option(q, gpu, lay, m))
+    return _fastest(roomy) if roomy else minimum
 
 
 def count_for(gpu, gpu_count: int | None, nodes: int | None) -> int:
@@ -241,11 +277,12 @@ def count_for(gpu, gpu_count: int | None, nodes: int | None) -> int:
 def fit_given(q: _Ask, gpu, n: int) -> FitResult:
     """fit_gpu on exactly n GPUs (the engine's layout for that count); when it does not fit, the reason says what
     is short and the fewest GPUs that would do."""
-    lay = next((x for x in candidate_layouts(q.a, gpu, q.eng, q.spec) if x.gpus == n), None)
-    if lay is None:
+    lays = layouts_of(q.a, gpu, q.eng, q.spec, n)
+    if not lays:
         return FitResult(gpu, q.eng.name, False, n, nodes_for(Layout(tp=n), gpu) if n else 0,
                          reason=no_layout_reason(q.a, gpu, q.eng, q.spec, n))  # fmt: skip
-    fit = fit_gpu(q.a, gpu, q.precision, q.kv, q.w, q.eng, q.spec, q.host, layout=lay)
+    fit = fit_on(q.a, gpu, q.precision, q.kv, q.w, q.eng, q.spec, q.host, lays)
+    lay = fit.layout
     if not fit.fits:
         need = fit_gpu(q.a, gpu, q.precision, q.kv, q.w, q.eng, q.spec, q.host)
         least = (f"it needs at least {need.gpus} ({need.nodes} node{'s' if need.nodes > 1 else ''})" if need.fits
@@ -306,10 +343,9 @@ def plan(
         gp = GPUPlan(gpu.id, fit)
         if fit.fits:
             check_draft_tp(spec, fit.layout, eng.name)
-            gp.minimum = _option(q, gpu, fit.layout, fit.memory)  # fit_gpu computed its memory already
+            gp.minimum = _minimum(q, gpu, fit)
             given = gpu_count is not None or nodes is not None
-            rec, rec_mem = (fit.layout, fit.memory) if given else _recommended_layout(q, gpu, fit)
-            gp.recommended = gp.minimum if rec == fit.layout else _option(q, gpu, rec, rec_mem)
+            gp.recommended = gp.minimum if given else _recommended(q, gpu, fit, gp.minimum)
             limit = max(1, min(gp.recommended.memory.max_concurrency, CURVE_LIMIT))
             opt = gp.recommended
             gp.curve = curve(

@@ -19,7 +19,7 @@ from specsize.checkpoints import GGUF_PRECISIONS, canonical_model, checkpoint
 from specsize.config import ModelArch
 from specsize.engines import EngineProfile, get_engine, is_llamacpp
 from specsize.errors import PlanError
-from specsize.fit import _shortfall, candidate_layouts, default_precision, fit_gpu, no_layout_reason
+from specsize.fit import _shortfall, default_precision, fit_on, layouts_of, no_layout_reason
 from specsize.hardware import GPU, get_gpu, machine_holding
 from specsize.params import count_params
 from specsize.quant import PRECISIONS, checkpoint_bytes, get_precision
@@ -123,8 +123,8 @@ def choose(a: ModelArch, gpu: GPU | str, engine: str | EngineProfile, kv_dtype: 
     g = machine_holding(get_gpu(gpu) if isinstance(gpu, str) else gpu, count)
     eng = get_engine(engine) if isinstance(engine, str) else engine
     n = count or single_count(g)
-    lay = next((x for x in candidate_layouts(a, g, eng, spec) if x.gpus == n), None)
-    if lay is None:
+    lays = layouts_of(a, g, eng, spec, n)
+    if not lays:
         raise PlanError(f"--weights auto: {no_layout_reason(a, g, eng, spec, n)}")
     native = default_precision(a)
     choice = Choice(None, g.id, n, native, bits_per_weight(a, native), gguf=eng.llamacpp_split)
@@ -134,7 +134,7 @@ def choose(a: ModelArch, gpu: GPU | str, engine: str | EngineProfile, kv_dtype: 
         if why:
             choice.tried.append(Tried(p, bpw, False, why, fit_checked=False))
             continue
-        r = fit_gpu(a, g, p, kv_dtype, workload, eng, spec, host, layout=lay)
+        r = fit_on(a, g, p, kv_dtype, workload, eng, spec, host, lays)
         choice.tried.append(Tried(p, bpw, r.fits, "" if r.fits else _shortfall(r.memory).split(" (")[0]))
         if r.fits:
             choice.precision = p

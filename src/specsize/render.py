@@ -115,10 +115,12 @@ def fit_table(report: FitReport, explain: bool = False) -> None:
         # weights included, so the draft's share shows in both columns (the --explain breakdown keeps them apart)
         spec = m.term("spec_weights") + m.term("spec_kv") + m.term("spec_buffers")
         weights = m.term("weights") + m.term("spec_weights")
-        t.add_row(r.gpu.id, str(r.gpus), str(r.nodes), r.layout.describe(), _gb(weights),
+        t.add_row(r.gpu.id, str(r.gpus), str(r.nodes), r.layout.short(), _gb(weights),
                   _gb(m.term("kv_cache")), _gb(spec) if spec else "-", _gb(m.headroom),
                   f"{r.max_concurrency:,}", f"{r.max_context:,}")  # fmt: skip
     console.print(t)
+    if any(r.fits and r.layout.short().startswith("DEP") for r in report.results):
+        console.print("[dim]DEPn: attention data-parallel + expert-parallel over n GPUs.[/dim]")
     for r in report.results:
         if not r.fits:
             console.print(f"[red]{r.gpu.id}[/red]: {r.reason}")
@@ -211,7 +213,8 @@ def plan_tables(r: dict[str, Any], explain: bool = False) -> None:
             continue
         o, m = g["recommended"], g["minimum"]
         gpus = str(o["gpus"]) if o["gpus"] == m["gpus"] else f"{m['gpus']}->{o['gpus']}"
-        lay = o["layout"]["text"] if o["gpus"] == m["gpus"] else f"{m['layout']['text']}->{o['layout']['text']}"
+        lo, lm = o["layout"]["short"], m["layout"]["short"]
+        lay = lo if lo == lm else f"{lm}->{lo}"
         row = [g["gpu"], gpus, lay, str(o["nodes"]), _gb(o["memory_per_gpu_bytes"]), _f(o["ttft_ms"], 0),
                _f(o["tpot_ms"], 1), _f(o["tok_s_per_user"]), _f(o["tok_s_per_gpu"])]  # fmt: skip
         if spec:
@@ -221,9 +224,11 @@ def plan_tables(r: dict[str, Any], explain: bool = False) -> None:
                     f"{be:,}" if be else f">{o['max_concurrency']:,}"]  # fmt: skip
         t.add_row(*row)
     console.print(t)
+    dep = any(g["fits"] and "DEP" in g[k]["layout"]["short"] for g in r["gpus"] for k in ("minimum", "recommended"))
     console.print(
-        "[dim]GPUs, layout: minimum->recommended (KV room for 4x the concurrency) where they differ. "
-        "+spec user: tok/s per user with speculation. break-even: the concurrency from which speculation "
+        "[dim]GPUs, layout: minimum->recommended (KV room for 4x the concurrency) where they differ"
+        + ("; DEPn: attention data-parallel + expert-parallel over n GPUs. " if dep else ". ")
+        + "+spec user: tok/s per user with speculation. break-even: the concurrency from which speculation "
         "loses (>N: it still pays at the KV limit N).[/dim]"
     )
     for g in r["gpus"]:

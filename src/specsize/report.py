@@ -154,7 +154,7 @@ def fit_row(r: FitResult) -> dict[str, Any]:
 
 def _layout_json(lay) -> dict[str, Any]:
     return {"tp": lay.tp, "pp": lay.pp, "ep": lay.ep, "dp": lay.dp, "attention": lay.attention,
-            "text": lay.describe()}  # fmt: skip
+            "text": lay.describe(), "short": lay.short()}  # fmt: skip
 
 
 def _spec_json(r, plain) -> dict[str, Any]:

@@ -58,6 +58,13 @@ class Layout:
         """The ranks attention runs data-parallel over: the whole group under attention DP, else one."""
         return self.tp if self.attention == "dp" else 1
 
+    def short(self) -> str:
+        """describe() for a narrow table: attention DP with EP over the whole group as "DEPn" (NVIDIA's and
+        InferenceX's name for it), anything else as describe() spells it."""
+        if self.attention == "dp" and self.ep == self.tp and self.pp == self.dp == 1:
+            return f"DEP{self.tp}"
+        return self.describe()
+
     def describe(self) -> str:
         parts = [f"TP{self.tp}"]
         if self.ep > 1:
