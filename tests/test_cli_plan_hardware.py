@@ -35,12 +35,25 @@ def test_the_first_line_states_the_answer_with_computed_figures():
 
 
 def test_more_than_the_minimum_is_explained_in_words():
-    d = plan_json("--gpu", "h200", "--concurrency", "16")
+    """More GPUs than the minimum, or another layout of as many (attention DP, which keeps each request's MLA
+    latent on one GPU instead of every one), is said with the KV room each holds."""
+    d = plan_json("--gpu", "h200", "--concurrency", "512", "--input", "1024", "--output", "1024")
     g = d["gpus"][0]
     assert g["recommended"]["gpus"] > g["minimum"]["gpus"]
     why = d["answer"][1]
     assert why.startswith(f"Recommended: {g['recommended']['gpus']}×H200")
-    assert f"holds {g['minimum']['max_concurrency']:,} concurrent requests" in why and "4× the 16" in why
+    assert f"holds {g['minimum']['max_concurrency']:,} concurrent requests" in why and "4× the 512" in why
+
+    d = plan_json("--gpu", "h200", "--concurrency", "16")
+    g = d["gpus"][0]
+    m, o = g["minimum"], g["recommended"]
+    assert (m["gpus"], m["layout"]["text"], o["gpus"], o["layout"]["text"]) == (8, "TP8", 8, "TP8 EP8 DP-attention")
+    assert o["max_concurrency"] >= 4 * 16 > m["max_concurrency"]
+    assert d["answer"][1] == (
+        f"Recommended: 8×H200 as DEP8 (TP8 EP8 DP-attention): as TP8 the KV cache holds {m['max_concurrency']:,} "
+        f"concurrent requests of 8,192 tokens, as DEP8 {o['max_concurrency']:,}, room for 4× the 16 asked for "
+        "(bursts, prefix cache); the speeds below are DEP8's."
+    )
 
 
 def test_attention_dp_is_planned_where_it_serves_the_users_faster_and_named_where_layouts_differ():
@@ -60,10 +73,10 @@ def test_attention_dp_is_planned_where_it_serves_the_users_faster_and_named_wher
     m, o = d["gpus"][0]["minimum"], d["gpus"][0]["recommended"]
     assert (m["gpus"], m["layout"]["short"], o["gpus"], o["layout"]["short"]) == (4, "DEP4", 8, "DEP8")
     assert d["answer"][0].startswith("DeepSeek-R1 in FP8 needs at least 4×B300, one node")  # TP: 16 GPUs, 2 nodes
-    d = plan_json("--gpu", "b200", "--concurrency", "128", "--input", "1024", "--output", "1024")
+    d = plan_json("--gpu", "h200", "--concurrency", "1024", "--input", "1024", "--output", "1024")
     m, o = d["gpus"][0]["minimum"], d["gpus"][0]["recommended"]
-    assert (m["layout"]["short"], o["layout"]["short"]) == ("TP8", "DEP16")
-    assert " on 8 (TP8) the KV cache holds " in d["answer"][1] and " on 16 (DEP16) it holds " in d["answer"][1]
+    assert (m["layout"]["short"], o["layout"]["short"]) == ("DEP8", "DEP16")
+    assert " on 8 the KV cache holds " in d["answer"][1] and " on 16 it holds " in d["answer"][1]
 
 
 def test_gpus_n_plans_exactly_n_and_reports_users_and_speed():
@@ -111,3 +124,11 @@ def test_gpus_n_holds_the_users_under_attention_dp_where_tp_cannot():
     g = d["gpus"][0]
     assert g["fits"] and g["minimum"]["layout"]["text"] == "TP8 EP8 DP-attention"
     assert d["answer"][0].startswith("DeepSeek-R1 in FP8 fits on 8×H200 (one node, TP8 EP8 DP-attention): up to ")
+
+
+def test_too_few_gpus_reports_the_layout_that_comes_nearest():
+    """--gpus 8 of H100 with AWQ at 256 users: neither TP8 (the latent on every GPU) nor attention DP holds them,
+    and the shortfall said is attention DP's, the nearer."""
+    r = run("plan", "--gpu", "h100-sxm", "--gpus", "8", "--weights", "awq-int4", "--concurrency", "256")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "does not fit on 8 (TP8 EP8 DP-attention): short by" in r.output

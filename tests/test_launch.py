@@ -313,7 +313,7 @@ def test_attention_dp_commands_size_each_rank_and_name_every_node():
         "enable_attention_dp": True,
         "attention_dp_config": {"enable_balance": True, "batching_wait_iters": 0, "timeout_iters": 60},
         "speculative_config": {"decoding_type": "MTP", "num_nextn_predict_layers": 1},
-        "kv_cache_config": {"dtype": "fp8"},
+        "kv_cache_config": {"dtype": "fp8", "free_gpu_memory_fraction": 0.9},  # the YAML replaces it whole
     }
     two = emitted(CASES["trtllm_r1_h100_2nodes"])["lines"]
     assert any("srun -N 2 --ntasks-per-node 8 trtllm-llmapi-launch" in x for x in two)
@@ -433,7 +433,7 @@ def test_attention_dp_with_ep_in_each_engines_spelling():
     from specsize.scenario import Layout, Speculative
 
     lay = Layout(tp=1, dp=8, ep=8)  # vLLM's own spelling, normalised
-    assert lay == Layout(tp=8, ep=8, attention="dp")
+    assert lay == Layout(tp=8, ep=8, attention="dp", dense="rank")  # each rank a TP-1 engine: dense weights whole
     *_, v = vllm_commands("deepseek-r1", lay, 1, Speculative(), "bf16", 4096, 64, 0.9)  # comments, then the command
     assert "--tensor-parallel-size 1 --data-parallel-size 8 --enable-expert-parallel" in v
     assert trtllm_extra_options(lay, Speculative("mtp", 1)) == {
@@ -464,3 +464,12 @@ def test_one_record_per_engine_holds_the_version_the_launch_commands_name():
     sglang = get_engine("sglang")
     assert (sglang.memory_fraction(8), sglang.memory_fraction(16)) == (0.81, 0.79)
     assert get_engine("vllm").memory_fraction(16) == 0.90 and sglang.perf.name == "sglang"
+
+
+def test_trtllm_launch_is_said_to_be_impossible_where_it_is():
+    """TensorRT-LLM runs on NVIDIA GPUs and loads BF16 / FP8 / NVFP4 checkpoints: elsewhere the launch section is one
+    comment that says what to use instead (the plan's figures stand)."""
+    amd = emitted(["plan", "--gpu", "mi300x", "--engine", "trtllm"])
+    assert commands_of(amd["lines"]) == [] and "NVIDIA GPUs only" in amd["lines"][0]
+    awq = emitted(["plan", "--gpu", "h100-sxm", "--engine", "trtllm", "--weights", "awq-int4"])
+    assert commands_of(awq["lines"]) == [] and "not awq-int4" in awq["lines"][0]

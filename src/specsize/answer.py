@@ -94,14 +94,21 @@ def headline(r: dict[str, Any], given: int | None = None) -> list[str]:
         return [first]
     out = [f"{model} in {prec} needs at least {_gpus(m['gpus'], g['gpu'])}, {_nodes(m['nodes'])}; "
            f"{speed_clause(r, g)}."]  # fmt: skip
+    c = r["workload"]["concurrency"]
+    room = f"room for 4× the {c:,} asked for (bursts, prefix cache)"
+    lm, lo = m["layout"]["short"], o["layout"]["short"]
     if o["gpus"] != m["gpus"]:
-        c = r["workload"]["concurrency"]
-        lm, lo = m["layout"]["short"], o["layout"]["short"]
-        on_m, on_o = (f"{m['gpus']}", f"{o['gpus']}") if lm == lo else (f"{m['gpus']} ({lm})", f"{o['gpus']} ({lo})")
+        same_kind = m["layout"]["attention"] == o["layout"]["attention"]
+        on_m, on_o = (f"{m['gpus']}", f"{o['gpus']}") if same_kind else (f"{m['gpus']} ({lm})", f"{o['gpus']} ({lo})")
         out.append(
             f"Recommended: {_gpus(o['gpus'], g['gpu'])} ({_nodes(o['nodes'])}): on {on_m} the KV cache holds "
             f"{m['max_concurrency']:,} concurrent requests of {ctx:,} tokens, on {on_o} it holds "
-            f"{o['max_concurrency']:,}, room for 4× the {c:,} asked for (bursts, prefix cache); the speeds below "
-            f"are on {o['gpus']}."
+            f"{o['max_concurrency']:,}, {room}; the speeds below are on {o['gpus']}."
+        )
+    elif lm != lo:
+        out.append(
+            f"Recommended: {_gpus(o['gpus'], g['gpu'])} as {lo} ({o['layout']['text']}): as {lm} the KV cache holds "
+            f"{m['max_concurrency']:,} concurrent requests of {ctx:,} tokens, as {lo} {o['max_concurrency']:,}, "
+            f"{room}; the speeds below are {lo}'s."
         )
     return out

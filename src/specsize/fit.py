@@ -71,8 +71,8 @@ def candidate_layouts(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Specu
     while n <= per_node:
         if _tp_ok(a, n):
             yield Layout(tp=n)
-        if _dp_attention_ok(a, engine, n):
-            yield Layout(tp=n, ep=n, attention="dp")
+        if _dp_attention_ok(a, engine, spec, n):
+            yield Layout(tp=n, ep=n, attention="dp", dense=engine.attention_dp_dense)
         n *= 2
     for nodes in range(2, MAX_NODES + 1):
         total = nodes * per_node
@@ -81,16 +81,18 @@ def candidate_layouts(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Specu
                 yield Layout(tp=total)
         elif _tp_ok(a, per_node):
             yield Layout(tp=per_node, pp=nodes)
-        if _dp_attention_ok(a, engine, total):
-            yield Layout(tp=total, ep=total, attention="dp")
+        if _dp_attention_ok(a, engine, spec, total):
+            yield Layout(tp=total, ep=total, attention="dp", dense=engine.attention_dp_dense)
 
 
-def _dp_attention_ok(a: ModelArch, engine: EngineProfile, n: int) -> bool:
+def _dp_attention_ok(a: ModelArch, engine: EngineProfile, spec: Speculative, n: int) -> bool:
     """Attention data-parallel + expert parallel over n GPUs: for an MLA + MoE model (MLA's latent is whole on
     every attention-TP rank, so TP attention holds every sequence's KV on every GPU; DP attention holds each on one),
-    on an engine that runs it, with the routed experts dividing evenly over the n ranks."""
+    on an engine that runs it, with the routed experts dividing evenly over the n ranks. Not with a draft model
+    (assumption: the engines' draft-model paths run the draft at the target's TP; MTP, n-gram and EAGLE are
+    planned under attention DP)."""
     return (n > 1 and engine.attention_dp and a.mla is not None and a.moe is not None
-            and a.moe.num_experts % n == 0)  # fmt: skip
+            and a.moe.num_experts % n == 0 and spec.method != "draft")  # fmt: skip
 
 
 def no_layout_reason(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Speculative, n: int) -> str:
@@ -171,16 +173,15 @@ def layouts_of(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Speculative,
 
 def fit_on(a: ModelArch, gpu: GPU, precision: str, kv_dtype: str, workload: Workload, engine: EngineProfile,
            spec: Speculative, host: Host, layouts: list[Layout]) -> FitResult:  # fmt: skip
-    """fit_gpu on each of `layouts` in turn (one GPU count): the first that holds the workload, else the first
-    layout's shortfall."""
-    first = None
+    """fit_gpu on each of `layouts` in turn (one GPU count): the first that holds the workload, else the one that
+    comes nearest (its shortfall is the one to report)."""
+    tried = []
     for lay in layouts:
         r = fit_gpu(a, gpu, precision, kv_dtype, workload, engine, spec, host, layout=lay)
         if r.fits:
             return r
-        first = first or r
-    assert first is not None, "fit_on needs at least one layout"
-    return first
+        tried.append(r)
+    return max(tried, key=lambda r: r.memory.headroom if r.memory else float("-inf"))
 
 
 def default_precision(a: ModelArch) -> str:

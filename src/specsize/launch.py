@@ -41,11 +41,15 @@ from specsize.checkpoints import (
 )
 from specsize.engines import get_engine, is_llamacpp
 from specsize.errors import PlanError
+from specsize.hardware import get_gpu
 from specsize.scenario import Layout, Speculative
 
 # the engines with launch commands
 VERSIONS = {e: get_engine(e).release for e in ("vllm", "sglang", "trtllm", "llamacpp", "ik_llamacpp")}
 HEAD = "HEAD_NODE_IP"  # placeholder the user replaces
+# what trtllm-serve loads as published: unquantised, DeepSeek's block-scaled FP8, ModelOpt's FP8 and NVFP4
+# (TensorRT-LLM's DeepSeek-R1 deployment guide: nvidia/DeepSeek-R1-FP4 and the FP8 checkpoint)
+TRTLLM_PRECISIONS = ("bf16", "fp16", "fp8", "nvfp4")
 
 
 def model_path(name: str) -> str:
@@ -78,6 +82,9 @@ def weights(engine: str, model: str, precision: str) -> tuple[str, list[str], li
     if precision in GGUF_PRECISIONS:
         raise PlanError(f"{VERSIONS[engine]} serves safetensors checkpoints; GGUF {precision.upper()} is for llama.cpp "
                         "(--engine llamacpp)")  # fmt: skip
+    if engine == "trtllm" and precision not in TRTLLM_PRECISIONS:
+        raise PlanError(f"TensorRT-LLM loads BF16, FP8 and NVFP4 checkpoints (DeepSeek's, NVIDIA's ModelOpt), not "
+                        f"{precision}: plan with --engine sglang or vllm")  # fmt: skip
     if catalog.find_model(model) is None:
         return model, [], []  # a local directory or a repository the user names: their own checkpoint
     ck = checkpoint(model, precision)
@@ -278,8 +285,8 @@ def trtllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, k
     path, qflags, notes = weights("trtllm", model, precision)
     opts = trtllm_extra_options(layout, spec)
     del opts["tensor_parallel_size"], opts["moe_expert_parallel_size"]  # the command's --tp_size / --ep_size
-    if kv_dtype == "fp8":
-        opts["kv_cache_config"] = {"dtype": "fp8"}
+    if kv_dtype == "fp8":  # the YAML replaces the command line's kv_cache_config whole: the fraction goes with it
+        opts["kv_cache_config"] = {"dtype": "fp8", "free_gpu_memory_fraction": round(fraction, 2)}
     yaml_lines = [f"{k}: {json.dumps(v)}" for k, v in opts.items()]  # JSON values are YAML flow values
     args = ["trtllm-serve", path, *qflags, "--backend", "pytorch", "--host", "0.0.0.0", "--port", "8000",
             "--tp_size", str(layout.tp), "--ep_size", str(layout.ep), "--pp_size", "1",
@@ -389,6 +396,8 @@ def plan_commands(p, model: str, offload_experts: bool = False) -> dict | None:
         else max(p.workload.concurrency, min(o.memory.max_concurrency, CURVE_LIMIT))
     )
     try:
+        if p.engine == "trtllm" and get_gpu(g.gpu).vendor != "nvidia":
+            raise PlanError(f"TensorRT-LLM runs on NVIDIA GPUs only, not {g.gpu}: plan with --engine sglang or vllm")
         lines = commands(p.engine, model, o.layout, o.nodes, p.spec, p.precision, p.kv_dtype, p.workload.context,
                          max_seqs, fraction, offload_experts, eager=not p.cuda_graphs)  # fmt: skip
     except PlanError as e:

@@ -124,7 +124,7 @@ def build_stack(
 ) -> Stack:
     """The Stack of the main model (scope "model") or of its MTP module (scope "mtp": the module's own layer,
     projections and its copy of the output head) on one GPU of `layout` (pp ignored: see module docstring)."""
-    lay = Layout(tp=layout.tp, ep=layout.ep, attention=layout.attention)
+    lay = Layout(tp=layout.tp, ep=layout.ep, attention=layout.attention, dense=layout.dense)
     groups = [g for g in tensor_groups(a) if g.scope == scope or (scope == "mtp" and g.kind == "lm_head")]
     dense_b = dense_f = routed_b = routed_p = attn_f = 0.0
     for g in groups:

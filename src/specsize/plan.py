@@ -241,21 +241,20 @@ def _minimum(q: _Ask, gpu, fit: FitResult) -> Option:
 
 
 def _recommended(q: _Ask, gpu, fit: FitResult, minimum: Option) -> Option:
-    """The minimum if it has KV room for RECOMMENDED_KV_MULTIPLE x the users, else the fewest GPUs that have it (up to
-    RECOMMENDED_MAX_GPU_MULTIPLE x the minimum; the faster layout of that count where two have it); the minimum when
-    none does. (Another layout of the minimum's count never serves the users faster: _minimum took the fastest.)"""
+    """The fewest GPUs (from the minimum's count up to RECOMMENDED_MAX_GPU_MULTIPLE x it) with KV room for
+    RECOMMENDED_KV_MULTIPLE x the users, the faster layout of that count where two have it (on the minimum's GPUs:
+    attention DP where the minimum's TP lacks the room); the minimum when none does."""
     multiple = RECOMMENDED_KV_MULTIPLE if q.eng.budget != "none" else 1  # local runtimes serve one user
-    if minimum.memory.max_concurrency >= multiple * q.w.concurrency:
-        return minimum
     roomy: list[Option] = []
     for lay in candidate_layouts(q.a, gpu, q.eng, q.spec):
-        if lay.gpus <= fit.gpus or lay.gpus > RECOMMENDED_MAX_GPU_MULTIPLE * fit.gpus:
+        if lay.gpus < fit.gpus or lay.gpus > RECOMMENDED_MAX_GPU_MULTIPLE * fit.gpus:
             continue
         if roomy and lay.gpus != roomy[0].layout.gpus:
             break
-        m = memory_per_gpu(q.a, gpu, q.precision, q.kv, lay, q.w, q.eng, q.spec, q.host)
+        m = minimum.memory if lay == minimum.layout else memory_per_gpu(q.a, gpu, q.precision, q.kv, lay, q.w, q.eng,
+                                                                           q.spec, q.host)  # fmt: skip
         if m.fits and m.max_concurrency >= multiple * q.w.concurrency:
-            roomy.append(_option(q, gpu, lay, m))
+            roomy.append(minimum if lay == minimum.layout else _option(q, gpu, lay, m))
     return _fastest(roomy) if roomy else minimum
 
 

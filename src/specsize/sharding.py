@@ -5,7 +5,8 @@ Sharding (vLLM / SGLang DeepSeek and Llama model code):
 - embedding and lm_head are vocab-parallel over TP; norms, the router and MLA's q_a / kv_a projections are
   replicated (ReplicatedLinear); q_b, kv_b, o (and q/k/v/o for GQA) are split over the attention-TP ranks,
   GQA K/V only up to the number of KV heads; dense MLP, shared and routed experts are split over TP
-  (EP x MoE-TP spans the TP group). PP splits the layers; the MTP layer lives on the last stage.
+  (EP x MoE-TP spans the TP group). PP splits the layers; the MTP layer lives on the last stage. vLLM's attention
+  DP (TP-1 ranks) keeps all but the routed experts whole on every rank (Layout.dense).
 - KV: MLA's latent cannot be split by head, so every attention-TP rank holds it whole; GQA KV is split up to
   the KV heads. DP attention splits sequences instead.
 """
@@ -22,8 +23,11 @@ from specsize.tensors import TensorGroup, tensor_groups
 
 
 def shard_divisor(a: ModelArch, g: TensorGroup, layout: Layout) -> int:
-    """How many GPUs of one pipeline stage share group g's bytes (1 = replicated)."""
+    """How many GPUs of one pipeline stage share group g's bytes (1 = replicated). Under attention DP with the
+    dense weights per rank (Layout.dense "rank": vLLM's TP-1 DP ranks) only the routed experts are split."""
     tp, attn_tp = layout.tp, layout.attn_tp
+    if layout.attention == "dp" and layout.dense == "rank" and g.component != "moe_routed":
+        tp = 1
     if g.kind in ("embedding", "lm_head"):
         return tp
     if g.kind in ("norm", "router", "router_bias") or g.component == "moe_router" or g.role == "eh_proj":
