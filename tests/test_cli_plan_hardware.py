@@ -66,14 +66,14 @@ def test_attention_dp_is_planned_where_it_serves_the_users_faster_and_named_wher
     for users, layout in (("64", "TP8"), ("128", "TP8 EP8 DP-attention")):  # the README's "TP8 up to 64, DEP8 from 128"
         g = plan_json("--gpu", "h200", "--concurrency", users, "--input", "1024", "--output", "1024")["gpus"][0]
         assert g["minimum"]["layout"]["text"] == layout
-    high = plan_json("--gpu", "h200", "--concurrency", "256", "--input", "1024", "--output", "1024")["gpus"][0]
+    high = plan_json("--gpu", "h200", "--concurrency", "192", "--input", "1024", "--output", "1024")["gpus"][0]
     assert high["minimum"]["layout"]["text"] == high["recommended"]["layout"]["text"] == "TP8 EP8 DP-attention"
-    assert high["minimum"]["max_concurrency"] > 4 * 256
+    assert high["minimum"]["max_concurrency"] > 4 * 192
     d = plan_json("--gpu", "b300", "--concurrency", "256", "--input", "8192", "--output", "1024")
     m, o = d["gpus"][0]["minimum"], d["gpus"][0]["recommended"]
     assert (m["gpus"], m["layout"]["short"], o["gpus"], o["layout"]["short"]) == (4, "DEP4", 8, "DEP8")
     assert d["answer"][0].startswith("DeepSeek-R1 in FP8 needs at least 4×B300, one node")  # TP: 16 GPUs, 2 nodes
-    d = plan_json("--gpu", "h200", "--concurrency", "1024", "--input", "1024", "--output", "1024")
+    d = plan_json("--gpu", "h200", "--concurrency", "768", "--input", "1024", "--output", "1024")
     m, o = d["gpus"][0]["minimum"], d["gpus"][0]["recommended"]
     assert (m["layout"]["short"], o["layout"]["short"]) == ("DEP8", "DEP16")
     assert " on 8 the KV cache holds " in d["answer"][1] and " on 16 it holds " in d["answer"][1]
@@ -118,9 +118,9 @@ def test_a_persons_machine_holds_every_card_they_have_up_to_eight():
 
 
 def test_gpus_n_holds_the_users_under_attention_dp_where_tp_cannot():
-    """--gpus 8 at 256 users of 9,216 tokens: TP8 cannot hold their KV (R1's latent on every GPU), attention DP can;
+    """--gpus 8 at 128 users of 9,216 tokens: TP8 cannot hold their KV (R1's latent on every GPU), attention DP can;
     the plan says so and plans it rather than refusing."""
-    d = plan_json("--gpu", "h200", "--gpus", "8", "--concurrency", "256", "--input", "8192", "--output", "1024")
+    d = plan_json("--gpu", "h200", "--gpus", "8", "--concurrency", "128", "--input", "8192", "--output", "1024")
     g = d["gpus"][0]
     assert g["fits"] and g["minimum"]["layout"]["text"] == "TP8 EP8 DP-attention"
     assert d["answer"][0].startswith("DeepSeek-R1 in FP8 fits on 8×H200 (one node, TP8 EP8 DP-attention): up to ")

@@ -105,9 +105,9 @@ def test_attention_dp_is_each_counts_second_candidate_for_an_mla_moe_model_on_en
 
 
 def test_many_users_fit_fewer_gpus_under_attention_dp():
-    """256 users of 9,216 tokens: R1's latent KV on every GPU of TP8 needs 166 GB a GPU, which 8 H200s lack (TP16:
-    2 nodes); under attention DP each GPU holds its 32 users' only."""
-    w = Workload(concurrency=256, input_tokens=8192, output_tokens=1024)
+    """128 users of 9,216 tokens: R1's latent KV on every GPU of TP8 needs 83 GB a GPU, which 8 H200s lack (TP16:
+    2 nodes); under attention DP each GPU holds its 16 users' only."""
+    w = Workload(concurrency=128, input_tokens=8192, output_tokens=1024)
     r = fit_gpu(load_model("deepseek-r1"), "h200", "fp8", "bf16", w, "sglang")
     assert r.fits and (r.gpus, r.layout) == (8, Layout(tp=8, ep=8, attention="dp"))
     tp_only = fit_gpu(load_model("deepseek-r1"), "h200", "fp8", "bf16", w, "sglang", layout=Layout(tp=8))

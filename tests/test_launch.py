@@ -176,6 +176,8 @@ def sglang_parser():
               "--speculative-eagle-topk", "--speculative-num-draft-tokens", "--nnodes", "--node-rank"):  # fmt: skip
         p.add_argument(f, type=int)
     p.add_argument("--enable-dp-attention", action="store_true")
+    p.add_argument("--moe-dense-tp-size", type=int)
+    p.add_argument("--enable-dp-lm-head", action="store_true")
     p.add_argument("--disable-cuda-graph", action="store_true")
     p.add_argument("--mem-fraction-static", type=float)
     p.add_argument("--kv-cache-dtype", choices=["auto", "fp8_e5m2", "fp8_e4m3"])
@@ -433,7 +435,7 @@ def test_attention_dp_with_ep_in_each_engines_spelling():
     from specsize.scenario import Layout, Speculative
 
     lay = Layout(tp=1, dp=8, ep=8)  # vLLM's own spelling, normalised
-    assert lay == Layout(tp=8, ep=8, attention="dp", dense="rank")  # each rank a TP-1 engine: dense weights whole
+    assert lay == Layout(tp=8, ep=8, attention="dp")
     *_, v = vllm_commands("deepseek-r1", lay, 1, Speculative(), "bf16", 4096, 64, 0.9)  # comments, then the command
     assert "--tensor-parallel-size 1 --data-parallel-size 8 --enable-expert-parallel" in v
     assert trtllm_extra_options(lay, Speculative("mtp", 1)) == {

@@ -168,4 +168,4 @@ def test_attention_dp_counts_the_instances_sequences_whatever_the_users_asked():
     assert m.max_context == int(m.kv_budget // one_sequence) and t.max_context == int(t.kv_budget // one_sequence)
     per_gpu = m.kv_budget / (one_sequence * 9216)  # 9,216-token sequences one GPU's KV room holds
     assert m.max_concurrency == int(8 * per_gpu)
-    assert m.max_concurrency > 5 * t.max_concurrency  # the latent once, not on every GPU
+    assert m.max_concurrency > 4 * t.max_concurrency  # the latent once, not on every GPU

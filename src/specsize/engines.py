@@ -66,8 +66,6 @@ class EngineProfile:
     # --ep-size, vLLM --data-parallel-size with --enable-expert-parallel, TensorRT-LLM enable_attention_dp with
     # moe_expert_parallel_size; launch.py spells each): plan considers it beside attention TP (fit.candidate_layouts)
     attention_dp: bool = False
-    # where its attention DP keeps the dense weights (Layout.dense): "rank" for vLLM (TP-1 DP ranks)
-    attention_dp_dense: str = "group"
 
     def memory_fraction(self, tp: int) -> float:
         return self.fraction_by_tp(tp) if self.fraction_by_tp else self.fraction
@@ -132,7 +130,6 @@ ENGINES: dict[str, EngineProfile] = {
             multi_node="pp",
             version="0.11",
             attention_dp=True,
-            attention_dp_dense="rank",
         ),
         EngineProfile(
             name="sglang",

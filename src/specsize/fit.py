@@ -72,7 +72,7 @@ def candidate_layouts(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Specu
         if _tp_ok(a, n):
             yield Layout(tp=n)
         if _dp_attention_ok(a, engine, spec, n):
-            yield Layout(tp=n, ep=n, attention="dp", dense=engine.attention_dp_dense)
+            yield Layout(tp=n, ep=n, attention="dp")
         n *= 2
     for nodes in range(2, MAX_NODES + 1):
         total = nodes * per_node
@@ -82,7 +82,7 @@ def candidate_layouts(a: ModelArch, gpu: GPU, engine: EngineProfile, spec: Specu
         elif _tp_ok(a, per_node):
             yield Layout(tp=per_node, pp=nodes)
         if _dp_attention_ok(a, engine, spec, total):
-            yield Layout(tp=total, ep=total, attention="dp", dense=engine.attention_dp_dense)
+            yield Layout(tp=total, ep=total, attention="dp")
 
 
 def _dp_attention_ok(a: ModelArch, engine: EngineProfile, spec: Speculative, n: int) -> bool:

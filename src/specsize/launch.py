@@ -191,6 +191,13 @@ def vllm_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_
     ]
 
 
+def sglang_dp_flags(group: int) -> list[str]:
+    """SGLang's attention DP over `group` GPUs as its DP recipes run it: the dense MLP / shared experts and the
+    head whole on every rank (--moe-dense-tp-size 1 --enable-dp-lm-head; NVIDIA/srt-slurm's R1 recipes, InferenceX's
+    MoRI and Dynamo scripts), which is what sharding.py counts."""
+    return ["--dp", str(group), "--enable-dp-attention", "--moe-dense-tp-size", "1", "--enable-dp-lm-head"]
+
+
 def sglang_commands(model: str, layout: Layout, nodes: int, spec: Speculative, kv_dtype: str, max_len: int,
                     max_seqs: int, fraction: float, eager: bool = False,
                     precision: str = "fp8") -> list[str]:  # fmt: skip
@@ -199,7 +206,7 @@ def sglang_commands(model: str, layout: Layout, nodes: int, spec: Speculative, k
     if layout.pp > 1:
         raise PlanError("this plan uses pipeline parallelism; SGLang plans span nodes with TP (--tp) instead")
     if layout.attention == "dp":
-        args += ["--dp", str(layout.tp), "--enable-dp-attention"]
+        args += sglang_dp_flags(layout.tp)
     if layout.ep > 1:
         args += ["--ep-size", str(layout.ep)]
     args += ["--mem-fraction-static", f"{fraction:.2f}", "--context-length", str(max_len),
@@ -243,7 +250,7 @@ def sglang_disagg_commands(model: str, prefill: Layout, decode: Layout, prefill_
             host = f"{role.upper()}_{i}_IP"
             args = ["python", "-m", "sglang.launch_server", "--model-path", path, *qflags, "--tp", str(lay.tp)]
             if lay.attention == "dp":
-                args += ["--dp", str(lay.tp), "--enable-dp-attention"]
+                args += sglang_dp_flags(lay.tp)
             if lay.ep > 1:
                 args += ["--ep-size", str(lay.ep)]
             args += ["--disaggregation-mode", role, "--disaggregation-transfer-backend", transfer,

@@ -124,7 +124,7 @@ def build_stack(
 ) -> Stack:
     """The Stack of the main model (scope "model") or of its MTP module (scope "mtp": the module's own layer,
     projections and its copy of the output head) on one GPU of `layout` (pp ignored: see module docstring)."""
-    lay = Layout(tp=layout.tp, ep=layout.ep, attention=layout.attention, dense=layout.dense)
+    lay = Layout(tp=layout.tp, ep=layout.ep, attention=layout.attention)
     groups = [g for g in tensor_groups(a) if g.scope == scope or (scope == "mtp" and g.kind == "lm_head")]
     dense_b = dense_f = routed_b = routed_p = attn_f = 0.0
     for g in groups:
@@ -137,9 +137,9 @@ def build_stack(
             continue
         dense_b += precision.group_bytes(g) / div
         if g.kind in ("linear", "lm_head"):
-            # DP attention replicates attention weights but splits the tokens: FLOPs still divide by TP (an even
-            # split; a prefill step's imbalance is dp_prefill_rank_factor's, applied to attn_f in step_time)
-            dense_f += 2 * g.numel / (lay.tp if g.component == "attention" else div)
+            # DP attention replicates the non-expert weights but splits the tokens: FLOPs still divide by TP (an
+            # even split; a prefill step's imbalance is dp_prefill_rank_factor's, applied to attn_f in step_time)
+            dense_f += 2 * g.numel / (lay.tp if g.component == "attention" or lay.attention == "dp" else div)
             attn_f += 2 * g.numel / lay.tp if g.component == "attention" else 0.0
     layers = a.num_layers if scope == "model" else a.num_mtp_layers
     moe_layers = a.num_moe_layers if scope == "model" else a.num_mtp_layers

@@ -28,7 +28,7 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 6.313 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 3.119 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
@@ -243,14 +243,14 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "fp8_prefill_efficiency": 1.5, "dispatch_token_overhead": 5e-07,
     },
     "sglang": {
-        "step_overhead": 0.000648, "layer_overhead": 7.587e-05, "moe_token_overhead": 7.868e-09,
-        "bw_efficiency": 0.9429, "request_overhead": 0.1055, "prefill_efficiency": 0.3,
-        "spec_seq_overhead": 0.0001024, "dispatch_overhead": 8.851e-05, "fp8_layer_overhead": 6.176e-06,
-        "fp8_prefill_efficiency": 0.4266, "dispatch_token_overhead": 1.164e-08,
+        "step_overhead": 0.000611, "layer_overhead": 7.587e-05, "moe_token_overhead": 5.53e-09,
+        "bw_efficiency": 0.9156, "request_overhead": 0.1055, "prefill_efficiency": 0.309,
+        "spec_seq_overhead": 0.0001055, "dispatch_overhead": 8.104e-05, "fp8_layer_overhead": 3.052e-06,
+        "fp8_prefill_efficiency": 0.4143, "dispatch_token_overhead": 1.544e-07,
     },
     "sglang-0.4": {
         "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.012e-06,
-        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.07998,
+        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.08735,
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.105e-08,
         "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5e-07,
     },
@@ -261,28 +261,28 @@ FITTED_SERVING: dict[str, dict[str, float]] = {
         "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001311, "layer_overhead": 9.598e-05, "moe_token_overhead": 1.125e-09,
-        "bw_efficiency": 0.7677, "request_overhead": 0.06795, "prefill_efficiency": 0.1697,
-        "spec_seq_overhead": 6.99e-05, "dispatch_overhead": 0.0001956, "fp8_layer_overhead": 2.145e-06,
-        "fp8_prefill_efficiency": 1.221, "dispatch_token_overhead": 7.544e-07,
+        "step_overhead": 0.001391, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
+        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1697,
+        "spec_seq_overhead": 7.634e-05, "dispatch_overhead": 0.0001899, "fp8_layer_overhead": 2.413e-06,
+        "fp8_prefill_efficiency": 1.221, "dispatch_token_overhead": 7.768e-07,
     },
     "trtllm": {
-        "step_overhead": 0.0001678, "layer_overhead": 7.59e-05, "moe_token_overhead": 5.388e-08,
-        "bw_efficiency": 0.8385, "request_overhead": 0.08103, "prefill_efficiency": 0.3473,
-        "spec_seq_overhead": 6.172e-07, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 6.669e-05,
-        "fp8_prefill_efficiency": 0.4941, "dispatch_token_overhead": 2.471e-07,
+        "step_overhead": 0.0002251, "layer_overhead": 7.59e-05, "moe_token_overhead": 6.619e-08,
+        "bw_efficiency": 0.8892, "request_overhead": 0.08103, "prefill_efficiency": 0.3683,
+        "spec_seq_overhead": 6.172e-07, "dispatch_overhead": 1.866e-05, "fp8_layer_overhead": 7.284e-05,
+        "fp8_prefill_efficiency": 0.4393, "dispatch_token_overhead": 1.737e-07,
     },
     "trtllm-1.2": {
-        "step_overhead": 4.096e-05, "layer_overhead": 6.949e-05, "moe_token_overhead": 2.438e-08,
-        "bw_efficiency": 0.7677, "request_overhead": 0.1297, "prefill_efficiency": 0.4941,
-        "spec_seq_overhead": 1.708e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 1.628e-05,
-        "fp8_prefill_efficiency": 0.5859, "dispatch_token_overhead": 1.221e-07,
+        "step_overhead": 1e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 2.585e-08,
+        "bw_efficiency": 0.8385, "request_overhead": 0.1297, "prefill_efficiency": 0.4941,
+        "spec_seq_overhead": 1.759e-05, "dispatch_overhead": 5.761e-06, "fp8_layer_overhead": 1.491e-05,
+        "fp8_prefill_efficiency": 0.6034, "dispatch_token_overhead": 1.221e-07,
     },
     "trtllm-1.2-sm90": {
-        "step_overhead": 1.6e-05, "layer_overhead": 8.536e-05, "moe_token_overhead": 1.598e-07,
-        "bw_efficiency": 0.8892, "request_overhead": 0.1259, "prefill_efficiency": 0.3683,
-        "spec_seq_overhead": 2.357e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 3.394e-05,
-        "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5.623e-07,
+        "step_overhead": 0.0003019, "layer_overhead": 8.536e-05, "moe_token_overhead": 7.019e-08,
+        "bw_efficiency": 0.8634, "request_overhead": 0.1259, "prefill_efficiency": 0.3577,
+        "spec_seq_overhead": 2.411e-07, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 3.2e-05,
+        "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 7.768e-07,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,

@@ -25,11 +25,6 @@ class Layout:
     ep: int = 1
     dp: int = 1
     attention: str = "tp"
-    # under attention DP, the weights that are neither attention nor routed experts (embedding, lm_head, dense MLP,
-    # shared experts): "group", split over the group as TP (SGLang's --tp N with its default --moe-dense-tp-size;
-    # TensorRT-LLM: assumption), or "rank", whole on every rank (vLLM's --tensor-parallel-size 1
-    # --data-parallel-size N: each DP rank is a TP-1 engine)
-    dense: str = "group"
 
     def __post_init__(self):
         for name in ("tp", "pp", "ep", "dp"):
@@ -38,13 +33,9 @@ class Layout:
                 raise PlanError(f"layout {name} must be a positive integer, got {v!r}")
         if self.attention not in ("tp", "dp"):
             raise PlanError(f"layout attention must be 'tp' or 'dp', got {self.attention!r}")
-        if self.dense not in ("group", "rank"):
-            raise PlanError(f"layout dense must be 'group' or 'rank', got {self.dense!r}")
         if self.ep > self.tp and self.ep % self.tp == 0 and self.tp * self.dp % self.ep == 0:
             # vLLM's spelling of attention-DP + EP: --tensor-parallel-size 1 --data-parallel-size 8
-            # --enable-expert-parallel is one group of 8 GPUs, attention data-parallel, experts EP8; each DP
-            # rank a TP-1 engine, so the dense weights are whole on every rank.
-            object.__setattr__(self, "dense", "rank" if self.tp == 1 else self.dense)
+            # --enable-expert-parallel is one group of 8 GPUs, attention data-parallel, experts EP8.
             object.__setattr__(self, "dp", self.tp * self.dp // self.ep)
             object.__setattr__(self, "tp", self.ep)
             object.__setattr__(self, "attention", "dp")

@@ -5,8 +5,13 @@ Sharding (vLLM / SGLang DeepSeek and Llama model code):
 - embedding and lm_head are vocab-parallel over TP; norms, the router and MLA's q_a / kv_a projections are
   replicated (ReplicatedLinear); q_b, kv_b, o (and q/k/v/o for GQA) are split over the attention-TP ranks,
   GQA K/V only up to the number of KV heads; dense MLP, shared and routed experts are split over TP
-  (EP x MoE-TP spans the TP group). PP splits the layers; the MTP layer lives on the last stage. vLLM's attention
-  DP (TP-1 ranks) keeps all but the routed experts whole on every rank (Layout.dense).
+  (EP x MoE-TP spans the TP group). PP splits the layers; the MTP layer lives on the last stage.
+- Attention DP keeps every weight but the routed experts whole on each rank: the embedding, head, dense MLP and
+  shared experts too. vLLM's ranks are TP-1 engines (--tensor-parallel-size 1 --data-parallel-size N);
+  TensorRT-LLM builds the MLPs with overridden_tp_size=1 under enable_attention_dp (tensorrt_llm/_torch/models)
+  and its head untied from TP unless enable_lm_head_tp_in_adp; SGLang's attention-DP recipes set
+  --moe-dense-tp-size 1 --enable-dp-lm-head (NVIDIA/srt-slurm: 62 of its 71 R1 DP recipes; InferenceX's MoRI and
+  Dynamo GB200 scripts), which plan's SGLang command sets too.
 - KV: MLA's latent cannot be split by head, so every attention-TP rank holds it whole; GQA KV is split up to
   the KV heads. DP attention splits sequences instead.
 """
@@ -23,10 +28,10 @@ from specsize.tensors import TensorGroup, tensor_groups
 
 
 def shard_divisor(a: ModelArch, g: TensorGroup, layout: Layout) -> int:
-    """How many GPUs of one pipeline stage share group g's bytes (1 = replicated). Under attention DP with the
-    dense weights per rank (Layout.dense "rank": vLLM's TP-1 DP ranks) only the routed experts are split."""
+    """How many GPUs of one pipeline stage share group g's bytes (1 = replicated). Under attention DP only the
+    routed experts are split (module docstring)."""
     tp, attn_tp = layout.tp, layout.attn_tp
-    if layout.attention == "dp" and layout.dense == "rank" and g.component != "moe_routed":
+    if layout.attention == "dp" and g.component != "moe_routed":
         tp = 1
     if g.kind in ("embedding", "lm_head"):
         return tp
