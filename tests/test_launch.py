@@ -445,7 +445,8 @@ def test_attention_dp_with_ep_in_each_engines_spelling():
     assert "attention_dp_config" not in trtllm_extra_options(Layout(tp=8, ep=8), Speculative())
     lines = sglang_disagg_commands("deepseek-r1", Layout(tp=8, ep=8), lay, 2, 1)
     assert sum("--disaggregation-mode prefill" in x for x in lines) == 2
-    assert any("--disaggregation-mode decode" in x and "--enable-dp-attention" in x for x in lines)
+    assert any("--disaggregation-mode decode" in x and "--enable-dp-attention --moe-dense-tp-size 1 --enable-dp-lm-head"
+               in x for x in lines)  # fmt: skip
     assert "--prefill http://PREFILL_1_IP:30000 --decode http://DECODE_0_IP:30100" in lines[-1]
 
 

@@ -169,3 +169,19 @@ def test_attention_dp_counts_the_instances_sequences_whatever_the_users_asked():
     per_gpu = m.kv_budget / (one_sequence * 9216)  # 9,216-token sequences one GPU's KV room holds
     assert m.max_concurrency == int(8 * per_gpu)
     assert m.max_concurrency > 4 * t.max_concurrency  # the latent once, not on every GPU
+
+
+def test_attention_dp_keeps_every_weight_but_the_routed_experts_whole_on_each_rank():
+    """Under attention DP a rank runs the whole model but the routed experts on its own sequences (vLLM's TP-1 ranks,
+    TensorRT-LLM's MLPs at TP 1, SGLang's recipes' --moe-dense-tp-size 1 --enable-dp-lm-head): on 8 GPUs the
+    embedding, head, dense MLPs and shared experts are whole on each, the routed experts an eighth; under attention
+    TP with the same EP everything is split eight ways but MLA's down-projections and the norms/router."""
+    prec = get_precision("fp8")
+    groups = [g for g in tensor_groups(R1) if g.scope == "model"]
+    routed = sum(prec.group_bytes(g) for g in groups if g.component == "moe_routed")
+    rest = sum(prec.group_bytes(g) for g in groups if g.component != "moe_routed")
+    dep8 = weight_bytes_per_gpu(R1, prec, Layout(tp=8, ep=8, attention="dp"))
+    assert dep8 == pytest.approx(rest + routed / 8)
+    whole = sum(prec.group_bytes(g) for g in groups if g.component in ("embedding", "lm_head", "mlp", "moe_shared"))
+    assert 7.0e9 < whole < 7.8e9  # R1 FP8: 7.4 GB (BF16 embedding and head, FP8 dense MLPs and shared experts)
+    assert dep8 - weight_bytes_per_gpu(R1, prec, Layout(tp=8, ep=8)) > whole * 7 / 8

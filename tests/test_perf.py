@@ -243,9 +243,10 @@ def test_the_fitted_prefill_factor_scales_an_moe_prefill_only(r1):
 
 
 def test_a_dp_attention_rank_prefilling_a_prompt_alone_does_all_of_its_attention(r1):
-    """Attention DP: a prompt's attention runs on the rank holding it. Alone on a TP8 DP-attention instance, that
-    rank does the whole prompt's attention projections and scores - the same FLOPs one GPU of a TP1 layout does
-    for them (an exact identity); eight prompts, one per rank, spread it evenly (factor 1)."""
+    """Attention DP: a prompt runs on the rank holding it, all but its routed experts (whole there: sharding.py).
+    Alone on a TP8 DP-attention instance, that rank does the whole prompt's attention, dense MLPs, shared experts
+    and head - the same FLOPs one GPU of a TP1 layout does for them (an exact identity); eight prompts, one per
+    rank, spread it evenly (factor 1)."""
     from specsize.perf import dp_prefill_rank_factor
 
     dp8 = Layout(tp=8, ep=8, attention="dp")
@@ -255,15 +256,16 @@ def test_a_dp_attention_rank_prefilling_a_prompt_alone_does_all_of_its_attention
     assert dp_prefill_rank_factor(1, Layout(tp=8)) == 1  # attention TP: every rank takes its heads of the prompt
     prec = get_precision("fp8")
     s8, s1 = build_stack(r1, prec, dp8, "bf16"), build_stack(r1, prec, Layout(tp=1), "bf16")
-    assert s8.attn_proj_flops * 8 == pytest.approx(s1.attn_proj_flops)
+    assert s8.rank_local_flops == s8.dense_flops  # under attention DP every non-expert linear is the rank's own
+    assert s8.rank_local_flops * 8 == pytest.approx(s1.dense_flops)
     assert s8.attn_flops_prefill * 8 == pytest.approx(s1.attn_flops_prefill)
     m = make_machine(get_gpu("b200"), dp8, engine_perf("sglang"), prec)
     n, ctx = 1024, 512
     alone = step_time(s8, m, n, 1, ctx, prefill=True)
     spread = step_time(s8, m, 8 * n, 8, ctx, prefill=True)
-    attention_alone = n * s1.attn_proj_flops + n * ctx * s1.attn_flops_prefill  # TP1: one GPU does it all
-    rest = n * (s8.dense_flops - s8.attn_proj_flops) + n * s8.moe_layers * s8.expert_flops  # MoE, dense MLPs, head
-    assert alone.flops == pytest.approx(attention_alone + rest)
+    rank_alone = n * s1.dense_flops + n * ctx * s1.attn_flops_prefill  # TP1: one GPU does it all
+    experts = n * s8.moe_layers * s8.expert_flops  # the routed experts: spread over the EP group
+    assert alone.flops == pytest.approx(rank_alone + experts)
     assert spread.flops == pytest.approx(
         8 * (n * s8.dense_flops + n * ctx * s8.attn_flops_prefill + n * s8.moe_layers * s8.expert_flops)
     )
@@ -383,10 +385,11 @@ def test_attention_dp_with_tensor_split_experts_gathers_tokens_and_pays_no_dispa
     """perf.dp_moe_gather_time: attention DP with ep 1 (SGLang --enable-dp-attention without EP) gathers the group's
     hidden states before each MoE layer and scatters them after (dp_gather_partial / dp_scatter): no engine dispatch
     cost, and over 4 GB200 in one NVLink domain a hand count of 61 layers x 2 x (link latency + 5 us software + the
-    ring's 2 x 3/4 of half the group's 64 x 7,168 x 2 bytes over the link) plus the logits gather."""
+    ring's 2 x 3/4 of half the group's 64 x 7,168 x 2 bytes over the link), and no logits gather (each rank's head
+    is whole under attention DP)."""
     from dataclasses import replace
 
-    from specsize.perf import all_to_all_time, communication_time, logits_gather_bytes
+    from specsize.perf import communication_time, logits_gather_bytes
     from specsize.perf_constants import COLLECTIVE_LATENCY
 
     gpu, base = get_gpu("gb200"), engine_perf("sglang")
@@ -398,8 +401,8 @@ def test_attention_dp_with_tensor_split_experts_gathers_tokens_and_pays_no_dispa
     assert communication_time(s, costly, 64) == communication_time(s, m, 64)
     half = 64 * 7168 * 2 / 2
     gather = m.intra.latency + COLLECTIVE_LATENCY + 2 * 3 / 4 * half / m.intra.bandwidth
-    logits = all_to_all_time(m, 4, logits_gather_bytes(s, lay, 64))
-    assert communication_time(s, m, 64) == pytest.approx(61 * 2 * gather + logits)
+    assert logits_gather_bytes(s, lay, 64) == 0
+    assert communication_time(s, m, 64) == pytest.approx(61 * 2 * gather)
     ep = Layout(tp=4, ep=4, attention="dp")  # the same group with EP: a dispatch + combine with the engine's cost
     s_ep = build_stack(r1, get_precision("fp8"), ep, "bf16")
     t0 = communication_time(s_ep, make_machine(gpu, ep, base, get_precision("fp8")), 64)

@@ -128,7 +128,8 @@ def _drafter(a, spec, prec, kv_dtype, layout, gpu, eperf, inter_node, offload) -
         return build_stack(a, prec, layout, kv_dtype, scope="mtp", offload_experts=offload), None
     if spec.method == "eagle":
         tp = layout.tp
-        head = (eagle_head_params(a) + a.vocab_size * a.hidden_size) * 2 / tp  # BF16 head + the target's lm_head
+        # BF16 head + the target's lm_head: split over TP, whole on each rank under attention DP (sharding.py)
+        head = (eagle_head_params(a) + a.vocab_size * a.hidden_size) * 2 / layout.attn_tp
         flops = 2 * (eagle_head_params(a) + a.vocab_size * a.hidden_size) / tp
         main = build_stack(a, prec, layout, kv_dtype)
         return Stack("eagle", 1, head, flops, kv_bytes_per_token=main.kv_bytes_per_token / a.num_layers,

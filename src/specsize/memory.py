@@ -122,7 +122,7 @@ def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, lla
         dlayers, _ = stage_layers(d, dlayout.pp, llamacpp)
         terms.append(Term("spec_kv", kv_bytes_per_gpu(d, kv_dtype, dlayout, seqs, ctx, dlayers), "draft KV cache"))
     elif spec.method == "eagle":
-        head = eagle_head_params(a) * 2 / layout.tp
+        head = eagle_head_params(a) * 2 / layout.attn_tp  # whole on each rank under attention DP (sharding.py)
         terms.append(Term("spec_weights", head, "EAGLE head: one decoder layer + fc(2h->h), BF16 (assumption)"))
         terms.append(
             Term(
@@ -131,8 +131,10 @@ def _spec_terms(a, spec: Speculative, precision, kv_dtype, layout, workload, lla
                 "EAGLE layer KV",
             )
         )
-    vocab = a.vocab_size / layout.tp
-    rows = seqs * (k + 1)
+    # the busiest rank's rows: every sequence's, its vocabulary share under attention TP; its own sequences', the whole
+    # vocabulary under attention DP (its head is whole: sharding.py)
+    vocab = a.vocab_size / layout.attn_tp
+    rows = ceil(seqs / layout.attn_dp) * (k + 1)
     buffers = rows * vocab * FP32 * VERIFY_DISTRIBUTIONS + rows * a.hidden_size * BF16 * ACTIVATION_VECTORS_PER_TOKEN
     terms.append(
         Term(
@@ -174,7 +176,7 @@ def memory_per_gpu(
     layers, _ = stage_layers(a, layout.pp, split)
     kv = kv_bytes_per_gpu(a, kv_dtype, layout, workload.concurrency, workload.context, layers)
     chunk = min(engine.prefill_chunk, max(workload.input_tokens, 1))
-    act = activation_bytes(a, chunk, layout.tp)
+    act = activation_bytes(a, chunk, layout.attn_tp)  # under attention DP a rank runs its chunk's MLPs and head whole
     terms = [
         Term(
             "weights",

@@ -93,7 +93,9 @@ class Stack:
     kv_bytes_per_token: float = 0.0  # per sequence per context token on one GPU, all layers
     attn_flops_decode: float = 0.0  # per query token per context token on one GPU (MLA absorbed / GQA)
     attn_flops_prefill: float = 0.0  # same, prefill form (MLA expanded to heads)
-    attn_proj_flops: float = 0.0  # per token on one GPU: the attention projections' part of dense_flops
+    # per token on one GPU: the part of dense_flops run by the rank that holds the token (the attention projections;
+    # under attention DP every non-expert linear), which a prefill step's imbalance multiplies (step_time)
+    rank_local_flops: float = 0.0
     hidden: int = 0
     vocab: int = 0
     experts_on_host: bool = False
@@ -125,8 +127,10 @@ def build_stack(
     """The Stack of the main model (scope "model") or of its MTP module (scope "mtp": the module's own layer,
     projections and its copy of the output head) on one GPU of `layout` (pp ignored: see module docstring)."""
     lay = Layout(tp=layout.tp, ep=layout.ep, attention=layout.attention)
-    groups = [g for g in tensor_groups(a) if g.scope == scope or (scope == "mtp" and g.kind == "lm_head")]
-    dense_b = dense_f = routed_b = routed_p = attn_f = 0.0
+    # the MTP module drafts through one output head: the target's (its checkpoint's copy is the same weights)
+    groups = [g for g in tensor_groups(a)
+              if g.scope == scope or (scope == "mtp" and g.kind == "lm_head" and g.scope == "model")]  # fmt: skip
+    dense_b = dense_f = routed_b = routed_p = local_f = 0.0
     for g in groups:
         if g.kind == "embedding":
             continue  # a lookup reads n rows, not the table
@@ -137,10 +141,12 @@ def build_stack(
             continue
         dense_b += precision.group_bytes(g) / div
         if g.kind in ("linear", "lm_head"):
-            # DP attention replicates the non-expert weights but splits the tokens: FLOPs still divide by TP (an
-            # even split; a prefill step's imbalance is dp_prefill_rank_factor's, applied to attn_f in step_time)
-            dense_f += 2 * g.numel / (lay.tp if g.component == "attention" or lay.attention == "dp" else div)
-            attn_f += 2 * g.numel / lay.tp if g.component == "attention" else 0.0
+            # DP attention keeps the non-expert weights whole on each rank but splits the tokens: FLOPs still
+            # divide by TP (an even split); they run on the rank that holds the tokens (rank_local_flops: a
+            # prefill step's imbalance, dp_prefill_rank_factor's, applies to them in step_time)
+            local = g.component == "attention" or lay.attention == "dp"
+            dense_f += 2 * g.numel / (lay.tp if local else div)
+            local_f += 2 * g.numel / lay.tp if local else 0.0
     layers = a.num_layers if scope == "model" else a.num_mtp_layers
     moe_layers = a.num_moe_layers if scope == "model" else a.num_mtp_layers
     kv_token = layers * kv_values_per_layer(a) * kv_dtype_bytes(kv_dtype)
@@ -148,7 +154,7 @@ def build_stack(
         kv_token /= min(lay.tp, a.num_kv_heads)  # GQA heads split; MLA's latent is whole on every rank
     dec, pre = _attn_pair_flops(a, layers)
     st = Stack(scope if scope != "model" else a.name, layers, dense_b, dense_f, kv_bytes_per_token=kv_token,
-               attn_flops_decode=dec / lay.tp, attn_flops_prefill=pre / lay.tp, attn_proj_flops=attn_f,
+               attn_flops_decode=dec / lay.tp, attn_flops_prefill=pre / lay.tp, rank_local_flops=local_f,
                hidden=a.hidden_size, vocab=a.vocab_size)  # fmt: skip
     if a.moe is None or not moe_layers:
         return st
@@ -341,12 +347,14 @@ def layer_message_bytes(s: Stack, layout: Layout, tokens: float) -> float:
 
 
 def logits_gather_bytes(s: Stack, layout: Layout, tokens: float) -> float:
-    """One GPU's share of the vocab-parallel logits gathered once per step."""
-    return tokens * s.vocab * ACT_BYTES / layout.tp
+    """One GPU's share of the vocab-parallel logits gathered once per step (none under attention DP: each rank's
+    head is whole, sharding.py)."""
+    return 0.0 if layout.attention == "dp" else tokens * s.vocab * ACT_BYTES / layout.tp
 
 
 def communication_time(s: Stack, m: Machine, tokens: float, rank_factor: float = 1.0, prefill: bool = False) -> float:
-    """Per step: two collectives per layer inside the TP group plus the vocab-parallel logits gather. rank_factor:
+    """Per step: two collectives per layer inside the TP group plus the vocab-parallel logits gather (attention TP
+    only). rank_factor:
     the busiest DP-attention rank's tokens over an even share (dp_prefill_rank_factor): its dispatch is the step's.
     A decode step's EP dispatch and combine also pay the engine's cost per token of the rank's own
     (dispatch_token_overhead): the low-latency all-to-all kernels of decode move tokens at their own rate, not the
@@ -365,7 +373,8 @@ def communication_time(s: Stack, m: Machine, tokens: float, rank_factor: float =
         per_layer = 2 * (all_to_all_time(m, tp, msg, proxy=False) + floor)
     else:
         per_layer = 2 * allreduce_time(m, tp, msg)
-    logits = all_to_all_time(m, tp, logits_gather_bytes(s, m.layout, tokens))
+    gather = logits_gather_bytes(s, m.layout, tokens)
+    logits = all_to_all_time(m, tp, gather) if gather else 0.0
     return s.layers * per_layer + logits
 
 
@@ -425,7 +434,7 @@ def step_time(s: Stack, m: Machine, tokens: int, seqs: int, context: float, pref
     kv_b = seqs_gpu * context * s.kv_bytes_per_token
     attn = s.attn_flops_prefill if prefill else s.attn_flops_decode
     f = dp_prefill_rank_factor(b, m.layout) if prefill else 1.0
-    gpu_flops = n * s.dense_flops + n * (f - 1) * s.attn_proj_flops + n * context * attn * f
+    gpu_flops = n * s.dense_flops + n * (f - 1) * s.rank_local_flops + n * context * attn * f
     expert_f = routed_flops(s, n)
     peak = m.gpu.peak_flops(m.compute_dtype) * COMPUTE_EFFICIENCY * m.engine.compute_efficiency
     routed_peak = peak

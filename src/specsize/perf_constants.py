@@ -28,7 +28,7 @@ INTER_NODE_STEP_LATENCY = 40.48 * US
 # (DeepEP's RDMA low-latency kernels: 77 -> 192 us from EP 8 to 128, deepseek-ai/DeepEP README); per doubling of the
 # group, fitted to the corpus (scripts/fit_serving.py): it wants a far smaller floor than DeepEP's RDMA figures
 # (NVLink inside a node or an NVL72 domain; the engines overlap dispatch with compute).
-EP_DISPATCH_LATENCY_PER_DOUBLING = 3.119 * US
+EP_DISPATCH_LATENCY_PER_DOUBLING = 4.438 * US
 # One MoE dispatch or combine whose EP group spans nodes over NICs (not one NVLink domain) pays the RDMA kernels'
 # floor on top: DeepEP's low-latency mode sends every token over RDMA (its README: dispatch 118 us, combine 195 us at
 # EP 16 on H800 + CX7 400 Gb/s, 128 tokens per rank; (118 + 195) / 2 is the fit's start). Fitted to the corpus's
@@ -49,7 +49,7 @@ KV_TRANSFER_EFFICIENCY = 0.5  # assumption: NIXL/Mooncake/MoRI reach about half 
 DISAGG_HANDOFF = 0.2048  # s per request: the prefill -> decode hand-off (router, bootstrap, KV-transfer setup); fitted
 # The closed loop's arrivals are bursty: users that started together finish together (output lengths within
 # [0.8 L, L]), so prompts arrive in waves and wait longer than a Poisson (M/D/1) queue says. Fitted multiplier.
-PREFILL_QUEUE_FACTOR = 4.607
+PREFILL_QUEUE_FACTOR = 4.096
 
 # --- MoE routing ------------------------------------------------------------------------------------------------
 # Consecutive tokens of one sequence do not route independently. Model: q tokens of one sequence touch the
@@ -237,52 +237,52 @@ ENGINE_PERF: dict[str, EnginePerf] = {
 # generations; "trtllm-1.2": TensorRT-LLM 1.2 and later ("-sm90": on Hopper) (engine_builds.ENGINE_GENERATIONS).
 FITTED_SERVING: dict[str, dict[str, float]] = {
     "atom": {
-        "step_overhead": 0.0007506, "layer_overhead": 0.0001111, "moe_token_overhead": 2.751e-07,
-        "bw_efficiency": 1.179, "request_overhead": 0.05697, "prefill_efficiency": 0.182,
-        "spec_seq_overhead": 5.86e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
+        "step_overhead": 0.0007506, "layer_overhead": 0.0001111, "moe_token_overhead": 2.306e-07,
+        "bw_efficiency": 1.179, "request_overhead": 0.05065, "prefill_efficiency": 0.1716,
+        "spec_seq_overhead": 6.591e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 4.441e-08,
         "fp8_prefill_efficiency": 1.5, "dispatch_token_overhead": 5e-07,
     },
     "sglang": {
         "step_overhead": 0.000611, "layer_overhead": 7.587e-05, "moe_token_overhead": 5.53e-09,
         "bw_efficiency": 0.9156, "request_overhead": 0.1055, "prefill_efficiency": 0.309,
-        "spec_seq_overhead": 0.0001055, "dispatch_overhead": 8.104e-05, "fp8_layer_overhead": 3.052e-06,
-        "fp8_prefill_efficiency": 0.4143, "dispatch_token_overhead": 1.544e-07,
+        "spec_seq_overhead": 0.0001055, "dispatch_overhead": 7.206e-05, "fp8_layer_overhead": 3.052e-06,
+        "fp8_prefill_efficiency": 0.4143, "dispatch_token_overhead": 2.779e-07,
     },
     "sglang-0.4": {
-        "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 6.012e-06,
-        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.08735,
+        "step_overhead": 1.023e-05, "layer_overhead": 0.0004715, "moe_token_overhead": 5.838e-06,
+        "bw_efficiency": 1.25, "request_overhead": 1, "prefill_efficiency": 0.08236,
         "spec_seq_overhead": 4e-05, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 7.105e-08,
         "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5e-07,
     },
     "sglang-rocm": {
         "step_overhead": 0.008346, "layer_overhead": 0.0001581, "moe_token_overhead": 1.335e-06,
-        "bw_efficiency": 1.25, "request_overhead": 0.06795, "prefill_efficiency": 0.1854,
-        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 8.787e-06,
+        "bw_efficiency": 1.25, "request_overhead": 0.06795, "prefill_efficiency": 0.1801,
+        "spec_seq_overhead": 0.0002, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 8.532e-06,
         "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 5e-07,
     },
     "sglang-rocm-gfx950": {
-        "step_overhead": 0.001391, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
-        "bw_efficiency": 0.7906, "request_overhead": 0.06795, "prefill_efficiency": 0.1697,
-        "spec_seq_overhead": 7.634e-05, "dispatch_overhead": 0.0001899, "fp8_layer_overhead": 2.413e-06,
+        "step_overhead": 0.001311, "layer_overhead": 9.598e-05, "moe_token_overhead": 1e-09,
+        "bw_efficiency": 0.7455, "request_overhead": 0.06795, "prefill_efficiency": 0.1697,
+        "spec_seq_overhead": 6.215e-05, "dispatch_overhead": 0.0001844, "fp8_layer_overhead": 2.145e-06,
         "fp8_prefill_efficiency": 1.221, "dispatch_token_overhead": 7.768e-07,
     },
     "trtllm": {
-        "step_overhead": 0.0002251, "layer_overhead": 7.59e-05, "moe_token_overhead": 6.619e-08,
-        "bw_efficiency": 0.8892, "request_overhead": 0.08103, "prefill_efficiency": 0.3683,
-        "spec_seq_overhead": 6.172e-07, "dispatch_overhead": 1.866e-05, "fp8_layer_overhead": 7.284e-05,
-        "fp8_prefill_efficiency": 0.4393, "dispatch_token_overhead": 1.737e-07,
+        "step_overhead": 0.0001779, "layer_overhead": 7.59e-05, "moe_token_overhead": 6.619e-08,
+        "bw_efficiency": 0.8385, "request_overhead": 0.08103, "prefill_efficiency": 0.3473,
+        "spec_seq_overhead": 9.876e-07, "dispatch_overhead": 4.555e-06, "fp8_layer_overhead": 6.868e-05,
+        "fp8_prefill_efficiency": 0.4941, "dispatch_token_overhead": 1.953e-07,
     },
     "trtllm-1.2": {
-        "step_overhead": 1e-05, "layer_overhead": 7.59e-05, "moe_token_overhead": 2.585e-08,
-        "bw_efficiency": 0.8385, "request_overhead": 0.1297, "prefill_efficiency": 0.4941,
-        "spec_seq_overhead": 1.759e-05, "dispatch_overhead": 5.761e-06, "fp8_layer_overhead": 1.491e-05,
-        "fp8_prefill_efficiency": 0.6034, "dispatch_token_overhead": 1.221e-07,
+        "step_overhead": 1e-05, "layer_overhead": 7.37e-05, "moe_token_overhead": 1.872e-08,
+        "bw_efficiency": 0.7906, "request_overhead": 0.1297, "prefill_efficiency": 0.4941,
+        "spec_seq_overhead": 2.038e-05, "dispatch_overhead": 3.238e-07, "fp8_layer_overhead": 1.491e-05,
+        "fp8_prefill_efficiency": 0.5859, "dispatch_token_overhead": 1.221e-07,
     },
     "trtllm-1.2-sm90": {
-        "step_overhead": 0.0003019, "layer_overhead": 8.536e-05, "moe_token_overhead": 7.019e-08,
-        "bw_efficiency": 0.8634, "request_overhead": 0.1259, "prefill_efficiency": 0.3577,
-        "spec_seq_overhead": 2.411e-07, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 3.2e-05,
-        "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 7.768e-07,
+        "step_overhead": 0.0003019, "layer_overhead": 8.536e-05, "moe_token_overhead": 6.427e-08,
+        "bw_efficiency": 0.8385, "request_overhead": 0.1223, "prefill_efficiency": 0.3577,
+        "spec_seq_overhead": 2.411e-07, "dispatch_overhead": 1e-07, "fp8_layer_overhead": 2.683e-05,
+        "fp8_prefill_efficiency": 1, "dispatch_token_overhead": 6.907e-07,
     },
     "vllm-0.7": {
         "step_overhead": 0.005492, "layer_overhead": 0.0002, "moe_token_overhead": 6.376e-06,
