@@ -15,7 +15,7 @@ class Layout:
     """tp: tensor parallel (experts are split over the same GPUs: EP x MoE-TP = tp); pp: pipeline stages;
     ep: expert-parallel degree inside the TP group (performance only: bytes per GPU are the same);
     dp: replicas; attention: "tp" (heads split, MLA latent replicated) or "dp" (SGLang DP attention:
-    sequences split across the TP ranks, attention weights replicated).
+    sequences split across the TP ranks, every weight but the routed experts whole on each: sharding.py).
     Every engine's spelling maps onto this (engine_layout): SGLang --tp 8 --dp 8 --enable-dp-attention --ep 8 and
     TensorRT-LLM tensor_parallel_size 8 + enable_attention_dp + moe_expert_parallel_size 8 are tp=8, ep=8,
     attention "dp"; vLLM's tp 1, dp 8, ep 8 is normalised to the same on construction."""
