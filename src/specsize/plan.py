@@ -228,34 +228,35 @@ def _fastest(options: list[Option]) -> Option:
     return max(options, key=lambda o: o.tok_s_per_gpu)
 
 
-def _minimum(q: _Ask, gpu, fit: FitResult) -> Option:
-    """The fewest GPUs' option: fit's layout, or another of that count that holds the workload and serves it
-    faster (fit_gpu returns the first that holds it)."""
+def _options_at(q: _Ask, gpu, fit: FitResult) -> list[Option]:
+    """The options of the fewest GPUs: fit's layout (fit_gpu returns the first that holds the workload) and every
+    other layout of that count that holds it."""
     options = [_option(q, gpu, fit.layout, fit.memory)]
     for lay in layouts_of(q.a, gpu, q.eng, q.spec, fit.gpus):
         if lay != fit.layout:
             m = memory_per_gpu(q.a, gpu, q.precision, q.kv, lay, q.w, q.eng, q.spec, q.host)
             if m.fits:
                 options.append(_option(q, gpu, lay, m))
-    return _fastest(options)
+    return options
 
 
-def _recommended(q: _Ask, gpu, fit: FitResult, minimum: Option) -> Option:
+def _recommended(q: _Ask, gpu, fit: FitResult, at_minimum: list[Option]) -> Option:
     """The fewest GPUs (from the minimum's count up to RECOMMENDED_MAX_GPU_MULTIPLE x it) with KV room for
     RECOMMENDED_KV_MULTIPLE x the users, the faster layout of that count where two have it (on the minimum's GPUs:
-    attention DP where the minimum's TP lacks the room); the minimum when none does."""
+    attention DP where the minimum's TP lacks the room); the minimum when none does. `at_minimum`: _options_at's."""
     multiple = RECOMMENDED_KV_MULTIPLE if q.eng.budget != "none" else 1  # local runtimes serve one user
-    roomy: list[Option] = []
+    roomy = [o for o in at_minimum if o.memory.max_concurrency >= multiple * q.w.concurrency]
+    if roomy:
+        return _fastest(roomy)
     for lay in candidate_layouts(q.a, gpu, q.eng, q.spec):
-        if lay.gpus < fit.gpus or lay.gpus > RECOMMENDED_MAX_GPU_MULTIPLE * fit.gpus:
+        if lay.gpus <= fit.gpus or lay.gpus > RECOMMENDED_MAX_GPU_MULTIPLE * fit.gpus:
             continue
         if roomy and lay.gpus != roomy[0].layout.gpus:
             break
-        m = minimum.memory if lay == minimum.layout else memory_per_gpu(q.a, gpu, q.precision, q.kv, lay, q.w, q.eng,
-                                                                           q.spec, q.host)  # fmt: skip
+        m = memory_per_gpu(q.a, gpu, q.precision, q.kv, lay, q.w, q.eng, q.spec, q.host)
         if m.fits and m.max_concurrency >= multiple * q.w.concurrency:
-            roomy.append(minimum if lay == minimum.layout else _option(q, gpu, lay, m))
-    return _fastest(roomy) if roomy else minimum
+            roomy.append(_option(q, gpu, lay, m))
+    return _fastest(roomy or at_minimum)
 
 
 def count_for(gpu, gpu_count: int | None, nodes: int | None) -> int:
@@ -342,9 +343,10 @@ def plan(
         gp = GPUPlan(gpu.id, fit)
         if fit.fits:
             check_draft_tp(spec, fit.layout, eng.name)
-            gp.minimum = _minimum(q, gpu, fit)
+            at_minimum = _options_at(q, gpu, fit)
+            gp.minimum = _fastest(at_minimum)
             given = gpu_count is not None or nodes is not None
-            gp.recommended = gp.minimum if given else _recommended(q, gpu, fit, gp.minimum)
+            gp.recommended = gp.minimum if given else _recommended(q, gpu, fit, at_minimum)
             limit = max(1, min(gp.recommended.memory.max_concurrency, CURVE_LIMIT))
             opt = gp.recommended
             gp.curve = curve(
